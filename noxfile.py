@@ -1,0 +1,92 @@
+"""Developer sessions. `nox` alone runs the tests of every package, lint and typecheck.
+
+Every session installs from `uv.lock` (`uv sync --locked`) into its own environment, so each adapter is tested
+in an environment holding only what it declares: CrewAI pins its own SDK versions, LangChain does not.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_venv = "yes"
+
+ROOT = Path(__file__).parent
+PACKAGES = ["core", "langchain", "langgraph", "crewai"]
+
+
+def _sync(session: nox.Session, *args: str) -> None:
+    """Install exactly what the lock file says into this session's environment."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        "--no-default-groups",
+        f"--python={session.virtualenv.location}",
+        *args,
+        env={
+            "UV_PROJECT_ENVIRONMENT": session.virtualenv.location,
+            # The workspace declares a conflict between a package and a group (pyproject.toml `conflicts`).
+            "UV_PREVIEW_FEATURES": "package-conflicts",
+        },
+    )
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES)
+def tests(session: nox.Session, package: str) -> None:
+    """Run one package's tests in an environment with only that package (and its dependencies)."""
+    extra = ["--all-extras", "--group=sdk"] if package == "core" else []
+    # --no-editable: test the wheel users get (py.typed, namespace layout), not a link to the source tree.
+    _sync(session, f"--package=cachepoint-{package}", "--no-editable", "--group=test", *extra)
+    session.run("pytest", f"tests/{package}", *session.posargs, env={"PYTHONHASHSEED": "0"})
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole tree."""
+    _sync(session, "--only-group=lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the sources of every package."""
+    _sync(session, "--all-packages", "--all-extras", "--group=typecheck", "--group=test")
+    srcs = [str(p) for p in sorted(ROOT.glob("packages/*/src"))]
+    session.run("mypy", *srcs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every benchmark in benchmarks/ and print ratios against same-process baselines."""
+    _sync(session, "--package=cachepoint-core", "--all-extras", "--group=bench")
+    for script in sorted(ROOT.glob("benchmarks/bench_*.py")):
+        session.run("python", str(script), *session.posargs)
+
+
+@nox.session
+def examples(session: nox.Session) -> None:
+    """Run every example script end to end (they default to local stores and the emulator)."""
+    _sync(session, "--package=cachepoint-core")
+    for script in sorted(ROOT.glob("examples/*.py")):
+        session.run("python", str(script))
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The README's main command: `cachepoint analyze` on a shipped trace of a support agent."""
+    _sync(session, "--package=cachepoint-core", "--no-editable")
+    trace = ROOT / "examples" / "traces" / "support_agent.jsonl.xz"
+    # nox pipes the command's output, so rich would fall back to 80 plain columns: pass the terminal on.
+    env = {}
+    if sys.stdout.isatty():
+        env = {"COLUMNS": str(shutil.get_terminal_size().columns), "FORCE_COLOR": "1"}
+    session.run("cachepoint", "analyze", str(trace), *session.posargs, env=env)

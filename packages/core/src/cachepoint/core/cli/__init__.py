@@ -1,0 +1,55 @@
+"""The ``cachepoint`` command line: ``cachepoint analyze | lint | emulate | engines ...``.
+
+Each subcommand lives in its own module here (``cli/analyze.py``...) and exposes two functions:
+
+- ``register(subparsers)``: add its parser (``subparsers.add_parser(name, help=...)``) and set
+  ``func=run`` on it with ``parser.set_defaults(func=run)``;
+- ``run(args) -> int``: do the work and return the exit code.
+
+Modules import their heavy dependencies inside ``run`` so ``cachepoint --help`` stays fast.
+Exit codes: 0 success, 1 a check failed (e.g. ``--fail-under-hit-rate``), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import cast
+
+__all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_CHECK_FAILED", "EXIT_OK", "build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+#: Subcommand modules of this package, in the order ``--help`` lists them.
+COMMANDS: tuple[str, ...] = ("analyze", "engines", "lint", "emulate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with every subcommand registered."""
+    from cachepoint.core import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="cachepoint",
+        description="Make LLM agents cheaper and faster through caching.",
+    )
+    parser.add_argument("--version", action="version", version=f"cachepoint {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"cachepoint.core.cli.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cachepoint`` console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = cast("Callable[[argparse.Namespace], int] | None", getattr(args, "func", None))
+    if func is None:
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    return func(args)

@@ -1,0 +1,7 @@
+"""cachepoint-langgraph installs as a typed namespace package next to the other cachepoint distributions."""
+
+from collections.abc import Callable
+
+
+def test_installs_as_typed_namespace_package(check_distribution: Callable[[str, str], None]) -> None:
+    check_distribution("cachepoint-langgraph", "cachepoint.langgraph")
