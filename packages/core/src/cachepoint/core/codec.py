@@ -1,0 +1,583 @@
+"""Safe serialization of cache entries: a versioned, typed envelope around JSON or msgpack, optionally signed.
+
+No pickle, ever: a cache entry is data, and reading data must never run code. What a store hands back may be
+corrupt, truncated, written by another program, or tampered with; each of those is a distinct, counted
+`DecodeOutcome` and never an exception for the caller of `Codec.try_decode`.
+
+**What the codec carries** (the same for both encodings, so switching encodings never changes behaviour):
+
+=====================  ==========================================================================
+``None``, ``bool``     as is
+``int``                from ``-2**63`` to ``2**64 - 1`` (what both JSON-in-orjson and msgpack hold exactly)
+``float``              any double, including ``nan``/``inf``/``-0.0`` (JSON tags the non-finite ones)
+``str``                valid Unicode (no lone surrogates)
+``bytes``              as is (``bytearray``/``memoryview`` are written as bytes and come back as ``bytes``)
+``list``, ``tuple``    come back as ``list``
+``dict``               ``str`` keys only, any carried value as values
+=====================  ==========================================================================
+
+That is what a cached LLM response is made of: provider payloads (``response.model_dump()``), LangChain's
+``dumpd`` of generations, lists of stream chunks, raw bytes of an image or audio part. Anything else (a
+pydantic model, a ``datetime``, a set) is refused at encode time with an `EncodeError` naming the path
+(``value["choices"][0]["created"]: unsupported type 'datetime'``) — convert it first (``model_dump(mode="json")``).
+Subclasses of the types above (a ``str`` enum, an ``OrderedDict``) are written as their base type.
+Nesting is limited to `MAX_DEPTH` levels.
+
+**Envelope layout** (version 1, big-endian)::
+
+    offset  size  field
+    0       3     magic b"CPE"
+    3       1     format version (1)
+    4       1     encoding id (1 = JSON via orjson, 2 = msgpack)
+    5       1     flags (bit 0: signed, bit 1: JSON payload holds tagged values)
+    6       4     payload length
+    10      4|32  CRC-32 of bytes 0..10 + payload (unsigned)  |  HMAC-SHA256 (signed)
+    14|42   n     payload
+
+The HMAC covers the optional *context* (the response cache passes the entry's store key), the header and the
+payload, so an entry copied under another key — another tenant's — fails verification too. Signing keys
+rotate: the first key signs, any listed key verifies, compared in constant time. A CRC-32 detects every
+single-byte (indeed every burst up to 32 bits) corruption of an unsigned entry; it is not a defence against
+someone who can write to the store — signing is.
+
+>>> codec = Codec(signing_keys=[b"k" * 32])
+>>> data = codec.encode({"text": "hi", "raw": b"\\x00\\x01"})
+>>> codec.decode(data)
+{'text': 'hi', 'raw': b'\\x00\\x01'}
+>>> codec.try_decode(b"\\x80\\x04garbage").outcome
+<DecodeOutcome.PICKLE: 'pickle'>
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hmac
+import math
+import struct
+import threading
+import zlib
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple, Protocol
+
+import msgpack
+import orjson
+
+__all__ = [
+    "MAX_DEPTH",
+    "Codec",
+    "DecodeError",
+    "DecodeOutcome",
+    "Decoded",
+    "EncodeError",
+    "Encoding",
+]
+
+MAGIC = b"CPE"
+FORMAT_VERSION = 1
+MAX_DEPTH = 200
+"""Deepest nesting of lists/dicts the codec accepts (orjson itself stops near 255)."""
+
+_HEADER = struct.Struct(">3sBBBI")
+_HEADER_SIZE = _HEADER.size  # 10
+_CRC = struct.Struct(">I")
+_CRC_SIZE = 4
+_MAC_SIZE = 32
+_CONTEXT_LEN = struct.Struct(">I")
+
+_FLAG_SIGNED = 0x01
+_FLAG_TAGGED = 0x02
+_KNOWN_FLAGS = _FLAG_SIGNED | _FLAG_TAGGED
+
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64 - 1
+_MAX_PAYLOAD = 2**32 - 1
+_MIN_KEY_BYTES = 16
+
+# JSON cannot hold bytes or non-finite floats, so they travel as tagged objects under one reserved key; a user
+# dict that itself uses the reserved key is escaped, so every tagged form is unambiguous.
+_TAG = "$cp"
+_TAG_BYTES = "bytes"
+_TAG_FLOAT = "float"
+_TAG_DICT = "dict"
+_PICKLE_OPCODE_PROTO = 0x80  # first byte of every pickle of protocol 2 and later
+
+
+class _Noted(Protocol):
+    """An in-process store entry: immutable ``value`` bytes and a ``note`` a reader may set (see `_decode_entry`)."""
+
+    value: bytes
+    note: object
+
+
+class Encoding(enum.IntEnum):
+    """Payload encoding inside the envelope.
+
+    >>> Codec(encoding=Encoding.JSON).encoding
+    <Encoding.JSON: 1>
+    """
+
+    JSON = 1
+    MSGPACK = 2
+
+
+class DecodeOutcome(str, enum.Enum):
+    """What `Codec.try_decode` found. Everything except ``OK`` is a miss for the response cache.
+
+    >>> Codec().try_decode(b"not ours").outcome is DecodeOutcome.NOT_ENVELOPE
+    True
+    """
+
+    OK = "ok"
+    NOT_ENVELOPE = "not_envelope"
+    """Foreign or garbage bytes: no envelope magic."""
+    PICKLE = "pickle"
+    """A pickle (protocol 2+ opcode ``\\x80``) — counted apart because it may be an attack; never unpickled."""
+    TRUNCATED = "truncated"
+    """Shorter than the envelope says it is."""
+    UNKNOWN_VERSION = "unknown_version"
+    """A format version this code does not read (written by a newer cachepoint, or corrupt)."""
+    UNKNOWN_ENCODING = "unknown_encoding"
+    """An encoding id this code does not know."""
+    UNSIGNED = "unsigned"
+    """Not signed, while this codec requires signatures."""
+    BAD_SIGNATURE = "bad_signature"
+    """Signed, but no configured key verifies it (tampered, moved to another key, or keys rotated away)."""
+    CORRUPT = "corrupt"
+    """Checksum mismatch, unknown flags, trailing bytes, or a payload that does not parse."""
+
+
+class EncodeError(TypeError):
+    """A value outside what the codec carries; ``path`` says where (``value["a"][2]``).
+
+    >>> try:
+    ...     Codec().encode({"when": object()})
+    ... except EncodeError as exc:
+    ...     print(exc.path)
+    value['when']
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class DecodeError(ValueError):
+    """Raised by `Codec.decode` (not by `Codec.try_decode`) for any outcome other than ``OK``.
+
+    >>> try:
+    ...     Codec().decode(b"junk")
+    ... except DecodeError as exc:
+    ...     print(exc.outcome.value)
+    not_envelope
+    """
+
+    def __init__(self, outcome: DecodeOutcome, detail: str) -> None:
+        super().__init__(f"{outcome.value}: {detail}")
+        self.outcome = outcome
+        self.detail = detail
+
+
+class Decoded(NamedTuple):
+    """Result of `Codec.try_decode`: the outcome, the value when ``ok``, and a human-readable detail otherwise.
+
+    >>> Codec().try_decode(Codec().encode([1, 2])).value
+    [1, 2]
+    """
+
+    outcome: DecodeOutcome
+    value: Any = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when the entry decoded.
+
+        >>> Codec().try_decode(b"junk").ok
+        False
+        """
+        return self.outcome is DecodeOutcome.OK
+
+
+class _InvalidValueError(Exception):
+    """Internal: raised deep in the encode walk; each level prepends its path segment while unwinding."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.segments: list[str] = []
+
+
+def _check(value: Any, depth: int) -> bool:  # noqa: PLR0911, PLR0912 - one flat type switch, kept fast
+    """Validate ``value`` against the carried types; ``True`` if the JSON encoding needs tagged forms."""
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return False
+    if kind is float:
+        return not math.isfinite(value)
+    if kind is not dict and kind is not list and kind is not tuple:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return True
+        if isinstance(value, int):
+            if not _INT_MIN <= value <= _INT_MAX:
+                raise _InvalidValueError(f"integer {value} is outside [-2**63, 2**64 - 1]")
+            return False
+        if isinstance(value, str):
+            return False
+        if isinstance(value, float):
+            return not math.isfinite(value)
+        if not isinstance(value, (dict, list, tuple)):
+            raise _InvalidValueError(f"unsupported type {type(value).__name__!r}")
+    if depth >= MAX_DEPTH:
+        raise _InvalidValueError(f"nested deeper than {MAX_DEPTH} levels")
+    tagged = False
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _InvalidValueError(f"dict key {key!r} is a {type(key).__name__}, expected str")
+            if key == _TAG:
+                tagged = True
+            try:
+                tagged = _check(item, depth + 1) or tagged
+            except _InvalidValueError as exc:
+                exc.segments.append(f"[{key!r}]")
+                raise
+        return tagged
+    for index, item in enumerate(value):
+        try:
+            tagged = _check(item, depth + 1) or tagged
+        except _InvalidValueError as exc:
+            exc.segments.append(f"[{index}]")
+            raise
+    return tagged
+
+
+def _to_json_tree(value: Any) -> Any:
+    """Copy of an already validated value with bytes, non-finite floats and reserved keys tagged."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {_TAG: _TAG_BYTES, "v": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, float) and not math.isfinite(value):
+        return {_TAG: _TAG_FLOAT, "v": repr(value)}
+    if isinstance(value, dict):
+        inner = {key: _to_json_tree(item) for key, item in value.items()}
+        return {_TAG: _TAG_DICT, "v": inner} if _TAG in value else inner
+    if isinstance(value, (list, tuple)):
+        return [_to_json_tree(item) for item in value]
+    return value
+
+
+def _from_json_tree(value: Any) -> Any:
+    """Inverse of `_to_json_tree`; raises ``ValueError`` on a malformed tag."""
+    if isinstance(value, list):
+        return [_from_json_tree(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if _TAG in value:
+        tag = value[_TAG]
+        inner = value.get("v")
+        if len(value) != 2 or "v" not in value:
+            raise ValueError("malformed tagged value")
+        if tag == _TAG_BYTES and isinstance(inner, str):
+            return base64.b64decode(inner, validate=True)
+        if tag == _TAG_FLOAT and inner in ("nan", "inf", "-inf"):
+            return float(inner)
+        if tag == _TAG_DICT and isinstance(inner, dict):
+            return {key: _from_json_tree(item) for key, item in inner.items()}
+        raise ValueError(f"unknown tag {tag!r}")
+    return {key: _from_json_tree(item) for key, item in value.items()}
+
+
+def _reject_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack extension type {code} is not carried")
+
+
+def _normalize_keys(keys: bytes | str | Sequence[bytes | str] | None) -> tuple[bytes, ...]:
+    if keys is None:
+        return ()
+    if isinstance(keys, (bytes, str)):
+        keys = [keys]
+    out: list[bytes] = []
+    for index, key in enumerate(keys):
+        raw = key.encode("utf-8") if isinstance(key, str) else key
+        if not isinstance(raw, bytes):
+            raise TypeError(f"signing_keys[{index}]: expected bytes or str, got {type(key).__name__}")
+        if len(raw) < _MIN_KEY_BYTES:
+            raise ValueError(
+                f"signing_keys[{index}]: {len(raw)} bytes is too short for HMAC-SHA256, use at least "
+                f"{_MIN_KEY_BYTES} (32 random bytes recommended: secrets.token_bytes(32))"
+            )
+        out.append(raw)
+    return tuple(out)
+
+
+class Codec:
+    """Encodes carried values into envelopes and decodes them back, counting every decode outcome.
+
+    ``encoding`` is ``"json"`` (the default: readable in ``redis-cli``, and orjson decodes text-heavy LLM
+    payloads about twice as fast as msgpack) or ``"msgpack"`` (more compact when values hold much binary data).
+    ``signing_keys``: one key or a list; the first signs, any verifies (rotate by prepending a new key, drop
+    the old one after the longest TTL). ``require_signature`` defaults to ``True`` when keys are given: an
+    unsigned entry is then an ``UNSIGNED`` miss. Pass ``False`` while migrating an unsigned cache to signing.
+
+    Thread-safe; one codec can serve many caches.
+
+    >>> codec = Codec(encoding="json")
+    >>> codec.decode(codec.encode({"a": [1, 2.5, None]}))
+    {'a': [1, 2.5, None]}
+    >>> codec.counts["ok"]
+    1
+    """
+
+    def __init__(
+        self,
+        *,
+        encoding: Encoding | Literal["json", "msgpack"] = Encoding.JSON,
+        signing_keys: bytes | str | Sequence[bytes | str] | None = None,
+        require_signature: bool | None = None,
+    ) -> None:
+        if isinstance(encoding, str) and not isinstance(encoding, Encoding):
+            names = {"json": Encoding.JSON, "msgpack": Encoding.MSGPACK}
+            if encoding not in names:
+                raise ValueError(f"encoding: expected 'json' or 'msgpack', got {encoding!r}")
+            encoding = names[encoding]
+        self.encoding = Encoding(encoding)
+        self._keys = _normalize_keys(signing_keys)
+        if require_signature is None:
+            require_signature = bool(self._keys)
+        if require_signature and not self._keys:
+            raise ValueError("require_signature=True needs signing_keys")
+        self.require_signature = require_signature
+        self._counts = dict.fromkeys(DecodeOutcome, 0)
+        self._lock = threading.Lock()
+
+    @property
+    def signed(self) -> bool:
+        """Whether this codec signs what it encodes.
+
+        >>> Codec(signing_keys=b"k" * 32).signed, Codec().signed
+        (True, False)
+        """
+        return bool(self._keys)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many decodes ended in each `DecodeOutcome` (by value), since creation.
+
+        >>> codec = Codec()
+        >>> _ = codec.try_decode(b"\\x80\\x04...")
+        >>> codec.counts["pickle"]
+        1
+        """
+        with self._lock:
+            return {outcome.value: n for outcome, n in self._counts.items()}
+
+    def encode(self, value: Any, *, context: bytes = b"") -> bytes:
+        """The envelope for ``value``; `EncodeError` (naming the path) if it holds something not carried.
+
+        ``context`` is bound into the signature (not stored): decode with the same context.
+
+        >>> Codec().encode("hi")[:3]
+        b'CPE'
+        """
+        try:
+            tagged = _check(value, 0)
+        except _InvalidValueError as exc:
+            raise EncodeError("value" + "".join(reversed(exc.segments)), exc.problem) from None
+        except RecursionError:
+            raise EncodeError("value", f"nested deeper than {MAX_DEPTH} levels") from None
+        flags = 0
+        if self.encoding is Encoding.JSON:
+            if tagged:
+                value = _to_json_tree(value)
+                flags |= _FLAG_TAGGED
+            payload = orjson.dumps(value)
+        else:
+            payload = msgpack.packb(value, use_bin_type=True)
+        if len(payload) > _MAX_PAYLOAD:
+            raise EncodeError("value", f"encodes to {len(payload)} bytes, more than the envelope's 4 GiB")
+        if self._keys:
+            flags |= _FLAG_SIGNED
+            header = _HEADER.pack(MAGIC, FORMAT_VERSION, self.encoding, flags, len(payload))
+            mac = hmac.digest(self._keys[0], _signed_bytes(context, header, payload), "sha256")
+            return header + mac + payload
+        header = _HEADER.pack(MAGIC, FORMAT_VERSION, self.encoding, flags, len(payload))
+        crc = zlib.crc32(payload, zlib.crc32(header))
+        return header + _CRC.pack(crc) + payload
+
+    def decode(self, data: bytes, *, context: bytes = b"") -> Any:
+        """The value in ``data``; `DecodeError` (with its `DecodeOutcome`) if it is not a good envelope.
+
+        >>> codec = Codec(encoding="msgpack")
+        >>> codec.decode(codec.encode({"n": 1}))
+        {'n': 1}
+        """
+        result = self.try_decode(data, context=context)
+        if result.outcome is not DecodeOutcome.OK:
+            raise DecodeError(result.outcome, result.detail)
+        return result.value
+
+    def try_decode(self, data: bytes, *, context: bytes = b"") -> Decoded:
+        """Decode without raising: a `Decoded` whose ``outcome`` says what happened. Counts the outcome.
+
+        >>> Codec().try_decode(b"CPE\\x09rest").outcome.value
+        'unknown_version'
+        """
+        return Decoded(*self._decode_counted(data, context))
+
+    def _decode_counted(self, data: bytes, context: bytes = b"") -> tuple[DecodeOutcome, Any, str]:
+        """`try_decode` as a plain ``(outcome, value, detail)`` tuple (internal)."""
+        result = self._decode(data, context)
+        with self._lock:
+            self._counts[result[0]] += 1
+        return result
+
+    def _counter(self) -> tuple[threading.Lock, dict[DecodeOutcome, int]]:
+        """The lock and the outcome counts behind `counts`, for a caller that decodes with the uncounted `_decode`
+        and reports the outcome together with its own counters, in one lock acquisition (the response cache's
+        hit path; see `cachepoint.core.response_cache.stats.CacheStats`). Internal."""
+        return self._lock, self._counts
+
+    def _decode(self, data: object, context: bytes) -> tuple[DecodeOutcome, Any, str]:
+        # The hot path of every cache hit: a well-formed unsigned entry is checked with one struct unpack and one
+        # CRC; anything else takes the careful path that names the problem. A small payload is sliced out once
+        # (a copy of a few KiB costs less than two memoryview slices, and both the CRC and the parser read it);
+        # a large one is read through a memoryview, never copied.
+        if type(data) is bytes and len(data) > _UNSIGNED_START and not self.require_signature:
+            magic, version, encoding, flags, length, crc = _HEADER_CRC.unpack_from(data)
+            if (
+                magic == MAGIC
+                and version == FORMAT_VERSION
+                and (flags == 0 or flags == _FLAG_TAGGED)  # noqa: PLR1714 - two int compares beat a set here
+                and len(data) == _UNSIGNED_START + length
+            ):
+                payload = data[_UNSIGNED_START:] if length <= _COPY_LIMIT else memoryview(data)[_UNSIGNED_START:]
+                if zlib.crc32(payload, zlib.crc32(data[:_HEADER_SIZE])) == crc:
+                    try:
+                        if encoding == _JSON:
+                            value = orjson.loads(payload)
+                            if flags:
+                                value = _from_json_tree(value)
+                            return _OK, value, ""
+                        if encoding == _MSGPACK:
+                            return (
+                                _OK,
+                                msgpack.unpackb(payload, raw=False, strict_map_key=True, ext_hook=_reject_ext),
+                                "",
+                            )
+                    except (ValueError, TypeError, RecursionError, msgpack.ExtraData, msgpack.FormatError):
+                        pass  # the careful path reports it
+        return self._decode_carefully(data, context)
+
+    def _decode_entry(self, entry: _Noted, context: bytes) -> tuple[DecodeOutcome, Any, str]:
+        """Decode the bytes of an in-process store entry (a `MemoryEntry <cachepoint.core.stores.memory.
+        MemoryEntry>`), checking them (CRC-32 or HMAC) only the first time this codec sees those exact bytes.
+
+        The first decode is the full `_decode`; when it succeeds the entry's ``note`` records this codec. Bytes are
+        immutable and every store write makes a new entry, so a later decode of the same entry reads the same
+        bytes that were verified: only the header is read again to find the payload, and the payload is parsed
+        into a fresh value. Bytes that came from anywhere else — an L2 tier, another process, a caller's ``set``
+        — sit in a new entry and are checked like any other. The note names the codec that verified the bytes
+        (and, for a signed entry, the context the signature covered), so no other codec, and no other context,
+        trusts it. Uncounted, like `_decode`. Internal.
+        """
+        data = entry.value
+        note = entry.note
+        if note is self or (type(note) is tuple and note[0] is self and note[1] == context):
+            _, _, encoding, flags, length = _HEADER.unpack_from(data)
+            start = len(data) - length
+            payload = data[start:] if length <= _COPY_LIMIT else memoryview(data)[start:]
+            try:
+                if encoding == _JSON:
+                    value = orjson.loads(payload)
+                    return _OK, (_from_json_tree(value) if flags & _FLAG_TAGGED else value), ""
+                return _OK, msgpack.unpackb(payload, raw=False, strict_map_key=True, ext_hook=_reject_ext), ""
+            except (ValueError, TypeError, RecursionError, msgpack.ExtraData, msgpack.FormatError):
+                pass  # cannot happen to bytes that decoded before; the full check below reports it if it does
+        result = self._decode(data, context)
+        if result[0] is _OK:
+            entry.note = (self, bytes(context)) if data[_FLAGS_AT] & _FLAG_SIGNED else self
+        return result
+
+    def _decode_carefully(self, data: object, context: bytes) -> tuple[DecodeOutcome, Any, str]:  # noqa: PLR0911, PLR0912 - one return per outcome
+        if type(data) is not bytes:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                return (_NOT_ENVELOPE, None, f"expected bytes, got {type(data).__name__}")
+            data = bytes(data)
+        size = len(data)
+        if not data.startswith(MAGIC):
+            if size and data[0] == _PICKLE_OPCODE_PROTO:
+                return (_PICKLE, None, "pickle data (refused, never unpickled)")
+            if MAGIC.startswith(data):
+                return (_TRUNCATED, None, f"{size} bytes, shorter than the header")
+            return (_NOT_ENVELOPE, None, "no envelope magic")
+        if size <= _MAGIC_SIZE:
+            return (_TRUNCATED, None, f"{size} bytes, shorter than the header")
+        version = data[_MAGIC_SIZE]
+        if version != FORMAT_VERSION:
+            return (_UNKNOWN_VERSION, None, f"format version {version}, this reads 1")
+        if size < _HEADER_SIZE:
+            return (_TRUNCATED, None, f"{size} bytes, shorter than the header")
+        _, _, encoding, flags, length = _HEADER.unpack_from(data)
+        if encoding != _MSGPACK and encoding != _JSON:  # noqa: PLR1714 - int compares beat a tuple of IntEnums here
+            return (_UNKNOWN_ENCODING, None, f"encoding id {encoding}")
+        if flags & ~_KNOWN_FLAGS:
+            return (_CORRUPT, None, f"unknown flags {flags:#04x}")
+        signed = flags & _FLAG_SIGNED
+        if not signed and self.require_signature:
+            return (_UNSIGNED, None, "unsigned entry, this codec requires signatures")
+        start = _HEADER_SIZE + (_MAC_SIZE if signed else _CRC_SIZE)
+        expected = start + length
+        if size < expected:
+            return (_TRUNCATED, None, f"{size} bytes, the envelope says {expected}")
+        if size > expected:
+            return (_CORRUPT, None, f"{size - expected} trailing bytes")
+        view = memoryview(data)
+        header = view[:_HEADER_SIZE]
+        payload = view[start:]
+        if signed:
+            if not self._keys:
+                return (_BAD_SIGNATURE, None, "signed entry, but this codec has no key")
+            mac = data[_HEADER_SIZE:start]
+            message = _signed_bytes(context, header, payload)
+            # Every key is tried (no early exit) so timing does not tell which key, if any, matched.
+            verified = False
+            for key in self._keys:
+                verified = hmac.compare_digest(hmac.digest(key, message, "sha256"), mac) or verified
+            if not verified:
+                return (_BAD_SIGNATURE, None, "no signing key verifies this entry")
+        elif zlib.crc32(payload, zlib.crc32(header)) != _CRC.unpack_from(data, _HEADER_SIZE)[0]:
+            return (_CORRUPT, None, "checksum mismatch")
+        try:
+            if encoding == _MSGPACK:
+                value = msgpack.unpackb(payload, raw=False, strict_map_key=True, ext_hook=_reject_ext)
+            else:
+                value = orjson.loads(payload)
+                if flags & _FLAG_TAGGED:
+                    value = _from_json_tree(value)
+        except (ValueError, TypeError, RecursionError, msgpack.ExtraData, msgpack.FormatError) as exc:
+            return (_CORRUPT, None, f"payload does not parse: {exc}")
+        return (_OK, value, "")
+
+
+_OK = DecodeOutcome.OK
+_NOT_ENVELOPE = DecodeOutcome.NOT_ENVELOPE
+_PICKLE = DecodeOutcome.PICKLE
+_TRUNCATED = DecodeOutcome.TRUNCATED
+_UNKNOWN_VERSION = DecodeOutcome.UNKNOWN_VERSION
+_UNKNOWN_ENCODING = DecodeOutcome.UNKNOWN_ENCODING
+_UNSIGNED = DecodeOutcome.UNSIGNED
+_BAD_SIGNATURE = DecodeOutcome.BAD_SIGNATURE
+_CORRUPT = DecodeOutcome.CORRUPT
+_JSON = int(Encoding.JSON)
+_MSGPACK = int(Encoding.MSGPACK)
+_MAGIC_SIZE = len(MAGIC)
+_HEADER_CRC = struct.Struct(">3sBBBII")
+_UNSIGNED_START = _HEADER_SIZE + _CRC_SIZE
+_FLAGS_AT = 5  # offset of the flags byte in the header
+_COPY_LIMIT = 64 * 1024  # payloads up to this size are sliced (copied) on the fast path, larger ones viewed
+
+
+def _signed_bytes(context: bytes, header: bytes | memoryview, payload: bytes | memoryview) -> bytes:
+    # Length-prefixed context: ("ab", header...) and ("a", "b" + header...) can never sign the same bytes.
+    return _CONTEXT_LEN.pack(len(context)) + context + header + payload

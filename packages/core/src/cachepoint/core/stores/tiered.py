@@ -1,0 +1,273 @@
+"""`TieredStore`: a small, fast L1 (usually a `MemoryStore`) in front of a shared L2 (Redis, Memcached...).
+
+Reads try L1, then L2; an L2 hit is copied into L1 for ``min(l1_ttl, the L2 entry's remaining ttl)``, so L1 never
+serves an entry after L2 would have expired it. Writes and deletes go to both (L1 first, so this process sees its
+own writes even when L2 is failing). L1 entries can be stale by up to ``l1_ttl`` when *another* process changes
+L2: choose ``l1_ttl`` as the staleness you accept.
+
+L2 failures: a read answered by L1 never touches L2, so a dead L2 cannot lose an L1 hit; ``get_many`` returns the
+L1 hits (``None`` elsewhere) when L2 fails for the rest. Other L2 failures propagate as `StoreError` after L1 has
+been updated. Wrap L2 in a `GuardedStore <cachepoint.core.breaker.GuardedStore>` so they are misses instead::
+
+    TieredStore(MemoryStore(max_entries=10_000), GuardedStore(RedisStore(url)), l1_ttl=30)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from typing_extensions import Self
+
+from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
+from cachepoint.core.stores.base import CacheStore, StoreError
+
+__all__ = ["TieredStats", "TieredStore"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TieredStats:
+    """Where reads were answered: L1, L2, or nowhere; and L2 reads that failed.
+
+    >>> from cachepoint.core.stores import MemoryStore
+    >>> TieredStore(MemoryStore(max_entries=10), MemoryStore(max_entries=100)).stats.l1_hits
+    0
+    """
+
+    l1_hits: int
+    l2_hits: int
+    misses: int
+    l2_errors: int
+
+
+class TieredStore:
+    """Two stores as one: ``l1`` (local, bounded) in front of ``l2`` (shared).
+
+    ``l1_ttl`` caps how long an entry lives in L1 (``None``: as long as in L2). ``size`` and ``ttl`` report L2,
+    the source of truth; ``clear`` clears both and returns L2's count.
+
+    >>> import asyncio
+    >>> from cachepoint.core.stores import MemoryStore
+    >>> async def demo() -> tuple[bytes | None, bytes | None]:
+    ...     shared = MemoryStore(max_entries=1000)  # stands in for Redis here
+    ...     await shared.set("k", b"from L2", ttl=60)
+    ...     store = TieredStore(MemoryStore(max_entries=100), shared, l1_ttl=30)
+    ...     first = await store.get("k")  # L2 hit, copied into L1
+    ...     await shared.delete("k")
+    ...     return first, await store.get("k")  # now an L1 hit
+    >>> asyncio.run(demo())
+    (b'from L2', b'from L2')
+    """
+
+    def __init__(self, l1: CacheStore, l2: CacheStore, *, l1_ttl: float | None = 60.0) -> None:
+        seconds = check_ttl(l1_ttl, "l1_ttl")
+        if seconds is not None and seconds <= 0:
+            raise ValueError(f"l1_ttl: expected seconds > 0 or None, got {l1_ttl!r}")
+        self._l1 = l1
+        self._l2 = l2
+        self._l1_ttl = seconds
+        self._lock = threading.Lock()
+        self._l1_hits = self._l2_hits = self._misses = self._l2_errors = 0
+
+    @property
+    def l1(self) -> CacheStore:
+        """The local tier."""
+        return self._l1
+
+    @property
+    def l2(self) -> CacheStore:
+        """The shared tier."""
+        return self._l2
+
+    @property
+    def stats(self) -> TieredStats:
+        """Counters of where reads were answered."""
+        with self._lock:
+            return TieredStats(self._l1_hits, self._l2_hits, self._misses, self._l2_errors)
+
+    # -- CacheStore ------------------------------------------------------------------------------------------
+
+    async def get(self, key: str) -> bytes | None:
+        """L1, else L2 (filling L1); ``None`` if neither has it."""
+        return (await self.get_with_ttl(key))[0]
+
+    async def get_with_ttl(self, key: str) -> tuple[bytes | None, float | None]:
+        """``(value, seconds left)`` from L1, else from L2 (filling L1)."""
+        check_key(key)
+        hit = await _get_with_ttl(self._l1, key)
+        if hit[0] is not None:
+            self._count(l1=1)
+            return hit
+        value, left = await _get_with_ttl(self._l2, key)
+        if value is None:
+            self._count(miss=1)
+            return None, None
+        self._count(l2=1)
+        await self._fill({key: (value, left)})
+        return value, left
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        """Write to L1 (for at most ``l1_ttl``) and to L2."""
+        check_key(key)
+        check_value(value)
+        seconds = check_ttl(ttl)
+        await self._l1.set(key, value, self._l1_ttl_for(seconds))
+        await self._l2.set(key, value, seconds)
+
+    async def delete(self, key: str) -> bool:
+        """Delete from both tiers; ``True`` if either had it."""
+        check_key(key)
+        in_l1 = await self._l1.delete(key)
+        in_l2 = await self._l2.delete(key)
+        return in_l1 or in_l2
+
+    async def exists(self, key: str) -> bool:
+        """Whether either tier has ``key``."""
+        check_key(key)
+        return await self._l1.exists(key) or await self._l2.exists(key)
+
+    async def ttl(self, key: str) -> float | None:
+        """L2's remaining ttl (L1's when L2 cannot tell)."""
+        check_key(key)
+        try:
+            return await self._l2.ttl(key)
+        except NotImplementedError:
+            return await self._l1.ttl(key)
+
+    async def size(self) -> int:
+        """L2's size (L1 holds copies)."""
+        return await self._l2.size()
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """L1 first; the rest from L2 in one call (filling L1). If L2 fails, the L1 hits are still returned."""
+        checked = check_keys(keys)
+        results = list(await self._l1.get_many(checked))
+        missing = [k for k, v in zip(checked, results, strict=True) if v is None]
+        self._count(l1=len(checked) - len(missing))
+        if not missing:
+            return results
+        try:
+            found = await _get_many_with_ttl(self._l2, missing)
+        except Exception as exc:
+            if len(missing) == len(checked):
+                raise  # nothing from L1 to save: let the caller (or a GuardedStore) see the failure
+            self._count(miss=len(missing), l2_error=1)
+            log.debug("TieredStore: L2 get_many failed; returning the L1 hits: %r", exc)
+            return results
+        by_key = dict(zip(missing, found, strict=True))
+        fills: dict[str, tuple[bytes, float | None]] = {}
+        for i, key in enumerate(checked):
+            if results[i] is None:
+                value, left = by_key[key]
+                if value is not None:
+                    results[i] = value
+                    fills[key] = (value, left)
+        self._count(l2=len(fills), miss=len(missing) - len(fills))
+        await self._fill(fills)
+        return results
+
+    async def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
+        """Write every item to L1 (for at most ``l1_ttl``) and to L2."""
+        checked = check_items(items)
+        seconds = check_ttl(ttl)
+        await self._l1.set_many(checked, self._l1_ttl_for(seconds))
+        await self._l2.set_many(checked, seconds)
+
+    async def clear(self, namespace: str | None = None) -> int:
+        """Clear both tiers; returns how many entries L2 removed."""
+        namespace = check_namespace(namespace)
+        await self._l1.clear(namespace)
+        return await self._l2.clear(namespace)
+
+    async def close(self) -> None:
+        """Close both tiers (both are closed even if the first fails; the first error is then raised)."""
+        errors: list[BaseException] = []
+        for store in (self._l1, self._l2):
+            try:
+                await store.close()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            first = errors[0]
+            raise StoreError(f"TieredStore: closing a tier failed: {type(first).__name__}: {first}") from first
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"TieredStore(l1={self._l1!r}, l2={self._l2!r}, l1_ttl={self._l1_ttl})"
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _l1_ttl_for(self, ttl: float | None) -> float | None:
+        if ttl is None:
+            return self._l1_ttl
+        if self._l1_ttl is None:
+            return ttl
+        return min(ttl, self._l1_ttl)
+
+    async def _fill(self, entries: Mapping[str, tuple[bytes, float | None]]) -> None:
+        """Copy L2 hits into L1, never for longer than they have left in L2. Best effort: L1 is a copy."""
+        for key, (value, left) in entries.items():
+            ttl = self._l1_ttl_for(left)
+            if ttl is not None and ttl <= 0:
+                continue
+            try:
+                await self._l1.set(key, value, ttl)
+            except Exception as exc:
+                log.debug("TieredStore: filling L1 failed: %r", exc)
+
+    def _count(self, *, l1: int = 0, l2: int = 0, miss: int = 0, l2_error: int = 0) -> None:
+        with self._lock:
+            self._l1_hits += l1
+            self._l2_hits += l2
+            self._misses += miss
+            self._l2_errors += l2_error
+
+
+async def _get_with_ttl(store: CacheStore, key: str) -> tuple[bytes | None, float | None]:
+    """``(value, seconds left)`` in one call when the store offers it, else ``get`` then ``ttl``."""
+    method: Any = getattr(store, "get_with_ttl", None)
+    if method is not None:
+        value, left = await method(key)
+        return value, left
+    value = await store.get(key)
+    if value is None:
+        return None, None
+    try:
+        return value, await store.ttl(key)
+    except NotImplementedError:
+        return value, None
+
+
+async def _get_many_with_ttl(store: CacheStore, keys: list[str]) -> list[tuple[bytes | None, float | None]]:
+    """Values and remaining ttls in one call when the store offers it, else ``get_many`` then ``ttl`` per hit."""
+    method: Any = getattr(store, "get_many_with_ttl", None)
+    if method is not None:
+        pairs: list[tuple[bytes | None, float | None]] = await method(keys)
+        return pairs
+    values = await store.get_many(keys)
+    out: list[tuple[bytes | None, float | None]] = []
+    for key, value in zip(keys, values, strict=True):
+        if value is None:
+            out.append((None, None))
+            continue
+        try:
+            out.append((value, await store.ttl(key)))
+        except NotImplementedError:
+            out.append((value, None))
+    return out

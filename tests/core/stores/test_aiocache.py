@@ -1,0 +1,180 @@
+"""AiocacheStore over aiocache's SimpleMemoryCache, its RedisCache against the real Redis, and Memcached if any."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+import redis
+from aiocache import RedisCache, SimpleMemoryCache
+from aiocache.serializers import JsonSerializer, NullSerializer
+
+from cachepoint.core.stores import AiocacheStore, CacheStore, StoreError
+
+BINARY = bytes(range(256))  # not valid UTF-8: would not survive a decoding serializer
+
+
+async def wait_for_absent(store: AiocacheStore, key: str) -> bool:
+    for _ in range(300):
+        if await store.get(key) is None:
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+# -- memory backend ------------------------------------------------------------------------------------------
+
+
+async def test_memory_roundtrip_keeps_bytes() -> None:
+    async with AiocacheStore(SimpleMemoryCache(namespace="app:")) as store:
+        assert isinstance(store, CacheStore)
+        await store.set("k", BINARY)
+        assert await store.get("k") == BINARY
+        assert await store.exists("k")
+        assert await store.delete("k") is True
+        assert await store.delete("k") is False
+        assert await store.get("k") is None
+
+
+async def test_memory_ttl_counts_down_and_expires() -> None:
+    async with AiocacheStore(SimpleMemoryCache()) as store:
+        await store.set("long", b"v", ttl=30)
+        left = await store.ttl("long")
+        assert left is not None
+        assert 29 < left <= 30
+        await store.set("forever", b"v")
+        assert await store.ttl("forever") is None
+        assert await store.ttl("absent") is None
+        await store.set("short", b"v", ttl=0.05)
+        assert await wait_for_absent(store, "short")
+        await store.set("long", b"v", ttl=0)  # non-positive ttl deletes
+        assert not await store.exists("long")
+
+
+async def test_memory_namespaces_many_and_size() -> None:
+    cache = SimpleMemoryCache(namespace="app:")
+    async with AiocacheStore(cache) as store:
+        await store.set_many({"chat:1": b"a", "chat:2": b"b", "chatbot:1": b"c", "x": b"d"}, ttl=60)
+        assert await store.get_many(["chat:1", "nope", "x"]) == [b"a", None, b"d"]
+        assert await store.get_many([]) == []
+        assert await store.size() == 4
+        assert await store.clear("chat") == 2
+        assert await store.get_many(["chatbot:1", "x"]) == [b"c", b"d"]
+        assert await store.clear() == 2
+        assert await store.size() == 0
+
+
+async def test_memory_foreign_value_is_a_store_error() -> None:
+    cache = SimpleMemoryCache()
+    await cache.set("k", {"not": "bytes"})
+    store = AiocacheStore(cache)
+    with pytest.raises(StoreError, match="returned dict, not bytes"):
+        await store.get("k")
+
+
+async def test_custom_key_builder_cannot_clear_by_prefix() -> None:
+    store = AiocacheStore(SimpleMemoryCache(key_builder=lambda key, namespace: f"h{hash(key)}"))
+    await store.set("k", b"v")
+    assert await store.get("k") == b"v"
+    with pytest.raises(NotImplementedError, match="custom key_builder"):
+        await store.clear("ns")
+
+
+def test_not_an_aiocache_cache_is_refused() -> None:
+    with pytest.raises(TypeError, match="expected an aiocache cache"):
+        AiocacheStore({})
+
+
+async def test_closed_store_raises() -> None:
+    store = AiocacheStore(SimpleMemoryCache())
+    await store.close()
+    with pytest.raises(StoreError, match="closed"):
+        await store.get("k")
+
+
+# -- Redis backend (aiocache 0.12.3 RedisCache) against the real server --------------------------------------
+
+
+@pytest.fixture
+def redis_cache(redis_url: str, redis_prefix: str) -> RedisCache:
+    info = redis.connection.parse_url(redis_url)
+    return RedisCache(
+        endpoint=info.get("host", "127.0.0.1"),
+        port=info.get("port", 6379),
+        db=info.get("db", 0),
+        namespace=redis_prefix.rstrip(":"),  # aiocache adds the ":" itself
+        serializer=NullSerializer(encoding=None),
+    )
+
+
+@pytest.mark.redis
+def test_redis_cache_with_a_decoding_serializer_is_refused(redis_url) -> None:
+    with pytest.raises(ValueError, match="NullSerializer\\(encoding=None\\)"):
+        AiocacheStore(RedisCache(serializer=JsonSerializer()))
+
+
+@pytest.mark.redis
+@pytest.mark.filterwarnings("error::DeprecationWarning")  # aiocache's own close() would warn (Redis.close)
+async def test_redis_cache_roundtrip_ttl_and_clear(redis_cache, redis_url, redis_prefix) -> None:
+    raw = redis.Redis.from_url(redis_url)
+    raw.set(f"{redis_prefix}neighbour", b"keep")  # same text prefix, outside the "chat" namespace
+    try:
+        async with AiocacheStore(redis_cache) as store:
+            await store.set("chat:1", BINARY, ttl=30)
+            assert raw.get(f"{redis_prefix}chat:1") == BINARY  # stored raw under the aiocache namespace
+            assert await store.get("chat:1") == BINARY
+            left = await store.ttl("chat:1")
+            assert left is not None
+            assert 29 < left <= 30
+            await store.set_many({"chat:2": b"b", "chatbot:1": b"c"}, ttl=30)
+            assert 0 < raw.pttl(f"{redis_prefix}chat:2") <= 30_000
+            assert await store.get_many(["chat:1", "chat:2", "missing"]) == [BINARY, b"b", None]
+            assert await store.size() == 4  # includes the neighbour: it is under the cache's namespace
+            assert await store.clear("chat") == 2
+            assert await store.get("chatbot:1") == b"c"
+            assert raw.get(f"{redis_prefix}neighbour") == b"keep"
+            await store.set("short", b"v", ttl=0.05)
+            assert await wait_for_absent(store, "short")
+    finally:
+        raw.close()
+
+
+@pytest.mark.redis
+async def test_redis_cache_without_namespace_refuses_a_full_clear(redis_url) -> None:
+    store = AiocacheStore(RedisCache(serializer=NullSerializer(encoding=None)))
+    with pytest.raises(ValueError, match="would delete every key in the database"):
+        await store.clear()
+    await store.close()
+
+
+@pytest.mark.redis
+async def test_redis_cache_is_reached_from_another_event_loop(redis_cache) -> None:
+    store = AiocacheStore(redis_cache)
+    await store.set("k", b"owner")  # pins the cache's client to this loop
+    assert await asyncio.to_thread(lambda: asyncio.run(store.get("k"))) == b"owner"
+    await store.close()
+
+
+# -- Memcached: only where a server runs ---------------------------------------------------------------------
+
+
+def _memcached_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 11211), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _memcached_up(), reason="no memcached on 127.0.0.1:11211 (not available in CI)")
+async def test_memcached_roundtrip() -> None:
+    pytest.importorskip("aiomcache", reason="aiomcache (aiocache's memcached client) is not installed")
+    from aiocache import MemcachedCache
+
+    async with AiocacheStore(MemcachedCache(serializer=NullSerializer(encoding=None), namespace="cptest")) as store:
+        await store.set("k", BINARY, ttl=1.2)  # memcached takes whole seconds: rounded up to 2
+        assert await store.get("k") == BINARY
+        with pytest.raises(NotImplementedError, match="cannot delete by namespace"):
+            await store.clear("ns")
+        assert await store.delete("k")
