@@ -1,0 +1,188 @@
+"""Amazon Bedrock Runtime Converse: ``POST /model/{modelId}/converse`` and ``/converse-stream``.
+
+Errors carry their code in the ``x-amzn-ErrorType`` header (boto3 raises ``client.exceptions.ValidationException``).
+ConverseStream answers in the AWS event stream format: ``messageStart``, ``contentBlockStart`` (tool use
+only) / ``contentBlockDelta`` / ``contentBlockStop`` per block, ``messageStop``, then ``metadata`` with the
+usage (``inputTokens`` uncached, ``cacheReadInputTokens``, ``cacheWriteInputTokens``, ``cacheDetails`` 1h
+before 5m) and metrics. The tenant is the AWS access key id from the SigV4 ``Authorization`` header (or a
+Bedrock API key sent as a bearer token); the signature itself is not verified.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+from cachepoint.core.emulator.anthropic import problem_message, text_chunks
+from cachepoint.core.emulator.errors import bedrock_error
+from cachepoint.core.emulator.eventstream import encode_event
+from cachepoint.core.emulator.records import RecordedRequest
+from cachepoint.core.emulator.replies import Reply
+from cachepoint.core.emulator.runtime import Response, Runtime, json_body, json_response
+from cachepoint.core.emulator.validation import Problem, cache_marker_problem
+from cachepoint.core.prompt import Request, RequestFormatError
+from cachepoint.core.simulate import SimResult
+
+__all__ = ["handle"]
+
+_ROUTE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream)$")
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+_VALIDATION = "ValidationException"
+_STOP = {"end_turn": "end_turn", "tool_use": "tool_use", "max_tokens": "max_tokens"}
+
+
+def handle(rt: Runtime, record: RecordedRequest) -> Response:
+    """Answer a Bedrock Runtime request (raises `ApiError` with the error code header for a bad one).
+
+    >>> from cachepoint.core.emulator import Emulator, RecordedRequest
+    >>> rt = Emulator(reply="ok")._runtime
+    >>> call = RecordedRequest(0, "bedrock", "POST", "/model/anthropic.claude-sonnet-4-5/converse",
+    ...     {"authorization": "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/bedrock/aws4_request"},
+    ...     b'{"messages": [{"role": "user", "content": [{"text": "Hi"}]}]}', 0.0)
+    >>> handle(rt, call).status, call.tenant
+    (200, 'AKID')
+    """
+    path = record.path.split("?", 1)[0]
+    match = _ROUTE.match(path)
+    if record.method != "POST" or match is None:
+        raise bedrock_error(404, "UnknownOperationException", f"Unknown operation: {record.method} {path}")
+    model = urllib.parse.unquote(match.group("model"))
+    record.operation = "converse_stream" if match.group("op") == "converse-stream" else "converse"
+    record.stream = record.operation == "converse_stream"
+    record.model = model
+    record.tenant = _tenant(rt, record)
+    try:
+        body = json_body(record)
+    except ValueError as exc:
+        raise bedrock_error(400, "SerializationException", f"Could not parse the request body: {exc}") from None
+    if not isinstance(body, dict):
+        raise bedrock_error(400, "SerializationException", "The request body must be a JSON object")
+    record.body = body
+    return _converse(rt, record, body, model)
+
+
+def _tenant(rt: Runtime, record: RecordedRequest) -> str:
+    auth = record.headers.get("authorization", "")
+    match = _CREDENTIAL.search(auth)
+    if match is not None:
+        return rt.tenant(match.group(1))
+    if auth.lower().startswith("bearer ") and auth[7:].strip():
+        return rt.tenant(auth[7:].strip())
+    raise bedrock_error(403, "AccessDeniedException", "Missing Authentication Token")
+
+
+def _problem_message(problem: Problem) -> str:
+    if problem.kind == "thinking_marker":
+        return (
+            "Cache point cannot be inserted after reasoning block. Please remove the invalid cache point and try again."
+        )
+    if problem.kind == "ineligible_marker" and "tool" in problem.reason:
+        return f"The model returned the following errors: {problem.path}: {problem.reason}"
+    if problem.kind == "ttl_unsupported":
+        allowed = ", ".join(problem.allowed)
+        return (
+            f"The model returned the following errors: {problem.path}.cachePoint.ttl: ttl '{problem.ttl}' is not "
+            f"supported for this model (supported: {allowed})"
+        )
+    return f"The model returned the following errors: {problem_message(problem)}"
+
+
+def _conversation_problem(request: Request) -> str | None:
+    roles = [m.role for m in request.messages]
+    if not roles or roles[0] != "user":
+        return (
+            "A conversation must start with a user message. Try again with a conversation that starts with a user "
+            "message."
+        )
+    for i, role in enumerate(roles):
+        if role not in ("user", "assistant"):
+            return f"messages[{i}].role: expected 'user' or 'assistant', got {role!r}"
+        if i and role == roles[i - 1]:
+            return (
+                "A conversation must alternate between user and assistant roles. Make sure the conversation "
+                "alternates between user and assistant roles and try again."
+            )
+    return None
+
+
+def _converse(rt: Runtime, record: RecordedRequest, body: dict[str, Any], model: str) -> Response:
+    try:
+        request = Request.parse(body, format="bedrock")
+    except RequestFormatError as exc:
+        raise bedrock_error(400, _VALIDATION, str(exc)) from None
+    record.request = request
+    problem = _conversation_problem(request)
+    if problem is not None:
+        raise bedrock_error(400, _VALIDATION, problem)
+    info = rt.info("bedrock", model, record)
+    view = rt.view(request, info)
+    marker_problem = cache_marker_problem(view, info)
+    if marker_problem is not None:
+        raise bedrock_error(400, _VALIDATION, _problem_message(marker_problem))
+    try:
+        reply = rt.reply(record)
+    except LookupError as exc:
+        raise bedrock_error(500, "InternalServerException", str(exc)) from None
+    config = body.get("inferenceConfig")
+    limit = config.get("maxTokens") if isinstance(config, dict) else None
+    reply, truncated = rt.fit(reply, limit if isinstance(limit, int) else None)
+    record.reply = reply
+    pending = rt.start(view, record, provider="bedrock", model=model, output_tokens=rt.output_tokens(reply))
+    result = record.result = pending.result
+    stop = "max_tokens" if truncated else _STOP[reply.stop_reason]
+    content = _content(rt, reply)
+    headers = {"x-amzn-RequestId": rt.next_id("emu-request-")}
+    if not record.stream:
+        payload = {
+            "output": {"message": {"role": "assistant", "content": content}},
+            "stopReason": stop,
+            "usage": result.native(),
+            "metrics": {"latencyMs": 0},
+        }
+        response = json_response(200, payload, headers)
+        response.pending = pending
+        return response
+
+    def events() -> Iterator[bytes]:
+        yield from _stream(content, stop, result)
+
+    return Response(
+        200, {"content-type": "application/vnd.amazon.eventstream", **headers}, chunks=events, pending=pending
+    )
+
+
+def _content(rt: Runtime, reply: Reply) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if reply.text:
+        blocks.append({"text": reply.text})
+    for call in reply.tool_calls:
+        blocks.append(
+            {
+                "toolUse": {
+                    "toolUseId": call.id or rt.next_id("tooluse_emu_"),
+                    "name": call.name,
+                    "input": dict(call.input),
+                }
+            }
+        )
+    return blocks
+
+
+def _stream(content: list[dict[str, Any]], stop: str, result: SimResult) -> Iterator[bytes]:
+    yield encode_event("messageStart", {"role": "assistant"})
+    for index, block in enumerate(content):
+        if "text" in block:
+            for piece in text_chunks(block["text"]):
+                yield encode_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": piece}})
+        else:
+            use = block["toolUse"]
+            start = {"toolUse": {"toolUseId": use["toolUseId"], "name": use["name"]}}
+            yield encode_event("contentBlockStart", {"contentBlockIndex": index, "start": start})
+            raw = json.dumps(use["input"], separators=(",", ":"))
+            yield encode_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"toolUse": {"input": raw}}})
+        yield encode_event("contentBlockStop", {"contentBlockIndex": index})
+    yield encode_event("messageStop", {"stopReason": stop})
+    yield encode_event("metadata", {"usage": result.native(), "metrics": {"latencyMs": 0}})
