@@ -1,0 +1,228 @@
+"""Analyzer throughput: `cachepoint analyze` end to end on a large generated trace, and its prefix index alone.
+
+The trace is a support agent's day, written as JSONL envelopes: 20 tools and a 1.5k-token system prompt shared by
+every session, multi-turn sessions whose every model call carries the whole conversation (a few thousand tokens
+per request, as agents send), interleaved in time. Measured, in this process:
+
+- ``json floor``: only decoding every line with orjson, the least any analyzer of this trace must do (baseline);
+- ``analyze``: the whole pipeline (parse each body, build its prefix view, place every strategy, fingerprint new
+  blocks, then replay through the simulator under 7 scenarios and explain misses), with one process and with a
+  pool; the split between preparing requests and replaying them is reported too;
+- ``prefix index``: `PrefixCache.insert` over every request's block-hash sequence (what the analyzer's sharing
+  index does per request), against the cheapest possible index: one dict lookup and store of the whole
+  prompt's hash per request.
+
+    python benchmarks/bench_analyze.py                  # 100k requests
+    python benchmarks/bench_analyze.py --requests 20000
+    python benchmarks/bench_analyze.py --quick          # 3k requests, 3 rounds (CI smoke)
+
+Goal (issue 6): 100k requests of several thousand tokens well under a minute on 2 cores for the prefix index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cachepoint.core.analyze import analyze
+from cachepoint.core.prefix import PrefixCache
+
+VOCAB = (  # noqa: SIM905 - a paragraph of words reads better than a list literal
+    "order refund customer shipment invoice address payment label carrier tracking warranty policy exchange "
+    "credit coupon ticket status verify identity email account balance plan subscription return damaged"
+).split()
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(VOCAB) for _ in range(words))
+
+
+def build_trace(path: Path, requests: int, seed: int = 11) -> tuple[int, int]:
+    """Write ``requests`` envelopes to ``path``; return (requests, bytes)."""
+    rng = random.Random(seed)
+    tools = [
+        {
+            "name": f"tool_{k}",
+            "description": _text(rng, 90),
+            "input_schema": {"type": "object", "properties": {"id": {"type": "string", "description": _text(rng, 8)}}},
+        }
+        for k in range(20)
+    ]
+    system = [{"type": "text", "text": _text(rng, 1500), "cache_control": {"type": "ephemeral"}}]
+    written = 0
+    size = 0
+    start = 1795428900.0
+    with open(path, "wb") as handle:
+        session = 0
+        pending: list[tuple[float, bytes]] = []
+        while written < requests:
+            session += 1
+            at = start + session * 7.0
+            messages: list[dict[str, Any]] = []
+            for _turn in range(rng.randint(3, 12)):
+                messages.append({"role": "user", "content": _text(rng, rng.randint(20, 80))})
+                line = orjson.dumps(
+                    {
+                        "timestamp": at,
+                        "session": f"s{session}",
+                        "request": {
+                            "model": "claude-sonnet-4-5",
+                            "max_tokens": 512,
+                            "tools": tools,
+                            "system": system,
+                            "messages": messages,
+                        },
+                    },
+                    option=orjson.OPT_APPEND_NEWLINE,
+                )
+                pending.append((at, line))
+                messages.append({"role": "assistant", "content": _text(rng, rng.randint(40, 160))})
+                at += rng.uniform(5, 240)
+                written += 1
+                if written >= requests:
+                    break
+            if len(pending) > 5000 or written >= requests:
+                pending.sort(key=lambda item: item[0])
+                for _, line in pending:
+                    handle.write(line)
+                    size += len(line)
+                pending = []
+    return written, size
+
+
+def json_floor(path: Path) -> float:
+    begin = time.perf_counter()
+    with open(path, "rb") as handle:
+        for line in handle:
+            orjson.loads(line)
+    return time.perf_counter() - begin
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the pool's workers)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_analyze(path: Path, jobs: int) -> tuple[float, float, float, int]:
+    """(wall seconds, seconds until the replay started, CPU seconds, estimated prompt tokens)."""
+    marks: dict[str, float] = {}
+
+    def progress(phase: str, done: int, total: int | None) -> None:
+        marks.setdefault(phase, time.perf_counter())
+
+    cpu = _cpu()
+    begin = time.perf_counter()
+    report = analyze(path, jobs=jobs, progress=progress)
+    total = time.perf_counter() - begin
+    prepared = marks.get("replaying", begin + total) - begin
+    return total, prepared, _cpu() - cpu, report.sharing.input_tokens
+
+
+def index_sequences(requests: int, seed: int = 5) -> list[tuple[str, ...]]:
+    """Block-hash sequences shaped like the trace's: 21 shared blocks, then each session's growing turns."""
+    rng = random.Random(seed)
+    shared = tuple(hashlib.sha256(f"static{i}".encode()).hexdigest()[:16] for i in range(21))
+    out: list[tuple[str, ...]] = []
+    session = 0
+    while len(out) < requests:
+        session += 1
+        blocks = list(shared)
+        for turn in range(rng.randint(3, 12)):
+            blocks.append(hashlib.sha256(f"{session}/{turn}/u".encode()).hexdigest()[:16])
+            out.append(tuple(blocks))
+            blocks.append(hashlib.sha256(f"{session}/{turn}/a".encode()).hexdigest()[:16])
+    rng.shuffle(out)  # interleaved sessions
+    return out[:requests]
+
+
+def time_index(sequences: list[tuple[str, ...]]) -> float:
+    cache: PrefixCache[int] = PrefixCache()
+    insert = cache.insert
+    begin = time.perf_counter()
+    for n, seq in enumerate(sequences):
+        insert(seq, n)
+    return time.perf_counter() - begin
+
+
+def time_dict(sequences: list[tuple[str, ...]]) -> float:
+    seen: dict[str, int] = {}
+    begin = time.perf_counter()
+    for n, seq in enumerate(sequences):
+        seen.get(seq[-1])
+        seen[seq[-1]] = n
+    return time.perf_counter() - begin
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=100_000, help="requests in the generated trace")
+    parser.add_argument("--quick", action="store_true", help="3k requests, 3 rounds")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per measurement (median reported)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="processes for the pooled run")
+    args = parser.parse_args()
+    requests = 3000 if args.quick else args.requests
+    rounds = args.rounds or (3 if args.quick else 1)
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "trace.jsonl"
+        begin = time.perf_counter()
+        count, size = build_trace(path, requests)
+        print(
+            f"trace: {count:,} requests, {size / 1e6:,.0f} MB of JSONL (written in {time.perf_counter() - begin:.1f}s)"
+        )
+
+        floors: list[float] = []
+        serial: list[list[float]] = []
+        pooled: list[list[float]] = []
+        tokens = 0
+        for _ in range(rounds):
+            floors.append(json_floor(path))
+            *run, tokens = run_analyze(path, jobs=1)
+            serial.append(run)
+            *run, tokens = run_analyze(path, jobs=args.jobs)
+            pooled.append(run)
+        floor = statistics.median(floors)
+        print(f"prompt tokens (estimated): {tokens:,} ({tokens / count:,.0f} per request)")
+        print(f"load average: {os.getloadavg()[0]:.1f} (other work on the machine stretches wall times, not CPU s)")
+        print(
+            f"{'run':<22} {'median s':>9} {'requests/s':>11} {'tokens/s':>12} {'prepare s':>10} {'replay s':>9}"
+            f" {'CPU s':>7} {'vs json floor':>14}"
+        )
+        rate = f"{count / floor:11,.0f} {tokens / floor:12,.0f}"
+        print(f"{'json floor':<22} {floor:9.2f} {rate} {'':>10} {'':>9} {'':>7} {1.0:13.1f}x")
+        for name, runs in (("analyze, 1 process", serial), (f"analyze, {args.jobs} processes", pooled)):
+            total = statistics.median(r[0] for r in runs)
+            prep = statistics.median(r[1] for r in runs)
+            cpu = statistics.median(r[2] for r in runs)
+            print(
+                f"{name:<22} {total:9.2f} {count / total:11,.0f} {tokens / total:12,.0f} {prep:10.2f} "
+                f"{total - prep:9.2f} {cpu:7.1f} {total / floor:13.1f}x"
+            )
+
+    sequences = index_sequences(requests)
+    blocks = sum(len(s) for s in sequences)
+    index_runs = [time_index(sequences) for _ in range(max(rounds, 3))]
+    dict_runs = [time_dict(sequences) for _ in range(max(rounds, 3))]
+    index_s, dict_s = statistics.median(index_runs), statistics.median(dict_runs)
+    print(f"\nprefix index over {requests:,} block-hash sequences ({blocks / requests:.0f} blocks each):")
+    print(f"  PrefixCache.insert  {index_s:8.3f}s  {requests / index_s:12,.0f} requests/s")
+    print(
+        f"  dict baseline       {dict_s:8.3f}s  {requests / dict_s:12,.0f} requests/s   "
+        f"(index costs {index_s / dict_s:.1f}x a whole-prompt dict lookup)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,328 @@
+"""Per-request work of the analyzer: parse once, view once, place every strategy, keep compact columns.
+
+Everything here depends on one trace line only, so it runs in parallel (a process pool for large traces). What
+comes out, `Prepared`, is what the replay needs: the prefix view's columns (prefix hashes, block hashes, token
+counts, lookback indexes, layers, paths), the breakpoints of every scenario, the observed usage, and the
+fingerprints of blocks this worker has not described yet. It crosses process boundaries as plain JSON (orjson),
+never pickle.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import orjson
+
+from cachepoint.core.analyze.fingerprints import BlockPrint, block_print
+from cachepoint.core.analyze.scenarios import Scenario, place, scenarios_for
+from cachepoint.core.prompt import RequestFormatError, ViewBuilder
+from cachepoint.core.prompt.formats import get_format
+from cachepoint.core.providers import ModelInfo, ProviderTable, UnknownModelWarning, model_info, normalize_provider
+from cachepoint.core.simulate import SimBreakpoint
+from cachepoint.core.tokens import TokenCounter
+from cachepoint.core.traces import TraceFormatError, TraceRecord, infer_provider, parse_line
+from cachepoint.core.usage import UsageFormatError, normalize_usage
+
+__all__ = ["SIMULATED_PROVIDERS", "Observed", "PrepareContext", "Prepared", "decode_batch", "encode_batch"]
+
+#: Providers the simulator models.
+SIMULATED_PROVIDERS = ("anthropic", "bedrock", "openai", "vllm", "sglang")
+_ENGINES = ("vllm", "sglang")
+_HASH = 16  # hex digits kept of each 64-digit hash: collisions stay negligible (2**-64 per pair)
+_LAYER_CODES = {"tools": "t", "system": "s"}
+
+
+class Observed(NamedTuple):
+    """The usage a trace line reported, as numbers (``None``: not reported).
+
+    >>> Observed(1510, 1200, 300, {"5m": 300}, 5).input
+    1510
+    """
+
+    input: int | None
+    read: int | None
+    write: int | None
+    write_by_ttl: dict[str, int]
+    output: int | None
+
+
+class Prepared(NamedTuple):
+    """One request, ready to replay (see the module notes).
+
+    ``layers`` has one letter per position: ``t`` tool, ``s`` system block, ``y`` system/developer message of
+    an OpenAI format, ``m`` conversation; ``stable`` has ``1`` where the block is stable (tools and system by
+    default, and messages marked stable). ``placements`` and ``keys`` run parallel to the scenarios:
+    breakpoints as ``(position, ttl or None, implicit)`` and the OpenAI ``prompt_cache_key``.
+    """
+
+    line: int
+    offset: int
+    time: float | None
+    ttft: float | None
+    tenant: str
+    session: str | None
+    provider: str
+    model: str
+    format: str
+    known: bool
+    hashes: tuple[str, ...]
+    blocks: tuple[str, ...]
+    cumulative: tuple[int, ...]
+    lookback: tuple[int, ...]
+    layers: str
+    stable: str
+    paths: tuple[str, ...]
+    placements: tuple[tuple[SimBreakpoint, ...], ...]
+    keys: tuple[str | None, ...]
+    retention: str | None
+    cache_mode: str | None
+    observed: Observed | None
+    output: int
+    prints: dict[str, BlockPrint]
+    ignored: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        """Estimated prompt tokens."""
+        return self.cumulative[-1] if self.cumulative else 0
+
+    def tokens_before(self, position: int) -> int:
+        """Tokens of the prefix before ``position`` (0 for the first)."""
+        return self.cumulative[position - 1] if position > 0 else 0
+
+
+class PrepareContext:
+    """Settings and memo tables of one worker: overrides, scenarios, counter, model rules, blocks described.
+
+    >>> ctx = PrepareContext(strategies=["auto"])
+    >>> p = ctx.prepare_line(b'{"model": "claude-sonnet-4-5", "max_tokens": 8, "system": "Be brief.", '
+    ...                      b'"messages": [{"role": "user", "content": "Hi"}]}', line=1, offset=0)
+    >>> p.provider, p.format, p.layers, len(p.placements), len(p.prints)
+    ('anthropic', 'anthropic', 'sm', 3, 2)
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        strategies: Sequence[str] | None = None,
+        scenarios: Sequence[Scenario] | None = None,
+        counter: TokenCounter | None = None,
+        table: ProviderTable | None = None,
+        memo: int = 200_000,
+    ) -> None:
+        self.provider = normalize_provider(provider) if provider else None
+        if self.provider is not None and self.provider not in SIMULATED_PROVIDERS:
+            raise ValueError(
+                f"provider: {provider!r} is not simulated (expected one of {', '.join(SIMULATED_PROVIDERS)})"
+            )
+        self.model = model
+        self.scenarios = (
+            list(scenarios) if scenarios is not None else scenarios_for(*([strategies] if strategies else []))
+        )
+        self.counter = counter
+        self.table = table
+        # Requests of a trace repeat each other (the same tools and system, the conversation so far): the builder
+        # parses and views each distinct piece once (see `cachepoint.core.prompt.ViewBuilder`).
+        self.builder = ViewBuilder(counter=counter, table=table)
+        self._infos: dict[tuple[str, str, str], tuple[ModelInfo, bool]] = {}
+        self._described: OrderedDict[str, None] = OrderedDict()
+        self._memo = memo
+
+    def info(self, provider: str, model: str, fmt: str) -> tuple[ModelInfo, bool]:
+        """The model's rules as the payload format expresses them, and whether the table knows the model."""
+        key = (provider, model, fmt)
+        found = self._infos.get(key)
+        if found is None:
+            rules = "openai" if provider in _ENGINES else provider
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnknownModelWarning)
+                info = model_info(rules, model, table=self.table)
+            found = self._infos[key] = (get_format(fmt).effective_info(info), info.known)
+        return found
+
+    def prepare_line(self, raw: bytes | Mapping[str, Any], *, line: int, offset: int) -> Prepared:
+        """Decode, check and prepare one trace line (errors are `TraceFormatError` naming line and field)."""
+        return self.prepare(parse_line(raw, line=line, offset=offset))
+
+    def prepare(self, record: TraceRecord) -> Prepared:  # noqa: PLR0912, PLR0915 - one pass, kept together
+        """Prepare one record."""
+        line = record.line or 0
+        hint = self.provider or record.provider
+        try:
+            # The shape decides, the body's model id settles close calls (detect_format), a provider given by
+            # the envelope or --provider counts too.
+            request = self.builder.parse(record.request, provider=hint)
+        except RequestFormatError as exc:
+            raise TraceFormatError(record.line, record.field_path(exc.path), exc.detail) from None
+        if hint is None:
+            body_model = self.model or record.model or request.model
+            hint = infer_provider(body_model) or {"anthropic": "anthropic", "bedrock": "bedrock"}.get(
+                request.format, "openai"
+            )
+        provider = hint
+        if provider not in SIMULATED_PROVIDERS:
+            raise TraceFormatError(
+                record.line,
+                "provider",
+                f"{provider!r} is not simulated (expected one of {', '.join(SIMULATED_PROVIDERS)}); pass --provider",
+            )
+        model = self.model or record.model or request.model
+        if not model:
+            raise TraceFormatError(
+                record.line, record.field_path("model"), "the request names no model: pass --model, or set model"
+            )
+        info, known = self.info(provider, model, request.format)
+        engine = provider in _ENGINES
+        view = self.builder.positions(request, info=None if engine else info)
+        positions = view.positions
+        if not positions:
+            raise TraceFormatError(record.line, record.field_path("messages"), "the request has no content to cache")
+
+        layers = []
+        for p in positions:
+            code = _LAYER_CODES.get(p.section)
+            layers.append(code if code else ("y" if p.layer == "system" else "m"))
+        placements: list[tuple[SimBreakpoint, ...]] = []
+        keys: list[str | None] = []
+        recorded_key = request.params.get("prompt_cache_key")
+        recorded_key = recorded_key if isinstance(recorded_key, str) and recorded_key else None
+        for scenario in self.scenarios:
+            if scenario.kind == "recorded":
+                recorded = (SimBreakpoint(b.position, b.ttl, b.source == "implicit") for b in view.breakpoints)
+                placements.append(tuple(recorded))
+                keys.append(recorded_key)
+            elif scenario.kind == "none" or engine or scenario.strategy is None:
+                placements.append(())
+                keys.append(recorded_key)
+            else:
+                placed = place(view, scenario.strategy, info=info, provider=provider)
+                placements.append(placed.breakpoints)
+                keys.append(placed.cache_key)
+
+        prints: dict[str, BlockPrint] = {}
+        blocks = []
+        described = self._described
+        for p in positions:
+            block = p.block_hash[:_HASH]
+            blocks.append(block)
+            if block in described:
+                described.move_to_end(block)
+                continue
+            item = request.get(p.locator)
+            prints[block] = block_print(item.data)
+            described[block] = None
+            if len(described) > self._memo:
+                described.popitem(last=False)
+
+        observed = None
+        output = 0
+        if record.usage is not None:
+            try:
+                usage = normalize_usage(record.usage, provider=provider, model=model)
+            except UsageFormatError as exc:
+                raise TraceFormatError(record.line, f"usage.{exc.path}", exc.problem) from None
+            observed = Observed(
+                usage.input_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+                dict(usage.cache_write_by_ttl),
+                usage.output_tokens,
+            )
+            output = usage.output_tokens or 0
+
+        options = request.params.get("prompt_cache_options")
+        mode = options.get("mode") if isinstance(options, Mapping) else None
+        retention = request.params.get("prompt_cache_retention")
+        return Prepared(
+            line=line,
+            offset=record.offset or 0,
+            time=record.timestamp,
+            ttft=record.ttft_s,
+            tenant=record.tenant or "default",
+            session=record.session,
+            provider=provider,
+            model=model,
+            format=request.format,
+            known=known,
+            hashes=tuple(p.prefix_hash[:_HASH] for p in positions),
+            blocks=tuple(blocks),
+            cumulative=tuple(p.cumulative_tokens for p in positions),
+            lookback=tuple(p.lookback_index for p in positions),
+            layers="".join(layers),
+            stable="".join("1" if p.stable else "0" for p in positions),
+            paths=tuple(p.path for p in positions),
+            placements=tuple(placements),
+            keys=tuple(keys),
+            retention=retention if isinstance(retention, str) else None,
+            cache_mode=mode if isinstance(mode, str) else None,
+            observed=observed,
+            output=output,
+            prints=prints,
+            ignored=record.ignored,
+        )
+
+
+# --- transport between processes: plain JSON ---------------------------------------------------------------------
+
+
+def encode_batch(items: Sequence[Prepared | TraceFormatError]) -> bytes:
+    """A batch of prepared requests (and line errors) as JSON bytes."""
+    rows: list[Any] = []
+    for item in items:
+        if isinstance(item, TraceFormatError):
+            rows.append(["error", item.line, item.path, item.detail])
+        else:
+            row: list[Any] = list(item)  # orjson writes tuples, not named tuples: flatten the nested ones
+            row[17] = [[tuple(b) for b in bps] for bps in item.placements]
+            row[21] = list(item.observed) if item.observed is not None else None
+            row[-2] = {k: list(v) for k, v in item.prints.items()}
+            rows.append(row)
+    return orjson.dumps(rows)
+
+
+def decode_batch(data: bytes) -> list[Prepared | TraceFormatError]:
+    """The inverse of `encode_batch`. Hashes and paths are interned: requests of a session repeat most of them,
+    and one copy of each is kept instead of one per request."""
+    keep = sys.intern
+    out: list[Prepared | TraceFormatError] = []
+    for row in orjson.loads(data):
+        if row[0] == "error":
+            out.append(TraceFormatError(row[1], row[2], row[3]))
+            continue
+        observed = row[21]
+        out.append(
+            Prepared(
+                line=row[0],
+                offset=row[1],
+                time=row[2],
+                ttft=row[3],
+                tenant=row[4],
+                session=row[5],
+                provider=row[6],
+                model=row[7],
+                format=row[8],
+                known=row[9],
+                hashes=tuple(map(keep, row[10])),
+                blocks=tuple(map(keep, row[11])),
+                cumulative=tuple(row[12]),
+                lookback=tuple(row[13]),
+                layers=row[14],
+                stable=row[15],
+                paths=tuple(map(keep, row[16])),
+                placements=tuple(tuple(SimBreakpoint(b[0], b[1], b[2]) for b in bps) for bps in row[17]),
+                keys=tuple(row[18]),
+                retention=row[19],
+                cache_mode=row[20],
+                observed=Observed(*observed) if observed is not None else None,
+                output=row[22],
+                prints={k: BlockPrint(v[0], v[1], v[2], v[3], tuple(v[4])) for k, v in row[23].items()},
+                ignored=tuple(row[24]),
+            )
+        )
+    return out

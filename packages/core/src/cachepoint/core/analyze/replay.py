@@ -1,0 +1,764 @@
+"""The sequential part of the analysis: replay prepared requests in time order through every scenario.
+
+For each request, in start order: find the longest prefix an earlier request of the same cache partition sent
+(a `PrefixCache` over block hashes, the structure `cachepoint.core.prefix` offers for KV state), and the same
+within its session; simulate it under every scenario (one `Simulator` per scenario, so each keeps its own cache
+state); add up tokens and cost; and, under the focus scenario, explain what it failed to read (see
+`cachepoint.core.analyze.causes`). Work per request is a few dictionary lookups per scenario and breakpoint.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cachepoint.core.analyze.causes import CAUSES, find_divergence, mechanics_cause
+from cachepoint.core.analyze.fingerprints import BlockPrint
+from cachepoint.core.analyze.prepare import Prepared
+from cachepoint.core.analyze.report import (
+    CauseSummary,
+    MissReport,
+    ObservedComparison,
+    ScenarioResult,
+    SessionSharing,
+    SharingStats,
+    Timeline,
+)
+from cachepoint.core.analyze.scenarios import Scenario
+from cachepoint.core.prefix import PrefixCache
+from cachepoint.core.prompt.ttl import ttl_seconds
+from cachepoint.core.providers import ModelInfo, Pricing, ProviderTable, UnknownModelWarning, model_info
+from cachepoint.core.simulate import EngineOptions, OpenAIOptions, SimPrompt, SimResult, Simulator
+from cachepoint.core.usage import CacheUsage, call_cost
+
+__all__ = ["Replay", "ReplayResult"]
+
+_ENGINES = ("vllm", "sglang")
+_NO_WRITES: Mapping[str, int] = {}
+
+
+class _Acc:
+    """Token sums of one scenario for one provider/model (ints: cheap to add per request)."""
+
+    __slots__ = ("by_ttl", "hits", "input", "output", "read", "requests", "write", "write_unknown", "writes")
+
+    def __init__(self) -> None:
+        self.requests = self.hits = self.writes = 0
+        self.input = self.read = self.write = self.output = 0
+        self.write_unknown = 0
+        self.by_ttl: dict[str, int] = {}
+
+    def add(self, total: int, read: int, write: int | None, by_ttl: Mapping[str, int], output: int) -> None:
+        self.requests += 1
+        self.input += total
+        self.read += read
+        self.output += output
+        if read > 0:
+            self.hits += 1
+        if write is None:
+            self.write_unknown += 1
+        else:
+            self.write += write
+            if write > 0:
+                self.writes += 1
+        for ttl, count in by_ttl.items():
+            self.by_ttl[ttl] = self.by_ttl.get(ttl, 0) + count
+
+
+@dataclass
+class _Example:
+    cause: str
+    line: int
+    offset: int
+    earlier_line: int | None
+    earlier_offset: int | None
+    path: str | None
+    position: int | None
+    lost: int
+    detail: str
+    before: str = ""
+    after: str = ""
+
+
+@dataclass
+class _CauseAcc:
+    requests: int = 0
+    lost: int = 0
+    examples: list[tuple[int, int, int, _Example]] = field(default_factory=list)  # min-heap (lost, -line, n)
+
+
+@dataclass
+class ReplayResult:
+    """What `Replay.run` found, before the driver fills in text snippets and assembles the report."""
+
+    scenarios: list[ScenarioResult]
+    sharing: SharingStats
+    observed: ObservedComparison | None
+    misses: MissReport | None
+    examples: list[_Example]
+    timeline: Timeline
+    warnings: list[str]
+    best: str | None
+
+
+def _fmt_seconds(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes}m{rest:02d}s" if rest else f"{minutes}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+class Replay:
+    """Replays `Prepared` requests (sorted by start time) through ``scenarios``; diagnoses ``focus``.
+
+    >>> from cachepoint.core.analyze.prepare import PrepareContext
+    >>> from cachepoint.core.analyze.scenarios import scenarios_for
+    >>> scenarios = scenarios_for(["auto"])
+    >>> ctx = PrepareContext(scenarios=scenarios)
+    >>> body = (b'{"model": "claude-sonnet-4-5", "max_tokens": 8, "system": "%s", '
+    ...         b'"messages": [{"role": "user", "content": "Hi"}]}')
+    >>> items = [ctx.prepare_line(body % (b"Policy. " * 900), line=n, offset=0) for n in (1, 2)]
+    >>> items = [p._replace(time=float(n)) for n, p in enumerate(items)]
+    >>> result = Replay(scenarios, focus="auto").run(items, {k: v for p in items for k, v in p.prints.items()})
+    >>> [(s.name, s.hit_requests) for s in result.scenarios]
+    [('recorded', 0), ('none', 0), ('auto', 1)]
+    """
+
+    def __init__(
+        self,
+        scenarios: Sequence[Scenario],
+        *,
+        focus: str,
+        table: ProviderTable | None = None,
+        openai: OpenAIOptions | None = None,
+        engine: EngineOptions | None = None,
+        examples: int = 3,
+        samples: int = 240,
+        buckets: int = 60,
+        top_sessions: int = 20,
+    ) -> None:
+        names = [s.name for s in scenarios]
+        if focus not in names:
+            raise ValueError(f"focus: {focus!r} is not one of the scenarios ({', '.join(names)})")
+        self.scenarios = list(scenarios)
+        self.focus = names.index(focus)
+        self.table = table
+        self.openai = openai or OpenAIOptions()
+        self.engine = engine or EngineOptions()
+        self.examples = examples
+        self.samples = samples
+        self.buckets = buckets
+        self.top_sessions = top_sessions
+        self._infos: dict[tuple[str, str], ModelInfo] = {}
+        self._prices: dict[tuple[str, str], Pricing | None] = {}
+        self._write_prices: dict[tuple[str, str], dict[str, float]] = {}
+
+    # --- helpers ---
+
+    def _info(self, provider: str, model: str) -> ModelInfo:
+        key = (provider, model)
+        found = self._infos.get(key)
+        if found is None:
+            if provider in _ENGINES:  # an engine caches any whole block: its "minimum" is one block
+                base = model_info("openai", model, table=self.table)
+                found = replace(base, provider=provider, min_cache_tokens=self.engine.block_size, known=True)
+            else:
+                found = model_info(provider, model, table=self.table)
+            self._infos[key] = found
+        return found
+
+    def _pricing(self, provider: str, model: str) -> Pricing | None:
+        key = (provider, model)
+        if key not in self._prices:
+            self._prices[key] = None if provider in _ENGINES else self._info(provider, model).pricing
+        return self._prices[key]
+
+    def _cost(  # noqa: PLR0917 - called once per request and scenario: positional on purpose
+        self, pricing: Pricing, group: tuple[str, str], item: Prepared, read: int, write: int, by_ttl: Mapping[str, int]
+    ) -> float:
+        """USD of one request (``pricing``: the price list of ``group``, its provider and model)."""
+        usd = (item.total - read - write) * pricing.input + read * pricing.cache_read + item.output * pricing.output
+        written = 0
+        if by_ttl:
+            prices = self._write_prices.setdefault(group, {})
+            for ttl, count in by_ttl.items():
+                price = prices.get(ttl)
+                if price is None:
+                    try:
+                        price = prices[ttl] = pricing.write_price(ttl)
+                    except ValueError:
+                        price = prices[ttl] = pricing.write_price(None)
+                usd += count * price
+                written += count
+        if write != written:
+            usd += (write - written) * pricing.write_price(None)
+        return usd * 1e-6
+
+    def _lifetime(self, label: str | None, info: ModelInfo) -> float:
+        try:
+            return float(ttl_seconds(label, default=info.default_ttl))
+        except ValueError:  # a label that is not a duration (OpenAI's in_memory): the provider default
+            return float(self.openai.retention_seconds(label))
+
+    def _ttl(self, item: Prepared, earlier: Prepared, info: ModelInfo, mode: str, after: int = -1) -> float:
+        """How long the earlier request's entries past position ``after`` live (the longest of them)."""
+        if mode == "automatic":
+            return self.openai.retention_seconds(item.retention)
+        if mode == "engine":
+            return math.inf
+        labels = [b[1] for b in earlier.placements[self.focus] if b[0] > after]
+        if not labels:
+            labels = [b[1] for b in (*earlier.placements[self.focus], *item.placements[self.focus])] or [None]
+        return max(self._lifetime(label, info) for label in labels)
+
+    # --- the replay ---
+
+    def run(  # noqa: PLR0912, PLR0915 - the per-request loop reads best in one place
+        self,
+        items: Sequence[Prepared],
+        prints: Mapping[str, BlockPrint],
+        progress: Callable[[int], None] | None = None,
+    ) -> ReplayResult:
+        """Replay ``items`` (sorted by ``time``, every ``time`` set); ``prints`` holds every block's fingerprint."""
+        scenarios = self.scenarios
+        count = len(scenarios)
+        focus = self.focus
+        recorded = next((i for i, s in enumerate(scenarios) if s.kind == "recorded"), None)
+        sims = [
+            None
+            if s.kind == "none"
+            else Simulator("anthropic", table=self.table, openai=self.openai, engine=self.engine)
+            for s in scenarios
+        ]
+        accs: list[dict[tuple[str, str], _Acc]] = [{} for _ in scenarios]
+        cumulative_cost = [0.0] * count
+        n = len(items)
+        every = max(1, n // self.samples) if n else 1
+        sample_at: list[int] = []
+        sample_times: list[float] = []
+        sample_costs: list[list[float]] = [[] for _ in scenarios]
+        names = [s.name for s in scenarios]
+        shown = {focus, *(names.index(n) for n in ("recorded", "auto") if n in names)}
+        bucket_scenarios = sorted(shown)
+        t0 = items[0].time if n else 0.0
+        t1 = items[-1].time if n else 0.0
+        assert t0 is not None
+        assert t1 is not None
+        width = (t1 - t0) / self.buckets if t1 > t0 else 0.0
+        buckets = {s: [[0, 0, 0, 0] for _ in range(self.buckets)] for s in bucket_scenarios}
+
+        partitions: dict[tuple[str, str, str], PrefixCache[int]] = {}
+        sessions: dict[tuple[str, str, str, str], PrefixCache[int]] = {}
+        last_in_session: dict[tuple[str, str, str, str], int] = {}
+        last_in_partition: dict[tuple[str, str, str], int] = {}
+        session_totals: dict[tuple[str, str, str, str], list[int]] = {}
+        shared_sum = cacheable_sum = session_shared_sum = cold = input_sum = 0
+
+        observed_acc: dict[tuple[str, str], CacheUsage] = {}
+        observed_counts = [0, 0, 0, 0]  # requests, hits, writes, agreements
+        predicted_acc: dict[tuple[str, str], _Acc] = {}
+        estimated_input = 0
+        causes: dict[str, _CauseAcc] = {}
+        missed_requests = 0
+        missed_tokens = 0
+        warned: set[tuple[str, str]] = set()
+        warn: list[str] = []
+        ignored: dict[str, int] = {}
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnknownModelWarning)
+            for idx, item in enumerate(items):
+                at = item.time
+                assert at is not None
+                first_byte = at + (item.ttft or 0.0)
+                total = item.total
+                input_sum += total
+                partition = (item.provider, item.tenant, item.model)
+                index = partitions.get(partition)
+                if index is None:
+                    index = partitions[partition] = PrefixCache()
+                match = index.insert(item.blocks, idx)
+                m = match.length
+                earlier_idx = match.payload if m else None
+                shared = item.cumulative[m - 1] if m else 0
+                info = self._info(item.provider, item.model)
+                shared_sum += shared
+                if shared >= info.min_cache_tokens:
+                    cacheable_sum += shared
+                if not m:
+                    cold += 1
+                if not item.known and (item.provider, item.model) not in warned:
+                    warned.add((item.provider, item.model))
+                    warn.append(
+                        f"model {item.model!r} ({item.provider}) is not in the provider table: conservative rules "
+                        f"(minimum {info.min_cache_tokens} tokens) and no prices; teach it with register_model"
+                    )
+                for key in item.ignored:
+                    ignored[key] = ignored.get(key, 0) + 1
+
+                last_seen = last_in_partition.get(partition)
+                last_in_partition[partition] = idx
+                previous = None
+                if item.session is not None:
+                    skey = (*partition, item.session)
+                    sindex = sessions.get(skey)
+                    if sindex is None:
+                        sindex = sessions[skey] = PrefixCache()
+                    sm = sindex.insert(item.blocks, idx).length
+                    session_shared = item.cumulative[sm - 1] if sm else 0
+                    session_shared_sum += session_shared
+                    totals = session_totals.setdefault(skey, [0, 0, 0])
+                    totals[0] += 1
+                    totals[1] += total
+                    totals[2] += session_shared
+                    previous = last_in_session.get(skey)
+                    last_in_session[skey] = idx
+
+                focus_result: SimResult | None = None
+                recorded_read = 0
+                # Per request, once: what every scenario shares (the columns, the price list, the chart bucket);
+                # per scenario only the breakpoints and the cache key differ.
+                group_key = (item.provider, item.model)
+                pricing = self._pricing(item.provider, item.model)
+                tenant, provider, model, output = item.tenant, item.provider, item.model, item.output
+                placements, keys = item.placements, item.keys
+                cell_index = min(self.buckets - 1, int((at - t0) / width)) if width else idx * self.buckets // n
+                base: SimPrompt | None = None
+                for s in range(count):
+                    sim = sims[s]
+                    by_ttl: Mapping[str, int] = _NO_WRITES
+                    result: SimResult | None = None
+                    if sim is None:
+                        read = write = 0
+                    else:
+                        if base is None:
+                            base = SimPrompt(
+                                item.hashes,
+                                item.cumulative,
+                                item.lookback,
+                                format=item.format,
+                                model=model,
+                                retention=item.retention,
+                                cache_mode=item.cache_mode,
+                            )
+                        result = sim.request(
+                            base.with_placement(placements[s], keys[s]),
+                            at=at,
+                            first_byte_at=first_byte,
+                            tenant=tenant,
+                            provider=provider,
+                            model=model,
+                            output_tokens=output,
+                        )
+                        read, write, by_ttl = result.read_tokens, result.write_tokens, result.write_by_ttl
+                    group = accs[s].get(group_key)
+                    if group is None:
+                        group = accs[s][group_key] = _Acc()
+                    group.add(total, read, write, by_ttl, output)
+                    if pricing is not None:
+                        cumulative_cost[s] += self._cost(pricing, group_key, item, read, write, by_ttl)
+                    if s == focus:
+                        focus_result = result
+                    if s == recorded:
+                        recorded_read = read
+                        if item.observed is not None and result is not None:
+                            pgroup = predicted_acc.get(group_key)
+                            if pgroup is None:
+                                pgroup = predicted_acc[group_key] = _Acc()
+                            pgroup.add(total, read, write, by_ttl, output)
+                    cells = buckets.get(s)
+                    if cells is not None:
+                        cell = cells[cell_index]
+                        cell[0] += 1
+                        cell[1] += read > 0
+                        cell[2] += total
+                        cell[3] += read
+
+                obs = item.observed
+                if obs is not None and obs.input is not None and obs.read is not None and recorded is not None:
+                    usage = CacheUsage(
+                        provider=item.provider,
+                        model=item.model,
+                        input_tokens=obs.input,
+                        cache_read_tokens=obs.read,
+                        cache_write_tokens=obs.write,
+                        cache_write_by_ttl=obs.write_by_ttl,
+                        output_tokens=obs.output,
+                    )
+                    group_key = (item.provider, item.model)
+                    before = observed_acc.get(group_key)
+                    observed_acc[group_key] = before + usage if before is not None else usage
+                    observed_counts[0] += 1
+                    observed_counts[1] += obs.read > 0
+                    observed_counts[2] += bool(obs.write)
+                    observed_counts[3] += (obs.read > 0) == (recorded_read > 0)
+                    estimated_input += total
+
+                # --- why did it miss? (focus scenario) ---
+                if focus_result is not None:
+                    found = self._diagnose(
+                        items,
+                        item,
+                        m=m,
+                        shared=shared,
+                        earlier_idx=earlier_idx,
+                        previous=previous,
+                        last=last_seen,
+                        result=focus_result,
+                        info=info,
+                        prints=prints,
+                    )
+                    if found:
+                        missed_requests += 1
+                        for example in found:
+                            acc = causes.setdefault(example.cause, _CauseAcc())
+                            acc.requests += 1
+                            acc.lost += example.lost
+                            missed_tokens += example.lost
+                            entry = (example.lost, -example.line, idx, example)
+                            if len(acc.examples) < self.examples:
+                                heapq.heappush(acc.examples, entry)
+                            elif entry[:3] > acc.examples[0][:3]:
+                                heapq.heapreplace(acc.examples, entry)
+
+                if (idx + 1) % every == 0 or idx == n - 1:
+                    sample_at.append(idx + 1)
+                    sample_times.append(at)
+                    for s in range(count):
+                        sample_costs[s].append(round(cumulative_cost[s], 6))
+                if progress is not None:
+                    progress(idx + 1)
+
+            results = [self._result(sc, accs[i]) for i, sc in enumerate(scenarios)]
+
+        engines = sorted({p for p, _ in self._infos if p in _ENGINES})
+        if engines:
+            warn.append(
+                f"{', '.join(engines)} cache every prefix by themselves (block prefix caching): breakpoint "
+                "strategies do not change their numbers"
+            )
+        for key, times in sorted(ignored.items()):
+            warn.append(f"envelope field {key!r} is not part of the trace format and was ignored ({times} lines)")
+        sharing = SharingStats(
+            requests=n,
+            input_tokens=input_sum,
+            shared_tokens=shared_sum,
+            cacheable_shared_tokens=cacheable_sum,
+            session_shared_tokens=session_shared_sum,
+            cold_requests=cold,
+            sessions=len(session_totals),
+            top_sessions=tuple(
+                SessionSharing(k[3], k[1], v[0], v[1], v[2])
+                for k, v in sorted(session_totals.items(), key=lambda kv: (-kv[1][1], kv[0][3]))[: self.top_sessions]
+            ),
+        )
+        observed = None
+        if observed_counts[0]:
+            observed = ObservedComparison(
+                requests=observed_counts[0],
+                observed=self._observed_result(observed_acc, observed_counts),
+                predicted=self._result(Scenario("predicted", "recorded", "recorded markers, simulated"), predicted_acc),
+                input_token_ratio=sum(u.input_tokens or 0 for u in observed_acc.values()) / estimated_input
+                if estimated_input
+                else None,
+                agreement=observed_counts[3] / observed_counts[0],
+            )
+        examples: list[_Example] = []
+        summaries = []
+        for code, acc in sorted(causes.items(), key=lambda kv: (-kv[1].lost, kv[0])):
+            chosen = [e[3] for e in sorted(acc.examples, key=lambda e: (-e[0], -e[1]))]
+            examples.extend(chosen)
+            cause = CAUSES[code]
+            summaries.append(
+                CauseSummary(code, cause.kind, cause.title, cause.fix, acc.requests, acc.lost, ())  # examples later
+            )
+        misses = MissReport(scenarios[focus].name, missed_requests, missed_tokens, tuple(summaries))
+        priced = [r for r in results if r.cost_usd is not None]
+        best = min(priced, key=lambda r: (r.cost_usd or 0.0, r.name)).name if priced else None
+        timeline = Timeline(
+            at=tuple(sample_at),
+            times=tuple(sample_times),
+            cost_usd={scenarios[s].name: tuple(sample_costs[s]) for s in range(count)},
+            bucket_scenarios=tuple(scenarios[s].name for s in bucket_scenarios),
+            buckets={
+                scenarios[s].name: tuple(
+                    (t0 + k * width, t0 + (k + 1) * width, c[0], c[1], c[2], c[3]) for k, c in enumerate(cells)
+                )
+                for s, cells in buckets.items()
+            },
+        )
+        return ReplayResult(results, sharing, observed, misses, examples, timeline, warn, best)
+
+    def _diagnose(
+        self,
+        items: Sequence[Prepared],
+        item: Prepared,
+        *,
+        m: int,
+        shared: int,
+        earlier_idx: int | None,
+        previous: int | None,
+        last: int | None,
+        result: SimResult,
+        info: ModelInfo,
+        prints: Mapping[str, BlockPrint],
+    ) -> list[_Example]:
+        """The causes of what ``item`` did not read: within the shared prefix (mechanics) and past it (content)."""
+        found: list[_Example] = []
+        earlier = items[earlier_idx] if earlier_idx is not None else None
+        if earlier is not None and m:
+            example = self._mechanics(item, earlier, m, shared, result=result, info=info)
+            if example is not None:
+                found.append(example)
+        candidates: list[tuple[int, int]] = []
+        if earlier_idx is not None and m < len(items[earlier_idx].blocks) and m < len(item.blocks):
+            candidates.append((earlier_idx, m))
+        for other_idx in (previous, last):
+            if other_idx is not None and all(other_idx != c for c, _ in candidates):
+                k = _common_prefix(item.hashes, items[other_idx].hashes)
+                if k < len(items[other_idx].blocks) and k < len(item.blocks):
+                    candidates.append((other_idx, k))
+        best: _Example | None = None
+        best_rank: tuple[bool, int] = (False, 0)
+        for other_idx, k in candidates:
+            example = self._content(
+                item,
+                items[other_idx],
+                k,
+                shared=shared,
+                mode=result.mode,
+                info=info,
+                prints=prints,
+                same_session=other_idx == previous,
+            )
+            if example is None:
+                continue
+            rank = (example.cause != "ttl_expired", example.lost)  # a fresh comparison explains more
+            if best is None or rank > best_rank:
+                best, best_rank = example, rank
+        if best is not None:
+            same = next((e for e in found if e.cause == best.cause), None)
+            if same is not None:
+                same.lost += best.lost
+            else:
+                found.append(best)
+        return found
+
+    def _mechanics(
+        self, item: Prepared, earlier: Prepared, m: int, shared: int, *, result: SimResult, info: ModelInfo
+    ) -> _Example | None:
+        at, then = item.time, earlier.time
+        assert at is not None
+        assert then is not None
+        gap = at - then
+        beyond = [
+            (o.position, o.found_beyond) for o in result.breakpoints if o.found is None and o.found_beyond is not None
+        ]
+        read = result.read_tokens
+        read_at = result.hit_position if result.hit_position is not None else -1
+        # Entries the earlier request wrote (or refreshed) past what was read, inside the shared part.
+        closing = [b[1] for b in earlier.placements[self.focus] if read_at < b[0] < m]
+        if result.mode == "breakpoints":
+            ttl = max((self._lifetime(label, info) for label in closing), default=0.0)
+        else:
+            ttl = self._ttl(item, earlier, info, result.mode)
+        cause = mechanics_cause(
+            shared=shared,
+            read=read,
+            min_tokens=info.min_cache_tokens,
+            in_flight=then + (earlier.ttft or 0.0) > at,
+            lookback_exceeded=bool(beyond),
+            gap=gap,
+            ttl=ttl,
+            mode=result.mode,
+            entry=bool(closing),
+            increment=self.engine.block_size if result.mode == "engine" else info.increment or 1,
+        )
+        if cause is None:
+            return None
+        where = item.paths[m - 1]
+        if cause == "below_minimum":
+            detail = (
+                f"shares ~{shared} tokens (through {where}) with line {earlier.line}; "
+                f"{item.model} caches prefixes from {info.min_cache_tokens}"
+            )
+        elif cause == "in_flight":
+            detail = f"line {earlier.line} started {gap:.2f}s earlier and had not started answering"
+        elif cause == "lookback_exceeded":
+            position, back = beyond[0]
+            assert back is not None
+            distance = item.lookback[position] - item.lookback[back] + 1
+            detail = (
+                f"the breakpoint at {item.paths[position]} would read the entry at {item.paths[back]}, "
+                f"{distance} positions back; it looks back 20"
+            )
+        elif cause == "ttl_expired":
+            detail = (
+                f"{_fmt_seconds(gap)} since line {earlier.line} sent this ~{shared}-token prefix; "
+                f"entries live {_fmt_seconds(ttl)} after their last use"
+            )
+        elif cause == "evicted":
+            detail = f"shares ~{shared} tokens with line {earlier.line} but read {read}: its blocks were evicted"
+        elif cause == "routing":
+            mine, theirs = item.keys[self.focus], earlier.keys[self.focus]
+            why = (
+                f"prompt_cache_key {mine} vs {theirs}"
+                if mine != theirs
+                else "same prompt_cache_key: the route was busy and spilled to another machine"
+            )
+            detail = f"shares ~{shared} tokens with line {earlier.line} but read {read}: {why}"
+        else:
+            detail = (
+                f"shares ~{shared} tokens (through {where}) with line {earlier.line} but read {read}: "
+                "no breakpoint of that request ends inside the shared part"
+            )
+        return _Example(
+            cause, item.line, item.offset, earlier.line, earlier.offset, where, m - 1, shared - read, detail
+        )
+
+    def _content(
+        self,
+        item: Prepared,
+        other: Prepared,
+        k: int,
+        *,
+        shared: int,
+        mode: str,
+        info: ModelInfo,
+        prints: Mapping[str, BlockPrint],
+        same_session: bool,
+    ) -> _Example | None:
+        d = find_divergence(
+            item.blocks,
+            other.blocks,
+            k,
+            prints,
+            layers=item.layers,
+            stable=item.stable,
+            block_tokens=item.cumulative[k] - item.tokens_before(k),
+            same_session=same_session,
+        )
+        if d is None:
+            return None
+        lost = item.cumulative[d.end - 1] - max(item.tokens_before(k), shared)
+        if lost <= 0:
+            return None
+        assert item.time is not None
+        assert other.time is not None
+        ttl = self._ttl(item, other, info, mode, after=k - 1)
+        gap = item.time - other.time
+        cause = d.cause
+        detail = f"differs from line {other.line} at {item.paths[k]}"
+        if gap >= ttl:
+            detail = f"{detail}, but {_fmt_seconds(gap)} later: the entry had expired anyway"
+            cause = "ttl_expired"
+        return _Example(
+            cause, item.line, item.offset, other.line, other.offset, item.paths[k], k, lost, detail, d.before, d.after
+        )
+
+    def _result(self, scenario: Scenario, groups: Mapping[tuple[str, str], _Acc]) -> ScenarioResult:
+        requests = hits = writes = input_tokens = read = write = output = unpriced = 0
+        by_ttl: dict[str, int] = {}
+        cost = without = 0.0
+        priced = False
+        for (provider, model), acc in sorted(groups.items()):
+            requests += acc.requests
+            hits += acc.hits
+            writes += acc.writes
+            input_tokens += acc.input
+            read += acc.read
+            write += acc.write
+            output += acc.output
+            for ttl, value in acc.by_ttl.items():
+                by_ttl[ttl] = by_ttl.get(ttl, 0) + value
+            usage = CacheUsage(
+                provider=provider,
+                model=model,
+                input_tokens=acc.input,
+                cache_read_tokens=acc.read,
+                cache_write_tokens=acc.write,
+                cache_write_by_ttl=acc.by_ttl,
+                output_tokens=acc.output,
+            )
+            priced_cost = (
+                call_cost(usage, pricing=self._pricing(provider, model)) if self._pricing(provider, model) else None
+            )
+            if priced_cost is not None and priced_cost.priced:
+                priced = True
+                cost += priced_cost.total_usd or 0.0
+                without += priced_cost.without_cache_usd or 0.0
+            else:
+                unpriced += acc.requests
+        return ScenarioResult(
+            name=scenario.name,
+            kind=scenario.kind,
+            label=scenario.label,
+            spec=scenario.spec,
+            requests=requests,
+            hit_requests=hits,
+            write_requests=writes,
+            input_tokens=input_tokens,
+            cache_read_tokens=read,
+            cache_write_tokens=write,
+            output_tokens=output,
+            cache_write_by_ttl=dict(sorted(by_ttl.items())),
+            cost_usd=cost if priced else None,
+            without_cache_usd=without if priced else None,
+            unpriced_requests=unpriced,
+        )
+
+    def _observed_result(self, groups: Mapping[tuple[str, str], CacheUsage], counts: Sequence[int]) -> ScenarioResult:
+        cost = without = 0.0
+        priced = False
+        unpriced = 0
+        by_ttl: dict[str, int] = {}
+        sums = dict.fromkeys(("input", "read", "write", "output"), 0)
+        for (provider, model), usage in sorted(groups.items()):
+            sums["input"] += usage.input_tokens or 0
+            sums["read"] += usage.cache_read_tokens or 0
+            sums["write"] += usage.cache_write_tokens or 0
+            sums["output"] += usage.output_tokens or 0
+            for ttl, value in usage.cache_write_by_ttl.items():
+                by_ttl[ttl] = by_ttl.get(ttl, 0) + value
+            pricing = self._pricing(provider, model)
+            priced_cost = call_cost(usage, pricing=pricing) if pricing is not None else None
+            if priced_cost is not None and priced_cost.priced:
+                priced = True
+                cost += priced_cost.total_usd or 0.0
+                without += priced_cost.without_cache_usd or 0.0
+            else:
+                unpriced += 1
+        return ScenarioResult(
+            name="observed",
+            kind="observed",
+            label="usage the provider reported",
+            requests=counts[0],
+            hit_requests=counts[1],
+            write_requests=counts[2],
+            input_tokens=sums["input"],
+            cache_read_tokens=sums["read"],
+            cache_write_tokens=sums["write"],
+            output_tokens=sums["output"],
+            cache_write_by_ttl=dict(sorted(by_ttl.items())),
+            cost_usd=cost if priced else None,
+            without_cache_usd=without if priced else None,
+            unpriced_requests=unpriced,
+        )
+
+
+def _common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """Leading positions two chained-hash columns share (equal prefix hashes: equal prefixes), by bisection."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[mid - 1] == b[mid - 1]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -1,0 +1,481 @@
+"""`analyze`: read a trace, prepare every request, replay, explain, report.
+
+Where the time goes: parsing a request body and building its prefix view (`cachepoint.core.prompt`) is most of
+it, so it is done once per request through a `ViewBuilder` (a session's next turn re-parses only its new
+messages) and every strategy is placed on that one view. The replay is sequential by nature (each request sees
+the cache the earlier ones left) and costs a few dictionary lookups per request and scenario.
+``benchmarks/bench_analyze.py`` measures both.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import multiprocessing
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from cachepoint.core.analyze.prepare import PrepareContext, Prepared, decode_batch, encode_batch
+from cachepoint.core.analyze.replay import Replay, ReplayResult, _Example
+from cachepoint.core.analyze.report import AnalysisReport, MissExample
+from cachepoint.core.analyze.scenarios import DEFAULT_STRATEGIES, scenarios_for
+from cachepoint.core.prompt import Tool
+from cachepoint.core.prompt.formats import get_format
+from cachepoint.core.prompt.formats.base import dumps
+from cachepoint.core.providers import ProviderTable
+from cachepoint.core.simulate import EngineOptions, OpenAIOptions
+from cachepoint.core.tokens import TokenCounter
+from cachepoint.core.traces import TraceFormatError, TraceSource, iter_lines, open_trace, parse_line
+
+__all__ = ["Progress", "analyze"]
+
+_CHUNK = 128  # lines per task, when lines are sent to the workers
+_RANGE_BYTES = 4 * 1024 * 1024  # bytes of a file per task, when workers read the file themselves
+_STRUCTURAL = ("key_order", "tool_order", "block_order", "settings")
+
+#: ``progress(phase, done, total)``: phase ``"reading"`` counts bytes (total: the file size, when known),
+#: ``"replaying"`` counts requests.
+Progress = Callable[[str, int, "int | None"], None]
+
+
+# --- the process pool ------------------------------------------------------------------------------------------
+
+_WORKER: PrepareContext | None = None
+
+
+def _init_worker(settings: dict[str, Any]) -> None:
+    global _WORKER  # noqa: PLW0603 - one context per worker process, built once
+    _WORKER = PrepareContext(**settings)
+
+
+def _work(chunk: list[tuple[int, int, bytes]]) -> bytes:
+    assert _WORKER is not None
+    return encode_batch([_prepare_one(_WORKER, line, offset, raw) for line, offset, raw in chunk])
+
+
+def _work_range(path: str, start: int, end: int, first_line: int) -> bytes:
+    """Prepare the lines of ``path`` that start in ``[start, end)`` (``first_line``: the number of the first)."""
+    assert _WORKER is not None
+    out: list[Prepared | TraceFormatError] = []
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        offset, line = start, first_line
+        while offset < end:
+            raw = handle.readline()
+            if not raw:
+                break
+            if raw.strip():
+                out.append(_prepare_one(_WORKER, line, offset, raw))
+            offset += len(raw)
+            line += 1
+    return encode_batch(out)
+
+
+def _prepare_one(ctx: PrepareContext, line: int, offset: int, raw: Any) -> Prepared | TraceFormatError:
+    try:
+        return ctx.prepare_line(raw, line=line, offset=offset)
+    except TraceFormatError as exc:
+        return exc
+    except ValueError as exc:  # a value the format or the rules reject, without a field path of its own
+        return TraceFormatError(line, "", str(exc))
+
+
+def _chunks(lines: Iterable[tuple[int, int, Any]], size: int) -> Iterator[list[tuple[int, int, Any]]]:
+    chunk: list[tuple[int, int, Any]] = []
+    for item in lines:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _ranges(path: Path, size: int) -> Iterator[tuple[int, int, int]]:
+    """``(start, end, first line number)`` of consecutive ranges of whole lines, ``_RANGE_BYTES`` each or so.
+
+    Workers read their range themselves: the main process only counts line breaks (in C) to number lines, and
+    never copies a request body to a worker.
+    """
+    with open(path, "rb") as handle:
+        start, line = 0, 1
+        while start < size:
+            handle.seek(start)
+            block = handle.read(_RANGE_BYTES)
+            if not block:
+                return
+            cut = block.rfind(b"\n")
+            if len(block) < _RANGE_BYTES:  # the end of the file
+                end, breaks = start + len(block), block.count(b"\n")
+            elif cut >= 0:
+                end, breaks = start + cut + 1, block.count(b"\n", 0, cut + 1)
+            else:  # one line longer than a range: it ends where its line break is
+                rest = handle.readline()
+                end, breaks = start + len(block) + len(rest), rest.count(b"\n")
+            yield start, end, line
+            line += breaks
+            start = end
+
+
+def _prepare_all(
+    lines: Iterable[tuple[int, int, Any]],
+    settings: dict[str, Any],
+    ctx: PrepareContext | None,
+    jobs: int,
+    path: Path | None = None,
+) -> Iterator[Prepared | TraceFormatError]:
+    if jobs <= 1 or ctx is not None:
+        local = ctx or PrepareContext(**settings)
+        for line, offset, raw in lines:
+            yield _prepare_one(local, line, offset, raw)
+        return
+    pool = ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(settings,),
+    )
+    if path is not None:  # a plain file: workers read their own ranges
+        tasks: Iterator[tuple[Callable[..., bytes], tuple[Any, ...]]] = (
+            (_work_range, (str(path), *r)) for r in _ranges(path, path.stat().st_size)
+        )
+    else:  # a stream: lines are sent to the workers
+        tasks = ((_work, (c,)) for c in _chunks(lines, _CHUNK))
+    pending: deque[Future[bytes]] = deque()
+    try:
+        for fn, args in tasks:
+            pending.append(pool.submit(fn, *args))
+            while len(pending) >= 3 * jobs:
+                yield from decode_batch(pending.popleft().result())
+        while pending:
+            yield from decode_batch(pending.popleft().result())
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- reading back lines for examples ---------------------------------------------------------------------------
+
+
+class _Lines:
+    """Gets raw lines back by offset (a file) or by number (anything else, kept in memory)."""
+
+    def __init__(self, source: TraceSource) -> None:
+        self.path: Path | None = None
+        self.kept: dict[int, Any] = {}
+        self.keep = True
+        self.handle: Any = None
+        if isinstance(source, (str, Path)) and str(source) != "-":
+            self.path = Path(source)
+            self.keep = False
+            self.source: TraceSource = source
+        elif isinstance(source, (str, Path)):  # stdin: read it once, keep it
+            self.source = io.BytesIO(sys.stdin.buffer.read())
+        else:
+            self.source = source
+
+    def iterate(self) -> Iterator[tuple[int, int, Any]]:
+        for line, offset, raw in iter_lines(self.source):
+            if self.keep:
+                self.kept[line] = raw
+            yield line, offset, raw
+
+    def get(self, line: int, offset: int) -> Any:
+        if self.path is None:
+            return self.kept.get(line)
+        if self.handle is None:
+            self.handle = open_trace(self.path)
+        self.handle.seek(offset)
+        return self.handle.readline()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+    @property
+    def size(self) -> int | None:
+        """Bytes to read (a compressed file's size is scaled by a typical ratio for traces)."""
+        if self.path is not None:
+            size = self.path.stat().st_size
+            return size * 50 if self.path.suffix in (".gz", ".xz") else size
+        if isinstance(self.source, io.BytesIO):
+            return len(self.source.getbuffer())
+        return None
+
+
+def _block_text(raw: Any, line: int, offset: int, position: int, structural: bool) -> str | None:
+    if raw is None:
+        return None
+    try:
+        request = parse_line(raw, line=line, offset=offset).parse_request()
+    except (TraceFormatError, ValueError):
+        return None
+    for n, (_, item) in enumerate(request.locators()):
+        if n == position:
+            if structural:
+                return dumps(item.data).decode("utf-8")
+            dialect = get_format(request.format)
+            text = dialect.describe_tool(item).text if isinstance(item, Tool) else dialect.describe(item).text
+            return dumps(text).decode("utf-8")[1:-1]  # JSON-escaped: CR, tabs and trailing spaces stay visible
+    return None
+
+
+def _excerpt(before: str, after: str, width: int = 48) -> tuple[str, str, int]:
+    first = next(
+        (i for i, (x, y) in enumerate(zip(before, after, strict=False)) if x != y), min(len(before), len(after))
+    )
+    start = max(0, first - width)
+
+    def cut(text: str) -> str:
+        end = min(len(text), first + width)
+        return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+
+    return cut(before), cut(after), first
+
+
+def _snippets(lines: _Lines, examples: list[_Example]) -> None:
+    from cachepoint.core.analyze.causes import CAUSES
+
+    wanted = []
+    for example in examples:
+        cause = CAUSES.get(example.cause)
+        if example.earlier_line is None or example.position is None or example.earlier_offset is None:
+            continue
+        if cause is None or (cause.kind != "content" and "differs from" not in example.detail):
+            continue
+        wanted.append(example)
+    # One forward pass over the file (a compressed trace seeks forward cheaply, backward from the start).
+    needed = sorted(
+        {(e.earlier_offset or 0, e.earlier_line or 0) for e in wanted} | {(e.offset, e.line) for e in wanted}
+    )
+    raw = {line: lines.get(line, offset) for offset, line in needed}
+    for example in wanted:
+        assert example.earlier_line is not None
+        assert example.earlier_offset is not None
+        assert example.position is not None
+        structural = example.cause in _STRUCTURAL
+        old = _block_text(
+            raw.get(example.earlier_line), example.earlier_line, example.earlier_offset, example.position, structural
+        )
+        new = _block_text(raw.get(example.line), example.line, example.offset, example.position, structural)
+        if old is None or new is None:
+            continue
+        example.before, example.after, first = _excerpt(old, new)
+        example.detail += f" (character {first})"
+
+
+# --- the entry point -------------------------------------------------------------------------------------------
+
+
+def analyze(
+    source: TraceSource,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    strategies: Sequence[str] = DEFAULT_STRATEGIES,
+    focus: str | None = None,
+    interval: float = 1.0,
+    skip_invalid: bool = False,
+    jobs: int | None = None,
+    table: ProviderTable | None = None,
+    counter: TokenCounter | None = None,
+    openai: OpenAIOptions | None = None,
+    engine: EngineOptions | None = None,
+    examples: int = 3,
+    progress: Progress | None = None,
+) -> AnalysisReport:
+    """Analyze a trace: prefix sharing, every scenario's hit rate and cost, and why the focus scenario misses.
+
+    Args:
+        source: a JSONL path (``"-"``: stdin), a file object, or an iterable of lines / decoded records.
+        provider, model: override what each line says (and what its body's shape suggests).
+        strategies: strategy specs to replay besides ``recorded`` (the trace's own markers) and ``none``.
+        focus: the scenario to diagnose and to check with ``--fail-under-*``, by name or strategy spec (a spec
+            not in ``strategies`` is replayed too). Default: ``recorded`` when the trace already caches (cache
+            markers, or OpenAI's automatic caching), else ``auto``.
+        interval: seconds between requests that carry no timestamp (each starts this long after the previous).
+        skip_invalid: skip bad lines (counted in the report) instead of raising `TraceFormatError`.
+        jobs: processes that prepare requests (default 1: this process). The preparation memoizes what requests
+            repeat (a `ViewBuilder`), which works best when one process sees a whole session; more processes pay
+            off for traces of mostly unrelated requests, and cost CPU otherwise.
+        table, counter: provider table and token counter (custom ones keep the work in this process).
+        openai, engine: options of the simulator's OpenAI and engine cache models.
+        examples: examples kept per miss cause.
+        progress: ``progress(phase, done, total)`` callback (see `Progress`).
+
+    >>> lines = ['{"request": {"model": "claude-sonnet-4-5", "max_tokens": 8, "system": "%s", '
+    ...          '"messages": [{"role": "user", "content": "Question %d"}]}, "timestamp": %d}'
+    ...          % ("Manual. " * 900, n, 60 * n) for n in range(3)]
+    >>> report = analyze(lines, strategies=["auto"])
+    >>> [(s.name, s.hit_requests) for s in report.scenarios]
+    [('recorded', 0), ('none', 0), ('auto', 2)]
+    >>> report.best, report.misses.missed_requests
+    ('auto', 0)
+    """
+    started = time.perf_counter()
+    specs = list(strategies)
+    if focus is not None:
+        focus = focus.strip()
+        if focus == "none":
+            raise ValueError("focus: 'none' caches nothing; pick a strategy or 'recorded'")
+        known = {name for s in scenarios_for(specs) for name in (s.name, s.spec)}
+        if focus not in known:
+            specs.append(focus)  # a strategy asked for by spec is replayed too
+    scenarios = scenarios_for(specs)
+    names = [s.name for s in scenarios]
+    chosen = next((s.name for s in scenarios if focus in (s.name, s.spec)), None) if focus else None
+    settings: dict[str, Any] = {"provider": provider, "model": model, "strategies": specs}
+    local = None
+    if counter is not None or table is not None:
+        local = PrepareContext(provider=provider, model=model, scenarios=scenarios, counter=counter, table=table)
+    lines = _Lines(source)
+    size = lines.size
+    # The analysis keeps every prepared request alive until the end (millions of small tuples) and allocates
+    # without pause: the cyclic collector would rescan them all, again and again, for nothing to free.
+    collecting = gc.isenabled()
+    gc.disable()
+    jobs = 1 if jobs is None else jobs
+    try:
+        compressed = lines.path is not None and lines.path.suffix in (".gz", ".xz")
+        items, errors, prints = _collect(
+            _prepare_all(lines.iterate(), settings, local, jobs, None if compressed else lines.path),
+            skip_invalid,
+            progress,
+            None if compressed else size,
+        )
+
+        if chosen is None:
+            chosen = _default_focus(items, names)
+        warnings: list[str] = []
+        timestamps = _assign_times(items, interval, warnings)
+        items.sort(key=lambda p: (p.time, p.line))
+        replay = Replay(scenarios, focus=chosen, table=table, openai=openai, engine=engine, examples=examples)
+        total = len(items)
+        step = max(1, total // 200)
+
+        def replayed(count: int) -> None:
+            if progress is not None and (count % step == 0 or count == total):
+                progress("replaying", count, total)
+
+        result = replay.run(items, prints, replayed if progress is not None else None)
+        _snippets(lines, result.examples)
+    finally:
+        lines.close()
+        if collecting:
+            gc.enable()
+
+    return _assemble(source, items, errors, warnings, result, focus=chosen, timestamps=timestamps, started=started)
+
+
+def _assemble(
+    source: TraceSource,
+    items: Sequence[Prepared],
+    errors: Sequence[TraceFormatError],
+    warnings: list[str],
+    result: ReplayResult,
+    *,
+    focus: str,
+    timestamps: str,
+    started: float,
+) -> AnalysisReport:
+    misses = result.misses
+    if misses is not None:
+        by_cause: dict[str, list[MissExample]] = {}
+        for e in result.examples:
+            by_cause.setdefault(e.cause, []).append(
+                MissExample(e.cause, e.line, e.earlier_line, e.path, e.position, e.lost, e.detail, e.before, e.after)
+            )
+        misses = replace(
+            misses,
+            causes=tuple(replace(c, examples=tuple(by_cause.get(c.cause, ()))) for c in misses.causes),
+        )
+    providers: dict[str, int] = {}
+    models: dict[str, int] = {}
+    tenants = set()
+    for item in items:
+        providers[item.provider] = providers.get(item.provider, 0) + 1
+        models[item.model] = models.get(item.model, 0) + 1
+        tenants.add(item.tenant)
+    if errors:
+        warnings.insert(0, f"{len(errors)} invalid line(s) skipped (--skip-invalid); first: {errors[0]}")
+    return AnalysisReport(
+        source=str(source) if isinstance(source, (str, Path)) else "<records>",
+        requests=len(items),
+        scenarios=tuple(result.scenarios),
+        focus=focus,
+        best=result.best,
+        invalid_lines=len(errors),
+        errors=tuple(str(e) for e in errors[:20]),
+        warnings=tuple(warnings + result.warnings),
+        timestamps=timestamps,
+        first_time=items[0].time if items else None,
+        last_time=items[-1].time if items else None,
+        providers=dict(sorted(providers.items(), key=lambda kv: -kv[1])),
+        models=dict(sorted(models.items(), key=lambda kv: -kv[1])),
+        tenants=len(tenants),
+        sharing=result.sharing,
+        observed=result.observed,
+        misses=misses,
+        timeline=result.timeline,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+def _collect(
+    prepared: Iterable[Prepared | TraceFormatError], skip_invalid: bool, progress: Progress | None, size: int | None
+) -> tuple[list[Prepared], list[TraceFormatError], dict[str, Any]]:
+    """Prepared requests (their fingerprints moved to one table), and the bad lines when skipping them."""
+    items: list[Prepared] = []
+    errors: list[TraceFormatError] = []
+    prints: dict[str, Any] = {}
+    done = 0
+    for item in prepared:
+        if isinstance(item, TraceFormatError):
+            if not skip_invalid:
+                raise item
+            errors.append(item)
+            continue
+        prints.update(item.prints)
+        items.append(item._replace(prints={}))
+        if progress is not None and len(items) % 256 == 0:
+            done = item.offset
+            progress("reading", done, size)
+    if progress is not None:
+        progress("reading", size or done, size)
+    return items, errors, prints
+
+
+def _default_focus(items: Sequence[Prepared], names: Sequence[str]) -> str:
+    """``recorded`` when the trace caches already (cache markers, or a provider that caches by itself), so the
+    diagnosis explains today's setup; otherwise ``auto`` (or the first strategy replayed)."""
+    caching = any(p.placements[0] or p.provider in ("openai", "vllm", "sglang") for p in items)
+    if caching or len(names) <= 2:
+        return "recorded"
+    return "auto" if "auto" in names else names[2]
+
+
+def _assign_times(items: list[Prepared], interval: float, warnings: list[str]) -> str:
+    """Give requests without a timestamp one (``interval`` after the previous line); say which kind we have."""
+    have = sum(1 for p in items if p.time is not None)
+    if have == len(items):
+        return "recorded"
+    previous = None
+    for i, item in enumerate(items):
+        if item.time is None:
+            items[i] = item._replace(time=(previous + interval) if previous is not None else i * interval)
+        previous = items[i].time
+    if have == 0:
+        warnings.append(
+            f"the trace has no timestamps: requests are assumed {interval:g}s apart (--interval); cache "
+            "lifetimes (TTL) then never run out, so hit rates are an upper bound"
+        )
+        return "synthetic"
+    warnings.append(f"{len(items) - have} request(s) without a timestamp start {interval:g}s after the previous line")
+    return "mixed"
