@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
 import lzma
+import os
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 from openai.types import CompletionUsage
 from openai.types.completion_usage import PromptTokensDetails
 
-from cachepoint.core.analyze import analyze
+from cachepoint.core.analyze import AnalysisReport, analyze, auto_jobs
 from cachepoint.core.analyze.prepare import PrepareContext, decode_batch, encode_batch
-from cachepoint.core.traces import TraceWriter
+from cachepoint.core.traces import TraceFormatError, TraceWriter, parse_line, parse_record
 
 TRACES = Path(__file__).parents[3] / "examples" / "traces"
 
@@ -50,19 +51,74 @@ def test_recorded_live_traffic_is_analyzed(tmp_path: Path, words: Callable[[int,
     assert report.sharing.sessions == 1
 
 
-def test_file_ranges_cover_whole_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cachepoint.core.analyze import run
+def _support_lines(count: int) -> list[bytes]:
+    with lzma.open(TRACES / "support_agent.jsonl.xz") as handle:
+        return handle.read().splitlines(keepends=True)[:count]
 
-    monkeypatch.setattr(run, "_RANGE_BYTES", 64)
-    lines = [b"x" * n + b"\n" for n in (10, 70, 5, 200, 30, 0, 64, 63)] + [b"tail-without-newline"]
-    path = tmp_path / "t.jsonl"
+
+def _same(a: AnalysisReport, b: AnalysisReport) -> None:
+    left, right = a.to_dict(), b.to_dict()
+    left.pop("elapsed_s")
+    right.pop("elapsed_s")
+    assert left == right
+
+
+def test_every_turn_of_a_conversation_goes_to_one_process() -> None:
+    from cachepoint.core.analyze.run import _shard_of
+
+    records = [parse_line(raw, line=n) for n, raw in enumerate(_support_lines(300), start=1)]
+    by_session: dict[str | None, set[int]] = {}
+    for record in records:
+        by_session.setdefault(record.session, set()).add(_shard_of(record, 2))
+    assert all(len(shards) == 1 for shards in by_session.values())
+    assert {next(iter(s)) for s in by_session.values()} == {0, 1}  # and both processes get conversations
+    # Without a session, a conversation is known by its first message, which every turn repeats.
+    first = orjson.loads(_support_lines(1)[0])
+    turn2 = {**first, "session": None}
+    turn2["request"] = {
+        **first["request"],
+        "messages": [*first["request"]["messages"], {"role": "user", "content": "?"}],
+    }
+    one = parse_record({**first, "session": None})
+    two = parse_record(turn2)
+    assert [_shard_of(one, n) for n in (2, 3, 5)] == [_shard_of(two, n) for n in (2, 3, 5)]
+
+
+def test_sessionless_traces_split_the_same_way(tmp_path: Path) -> None:
+    path = tmp_path / "no_sessions.jsonl"
+    rows = [orjson.loads(raw) for raw in _support_lines(240)]
+    path.write_bytes(b"".join(orjson.dumps({k: v for k, v in row.items() if k != "session"}) + b"\n" for row in rows))
+    _same(analyze(path, jobs=1), analyze(path, jobs=2))
+
+
+def test_bad_lines_are_reported_as_one_process_reports_them(tmp_path: Path) -> None:
+    lines = _support_lines(120)
+    lines.insert(40, b'{"request": \n')  # invalid JSON (line 41)
+    bad = orjson.loads(lines[70])
+    bad["provider"] = "cohere"  # valid JSON, provider not simulated (line 71)
+    lines[70] = orjson.dumps(bad) + b"\n"
+    path = tmp_path / "bad.jsonl"
     path.write_bytes(b"".join(lines))
-    ranges = list(run._ranges(path, path.stat().st_size))
-    starts = [sum(len(x) for x in lines[:i]) for i in range(len(lines))]
-    assert ranges[0][0] == 0
-    assert ranges[-1][1] == path.stat().st_size
-    for (_, end, _), (start, _, _) in itertools.pairwise(ranges):
-        assert end == start  # contiguous
-    for start, _, first in ranges:
-        assert start in starts  # every range starts at a line
-        assert first == starts.index(start) + 1  # and knows that line's number
+    with pytest.raises(TraceFormatError) as serial:
+        analyze(path, jobs=1)
+    with pytest.raises(TraceFormatError) as parallel:
+        analyze(path, jobs=3)
+    assert str(parallel.value) == str(serial.value)
+    assert serial.value.line == 41
+    skipped = analyze(path, jobs=1, skip_invalid=True)
+    assert skipped.invalid_lines == 2
+    _same(skipped, analyze(path, jobs=3, skip_invalid=True))
+
+
+def test_records_in_memory_are_prepared_in_chunks_by_workers() -> None:
+    records = [orjson.loads(raw) for raw in _support_lines(300)]
+    _same(analyze(records, jobs=1), analyze(records, jobs=2))
+
+
+def test_auto_jobs_uses_the_cores_for_large_files_only(tmp_path: Path) -> None:
+    small = tmp_path / "small.jsonl"
+    small.write_bytes(b"".join(_support_lines(10)))
+    assert auto_jobs(small) == 1
+    assert auto_jobs(small, threshold=1) == min(len(os.sched_getaffinity(0)), 8)
+    assert auto_jobs("-") == 1
+    assert auto_jobs(tmp_path / "missing.jsonl") == 1

@@ -34,7 +34,7 @@ from cachepoint.core.analyze.report import (
     SharingStats,
     Timeline,
 )
-from cachepoint.core.analyze.run import Progress, analyze
+from cachepoint.core.analyze.run import Progress, analyze, auto_jobs
 from cachepoint.core.analyze.scenarios import DEFAULT_STRATEGIES, Scenario, parse_strategy, place, scenarios_for
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "SharingStats",
     "Timeline",
     "analyze",
+    "auto_jobs",
     "parse_strategy",
     "place",
     "scenarios_for",

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from cachepoint.core.analyze.fingerprints import BlockPrint, block_print
-from cachepoint.core.analyze.scenarios import Scenario, place, scenarios_for
+from cachepoint.core.analyze.scenarios import Scenario, place, scenarios_for, unmarked
 from cachepoint.core.prompt import RequestFormatError, ViewBuilder
 from cachepoint.core.prompt.formats import get_format
 from cachepoint.core.providers import ModelInfo, ProviderTable, UnknownModelWarning, model_info, normalize_provider
@@ -192,6 +192,7 @@ class PrepareContext:
         keys: list[str | None] = []
         recorded_key = request.params.get("prompt_cache_key")
         recorded_key = recorded_key if isinstance(recorded_key, str) and recorded_key else None
+        clean = unmarked(view)
         for scenario in self.scenarios:
             if scenario.kind == "recorded":
                 recorded = (SimBreakpoint(b.position, b.ttl, b.source == "implicit") for b in view.breakpoints)
@@ -201,7 +202,7 @@ class PrepareContext:
                 placements.append(())
                 keys.append(recorded_key)
             else:
-                placed = place(view, scenario.strategy, info=info, provider=provider)
+                placed = place(clean, scenario.strategy, info=info, provider=provider)
                 placements.append(placed.breakpoints)
                 keys.append(placed.cache_key)
 

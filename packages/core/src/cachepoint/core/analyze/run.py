@@ -12,14 +12,17 @@ from __future__ import annotations
 import gc
 import io
 import multiprocessing
+import os
 import sys
 import time
+import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cachepoint.core.analyze.prepare import PrepareContext, Prepared, decode_batch, encode_batch
 from cachepoint.core.analyze.replay import Replay, ReplayResult, _Example
@@ -31,12 +34,11 @@ from cachepoint.core.prompt.formats.base import dumps
 from cachepoint.core.providers import ProviderTable
 from cachepoint.core.simulate import EngineOptions, OpenAIOptions
 from cachepoint.core.tokens import TokenCounter
-from cachepoint.core.traces import TraceFormatError, TraceSource, iter_lines, open_trace, parse_line
+from cachepoint.core.traces import TraceFormatError, TraceRecord, TraceSource, iter_lines, open_trace, parse_line
 
-__all__ = ["Progress", "analyze"]
+__all__ = ["Progress", "analyze", "auto_jobs"]
 
 _CHUNK = 128  # lines per task, when lines are sent to the workers
-_RANGE_BYTES = 4 * 1024 * 1024  # bytes of a file per task, when workers read the file themselves
 _STRUCTURAL = ("key_order", "tool_order", "block_order", "settings")
 
 #: ``progress(phase, done, total)``: phase ``"reading"`` counts bytes (total: the file size, when known),
@@ -52,29 +54,12 @@ _WORKER: PrepareContext | None = None
 def _init_worker(settings: dict[str, Any]) -> None:
     global _WORKER  # noqa: PLW0603 - one context per worker process, built once
     _WORKER = PrepareContext(**settings)
+    gc.disable()  # as in `analyze`: the worker only allocates what it returns, and the cyclic collector would rescan it
 
 
 def _work(chunk: list[tuple[int, int, bytes]]) -> bytes:
     assert _WORKER is not None
     return encode_batch([_prepare_one(_WORKER, line, offset, raw) for line, offset, raw in chunk])
-
-
-def _work_range(path: str, start: int, end: int, first_line: int) -> bytes:
-    """Prepare the lines of ``path`` that start in ``[start, end)`` (``first_line``: the number of the first)."""
-    assert _WORKER is not None
-    out: list[Prepared | TraceFormatError] = []
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        offset, line = start, first_line
-        while offset < end:
-            raw = handle.readline()
-            if not raw:
-                break
-            if raw.strip():
-                out.append(_prepare_one(_WORKER, line, offset, raw))
-            offset += len(raw)
-            line += 1
-    return encode_batch(out)
 
 
 def _prepare_one(ctx: PrepareContext, line: int, offset: int, raw: Any) -> Prepared | TraceFormatError:
@@ -84,6 +69,53 @@ def _prepare_one(ctx: PrepareContext, line: int, offset: int, raw: Any) -> Prepa
         return exc
     except ValueError as exc:  # a value the format or the rules reject, without a field path of its own
         return TraceFormatError(line, "", str(exc))
+
+
+def _shard_of(record: TraceRecord, shards: int) -> int:
+    """The shard a record belongs to: all requests of one conversation go to one process, so that process's
+    `ViewBuilder` sees each turn after the one before (it then parses only the new messages). A record without
+    a session is placed by its first message, which a conversation's turns share."""
+    key = record.session
+    if key is None:
+        body = record.request
+        first = body.get("messages", body.get("input")) if isinstance(body, Mapping) else None
+        if isinstance(first, list):
+            first = first[0] if first else None
+        key = dumps(first).decode("utf-8", "replace")[:4096] if first is not None else ""
+    return zlib.crc32(f"{record.tenant or ''}\0{key}".encode()) % shards
+
+
+def _prepare_shard(
+    ctx: PrepareContext, path: str, shard: int, shards: int, skip_invalid: bool
+) -> Iterator[Prepared | TraceFormatError]:
+    """Prepare the requests of ``path`` that belong to ``shard`` (see `_shard_of`), in line order. A line that is
+    not a valid record belongs to the shard its line number picks, so every error is reported once. Without
+    ``skip_invalid`` it stops at its first error, which the caller compares with the other shards'."""
+    for line, offset, raw in iter_lines(path):
+        try:
+            record = parse_line(raw, line=line, offset=offset)
+        except TraceFormatError as exc:
+            if line % shards == shard:
+                yield exc
+                if not skip_invalid:
+                    return
+            continue
+        if _shard_of(record, shards) != shard:
+            continue
+        try:
+            item: Prepared | TraceFormatError = ctx.prepare(record)
+        except TraceFormatError as exc:
+            item = exc
+        except ValueError as exc:
+            item = TraceFormatError(line, "", str(exc))
+        yield item
+        if not skip_invalid and isinstance(item, TraceFormatError):
+            return
+
+
+def _work_shard(path: str, shard: int, shards: int, skip_invalid: bool) -> bytes:
+    assert _WORKER is not None
+    return encode_batch(list(_prepare_shard(_WORKER, path, shard, shards, skip_invalid)))
 
 
 def _chunks(lines: Iterable[tuple[int, int, Any]], size: int) -> Iterator[list[tuple[int, int, Any]]]:
@@ -97,38 +129,49 @@ def _chunks(lines: Iterable[tuple[int, int, Any]], size: int) -> Iterator[list[t
         yield chunk
 
 
-def _ranges(path: Path, size: int) -> Iterator[tuple[int, int, int]]:
-    """``(start, end, first line number)`` of consecutive ranges of whole lines, ``_RANGE_BYTES`` each or so.
-
-    Workers read their range themselves: the main process only counts line breaks (in C) to number lines, and
-    never copies a request body to a worker.
-    """
-    with open(path, "rb") as handle:
-        start, line = 0, 1
-        while start < size:
-            handle.seek(start)
-            block = handle.read(_RANGE_BYTES)
-            if not block:
-                return
-            cut = block.rfind(b"\n")
-            if len(block) < _RANGE_BYTES:  # the end of the file
-                end, breaks = start + len(block), block.count(b"\n")
-            elif cut >= 0:
-                end, breaks = start + cut + 1, block.count(b"\n", 0, cut + 1)
-            else:  # one line longer than a range: it ends where its line break is
-                rest = handle.readline()
-                end, breaks = start + len(block) + len(rest), rest.count(b"\n")
-            yield start, end, line
-            line += breaks
-            start = end
+def _prepare_sharded(
+    path: Path, settings: dict[str, Any], jobs: int, skip_invalid: bool
+) -> Iterator[Prepared | TraceFormatError]:
+    """Split the trace by conversation over ``jobs`` processes, this one included (it prepares shard 0 and
+    reports progress while the others work). Every process reads the whole file but prepares only its shard,
+    so each keeps the memo of a serial run for its conversations. Items come out in no particular order; line
+    errors come last, by line (the first is the one a serial run would raise)."""
+    pool = ProcessPoolExecutor(
+        max_workers=jobs - 1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(settings,),
+    )
+    futures = [pool.submit(_work_shard, str(path), shard, jobs, skip_invalid) for shard in range(1, jobs)]
+    errors: list[TraceFormatError] = []
+    local = PrepareContext(**settings)
+    try:
+        for item in _prepare_shard(local, str(path), 0, jobs, skip_invalid):
+            if isinstance(item, TraceFormatError):
+                errors.append(item)
+            else:
+                yield item
+        for shard, future in enumerate(futures, start=1):
+            try:
+                shard_items = decode_batch(future.result())
+            except BrokenProcessPool:
+                # A worker could not start (a script that calls `analyze` without an ``if __name__ ==
+                # "__main__"`` guard) or died: prepare its shard here, slower but the same report.
+                shard_items = list(_prepare_shard(local, str(path), shard, jobs, skip_invalid))
+            for item in shard_items:
+                if isinstance(item, TraceFormatError):
+                    errors.append(item)
+                else:
+                    yield item
+    finally:
+        # The workers are done (or failed); freeing their memos on exit takes a while and nothing waits for it.
+        pool.shutdown(wait=False, cancel_futures=True)
+    errors.sort(key=lambda e: e.line or 0)
+    yield from errors
 
 
 def _prepare_all(
-    lines: Iterable[tuple[int, int, Any]],
-    settings: dict[str, Any],
-    ctx: PrepareContext | None,
-    jobs: int,
-    path: Path | None = None,
+    lines: Iterable[tuple[int, int, Any]], settings: dict[str, Any], ctx: PrepareContext | None, jobs: int
 ) -> Iterator[Prepared | TraceFormatError]:
     if jobs <= 1 or ctx is not None:
         local = ctx or PrepareContext(**settings)
@@ -141,12 +184,8 @@ def _prepare_all(
         initializer=_init_worker,
         initargs=(settings,),
     )
-    if path is not None:  # a plain file: workers read their own ranges
-        tasks: Iterator[tuple[Callable[..., bytes], tuple[Any, ...]]] = (
-            (_work_range, (str(path), *r)) for r in _ranges(path, path.stat().st_size)
-        )
-    else:  # a stream: lines are sent to the workers
-        tasks = ((_work, (c,)) for c in _chunks(lines, _CHUNK))
+    # A stream (stdin, records, a list of lines) is read once: chunks of lines are sent to the workers.
+    tasks = ((_work, (c,)) for c in _chunks(lines, _CHUNK))
     pending: deque[Future[bytes]] = deque()
     try:
         for fn, args in tasks:
@@ -271,6 +310,29 @@ def _snippets(lines: _Lines, examples: list[_Example]) -> None:
         example.detail += f" (character {first})"
 
 
+def auto_jobs(source: TraceSource, *, threshold: int = 64 * 2**20) -> int:
+    """Processes worth using for ``source``: one per available core (at most 8) for a trace file of
+    ``threshold`` bytes or more (compressed files count about 50x their size), else 1 (starting a worker costs
+    about half a second).
+
+    >>> auto_jobs(["{}"])
+    1
+    """
+    if not isinstance(source, (str, Path)) or str(source) == "-":
+        return 1
+    path = Path(source)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 1
+    if path.suffix in (".gz", ".xz"):
+        size *= 50
+    if size < threshold:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 8))
+
+
 # --- the entry point -------------------------------------------------------------------------------------------
 
 
@@ -283,7 +345,7 @@ def analyze(
     focus: str | None = None,
     interval: float = 1.0,
     skip_invalid: bool = False,
-    jobs: int | None = None,
+    jobs: int | Literal["auto"] | None = None,
     table: ProviderTable | None = None,
     counter: TokenCounter | None = None,
     openai: OpenAIOptions | None = None,
@@ -302,9 +364,12 @@ def analyze(
             markers, or OpenAI's automatic caching), else ``auto``.
         interval: seconds between requests that carry no timestamp (each starts this long after the previous).
         skip_invalid: skip bad lines (counted in the report) instead of raising `TraceFormatError`.
-        jobs: processes that prepare requests (default 1: this process). The preparation memoizes what requests
-            repeat (a `ViewBuilder`), which works best when one process sees a whole session; more processes pay
-            off for traces of mostly unrelated requests, and cost CPU otherwise.
+        jobs: processes that prepare requests (default 1: this process; ``"auto"``: `auto_jobs`). A file is
+            split by conversation (``session``, else the first message), so each process sees every turn of its
+            conversations and parses only what is new in each; the report is the same as with one process. Other
+            sources are sent to the workers in chunks. The replay stays in this process. Workers are spawned:
+            a script that passes ``jobs`` needs the ``if __name__ == "__main__":`` guard (without it, the work
+            falls back to this process).
         table, counter: provider table and token counter (custom ones keep the work in this process).
         openai, engine: options of the simulator's OpenAI and engine cache models.
         examples: examples kept per miss cause.
@@ -341,15 +406,15 @@ def analyze(
     # without pause: the cyclic collector would rescan them all, again and again, for nothing to free.
     collecting = gc.isenabled()
     gc.disable()
-    jobs = 1 if jobs is None else jobs
+    jobs = auto_jobs(source) if jobs == "auto" else (jobs or 1)
     try:
         compressed = lines.path is not None and lines.path.suffix in (".gz", ".xz")
-        items, errors, prints = _collect(
-            _prepare_all(lines.iterate(), settings, local, jobs, None if compressed else lines.path),
-            skip_invalid,
-            progress,
-            None if compressed else size,
-        )
+        if jobs > 1 and local is None and lines.path is not None:
+            prepared = _prepare_sharded(lines.path, settings, jobs, skip_invalid)
+        else:
+            prepared = _prepare_all(lines.iterate(), settings, local, jobs)
+        items, errors, prints = _collect(prepared, skip_invalid, progress, None if compressed else size)
+        items.sort(key=lambda p: p.line)  # workers return their shards in turn; the rest reads in file order
 
         if chosen is None:
             chosen = _default_focus(items, names)
@@ -445,7 +510,7 @@ def _collect(
         prints.update(item.prints)
         items.append(item._replace(prints={}))
         if progress is not None and len(items) % 256 == 0:
-            done = item.offset
+            done = max(done, item.offset)
             progress("reading", done, size)
     if progress is not None:
         progress("reading", size or done, size)

@@ -32,6 +32,7 @@ __all__ = [
     "parse_strategy",
     "place",
     "scenarios_for",
+    "unmarked",
 ]
 
 ScenarioKind = Literal["recorded", "none", "strategy"]
@@ -174,6 +175,24 @@ class Placement:
         return tuple(b[0] for b in self.breakpoints)
 
 
+def unmarked(view: PrefixView) -> PrefixView:
+    """``view`` without the request's own cache markers (OpenAI's implicit breakpoint stays: the provider adds
+    it): what a strategy is placed on. The same view when there is nothing to remove, so place every strategy
+    on one `unmarked` view (its position indexes are built once).
+
+    >>> from cachepoint.core.prompt import Request
+    >>> view = Request.parse({"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user",
+    ...     "content": [{"type": "text", "text": "Hi", "cache_control": {"type": "ephemeral"}}]}]}).positions()
+    >>> clean = unmarked(view)
+    >>> len(view.breakpoints), len(clean.breakpoints), unmarked(clean) is clean
+    (1, 0, True)
+    """
+    implicit = tuple(b for b in view.breakpoints if b.source == "implicit")
+    if len(implicit) == len(view.breakpoints):
+        return view
+    return PrefixView(view.request, view.positions, implicit, view.info, view.counter)
+
+
 def place(view: PrefixView, strategy: Strategy, *, info: ModelInfo, provider: str) -> Placement:
     """Run ``strategy`` on ``view`` as `apply_cache_points` would on the same request stripped of its own
     markers (OpenAI's implicit breakpoint stays: the provider adds it). ``info`` must be the rules the view was
@@ -188,12 +207,6 @@ def place(view: PrefixView, strategy: Strategy, *, info: ModelInfo, provider: st
     ...                                                                                      (1, None, False))
     True
     """
-    implicit = tuple(b for b in view.breakpoints if b.source == "implicit")
-    clean = (
-        view
-        if len(implicit) == len(view.breakpoints)
-        else PrefixView(view.request, view.positions, implicit, view.info, view.counter)
-    )
-    plan = plan_cache_points(clean, strategy, provider=provider, info=info)
+    plan = plan_cache_points(unmarked(view), strategy, provider=provider, info=info)
     found = tuple(SimBreakpoint(b.position, b.ttl, b.source == "implicit") for b in plan.breakpoints)
     return Placement(found, plan.cache_key, tuple(plan.dropped))

@@ -89,7 +89,8 @@ def register(subparsers: Any) -> None:
         "--jobs",
         type=int,
         metavar="N",
-        help="processes that parse requests (default 1; more helps traces of unrelated requests, not of sessions)",
+        help="processes that prepare requests, split by conversation (default: one per core for files over 64 MB, "
+        "else 1)",
     )
     parser.add_argument(
         "--top", type=int, default=5, metavar="N", help="miss causes shown in the terminal (default: 5)"
@@ -175,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
             focus=focus,
             interval=args.interval,
             skip_invalid=args.skip_invalid,
-            jobs=args.jobs,
+            jobs=args.jobs if args.jobs is not None else "auto",
             progress=update,
         )
     except TraceFormatError as exc:
