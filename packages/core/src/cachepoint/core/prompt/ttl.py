@@ -21,13 +21,22 @@ _LABEL = re.compile(r"^(\d+)([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+_KNOWN: dict[str, int] = {}  # labels parsed so far: placement asks for the same few labels millions of times
+
+
 def ttl_seconds(label: str | None, *, default: str = "5m") -> int:
     """Seconds of a TTL label; ``None`` means ``default`` (the provider's default TTL)."""
     value = label if label is not None else default
+    known = _KNOWN.get(value)
+    if known is not None:
+        return known
     match = _LABEL.match(value)
     if match is None:
         raise ValueError(f"ttl: expected a duration label such as '5m' or '1h', got {value!r}")
-    return int(match.group(1)) * _UNIT[match.group(2)]
+    seconds = int(match.group(1)) * _UNIT[match.group(2)]
+    if len(_KNOWN) < 256:
+        _KNOWN[value] = seconds
+    return seconds
 
 
 def ttl_order_ok(ttls: Iterable[str | None], *, default: str = "5m") -> bool:

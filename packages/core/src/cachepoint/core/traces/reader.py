@@ -76,7 +76,7 @@ def _iter_stream(lines: Iterable[Any]) -> Iterator[tuple[int, int, bytes | Mappi
         data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
         start = offset
         offset += len(data)
-        if data.strip():
+        if data and not data.isspace():  # (not ``strip()``: that copies every line, tens of KB each)
             yield number, start, data
 
 
