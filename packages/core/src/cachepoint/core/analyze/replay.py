@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import orjson
 
 from cachepoint.core.analyze.causes import CAUSES, find_divergence, mechanics_cause
 from cachepoint.core.analyze.fingerprints import BlockPrint
@@ -112,6 +116,169 @@ def _fmt_seconds(seconds: float) -> str:
         minutes, rest = divmod(round(seconds), 60)
         return f"{minutes}m{rest:02d}s" if rest else f"{minutes}m"
     return f"{seconds / 3600:.1f}h"
+
+
+class _Clock:
+    """Where a request falls on the report's time axis: its chart bucket, and whether a cost sample is taken."""
+
+    __slots__ = ("buckets", "count", "every", "t0", "width")
+
+    def __init__(self, t0: float, width: float, buckets: int, count: int, every: int) -> None:
+        self.t0, self.width, self.buckets, self.count, self.every = t0, width, buckets, count, every
+
+    def cell(self, idx: int, at: float) -> int:
+        if self.width:
+            return min(self.buckets - 1, int((at - self.t0) / self.width))
+        return idx * self.buckets // self.count
+
+    def sampled(self, idx: int) -> bool:
+        return (idx + 1) % self.every == 0 or idx == self.count - 1
+
+
+def _sim_prompt(item: Prepared) -> SimPrompt:
+    """The request as the simulator takes it, without breakpoints (each scenario adds its own)."""
+    return SimPrompt(
+        item.hashes,
+        item.cumulative,
+        item.lookback,
+        format=item.format,
+        model=item.model,
+        retention=item.retention,
+        cache_mode=item.cache_mode,
+    )
+
+
+class _Track:
+    """One scenario's replay: its simulator (``None``: no caching) and what it adds up, per request."""
+
+    __slots__ = ("accs", "cells", "cost", "costs", "sim")
+
+    def __init__(self, sim: Simulator | None, cells: list[list[int]] | None) -> None:
+        self.sim = sim
+        self.accs: dict[tuple[str, str], _Acc] = {}
+        self.cost = 0.0
+        self.costs: list[float] = []  # the cumulative cost at each sample
+        self.cells = cells  # per chart bucket: requests, hits, input tokens, read tokens (shown scenarios only)
+
+    def feed(  # noqa: PLR0917 - called once per request and scenario: positional on purpose
+        self,
+        replay: Replay,
+        item: Prepared,
+        base: SimPrompt | None,
+        s: int,
+        first_byte: float,
+        pricing: Pricing | None,
+        cell: int,
+    ) -> SimResult | None:
+        """Simulate ``item`` under this scenario (index ``s`` of its placements) and add it up."""
+        result: SimResult | None = None
+        by_ttl: Mapping[str, int] = _NO_WRITES
+        if self.sim is None:
+            read = write = 0
+        else:
+            assert base is not None
+            result = self.sim.request(
+                base.with_placement(item.placements[s], item.keys[s]),
+                at=item.time,
+                first_byte_at=first_byte,
+                tenant=item.tenant,
+                provider=item.provider,
+                model=item.model,
+                output_tokens=item.output,
+            )
+            read, write, by_ttl = result.read_tokens, result.write_tokens, result.write_by_ttl
+        group_key = (item.provider, item.model)
+        group = self.accs.get(group_key)
+        if group is None:
+            group = self.accs[group_key] = _Acc()
+        group.add(item.total, read, write, by_ttl, item.output)
+        if pricing is not None:
+            self.cost += replay._cost(pricing, group_key, item, read, write, by_ttl)
+        cells = self.cells
+        if cells is not None:
+            row = cells[cell]
+            row[0] += 1
+            row[1] += read > 0
+            row[2] += item.total
+            row[3] += read
+        return result
+
+    def sample(self) -> None:
+        self.costs.append(round(self.cost, 6))
+
+    def encode(self) -> list[Any]:
+        groups = [
+            [*key, a.requests, a.hits, a.writes, a.input, a.read, a.write, a.output, a.write_unknown, a.by_ttl]
+            for key, a in self.accs.items()
+        ]
+        return [groups, self.costs, self.cells]
+
+    @classmethod
+    def decode(cls, data: Sequence[Any]) -> _Track:
+        groups, costs, cells = data
+        track = cls(None, cells)
+        for provider, model, *numbers, by_ttl in groups:
+            acc = track.accs[(provider, model)] = _Acc()
+            (acc.requests, acc.hits, acc.writes, acc.input, acc.read, acc.write, acc.output, acc.write_unknown) = (
+                numbers
+            )
+            acc.by_ttl = by_ttl
+        track.costs = costs
+        return track
+
+
+class _Child:
+    """A forked process replaying some scenarios (see `Replay.run`); its tracks come back as JSON on a pipe."""
+
+    def __init__(self, indexes: Sequence[int], clock: _Clock, pid: int | None, fd: int | None) -> None:
+        self.indexes = list(indexes)
+        self.clock = clock
+        self.pid = pid
+        self.fd = fd
+
+    def join(self, replay: Replay, items: Sequence[Prepared]) -> dict[int, _Track]:
+        """The child's tracks; if it failed, the same replayed here."""
+        data = b""
+        if self.fd is not None and self.pid is not None:
+            chunks = []
+            with os.fdopen(self.fd, "rb") as pipe:
+                while chunk := pipe.read(1 << 20):
+                    chunks.append(chunk)
+            _, status = os.waitpid(self.pid, 0)
+            data = b"".join(chunks) if os.waitstatus_to_exitcode(status) == 0 else b""
+        if data:
+            encoded = orjson.loads(data)
+            return {s: _Track.decode(t) for s, t in zip(self.indexes, encoded, strict=True)}
+        return replay._replay_scenarios(items, self.indexes, self.clock)
+
+
+def _fork(replay: Replay, items: Sequence[Prepared], indexes: Sequence[int], clock: _Clock) -> _Child:
+    """Replay ``indexes`` in a forked process: it inherits ``items`` as they are (nothing is copied or encoded
+    on the way in) and writes its tracks back as JSON."""
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that forking a process with threads may deadlock the child: this child takes no
+        # lock another thread could hold (no I/O but its pipe, no logging, no console) and leaves by os._exit.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            pid = os.fork()
+        except OSError:  # no process to spare: the parent replays these scenarios itself
+            os.close(read_fd)
+            os.close(write_fd)
+            return _Child(indexes, clock, None, None)
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(read_fd)
+            tracks = replay._replay_scenarios(items, indexes, clock)
+            payload = orjson.dumps([tracks[s].encode() for s in indexes])
+            with os.fdopen(write_fd, "wb") as pipe:
+                pipe.write(payload)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    return _Child(indexes, clock, pid, read_fd)
 
 
 class Replay:
@@ -219,30 +386,69 @@ class Replay:
 
     # --- the replay ---
 
+    def _track(self, s: int, clock: _Clock) -> _Track:
+        scenario = self.scenarios[s]
+        sim = (
+            None
+            if scenario.kind == "none"
+            else Simulator("anthropic", table=self.table, openai=self.openai, engine=self.engine)
+        )
+        names = [sc.name for sc in self.scenarios]
+        shown = {self.focus, *(names.index(n) for n in ("recorded", "auto") if n in names)}
+        return _Track(sim, [[0, 0, 0, 0] for _ in range(clock.buckets)] if s in shown else None)
+
+    def _split(self, jobs: int, recorded: int | None) -> list[list[int]]:
+        """The scenarios forked processes replay: this process keeps the focus and ``recorded`` (the diagnosis
+        and the observed comparison read their results request by request) and, since the per-request analysis
+        costs about two scenarios' replay, as many others as balance the work; the rest is dealt out."""
+        if jobs <= 1 or not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+            return []
+        simulated = [i for i, s in enumerate(self.scenarios) if s.kind != "none"]
+        free = [i for i in simulated if i not in (self.focus, recorded)]
+        away = free[len(free) - min(len(free), (len(simulated) + 2) // 2) :]
+        groups = [away[k :: jobs - 1] for k in range(jobs - 1)]
+        return [g for g in groups if g]
+
+    def _replay_scenarios(self, items: Sequence[Prepared], indexes: Sequence[int], clock: _Clock) -> dict[int, _Track]:
+        """Replay only the scenarios ``indexes``: what a forked process does (see `Replay.run`)."""
+        tracks = {s: self._track(s, clock) for s in indexes}
+        simulated = any(t.sim is not None for t in tracks.values())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnknownModelWarning)
+            for idx, item in enumerate(items):
+                assert item.time is not None
+                first_byte = item.time + (item.ttft or 0.0)
+                pricing = self._pricing(item.provider, item.model)
+                cell = clock.cell(idx, item.time)
+                base = _sim_prompt(item) if simulated else None
+                for s in indexes:
+                    tracks[s].feed(self, item, base, s, first_byte, pricing, cell)
+                if clock.sampled(idx):
+                    for s in indexes:
+                        tracks[s].sample()
+        return tracks
+
     def run(  # noqa: PLR0912, PLR0915 - the per-request loop reads best in one place
         self,
         items: Sequence[Prepared],
         prints: Mapping[str, BlockPrint],
         progress: Callable[[int], None] | None = None,
+        *,
+        jobs: int = 1,
     ) -> ReplayResult:
-        """Replay ``items`` (sorted by ``time``, every ``time`` set); ``prints`` holds every block's fingerprint."""
+        """Replay ``items`` (sorted by ``time``, every ``time`` set); ``prints`` holds every block's fingerprint.
+
+        ``jobs`` > 1 (on Linux): scenarios are independent, so forked processes replay some of them while this
+        one replays the rest and does the per-request analysis (sharing, diagnosis); the result is the same.
+        """
         scenarios = self.scenarios
         count = len(scenarios)
         focus = self.focus
         recorded = next((i for i, s in enumerate(scenarios) if s.kind == "recorded"), None)
-        sims = [
-            None
-            if s.kind == "none"
-            else Simulator("anthropic", table=self.table, openai=self.openai, engine=self.engine)
-            for s in scenarios
-        ]
-        accs: list[dict[tuple[str, str], _Acc]] = [{} for _ in scenarios]
-        cumulative_cost = [0.0] * count
         n = len(items)
         every = max(1, n // self.samples) if n else 1
         sample_at: list[int] = []
         sample_times: list[float] = []
-        sample_costs: list[list[float]] = [[] for _ in scenarios]
         names = [s.name for s in scenarios]
         shown = {focus, *(names.index(n) for n in ("recorded", "auto") if n in names)}
         bucket_scenarios = sorted(shown)
@@ -250,8 +456,13 @@ class Replay:
         t1 = items[-1].time if n else 0.0
         assert t0 is not None
         assert t1 is not None
-        width = (t1 - t0) / self.buckets if t1 > t0 else 0.0
-        buckets = {s: [[0, 0, 0, 0] for _ in range(self.buckets)] for s in bucket_scenarios}
+        clock = _Clock(t0, (t1 - t0) / self.buckets if t1 > t0 else 0.0, self.buckets, n, every)
+        width = clock.width
+        forked = [_fork(self, items, group, clock) for group in self._split(jobs, recorded)] if n else []
+        away = {s for child in forked for s in child.indexes}
+        tracks = {s: self._track(s, clock) for s in range(count) if s not in away}
+        inline = sorted(tracks)
+        simulated = any(tracks[s].sim is not None for s in inline)
 
         partitions: dict[tuple[str, str, str], PrefixCache[int]] = {}
         sessions: dict[tuple[str, str, str, str], PrefixCache[int]] = {}
@@ -326,59 +537,20 @@ class Replay:
                 # per scenario only the breakpoints and the cache key differ.
                 group_key = (item.provider, item.model)
                 pricing = self._pricing(item.provider, item.model)
-                tenant, provider, model, output = item.tenant, item.provider, item.model, item.output
-                placements, keys = item.placements, item.keys
-                cell_index = min(self.buckets - 1, int((at - t0) / width)) if width else idx * self.buckets // n
-                base: SimPrompt | None = None
-                for s in range(count):
-                    sim = sims[s]
-                    by_ttl: Mapping[str, int] = _NO_WRITES
-                    result: SimResult | None = None
-                    if sim is None:
-                        read = write = 0
-                    else:
-                        if base is None:
-                            base = SimPrompt(
-                                item.hashes,
-                                item.cumulative,
-                                item.lookback,
-                                format=item.format,
-                                model=model,
-                                retention=item.retention,
-                                cache_mode=item.cache_mode,
-                            )
-                        result = sim.request(
-                            base.with_placement(placements[s], keys[s]),
-                            at=at,
-                            first_byte_at=first_byte,
-                            tenant=tenant,
-                            provider=provider,
-                            model=model,
-                            output_tokens=output,
-                        )
-                        read, write, by_ttl = result.read_tokens, result.write_tokens, result.write_by_ttl
-                    group = accs[s].get(group_key)
-                    if group is None:
-                        group = accs[s][group_key] = _Acc()
-                    group.add(total, read, write, by_ttl, output)
-                    if pricing is not None:
-                        cumulative_cost[s] += self._cost(pricing, group_key, item, read, write, by_ttl)
+                output = item.output
+                cell_index = clock.cell(idx, at)
+                base = _sim_prompt(item) if simulated else None
+                for s in inline:
+                    result = tracks[s].feed(self, item, base, s, first_byte, pricing, cell_index)
                     if s == focus:
                         focus_result = result
-                    if s == recorded:
-                        recorded_read = read
-                        if item.observed is not None and result is not None:
+                    if s == recorded and result is not None:
+                        recorded_read = result.read_tokens
+                        if item.observed is not None:
                             pgroup = predicted_acc.get(group_key)
                             if pgroup is None:
                                 pgroup = predicted_acc[group_key] = _Acc()
-                            pgroup.add(total, read, write, by_ttl, output)
-                    cells = buckets.get(s)
-                    if cells is not None:
-                        cell = cells[cell_index]
-                        cell[0] += 1
-                        cell[1] += read > 0
-                        cell[2] += total
-                        cell[3] += read
+                            pgroup.add(total, result.read_tokens, result.write_tokens, result.write_by_ttl, output)
 
                 obs = item.observed
                 if obs is not None and obs.input is not None and obs.read is not None and recorded is not None:
@@ -427,15 +599,17 @@ class Replay:
                             elif entry[:3] > acc.examples[0][:3]:
                                 heapq.heapreplace(acc.examples, entry)
 
-                if (idx + 1) % every == 0 or idx == n - 1:
+                if clock.sampled(idx):
                     sample_at.append(idx + 1)
                     sample_times.append(at)
-                    for s in range(count):
-                        sample_costs[s].append(round(cumulative_cost[s], 6))
+                    for s in inline:
+                        tracks[s].sample()
                 if progress is not None:
                     progress(idx + 1)
 
-            results = [self._result(sc, accs[i]) for i, sc in enumerate(scenarios)]
+        for child in forked:
+            tracks.update(child.join(self, items))
+        results = [self._result(sc, tracks[i].accs) for i, sc in enumerate(scenarios)]
 
         engines = sorted({p for p, _ in self._infos if p in _ENGINES})
         if engines:
@@ -484,13 +658,14 @@ class Replay:
         timeline = Timeline(
             at=tuple(sample_at),
             times=tuple(sample_times),
-            cost_usd={scenarios[s].name: tuple(sample_costs[s]) for s in range(count)},
+            cost_usd={scenarios[s].name: tuple(tracks[s].costs) for s in range(count)},
             bucket_scenarios=tuple(scenarios[s].name for s in bucket_scenarios),
             buckets={
                 scenarios[s].name: tuple(
-                    (t0 + k * width, t0 + (k + 1) * width, c[0], c[1], c[2], c[3]) for k, c in enumerate(cells)
+                    (t0 + k * width, t0 + (k + 1) * width, c[0], c[1], c[2], c[3])
+                    for k, c in enumerate(tracks[s].cells or ())
                 )
-                for s, cells in buckets.items()
+                for s in bucket_scenarios
             },
         )
         return ReplayResult(results, sharing, observed, misses, examples, timeline, warn, best)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import multiprocessing
 import os
 import sys
@@ -19,8 +20,9 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,9 +115,19 @@ def _prepare_shard(
             return
 
 
-def _work_shard(path: str, shard: int, shards: int, skip_invalid: bool) -> bytes:
-    assert _WORKER is not None
-    return encode_batch(list(_prepare_shard(_WORKER, path, shard, shards, skip_invalid)))
+def _shard_process(  # noqa: PLR0917 - a process target: positional arguments
+    settings: dict[str, Any], path: str, shard: int, shards: int, skip_invalid: bool, conn: Connection
+) -> None:
+    """A worker process: prepare one shard, send it as JSON bytes, and leave."""
+    try:
+        gc.disable()  # as in `analyze`: nothing to collect, and millions of objects to rescan
+        batch = encode_batch(list(_prepare_shard(PrepareContext(**settings), path, shard, shards, skip_invalid)))
+        conn.send_bytes(batch)
+        conn.close()
+    finally:
+        # Freeing the memo object by object takes seconds the parent's replay wants this core for; the OS takes
+        # the memory back at once. (An exception leaves nothing sent: the parent prepares the shard itself.)
+        os._exit(0)
 
 
 def _chunks(lines: Iterable[tuple[int, int, Any]], size: int) -> Iterator[list[tuple[int, int, Any]]]:
@@ -129,6 +141,46 @@ def _chunks(lines: Iterable[tuple[int, int, Any]], size: int) -> Iterator[list[t
         yield chunk
 
 
+class _ShardWorker:
+    """A spawned process preparing one shard (see `_shard_process`), or, when none could start, a placeholder
+    whose shard this process prepares."""
+
+    def __init__(self, settings: dict[str, Any], path: str, shard: int, shards: int, skip_invalid: bool) -> None:
+        self.args = (path, shard, shards, skip_invalid)
+        spawn = multiprocessing.get_context("spawn")
+        receiver, sender = spawn.Pipe(duplex=False)
+        process = spawn.Process(target=_shard_process, args=(settings, *self.args, sender), daemon=True)
+        self.process: BaseProcess | None = process
+        self.receiver: Connection | None = receiver
+        try:
+            process.start()
+        except OSError:  # no process to spare
+            receiver.close()
+            self.process = self.receiver = None
+        finally:
+            sender.close()
+
+    def items(self, local: PrepareContext) -> list[Prepared | TraceFormatError]:
+        """The shard's items: the worker's, or prepared here if it could not start or died."""
+        data = b""
+        if self.receiver is not None:
+            try:
+                data = self.receiver.recv_bytes()
+            except (EOFError, OSError):
+                data = b""
+        if data:
+            return decode_batch(data)
+        return list(_prepare_shard(local, *self.args))
+
+    def close(self) -> None:
+        if self.receiver is not None:
+            self.receiver.close()
+        if self.process is not None:
+            self.process.join(timeout=5)
+            if self.process.is_alive():
+                self.process.kill()
+
+
 def _prepare_sharded(
     path: Path, settings: dict[str, Any], jobs: int, skip_invalid: bool
 ) -> Iterator[Prepared | TraceFormatError]:
@@ -136,36 +188,20 @@ def _prepare_sharded(
     reports progress while the others work). Every process reads the whole file but prepares only its shard,
     so each keeps the memo of a serial run for its conversations. Items come out in no particular order; line
     errors come last, by line (the first is the one a serial run would raise)."""
-    pool = ProcessPoolExecutor(
-        max_workers=jobs - 1,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(settings,),
-    )
-    futures = [pool.submit(_work_shard, str(path), shard, jobs, skip_invalid) for shard in range(1, jobs)]
+    workers = [_ShardWorker(settings, str(path), shard, jobs, skip_invalid) for shard in range(1, jobs)]
     errors: list[TraceFormatError] = []
     local = PrepareContext(**settings)
     try:
-        for item in _prepare_shard(local, str(path), 0, jobs, skip_invalid):
+        mine = _prepare_shard(local, str(path), 0, jobs, skip_invalid)
+        theirs = itertools.chain.from_iterable(w.items(local) for w in workers)  # lazily: after this one's
+        for item in itertools.chain(mine, theirs):
             if isinstance(item, TraceFormatError):
                 errors.append(item)
             else:
                 yield item
-        for shard, future in enumerate(futures, start=1):
-            try:
-                shard_items = decode_batch(future.result())
-            except BrokenProcessPool:
-                # A worker could not start (a script that calls `analyze` without an ``if __name__ ==
-                # "__main__"`` guard) or died: prepare its shard here, slower but the same report.
-                shard_items = list(_prepare_shard(local, str(path), shard, jobs, skip_invalid))
-            for item in shard_items:
-                if isinstance(item, TraceFormatError):
-                    errors.append(item)
-                else:
-                    yield item
     finally:
-        # The workers are done (or failed); freeing their memos on exit takes a while and nothing waits for it.
-        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.close()
     errors.sort(key=lambda e: e.line or 0)
     yield from errors
 
@@ -367,7 +403,8 @@ def analyze(
         jobs: processes that prepare requests (default 1: this process; ``"auto"``: `auto_jobs`). A file is
             split by conversation (``session``, else the first message), so each process sees every turn of its
             conversations and parses only what is new in each; the report is the same as with one process. Other
-            sources are sent to the workers in chunks. The replay stays in this process. Workers are spawned:
+            sources are sent to the workers in chunks. The replay, sequential per scenario, is split by scenario
+            over forked processes (Linux). Preparation workers are spawned:
             a script that passes ``jobs`` needs the ``if __name__ == "__main__":`` guard (without it, the work
             falls back to this process).
         table, counter: provider table and token counter (custom ones keep the work in this process).
@@ -429,7 +466,7 @@ def analyze(
             if progress is not None and (count % step == 0 or count == total):
                 progress("replaying", count, total)
 
-        result = replay.run(items, prints, replayed if progress is not None else None)
+        result = replay.run(items, prints, replayed if progress is not None else None, jobs=jobs)
         _snippets(lines, result.examples)
     finally:
         lines.close()
