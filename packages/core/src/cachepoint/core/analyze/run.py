@@ -14,11 +14,12 @@ import io
 import itertools
 import multiprocessing
 import os
+import re
 import sys
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from multiprocessing.connection import Connection
@@ -36,11 +37,12 @@ from cachepoint.core.prompt.formats.base import dumps
 from cachepoint.core.providers import ProviderTable
 from cachepoint.core.simulate import EngineOptions, OpenAIOptions
 from cachepoint.core.tokens import TokenCounter
-from cachepoint.core.traces import TraceFormatError, TraceRecord, TraceSource, iter_lines, open_trace, parse_line
+from cachepoint.core.traces import TraceFormatError, TraceSource, iter_lines, open_trace, parse_line
 
 __all__ = ["Progress", "analyze", "auto_jobs"]
 
 _CHUNK = 128  # lines per task, when lines are sent to the workers
+_BATCH = 512  # prepared requests per message, when a worker sends its shard
 _STRUCTURAL = ("key_order", "tool_order", "block_order", "settings")
 
 #: ``progress(phase, done, total)``: phase ``"reading"`` counts bytes (total: the file size, when known),
@@ -73,43 +75,46 @@ def _prepare_one(ctx: PrepareContext, line: int, offset: int, raw: Any) -> Prepa
         return TraceFormatError(line, "", str(exc))
 
 
-def _shard_of(record: TraceRecord, shards: int) -> int:
-    """The shard a record belongs to: all requests of one conversation go to one process, so that process's
-    `ViewBuilder` sees each turn after the one before (it then parses only the new messages). A record without
-    a session is placed by its first message, which a conversation's turns share."""
-    key = record.session
-    if key is None:
-        body = record.request
-        first = body.get("messages", body.get("input")) if isinstance(body, Mapping) else None
-        if isinstance(first, list):
-            first = first[0] if first else None
-        key = dumps(first).decode("utf-8", "replace")[:4096] if first is not None else ""
-    return zlib.crc32(f"{record.tenant or ''}\0{key}".encode()) % shards
+_SESSION_VALUE = re.compile(rb'\s*:\s*("(?:[^"\\]|\\.)*"|-?[0-9.]+)')
+
+
+def _shard_of(raw: bytes, shards: int) -> int:
+    """The shard a trace line belongs to, read off its raw bytes (no JSON decoding: every process routes every
+    line, and decodes only its own). All turns of a conversation should land in one process, so that its
+    `ViewBuilder` sees each turn after the one before and parses only the new messages: the key is the
+    ``"session"`` value, else the opening of the first message (which every turn repeats), else the line. The
+    key only decides which process prepares a line, never what the line means, so a nested ``"session"`` key
+    or an odd layout can only cost speed, not change the report."""
+    key = b""
+    at = raw.rfind(b'"session"')  # the recorder writes the envelope's fields after the request body
+    if at >= 0:
+        match = _SESSION_VALUE.match(raw, at + 9)
+        if match is not None:
+            key = match.group(1)
+    if not key:
+        for name in (b'"messages"', b'"input"'):
+            at = raw.find(name)
+            if at >= 0:
+                # Through the first closing brace: inside the first message whatever follows it (the first turn
+                # has nothing after it, later turns more messages).
+                end = raw.find(b"}", at, at + 512)
+                key = raw[at : end if end >= 0 else at + 512]
+                break
+        else:
+            key = raw
+    return zlib.crc32(key) % shards
 
 
 def _prepare_shard(
     ctx: PrepareContext, path: str, shard: int, shards: int, skip_invalid: bool
 ) -> Iterator[Prepared | TraceFormatError]:
-    """Prepare the requests of ``path`` that belong to ``shard`` (see `_shard_of`), in line order. A line that is
-    not a valid record belongs to the shard its line number picks, so every error is reported once. Without
+    """Prepare the lines of ``path`` that belong to ``shard`` (see `_shard_of`), in line order. Without
     ``skip_invalid`` it stops at its first error, which the caller compares with the other shards'."""
     for line, offset, raw in iter_lines(path):
-        try:
-            record = parse_line(raw, line=line, offset=offset)
-        except TraceFormatError as exc:
-            if line % shards == shard:
-                yield exc
-                if not skip_invalid:
-                    return
+        assert isinstance(raw, bytes)
+        if _shard_of(raw, shards) != shard:
             continue
-        if _shard_of(record, shards) != shard:
-            continue
-        try:
-            item: Prepared | TraceFormatError = ctx.prepare(record)
-        except TraceFormatError as exc:
-            item = exc
-        except ValueError as exc:
-            item = TraceFormatError(line, "", str(exc))
+        item = _prepare_one(ctx, line, offset, raw)
         yield item
         if not skip_invalid and isinstance(item, TraceFormatError):
             return
@@ -118,11 +123,18 @@ def _prepare_shard(
 def _shard_process(  # noqa: PLR0917 - a process target: positional arguments
     settings: dict[str, Any], path: str, shard: int, shards: int, skip_invalid: bool, conn: Connection
 ) -> None:
-    """A worker process: prepare one shard, send it as JSON bytes, and leave."""
+    """A worker process: prepare one shard, send it in batches of JSON bytes (an empty one ends it), and leave."""
     try:
         gc.disable()  # as in `analyze`: nothing to collect, and millions of objects to rescan
-        batch = encode_batch(list(_prepare_shard(PrepareContext(**settings), path, shard, shards, skip_invalid)))
-        conn.send_bytes(batch)
+        batch: list[Prepared | TraceFormatError] = []
+        for item in _prepare_shard(PrepareContext(**settings), path, shard, shards, skip_invalid):
+            batch.append(item)
+            if len(batch) >= _BATCH:
+                conn.send_bytes(encode_batch(batch))
+                batch = []
+        if batch:
+            conn.send_bytes(encode_batch(batch))
+        conn.send_bytes(b"")
         conn.close()
     finally:
         # Freeing the memo object by object takes seconds the parent's replay wants this core for; the OS takes
@@ -152,6 +164,8 @@ class _ShardWorker:
         process = spawn.Process(target=_shard_process, args=(settings, *self.args, sender), daemon=True)
         self.process: BaseProcess | None = process
         self.receiver: Connection | None = receiver
+        self.received: list[Prepared | TraceFormatError] = []
+        self.done = False
         try:
             process.start()
         except OSError:  # no process to spare
@@ -160,16 +174,27 @@ class _ShardWorker:
         finally:
             sender.close()
 
+    def drain(self, *, wait: bool = False) -> None:
+        """Take in the batches the worker has sent so far (``wait``: all of them, to its end). The worker
+        blocks once the pipe is full, so this process drains it while preparing its own shard."""
+        receiver = self.receiver
+        while receiver is not None and not self.done and (wait or receiver.poll()):
+            try:
+                data = receiver.recv_bytes()
+            except (EOFError, OSError):  # the worker died: its shard is prepared here (see `items`)
+                self.receiver = None
+                self.received.clear()
+                return
+            if data:
+                self.received.extend(decode_batch(data))
+            else:
+                self.done = True
+
     def items(self, local: PrepareContext) -> list[Prepared | TraceFormatError]:
         """The shard's items: the worker's, or prepared here if it could not start or died."""
-        data = b""
-        if self.receiver is not None:
-            try:
-                data = self.receiver.recv_bytes()
-            except (EOFError, OSError):
-                data = b""
-        if data:
-            return decode_batch(data)
+        self.drain(wait=True)
+        if self.done:
+            return self.received
         return list(_prepare_shard(local, *self.args))
 
     def close(self) -> None:
@@ -192,9 +217,15 @@ def _prepare_sharded(
     errors: list[TraceFormatError] = []
     local = PrepareContext(**settings)
     try:
-        mine = _prepare_shard(local, str(path), 0, jobs, skip_invalid)
-        theirs = itertools.chain.from_iterable(w.items(local) for w in workers)  # lazily: after this one's
-        for item in itertools.chain(mine, theirs):
+        for n, item in enumerate(_prepare_shard(local, str(path), 0, jobs, skip_invalid)):
+            if n % 64 == 0:
+                for worker in workers:
+                    worker.drain()
+            if isinstance(item, TraceFormatError):
+                errors.append(item)
+            else:
+                yield item
+        for item in itertools.chain.from_iterable(w.items(local) for w in workers):
             if isinstance(item, TraceFormatError):
                 errors.append(item)
             else:
@@ -468,12 +499,17 @@ def analyze(
 
         result = replay.run(items, prints, replayed if progress is not None else None, jobs=jobs)
         _snippets(lines, result.examples)
+        report = _assemble(
+            source, items, errors, warnings, result, focus=chosen, timestamps=timestamps, started=started
+        )
+        # Free the requests by reference counting while the collector is still off: switched on first, its
+        # next pass would scan every one of them (they are all still in its youngest generation), for seconds.
+        del items, prints, result
     finally:
         lines.close()
         if collecting:
             gc.enable()
-
-    return _assemble(source, items, errors, warnings, result, focus=chosen, timestamps=timestamps, started=started)
+    return report
 
 
 def _assemble(
