@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from redis_servers import REDIS_SERVER, RedisServer
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 TEST_KEY_ROOT = "cptest:"
 
@@ -82,3 +84,14 @@ def check_distribution() -> Callable[[str, str], None]:
         assert (package_dir / "py.typed").is_file()
 
     return check
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """This test's own redis-server (see `redis_servers`), killed afterwards."""
+    if not Path(REDIS_SERVER).is_file():
+        pytest.skip(f"{REDIS_SERVER} not installed")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.kill()
