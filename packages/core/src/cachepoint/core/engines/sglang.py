@@ -24,6 +24,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cachepoint.core.engines._flags import value_flags
+
 __all__ = ["HICACHE_WRITE_POLICIES", "SGLangConfig"]
 
 #: ``--hicache-write-policy`` values.
@@ -159,9 +161,7 @@ class SGLangConfig:
             ("--page-size", self.page_size),
             ("--radix-eviction-policy", self.radix_eviction_policy),
         ]
-        for flag, value in options:
-            if value is not None:
-                args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+        args += value_flags(options)
         if self.disable_radix_cache:
             args.append("--disable-radix-cache")
         if self.enable_hierarchical_cache:
@@ -171,9 +171,7 @@ class SGLangConfig:
                 ("--hicache-size", self.hicache_size),
                 ("--hicache-write-policy", self.hicache_write_policy),
             ]
-            for flag, value in hicache:
-                if value is not None:
-                    args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+            args += value_flags(hicache)
         if self.enable_cache_report:
             args.append("--enable-cache-report")
         if self.enable_metrics:

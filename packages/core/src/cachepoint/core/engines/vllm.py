@@ -42,6 +42,8 @@ from typing import Any
 
 from typing_extensions import Self
 
+from cachepoint.core.engines._flags import value_flags
+
 __all__ = [
     "KV_ROLES",
     "LMCACHE_MP_DEFAULT_PORT",
@@ -296,9 +298,7 @@ xxhash, xxhash_cbor
             ("--host", self.host),
             ("--port", self.port),
         ]
-        for flag, value in options:
-            if value is not None:
-                args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+        args += value_flags(options)
         if self.enable_prompt_tokens_details:
             args.append("--enable-prompt-tokens-details")
         if self.kv_transfer_config is not None:
