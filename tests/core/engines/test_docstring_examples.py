@@ -16,6 +16,7 @@ MODULES = [
     "cachepoint.core.engines.sglang",
     "cachepoint.core.engines.lmcache",
     "cachepoint.core.engines.metrics",
+    "cachepoint.core.engines._flags",
 ]
 
 
