@@ -71,6 +71,11 @@ SEVERAL = "sampled: several candidates"
         ({"model": "gemini-2.5-pro", "contents": [], "generationConfig": {"maxOutputTokens": 10}}, UNSET),
         ({"model_name": "gpt-3.5-turbo-instruct", "prompt": "Once"}, UNSET),
         ({"model": "llama3", "messages": [], "options": {"num_ctx": 4096}}, UNSET),
+        # Bedrock InvokeModel bodies carry the model in the URL, and their format's version in the body.
+        ({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100, "messages": []}, UNSET),
+        ({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100, "messages": [], "temperature": 0}, None),
+        ({"schemaVersion": "messages-v1", "messages": [], "inferenceConfig": {"maxTokens": 50}}, UNSET),
+        ({"schemaVersion": "messages-v1", "messages": [], "inferenceConfig": {"temperature": 0}}, None),
         # Nested configs (the top level wins when both are set).
         ({"modelId": "m", "messages": [], "inferenceConfig": {"temperature": 0.5}}, HOT),
         ({"modelId": "m", "messages": [], "inferenceConfig": {"temperature": 0}}, None),

@@ -28,6 +28,9 @@ _RARE_KEYS = frozenset(_NESTED_CONFIGS) | frozenset(_COUNT_PARAMS[1:])
 # An LLM request: something to answer and a model to answer it. Only those have a temperature to leave unset.
 _PROMPT_FIELDS = ("messages", "input", "prompt", "contents")
 _MODEL_FIELDS = ("model", "modelId", "model_id", "model_name")
+# Bedrock InvokeModel bodies name no model (it is in the URL) but say whose format they are: Anthropic's
+# (``anthropic_version``) and Amazon Nova's (``schemaVersion``) sample at temperature 1.0 by default too.
+_BODY_VERSION_FIELDS = ("anthropic_version", "schemaVersion")
 # Embedding requests share that shape (OpenAI and Voyage: ``model`` + ``input``) but never sample.
 _EMBEDDING_PARAMS = frozenset({"encoding_format", "dimensions", "input_type", "output_dimension", "embedding_types"})
 
@@ -48,7 +51,9 @@ def _setting(sources: Iterable[Mapping[str, Any]], names: tuple[str, ...]) -> An
 def _is_llm_request(request: Mapping[str, Any]) -> bool:
     """A model plus something to answer (messages, input, prompt or contents), and not an embedding request."""
     model = next((request[name] for name in _MODEL_FIELDS if name in request), None)
-    if model is None or not any(name in request for name in _PROMPT_FIELDS):
+    if model is None and not any(name in request for name in _BODY_VERSION_FIELDS):
+        return False
+    if not any(name in request for name in _PROMPT_FIELDS):
         return False
     if isinstance(model, str) and "embed" in model.lower():
         return False
@@ -61,7 +66,8 @@ def sampling_reason(request: Mapping[str, Any], *, unset_temperature: UnsetTempe
     - ``"sampled: temperature > 0"``: top level, Bedrock ``inferenceConfig``, Gemini ``generationConfig``,
       google-genai ``config`` or Ollama ``options`` (the top level wins when both are set).
     - ``"sampled: temperature unset"``: an LLM request — a model (``model``/``modelId``/``model_id``/
-      ``model_name``) and ``messages``/``input``/``prompt``/``contents`` — that does not set ``temperature``.
+      ``model_name``, or a Bedrock InvokeModel body's ``anthropic_version``/``schemaVersion``) and
+      ``messages``/``input``/``prompt``/``contents`` — that does not set ``temperature``.
       Every major provider samples at temperature 1.0 then. Embedding requests (a model named ``*embed*``, or
       ``encoding_format``/``dimensions``/``input_type``...) never sample, and neither does anything that is not
       LLM-shaped (a plain function's arguments). ``unset_temperature="deterministic"`` reads unset as greedy.
