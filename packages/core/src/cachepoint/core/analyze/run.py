@@ -5,6 +5,10 @@ it, so it is done once per request through a `ViewBuilder` (a session's next tur
 messages) and every strategy is placed on that one view. The replay is sequential by nature (each request sees
 the cache the earlier ones left) and costs a few dictionary lookups per request and scenario.
 ``benchmarks/bench_analyze.py`` measures both.
+
+With ``jobs`` > 1 a trace file is prepared by several processes, split by conversation so each keeps the memo
+of its sessions (`_shard_of`), and the scenarios are replayed by forked processes (`Replay.run`); the report is
+the same as with one process. Nothing crosses a process boundary but JSON bytes.
 """
 
 from __future__ import annotations
