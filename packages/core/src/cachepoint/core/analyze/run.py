@@ -8,7 +8,8 @@ the cache the earlier ones left) and costs a few dictionary lookups per request 
 
 With ``jobs`` > 1 a trace file is prepared by several processes, split by conversation so each keeps the memo
 of its sessions (`_shard_of`), and the scenarios are replayed by forked processes (`Replay.run`); the report is
-the same as with one process. Nothing crosses a process boundary but JSON bytes.
+the same as with one process. Prepared requests and replay tallies cross as JSON bytes on pipes; only the
+workers' settings (strings and numbers) go through multiprocessing's own start-up.
 """
 
 from __future__ import annotations
