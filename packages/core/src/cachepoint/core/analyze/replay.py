@@ -393,9 +393,12 @@ class Replay:
             if scenario.kind == "none"
             else Simulator("anthropic", table=self.table, openai=self.openai, engine=self.engine)
         )
+        return _Track(sim, [[0, 0, 0, 0] for _ in range(clock.buckets)] if s in self._charted() else None)
+
+    def _charted(self) -> list[int]:
+        """The scenarios whose hit rate over time the report charts: the focus, ``recorded`` and ``auto``."""
         names = [sc.name for sc in self.scenarios]
-        shown = {self.focus, *(names.index(n) for n in ("recorded", "auto") if n in names)}
-        return _Track(sim, [[0, 0, 0, 0] for _ in range(clock.buckets)] if s in shown else None)
+        return sorted({self.focus, *(names.index(n) for n in ("recorded", "auto") if n in names)})
 
     def _split(self, jobs: int, recorded: int | None) -> list[list[int]]:
         """The scenarios forked processes replay: this process keeps the focus and ``recorded`` (the diagnosis
@@ -449,9 +452,7 @@ class Replay:
         every = max(1, n // self.samples) if n else 1
         sample_at: list[int] = []
         sample_times: list[float] = []
-        names = [s.name for s in scenarios]
-        shown = {focus, *(names.index(n) for n in ("recorded", "auto") if n in names)}
-        bucket_scenarios = sorted(shown)
+        bucket_scenarios = self._charted()
         t0 = items[0].time if n else 0.0
         t1 = items[-1].time if n else 0.0
         assert t0 is not None
