@@ -193,6 +193,26 @@ def test_stdin_and_module_entry_point(good: Path) -> None:
     assert json.loads(done.stdout)["trace"]["requests"] == 6
 
 
+def test_jobs_split_the_work_and_report_the_same(good: Path) -> None:
+    # Through the module entry point, as a user runs it: spawned preparation workers and forked replay.
+    def run(*args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-m", "cachepoint.core.cli", "analyze", str(good), "--json", *args],
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        assert not done.stderr, done.stderr.decode()  # no worker tracebacks
+        report = json.loads(done.stdout)
+        report.pop("elapsed_s")
+        return report
+
+    one = run("--jobs", "1")
+    assert one == run("--jobs", "2")
+    assert one["trace"]["requests"] == 6
+
+
 def test_bare_bodies_without_timestamps(write_trace: Write, words: Callable[[int, str], str], capsys: Any) -> None:
     path = write_trace([_body(n, words) for n in range(3)], "bare.jsonl")
     assert main(["analyze", str(path), "--json", "--interval", "30"]) == 0
