@@ -32,14 +32,14 @@ import types
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from types import CoroutineType, TracebackType
+from types import CoroutineType
 from typing import Any, TypeVar, cast
 
-from typing_extensions import ParamSpec, Self
+from typing_extensions import ParamSpec
 
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
 from cachepoint.core.stores._deadline import within
-from cachepoint.core.stores.base import CacheStore
+from cachepoint.core.stores.base import CacheStore, ClosesOnExit
 
 __all__ = [
     "BreakerState",
@@ -409,7 +409,7 @@ class GuardStats:
     last_error: str | None
 
 
-class GuardedStore:
+class GuardedStore(ClosesOnExit):
     """A `CacheStore` whose backend failures and timeouts are misses, behind a `CircuitBreaker`.
 
     Every call on the wrapped ``store`` runs within ``timeout`` seconds. An error or timeout never reaches the
@@ -564,17 +564,6 @@ class GuardedStore:
             await self._store.close()
         except Exception:
             log.warning("cachepoint: closing %s failed", self._name, exc_info=True)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return f"GuardedStore({self._store!r}, timeout={self._timeout}, breaker={self._breaker!r})"

@@ -20,14 +20,11 @@ import asyncio
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from types import TracebackType
 from typing import Any, TypeVar
-
-from typing_extensions import Self
 
 from cachepoint.core.stores._affinity import LoopAffinity
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
-from cachepoint.core.stores.base import StoreError
+from cachepoint.core.stores.base import ClosesOnExit, StoreError
 
 __all__ = ["AiocacheStore"]
 
@@ -41,7 +38,7 @@ def _same(value: Any) -> Any:
     return value
 
 
-class AiocacheStore:
+class AiocacheStore(ClosesOnExit):
     """Adapts an aiocache cache (``SimpleMemoryCache``, ``RedisCache``, ``MemcachedCache``...) to `CacheStore`.
 
     Keys go through the cache's own key builder (its ``namespace`` is the prefix). ``clear`` and ``size`` work on
@@ -226,17 +223,6 @@ class AiocacheStore:
             raise StoreError(
                 f"AiocacheStore: closing {type(self._cache).__name__} failed: {type(exc).__name__}: {exc}"
             ) from exc
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return f"AiocacheStore({type(self._cache).__name__}, namespace={getattr(self._cache, 'namespace', None)!r})"

@@ -8,13 +8,13 @@ is what turns failures into misses for callers that must never see one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from typing_extensions import Self
 
-__all__ = ["CacheStore", "StoreError"]
+__all__ = ["CacheStore", "ClosesOnExit", "StoreError"]
 
 
 class StoreError(Exception):
@@ -102,3 +102,34 @@ class CacheStore(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+class ClosesOnExit:
+    """``async with store:`` for the stores here: entering gives the store, leaving awaits ``close()``.
+
+    >>> import asyncio
+    >>> class Demo(ClosesOnExit):
+    ...     closed = False
+    ...     async def close(self) -> None:
+    ...         self.closed = True
+    >>> async def use() -> bool:
+    ...     async with Demo() as store:
+    ...         pass
+    ...     return store.closed
+    >>> asyncio.run(use())
+    True
+    """
+
+    __slots__ = ()
+    close: Callable[[], Awaitable[None]]  # each store's own
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

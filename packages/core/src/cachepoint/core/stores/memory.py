@@ -21,13 +21,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal
 
-from typing_extensions import Self
-
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
-from cachepoint.core.stores.base import StoreError
+from cachepoint.core.stores.base import ClosesOnExit, StoreError
 
 __all__ = ["MemoryEntry", "MemoryStats", "MemoryStore"]
 
@@ -96,7 +93,7 @@ class MemoryEntry:
 _Entry = MemoryEntry
 
 
-class MemoryStore:
+class MemoryStore(ClosesOnExit):
     """An in-process `CacheStore` that never holds more than ``max_entries`` entries or ``max_bytes`` bytes.
 
     Bytes are counted as the UTF-8 length of the key plus the length of the value (Python's object overhead is
@@ -326,17 +323,6 @@ class MemoryStore:
         with self._lock:
             self._closed = True
             self._reset()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return (

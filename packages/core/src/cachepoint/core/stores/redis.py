@@ -35,7 +35,6 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
@@ -44,12 +43,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, AuthorizationError, ClusterDownError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from typing_extensions import Self
 
 from cachepoint.core.bridge import _thread_is_blocked
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
 from cachepoint.core.stores._deadline import within
-from cachepoint.core.stores.base import StoreError
+from cachepoint.core.stores.base import ClosesOnExit, StoreError
 
 __all__ = ["RedisClient", "RedisStore"]
 
@@ -141,7 +139,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class RedisStore:
+class RedisStore(ClosesOnExit):
     """A `CacheStore` on Redis (``redis.asyncio``): keys live under ``prefix``, values are raw bytes.
 
     Give exactly one of:
@@ -444,17 +442,6 @@ class RedisStore:
                     waiting.append(asyncio.wrap_future(future))
         if waiting:
             await asyncio.wait(waiting, timeout=_CLOSE_GRACE)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return f"RedisStore({self._description}, prefix={self._prefix!r}, timeout={self._timeout})"

@@ -18,13 +18,10 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
-from typing_extensions import Self
-
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
-from cachepoint.core.stores.base import CacheStore, StoreError
+from cachepoint.core.stores.base import CacheStore, ClosesOnExit, StoreError
 
 __all__ = ["TieredStats", "TieredStore"]
 
@@ -46,7 +43,7 @@ class TieredStats:
     l2_errors: int
 
 
-class TieredStore:
+class TieredStore(ClosesOnExit):
     """Two stores as one: ``l1`` (local, bounded) in front of ``l2`` (shared).
 
     ``l1_ttl`` caps how long an entry lives in L1 (``None``: as long as in L2). ``size`` and ``ttl`` report L2,
@@ -196,17 +193,6 @@ class TieredStore:
         if errors:
             first = errors[0]
             raise StoreError(f"TieredStore: closing a tier failed: {type(first).__name__}: {first}") from first
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return f"TieredStore(l1={self._l1!r}, l2={self._l2!r}, l1_ttl={self._l1_ttl})"
