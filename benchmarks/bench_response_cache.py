@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,6 +40,7 @@ from cachepoint.core.codec import Codec
 from cachepoint.core.keys import cache_key
 from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import MemoryStore
+from timing import per_batch, per_batch_sync
 
 GOAL = 2.0
 NAMESPACE = "bench"
@@ -136,29 +136,6 @@ WORKLOADS: dict[str, Callable[[], tuple[dict[str, Any], dict[str, Any]]]] = {
     "chat": chat,
     "agent": agent,
 }
-
-
-async def per_batch(op: Callable[[], Awaitable[object]], batches: int, size: int) -> list[float]:
-    """Seconds per call, one timing per batch of ``size`` calls (the calls take a few microseconds)."""
-    out = []
-    clock = time.perf_counter
-    for _ in range(batches):
-        start = clock()
-        for _ in range(size):
-            await op()
-        out.append((clock() - start) / size)
-    return out
-
-
-def per_batch_sync(op: Callable[[], object], batches: int, size: int) -> list[float]:
-    out = []
-    clock = time.perf_counter
-    for _ in range(batches):
-        start = clock()
-        for _ in range(size):
-            op()
-        out.append((clock() - start) / size)
-    return out
 
 
 def us(seconds: float) -> str:

@@ -27,6 +27,7 @@ from redis.backoff import NoBackoff
 
 from cachepoint.core.breaker import GuardedStore
 from cachepoint.core.stores import MemoryStore, RedisStore
+from timing import per_batch, per_batch_sync
 
 VALUE = os.urandom(2048)  # a typical small cached response
 GOAL_REDIS = 1.3
@@ -40,29 +41,6 @@ async def per_op(op: Callable[[], Awaitable[object]], n: int) -> list[float]:
         start = clock()
         await op()
         out.append(clock() - start)
-    return out
-
-
-async def per_batch(op: Callable[[], Awaitable[object]], batches: int, size: int) -> list[float]:
-    """Seconds per call, one timing per batch of ``size`` calls (for sub-microsecond operations)."""
-    out = []
-    clock = time.perf_counter
-    for _ in range(batches):
-        start = clock()
-        for _ in range(size):
-            await op()
-        out.append((clock() - start) / size)
-    return out
-
-
-def per_batch_sync(op: Callable[[], object], batches: int, size: int) -> list[float]:
-    out = []
-    clock = time.perf_counter
-    for _ in range(batches):
-        start = clock()
-        for _ in range(size):
-            op()
-        out.append((clock() - start) / size)
     return out
 
 
