@@ -1,13 +1,14 @@
-"""AiocacheStore over aiocache's SimpleMemoryCache, its RedisCache against the real Redis, and Memcached if any."""
+"""AiocacheStore over aiocache's SimpleMemoryCache, its RedisCache against the real Redis, its MemcachedCache against a
+private memcached."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
+import uuid
 
 import pytest
 import redis
-from aiocache import RedisCache, SimpleMemoryCache
+from aiocache import MemcachedCache, RedisCache, SimpleMemoryCache
 from aiocache.serializers import JsonSerializer, NullSerializer
 
 from cachepoint.core.stores import AiocacheStore, CacheStore, StoreError
@@ -156,25 +157,25 @@ async def test_redis_cache_is_reached_from_another_event_loop(redis_cache) -> No
     await store.close()
 
 
-# -- Memcached: only where a server runs ---------------------------------------------------------------------
+# -- Memcached (aiocache's MemcachedCache over aiomcache) against a private memcached -----------------------------
 
 
-def _memcached_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 11211), timeout=0.5):
-            return True
-    except OSError:
-        return False
+@pytest.fixture
+def memcached_cache(memcached_server) -> MemcachedCache:
+    return MemcachedCache(
+        endpoint="127.0.0.1",
+        port=memcached_server.port,
+        serializer=NullSerializer(encoding=None),
+        namespace=f"cptest{uuid.uuid4().hex[:8]}",
+    )
 
 
-@pytest.mark.skipif(not _memcached_up(), reason="no memcached on 127.0.0.1:11211 (not available in CI)")
-async def test_memcached_roundtrip() -> None:
-    pytest.importorskip("aiomcache", reason="aiomcache (aiocache's memcached client) is not installed")
-    from aiocache import MemcachedCache
-
-    async with AiocacheStore(MemcachedCache(serializer=NullSerializer(encoding=None), namespace="cptest")) as store:
+async def test_memcached_roundtrip(memcached_cache) -> None:
+    async with AiocacheStore(memcached_cache) as store:
         await store.set("k", BINARY, ttl=1.2)  # memcached takes whole seconds: rounded up to 2
         assert await store.get("k") == BINARY
-        with pytest.raises(NotImplementedError, match="cannot delete by namespace"):
-            await store.clear("ns")
+        await store.set_many({"a": b"1", "b": b"2"}, ttl=30)
+        assert await store.get_many(["a", "missing", "b"]) == [b"1", None, b"2"]
+        assert await store.exists("a")
         assert await store.delete("k")
+        assert await store.get("k") is None
