@@ -39,7 +39,14 @@ from typing_extensions import ParamSpec
 
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
 from cachepoint.core.stores._deadline import within
-from cachepoint.core.stores.base import CacheStore, ClosesOnExit
+from cachepoint.core.stores.base import (
+    CacheStore,
+    ClosesOnExit,
+    store_get_many_with_ttl,
+    store_get_with_ttl,
+    store_size,
+    store_ttl,
+)
 
 __all__ = [
     "BreakerState",
@@ -490,30 +497,12 @@ class GuardedStore(ClosesOnExit):
     async def get_with_ttl(self, key: str) -> tuple[bytes | None, float | None]:
         """``(value, seconds left)``; ``(None, None)`` on a miss or failure (used by `TieredStore`)."""
         check_key(key)
-        inner = getattr(self._store, "get_with_ttl", None)
-
-        async def both() -> tuple[bytes | None, float | None]:
-            if inner is not None:
-                result: tuple[bytes | None, float | None] = await inner(key)
-                return result
-            value = await self._store.get(key)
-            return (value, await self._store.ttl(key)) if value is not None else (None, None)
-
-        return await self._guard(both, (None, None))
+        return await self._guard(lambda: store_get_with_ttl(self._store, key), (None, None))
 
     async def get_many_with_ttl(self, keys: Sequence[str]) -> list[tuple[bytes | None, float | None]]:
         """``(value, seconds left)`` per key; all ``(None, None)`` on failure (used by `TieredStore`)."""
         checked = check_keys(keys)
-        inner = getattr(self._store, "get_many_with_ttl", None)
-
-        async def pairs() -> list[tuple[bytes | None, float | None]]:
-            if inner is not None:
-                result: list[tuple[bytes | None, float | None]] = await inner(checked)
-                return result
-            values = await self._store.get_many(checked)
-            return [(v, None if v is None else await self._store.ttl(k)) for k, v in zip(checked, values, strict=True)]
-
-        return await self._guard(pairs, [(None, None)] * len(checked))
+        return await self._guard(lambda: store_get_many_with_ttl(self._store, checked), [(None, None)] * len(checked))
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Store the value; dropped silently (and counted) if the backend fails."""
@@ -535,11 +524,11 @@ class GuardedStore(ClosesOnExit):
     async def ttl(self, key: str) -> float | None:
         """Seconds left, or ``None`` (also on failure)."""
         check_key(key)
-        return await self._guard(lambda: self._store.ttl(key), None)
+        return await self._guard(lambda: store_ttl(self._store, key), None)
 
     async def size(self) -> int:
         """Entries in the store; ``0`` on failure."""
-        return await self._guard(self._store.size, 0)
+        return await self._guard(lambda: store_size(self._store), 0)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values in order; all ``None`` on failure."""

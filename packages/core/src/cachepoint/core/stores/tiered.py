@@ -18,10 +18,17 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
-from cachepoint.core.stores.base import CacheStore, ClosesOnExit, StoreError
+from cachepoint.core.stores.base import (
+    CacheStore,
+    ClosesOnExit,
+    StoreError,
+    store_get_many_with_ttl,
+    store_get_with_ttl,
+    store_size,
+    store_ttl,
+)
 
 __all__ = ["TieredStats", "TieredStore"]
 
@@ -97,11 +104,11 @@ class TieredStore(ClosesOnExit):
     async def get_with_ttl(self, key: str) -> tuple[bytes | None, float | None]:
         """``(value, seconds left)`` from L1, else from L2 (filling L1)."""
         check_key(key)
-        hit = await _get_with_ttl(self._l1, key)
+        hit = await store_get_with_ttl(self._l1, key)
         if hit[0] is not None:
             self._count(l1=1)
             return hit
-        value, left = await _get_with_ttl(self._l2, key)
+        value, left = await store_get_with_ttl(self._l2, key)
         if value is None:
             self._count(miss=1)
             return None, None
@@ -133,13 +140,13 @@ class TieredStore(ClosesOnExit):
         """L2's remaining ttl (L1's when L2 cannot tell)."""
         check_key(key)
         try:
-            return await self._l2.ttl(key)
+            return await store_ttl(self._l2, key)
         except NotImplementedError:
-            return await self._l1.ttl(key)
+            return await store_ttl(self._l1, key)
 
     async def size(self) -> int:
         """L2's size (L1 holds copies)."""
-        return await self._l2.size()
+        return await store_size(self._l2)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """L1 first; the rest from L2 in one call (filling L1). If L2 fails, the L1 hits are still returned."""
@@ -150,7 +157,7 @@ class TieredStore(ClosesOnExit):
         if not missing:
             return results
         try:
-            found = await _get_many_with_ttl(self._l2, missing)
+            found = await store_get_many_with_ttl(self._l2, missing)
         except Exception as exc:
             if len(missing) == len(checked):
                 raise  # nothing from L1 to save: let the caller (or a GuardedStore) see the failure
@@ -223,37 +230,3 @@ class TieredStore(ClosesOnExit):
             self._l2_hits += l2
             self._misses += miss
             self._l2_errors += l2_error
-
-
-async def _get_with_ttl(store: CacheStore, key: str) -> tuple[bytes | None, float | None]:
-    """``(value, seconds left)`` in one call when the store offers it, else ``get`` then ``ttl``."""
-    method: Any = getattr(store, "get_with_ttl", None)
-    if method is not None:
-        value, left = await method(key)
-        return value, left
-    value = await store.get(key)
-    if value is None:
-        return None, None
-    try:
-        return value, await store.ttl(key)
-    except NotImplementedError:
-        return value, None
-
-
-async def _get_many_with_ttl(store: CacheStore, keys: list[str]) -> list[tuple[bytes | None, float | None]]:
-    """Values and remaining ttls in one call when the store offers it, else ``get_many`` then ``ttl`` per hit."""
-    method: Any = getattr(store, "get_many_with_ttl", None)
-    if method is not None:
-        pairs: list[tuple[bytes | None, float | None]] = await method(keys)
-        return pairs
-    values = await store.get_many(keys)
-    out: list[tuple[bytes | None, float | None]] = []
-    for key, value in zip(keys, values, strict=True):
-        if value is None:
-            out.append((None, None))
-            continue
-        try:
-            out.append((value, await store.ttl(key)))
-        except NotImplementedError:
-            out.append((value, None))
-    return out
