@@ -123,16 +123,17 @@ async def test_caller_mistakes_still_raise_even_when_open(faulty, clock) -> None
         await guard.get(b"k")  # type: ignore[arg-type]
 
 
-async def test_not_implemented_propagates_without_counting_as_a_failure(clock) -> None:
+async def test_not_implemented_is_an_answer_not_a_failure(clock) -> None:
     class NoClear(MemoryStore):
         async def clear(self, namespace: str | None = None) -> int:
             raise NotImplementedError("this backend cannot delete by namespace")
 
     breaker = CircuitBreaker(failure_threshold=1, clock=clock)
     guard = GuardedStore(NoClear(max_entries=10), breaker=breaker)
-    with pytest.raises(NotImplementedError, match="cannot delete by namespace"):
-        await guard.clear("ns")
+    assert await guard.clear("ns") == 0
     assert breaker.state is BreakerState.CLOSED
+    assert guard.stats.unsupported == 1
+    assert guard.stats.errors == 0
 
 
 async def test_cancellation_propagates_and_frees_the_probe(faulty, clock) -> None:

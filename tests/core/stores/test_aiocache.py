@@ -4,6 +4,7 @@ private memcached."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 import pytest
@@ -11,6 +12,8 @@ import redis
 from aiocache import MemcachedCache, RedisCache, SimpleMemoryCache
 from aiocache.serializers import JsonSerializer, NullSerializer
 
+from cachepoint.core.breaker import BreakerState, GuardedStore
+from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import AiocacheStore, CacheStore, StoreError
 
 BINARY = bytes(range(256))  # not valid UTF-8: would not survive a decoding serializer
@@ -78,8 +81,10 @@ async def test_custom_key_builder_cannot_clear_by_prefix() -> None:
     store = AiocacheStore(SimpleMemoryCache(key_builder=lambda key, namespace: f"h{hash(key)}"))
     await store.set("k", b"v")
     assert await store.get("k") == b"v"
+    assert await store.clear("ns") == 0
+    assert store.unsupported == {"clear": 1}
     with pytest.raises(NotImplementedError, match="custom key_builder"):
-        await store.clear("ns")
+        await store.size()
 
 
 def test_not_an_aiocache_cache_is_refused() -> None:
@@ -179,3 +184,41 @@ async def test_memcached_roundtrip(memcached_cache) -> None:
         assert await store.exists("a")
         assert await store.delete("k")
         assert await store.get("k") is None
+
+
+async def test_memcached_operations_it_cannot_do_are_warned_once_and_counted_never_raised(memcached_cache, caplog):
+    guarded = GuardedStore(AiocacheStore(memcached_cache))
+    await guarded.set("k", b"v", ttl=30)
+    with caplog.at_level(logging.WARNING, logger="cachepoint"):
+        assert await guarded.ttl("k") is None
+        assert await guarded.ttl("k") is None
+        assert await guarded.size() == 0
+        assert await guarded.clear("chat") == 0
+    assert guarded.stats.unsupported == 3  # ttl twice, size once (clear is answered by the store itself)
+    assert guarded.stats.errors == 0
+    assert guarded.breaker.state is BreakerState.CLOSED  # the backend is fine: nothing to trip on
+    assert guarded.store.unsupported == {"clear": 1}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3, warnings  # one per operation, not per call
+    assert any("ttl" in w and "MemcachedCache" in w for w in warnings)
+    assert any("clear" in w and "Memcached cannot list keys" in w for w in warnings)
+    assert await guarded.get("k") == b"v"  # clear removed nothing, and said so
+    await guarded.close()
+
+
+async def test_response_cache_clear_on_memcached_warns_instead_of_raising(memcached_cache, caplog):
+    store = AiocacheStore(memcached_cache)
+    cache = ResponseCache(store, CachePolicy("chat"))
+    request = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
+
+    async def call() -> dict[str, str]:
+        return {"text": "hello"}
+
+    await cache.get_or_call(request, call)
+    with caplog.at_level(logging.WARNING, logger="cachepoint"):
+        assert await cache.clear() == 0
+        assert await cache.clear() == 0
+    assert store.unsupported == {"clear": 2}
+    assert len([r for r in caplog.records if "clear" in r.getMessage()]) == 1
+    assert (await cache.get_or_call(request, call)).source.value == "hit"  # nothing was removed
+    await store.close()

@@ -6,6 +6,7 @@ The documented core is get / set / delete / exists / get_many / set_many / clear
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -126,3 +127,17 @@ async def test_behind_a_response_cache() -> None:
     assert calls == 1
     assert await cache.clear() >= 1
     assert not any(k.startswith("chat:") for k in user.data)
+
+
+async def test_a_missing_optional_method_behind_a_guard_is_one_warning_and_a_stat(caplog) -> None:
+    store = GuardedStore(DictStore())
+    await store.set("k", b"v")
+    with caplog.at_level(logging.WARNING, logger="cachepoint"):
+        assert await store.ttl("k") is None
+        assert await store.ttl("k") is None
+        assert await store.size() == 0
+    assert store.stats.unsupported == 3
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(messages) == 2, messages
+    assert any("DictStore has no ttl()" in m for m in messages)
+    assert any("DictStore has no size()" in m for m in messages)

@@ -39,6 +39,7 @@ from typing_extensions import ParamSpec
 
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
 from cachepoint.core.stores._deadline import within
+from cachepoint.core.stores._unsupported import Unsupported
 from cachepoint.core.stores.base import (
     CacheStore,
     ClosesOnExit,
@@ -400,7 +401,8 @@ class GuardStats:
     """Counters of a `GuardedStore`.
 
     ``errors`` and ``timeouts`` are backend failures turned into misses; ``short_circuited`` are calls answered
-    without touching the backend because the breaker was open.
+    without touching the backend because the breaker was open; ``unsupported`` are calls of an operation the
+    store cannot do at all (``NotImplementedError``: Memcached's ``size``, a user's store without ``ttl``).
 
     >>> from cachepoint.core.stores import MemoryStore
     >>> GuardedStore(MemoryStore(max_entries=10)).stats.errors
@@ -414,6 +416,7 @@ class GuardStats:
     short_circuited: int
     state: BreakerState
     last_error: str | None
+    unsupported: int = 0
 
 
 class GuardedStore(ClosesOnExit):
@@ -426,9 +429,13 @@ class GuardedStore(ClosesOnExit):
     timeout a probe goes through and a success closes it again. Each state change is logged once (WARNING when
     it opens, INFO when it probes or closes), not each failed call; `stats` counts everything.
 
+    An operation the store cannot do at all (it raises ``NotImplementedError``, or lacks an optional method such
+    as ``ttl``) gets the same answers; it is logged as a WARNING once per operation and counted in
+    ``stats.unsupported``, and it does not move the breaker (the backend answered).
+
     What still raises: the caller's own mistakes (a ``str`` value, a bad ttl: ``TypeError`` / ``ValueError``,
-    checked here before the backend is touched), ``NotImplementedError`` for an operation the backend cannot
-    do, and cancellation. `close` always closes the wrapped store and never raises.
+    checked here before the backend is touched) and cancellation. `close` always closes the wrapped store and
+    never raises.
 
     >>> import asyncio
     >>> from cachepoint.core.stores import RedisStore
@@ -460,6 +467,7 @@ class GuardedStore(ClosesOnExit):
         self._lock = self._breaker._lock
         self._calls = self._successes = self._errors = self._timeouts = self._short = 0
         self._last_error: BaseException | None = None
+        self._unsupported = Unsupported(log)
 
     @property
     def store(self) -> CacheStore:
@@ -485,6 +493,7 @@ class GuardedStore(ClosesOnExit):
                 short_circuited=self._short,
                 state=state,
                 last_error=None if last is None else _describe(last),
+                unsupported=sum(self._unsupported.counts.values()),
             )
 
     # -- CacheStore ------------------------------------------------------------------------------------------
@@ -492,59 +501,61 @@ class GuardedStore(ClosesOnExit):
     async def get(self, key: str) -> bytes | None:
         """The value, or ``None`` on a miss *or* a backend failure."""
         check_key(key)
-        return await self._guard(lambda: self._store.get(key), None)
+        return await self._guard("get", lambda: self._store.get(key), None)
 
     async def get_with_ttl(self, key: str) -> tuple[bytes | None, float | None]:
         """``(value, seconds left)``; ``(None, None)`` on a miss or failure (used by `TieredStore`)."""
         check_key(key)
-        return await self._guard(lambda: store_get_with_ttl(self._store, key), (None, None))
+        return await self._guard("get", lambda: store_get_with_ttl(self._store, key), (None, None))
 
     async def get_many_with_ttl(self, keys: Sequence[str]) -> list[tuple[bytes | None, float | None]]:
         """``(value, seconds left)`` per key; all ``(None, None)`` on failure (used by `TieredStore`)."""
         checked = check_keys(keys)
-        return await self._guard(lambda: store_get_many_with_ttl(self._store, checked), [(None, None)] * len(checked))
+        return await self._guard(
+            "get_many", lambda: store_get_many_with_ttl(self._store, checked), [(None, None)] * len(checked)
+        )
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Store the value; dropped silently (and counted) if the backend fails."""
         check_key(key)
         check_value(value)
         check_ttl(ttl)
-        await self._guard(lambda: self._store.set(key, value, ttl), None)
+        await self._guard("set", lambda: self._store.set(key, value, ttl), None)
 
     async def delete(self, key: str) -> bool:
         """``True`` if the key was removed; ``False`` if absent or on failure."""
         check_key(key)
-        return await self._guard(lambda: self._store.delete(key), False)
+        return await self._guard("delete", lambda: self._store.delete(key), False)
 
     async def exists(self, key: str) -> bool:
         """Whether the key holds a value; ``False`` on failure."""
         check_key(key)
-        return await self._guard(lambda: self._store.exists(key), False)
+        return await self._guard("exists", lambda: self._store.exists(key), False)
 
     async def ttl(self, key: str) -> float | None:
         """Seconds left, or ``None`` (also on failure)."""
         check_key(key)
-        return await self._guard(lambda: store_ttl(self._store, key), None)
+        return await self._guard("ttl", lambda: store_ttl(self._store, key), None)
 
     async def size(self) -> int:
         """Entries in the store; ``0`` on failure."""
-        return await self._guard(lambda: store_size(self._store), 0)
+        return await self._guard("size", lambda: store_size(self._store), 0)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values in order; all ``None`` on failure."""
         checked = check_keys(keys)
-        return await self._guard(lambda: self._store.get_many(checked), [None] * len(checked))
+        return await self._guard("get_many", lambda: self._store.get_many(checked), [None] * len(checked))
 
     async def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         """Store every item; dropped on failure."""
         checked = check_items(items)
         check_ttl(ttl)
-        await self._guard(lambda: self._store.set_many(checked, ttl), None)
+        await self._guard("set_many", lambda: self._store.set_many(checked, ttl), None)
 
     async def clear(self, namespace: str | None = None) -> int:
         """Entries removed; ``0`` on failure."""
         check_namespace(namespace)
-        return await self._guard(lambda: self._store.clear(namespace), 0)
+        return await self._guard("clear", lambda: self._store.clear(namespace), 0)
 
     async def close(self) -> None:
         """Close the wrapped store (always; a failure to close is logged, not raised). Idempotent."""
@@ -559,7 +570,7 @@ class GuardedStore(ClosesOnExit):
 
     # -- internals -------------------------------------------------------------------------------------------
 
-    async def _guard(self, start: Callable[[], Awaitable[T]], fallback: T) -> T:
+    async def _guard(self, what: str, start: Callable[[], Awaitable[T]], fallback: T) -> T:
         breaker = self._breaker
         permit = breaker.allow()
         if permit is None:
@@ -586,9 +597,13 @@ class GuardedStore(ClosesOnExit):
         except asyncio.CancelledError:
             breaker.abandon(permit)
             raise
-        except NotImplementedError:
-            breaker.success(permit)  # the backend is fine; the operation does not exist there
-            raise
+        except NotImplementedError as exc:
+            with self._lock:
+                self._calls += 1
+                breaker._succeeded(permit)  # the backend answered: the operation does not exist there
+            breaker._notify()
+            self._unsupported.report(f"store {self._name}", what, str(exc) or type(exc).__name__, repr(fallback))
+            return fallback
         except Exception as exc:
             timed_out = _is_timeout(exc)
             with self._lock:  # the breaker's lock: this call and the breaker's verdict, counted in one hold
