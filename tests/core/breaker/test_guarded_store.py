@@ -260,3 +260,40 @@ async def test_an_in_process_store_is_answered_without_a_timer() -> None:
         assert await guard.get("k") == b"v"
     assert len(loop._scheduled) == before  # type: ignore[attr-defined]
     assert guard.stats.successes == 101
+
+
+# -- a probe abandoned on the guarded path itself --------------------------------------------------------------
+
+
+def test_a_keyboard_interrupt_during_a_probe_frees_it(faulty, clock) -> None:
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=1, clock=clock)
+    guard = GuardedStore(faulty, breaker=breaker, timeout=None)
+    faulty.mode = "fail"
+    asyncio.run(guard.get("k"))
+    assert breaker.state is BreakerState.OPEN
+    clock.advance(1)
+    faulty.mode = "interrupt"
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(guard.get("k"))  # Ctrl-C lands while the probe is in the backend
+    faulty.mode = "ok"
+    calls = faulty.calls
+    assert asyncio.run(guard.get("k")) is None
+    assert faulty.calls == calls + 1  # a new probe reached the backend at once...
+    assert breaker.state is BreakerState.CLOSED  # ...and closed the breaker
+
+
+async def test_a_probe_whose_coroutine_is_closed_unfinished_frees_it(faulty, clock) -> None:
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=1, clock=clock)
+    guard = GuardedStore(faulty, breaker=breaker, timeout=None)
+    faulty.mode = "fail"
+    await guard.get("k")
+    clock.advance(1)
+    faulty.mode = "hang"
+    probe = guard.get("k")
+    probe.send(None)  # runs to the backend, which hangs
+    probe.close()  # the coroutine is dropped without finishing (GeneratorExit), as when its task is destroyed
+    faulty.mode = "ok"
+    calls = faulty.calls
+    await guard.get("k")
+    assert faulty.calls == calls + 1
+    assert breaker.state is BreakerState.CLOSED

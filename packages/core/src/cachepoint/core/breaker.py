@@ -139,6 +139,10 @@ class CircuitBreaker:
     - half-open: at most ``half_open_max_calls`` probes run at a time, the rest are rejected; a probe failure
       re-opens it (for another ``recovery_timeout``), ``success_threshold`` probe successes close it.
 
+    A probe that never reports (its permit dropped, its task cancelled outside a guarded path) would hold its slot
+    forever, so probes expire: after ``probe_timeout`` seconds (default: ``recovery_timeout``, at least 1 s) the
+    slot is free again and the late probe's verdict, if it ever comes, is ignored. `reset` forgets every probe.
+
     Listeners ``fn(old, new, breaker)`` run on every state change, in order, outside the breaker's lock (they may
     read it); an exception in one is logged and does not stop the others. ``exclude`` lists exception types
     that mean "the backend answered" (a caller's error): they count as successes.
@@ -168,6 +172,7 @@ class CircuitBreaker:
         clock: Callable[[], float] = time.monotonic,
         exclude: tuple[type[BaseException], ...] = (),
         name: str = "breaker",
+        probe_timeout: float | None = None,
     ) -> None:
         for field, value in (
             ("failure_threshold", failure_threshold),
@@ -178,10 +183,13 @@ class CircuitBreaker:
                 raise ValueError(f"{field}: expected an int >= 1, got {value!r}")
         if not recovery_timeout >= 0:
             raise ValueError(f"recovery_timeout: expected seconds >= 0, got {recovery_timeout!r}")
+        if probe_timeout is not None and not probe_timeout > 0:
+            raise ValueError(f"probe_timeout: expected seconds > 0 or None, got {probe_timeout!r}")
         self.failure_threshold = failure_threshold
         self.recovery_timeout = float(recovery_timeout)
         self.half_open_max_calls = half_open_max_calls
         self.success_threshold = success_threshold
+        self.probe_timeout = float(probe_timeout) if probe_timeout is not None else max(float(recovery_timeout), 1.0)
         self.name = name
         self._clock = clock
         self._exclude = exclude
@@ -193,7 +201,7 @@ class CircuitBreaker:
         self._generation = 0
         self._opened_at = 0.0
         self._consecutive = 0
-        self._probes = 0
+        self._probes: dict[Permit, float] = {}  # probes in flight -> when each was admitted
         self._probe_successes = 0
         self._successes = self._failures = self._rejections = self._changes = 0
 
@@ -249,9 +257,9 @@ class CircuitBreaker:
             self._maybe_half_open()
             if self._state is BreakerState.CLOSED:
                 permit: Permit | None = Permit(self._generation, probe=False)
-            elif self._state is BreakerState.HALF_OPEN and self._probes < self.half_open_max_calls:
-                self._probes += 1
+            elif self._state is BreakerState.HALF_OPEN and self._free_probe_slot():
                 permit = Permit(self._generation, probe=True)
+                self._probes[permit] = self._clock()
             else:
                 self._rejections += 1
                 permit = None
@@ -281,7 +289,7 @@ class CircuitBreaker:
         with self._lock:
             permit.done = True
             if permit.probe:
-                self._probes -= 1
+                self._probes.pop(permit, None)
 
     async def call(self, factory: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``factory(*args, **kwargs)`` under the breaker; `CircuitOpenError` if rejected.
@@ -314,9 +322,10 @@ class CircuitBreaker:
         return result
 
     def reset(self) -> None:
-        """Force the breaker closed and forget consecutive failures (counters are kept)."""
+        """Force the breaker closed, forget consecutive failures and probes in flight (counters are kept)."""
         with self._lock:
             self._consecutive = 0
+            self._forget_probes(list(self._probes))
             if self._state is not BreakerState.CLOSED:
                 self._move(BreakerState.CLOSED)
         self._notify()
@@ -333,7 +342,7 @@ class CircuitBreaker:
         permit.done = True
         self._successes += 1
         if permit.probe:
-            self._probes -= 1
+            self._probes.pop(permit, None)
         if permit.generation == self._generation:
             if self._state is BreakerState.CLOSED:
                 self._consecutive = 0
@@ -350,7 +359,7 @@ class CircuitBreaker:
         permit.done = True
         self._failures += 1
         if permit.probe:
-            self._probes -= 1
+            self._probes.pop(permit, None)
         if permit.generation == self._generation:
             if self._state is BreakerState.CLOSED:
                 self._consecutive += 1
@@ -359,6 +368,20 @@ class CircuitBreaker:
             elif permit.probe:
                 self._consecutive += 1
                 self._open()
+
+    def _free_probe_slot(self) -> bool:
+        """Whether another probe may start, after giving up on probes older than ``probe_timeout``."""
+        if len(self._probes) < self.half_open_max_calls:
+            return True
+        oldest = self._clock() - self.probe_timeout
+        self._forget_probes([p for p, admitted in self._probes.items() if admitted <= oldest])
+        return len(self._probes) < self.half_open_max_calls
+
+    def _forget_probes(self, permits: list[Permit]) -> None:
+        """Stop waiting for these probes: they free their slots now, and whatever they report later is ignored."""
+        for permit in permits:
+            permit.done = True
+            del self._probes[permit]
 
     def _maybe_half_open(self) -> None:
         if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.recovery_timeout:
@@ -374,7 +397,7 @@ class CircuitBreaker:
         self._generation += 1
         self._changes += 1
         # `_probes` is not reset: probes still in flight from an earlier half-open period still load the backend
-        # and count against `half_open_max_calls` until they report.
+        # and count against `half_open_max_calls` until they report or expire.
         self._probe_successes = 0
         self._pending.append((old, new))
 
@@ -617,6 +640,9 @@ class GuardedStore(ClosesOnExit):
             breaker._notify()
             log.debug("cachepoint: %s failed, served as a miss: %s", self._name, _describe(exc))
             return fallback
+        except BaseException:  # KeyboardInterrupt, SystemExit, GeneratorExit: no verdict on the backend
+            breaker.abandon(permit)
+            raise
         with self._lock:
             self._calls += 1
             self._successes += 1
