@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import random
@@ -145,14 +146,20 @@ class RedisStore(ClosesOnExit):
     Give exactly one of:
 
     - ``url``: ``redis://``, ``rediss://`` or ``unix://``. The store creates one client per event loop with
-      ``decode_responses=False``, no client-side retries (the store retries within its budget), a connect
-      timeout of ``timeout``, ``client_name`` if given, and any extra ``redis_kwargs``.
+      ``decode_responses=False``, no client-side retries (the store retries within its budget), socket
+      timeouts (reads: ``socket_timeout``; connects: the smaller of ``timeout`` and ``socket_timeout``),
+      ``client_name`` if given, and any extra ``redis_kwargs``.
     - ``client_factory``: a zero-argument callable returning a new redis.asyncio client, called once per event
       loop (the way to use Redis Cluster, Sentinel or Valkey from several loops), e.g.
       ``lambda: RedisCluster.from_url(url)`` or ``lambda: Sentinel(hosts).master_for("mymaster")``.
     - ``client``: one ready client (see the module docstring for how loops and lifetime work then).
 
-    ``timeout`` bounds each operation, retries included (``None``: unbounded). ``retries`` transient failures
+    ``timeout`` bounds each operation, retries included (``None``: no budget). The store enforces it by
+    cancelling the call; the socket timeouts are what still ends a read from a server that has gone silent when
+    there is no budget (``timeout=None``) or when the caller's loop cannot cancel in time. With ``client=`` or
+    ``client_factory=`` the socket timeouts are the client's own (redis-py 8 defaults to 5 s, older versions to
+    none): with ``timeout=None`` and a client without ``socket_timeout``, a silent server blocks the call until
+    the connection breaks, so the store logs a WARNING when it sees such a client. ``retries`` transient failures
     are retried after ``backoff * 2**n`` seconds (capped at ``max_backoff``, with jitter). ``clear(namespace)``
     uses SCAN + UNLINK under ``prefix`` (never FLUSHDB or KEYS); on a Cluster it scans every primary.
     ``size()`` counts entries under ``prefix`` the same way. Neither counts nor removes `reserved_key` keys
@@ -175,6 +182,7 @@ class RedisStore(ClosesOnExit):
         client_factory: Callable[[], RedisClient] | None = None,
         prefix: str = "cachepoint:",
         timeout: float | None = 1.0,
+        socket_timeout: float | None = 5.0,
         retries: int = 2,
         backoff: float = 0.02,
         max_backoff: float = 0.25,
@@ -191,12 +199,18 @@ class RedisStore(ClosesOnExit):
             )
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout: expected seconds > 0 or None, got {timeout!r}")
+        if socket_timeout is not None and not socket_timeout > 0:
+            raise ValueError(f"socket_timeout: expected seconds > 0 or None, got {socket_timeout!r}")
         if retries < 0 or backoff < 0 or max_backoff < 0:
             raise ValueError("retries, backoff, max_backoff: expected values >= 0")
         if scan_count < 1:
             raise ValueError(f"scan_count: expected a positive int, got {scan_count!r}")
-        if (client is not None or client_factory is not None) and (redis_kwargs or client_name):
-            raise ValueError("client_name and extra redis options apply to url= only; configure your client instead")
+        if (client is not None or client_factory is not None) and (
+            redis_kwargs or client_name or socket_timeout != 5.0
+        ):
+            raise ValueError(
+                "client_name, socket_timeout and extra redis options apply to url= only; configure your client instead"
+            )
         self._prefix = prefix
         self._reserved = prefix.encode("utf-8") + _RESERVED_MARK
         self._timeout = timeout
@@ -207,18 +221,22 @@ class RedisStore(ClosesOnExit):
         self._lock = threading.Lock()
         self._clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
         self._closed = False
+        self._warned_unbounded = False
         self._factory: Callable[[], RedisClient] | None
         self._user_client = client
         if client is not None:
             _require_bytes(client)
             self._factory = None
             self._description = f"client={type(client).__name__}"
+            self._check_socket_timeout(client)
         elif client_factory is not None:
             self._factory = client_factory
             self._description = "client_factory"
         else:
             assert url is not None
-            self._factory = _url_factory(url, timeout=timeout, client_name=client_name, options=redis_kwargs)
+            self._factory = _url_factory(
+                url, timeout=timeout, socket_timeout=socket_timeout, client_name=client_name, options=redis_kwargs
+            )
             self._description = f"url={_redact(url)!r}"
         _STORES.add(self)
 
@@ -492,6 +510,7 @@ class RedisStore(ClosesOnExit):
                 _require_bytes(client)
             except Exception as exc:
                 raise StoreError(f"{self!r}: cannot create a client: {exc}") from exc
+            self._check_socket_timeout(client)
             sentinel = _close_with_loop(weakref.ref(self), loop, client)
             entry = _LoopClient(client, sentinel, threading.get_ident())
             self._clients[loop] = entry
@@ -523,6 +542,23 @@ class RedisStore(ClosesOnExit):
             raise StoreError(
                 f"{self!r}.{what}: no answer from the client's event loop within {self._timeout}s"
             ) from exc
+
+    def _check_socket_timeout(self, client: RedisClient) -> None:
+        """Warn (once per store) when nothing bounds a read from a silent server: no budget, no socket timeout."""
+        if self._timeout is not None or self._warned_unbounded:
+            return
+        options = client.get_connection_kwargs()
+        if "socket_timeout" in options and options["socket_timeout"] is None:
+            unbounded = True
+        else:  # not given: the client library's default applies (redis-py 8: 5 s; before: none)
+            unbounded = "socket_timeout" not in options and _library_socket_timeout(client) is None
+        if unbounded:
+            self._warned_unbounded = True
+            log.warning(
+                "cachepoint: %r has timeout=None and its client has no socket_timeout: a Redis server that stops "
+                "answering will block calls until the connection breaks; give the client a socket_timeout",
+                self,
+            )
 
     def _prune_closed_loops(self) -> None:
         """Drop clients of loops closed without finalizing async generators (lock held)."""
@@ -639,14 +675,23 @@ async def _close_entry(entry: _LoopClient) -> None:
 
 
 def _url_factory(
-    url: str, *, timeout: float | None, client_name: str | None, options: Mapping[str, Any]
+    url: str,
+    *,
+    timeout: float | None,
+    socket_timeout: float | None,
+    client_name: str | None,
+    options: Mapping[str, Any],
 ) -> Callable[[], RedisClient]:
+    connect = [t for t in (timeout, socket_timeout) if t is not None]
     kwargs: dict[str, Any] = {
         "decode_responses": False,
         # The store retries within its own time budget; redis-py's default retry (with a 1 s base backoff) would
         # spend that budget sleeping.
         "retry": Retry(NoBackoff(), 0),
-        "socket_connect_timeout": timeout,
+        # Set here, not left to redis-py: its default read timeout is 5 s from 8.0 on and none before, and without
+        # one a silent server holds a call forever when nothing cancels it (timeout=None).
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": min(connect) if connect else None,
     }
     if client_name:
         kwargs["client_name"] = client_name
@@ -658,6 +703,19 @@ def _url_factory(
         return Redis.from_url(url, **kwargs)
 
     return make
+
+
+def _library_socket_timeout(client: RedisClient) -> float | None:
+    """The read timeout a connection of ``client`` gets when none was given (its library's default)."""
+    connection_class = getattr(getattr(client, "connection_pool", None), "connection_class", None)
+    try:
+        default = inspect.signature(connection_class).parameters.get("socket_timeout")  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # no class, or one without a signature: assume the worst
+        return None
+    if default is None or default.default is inspect.Parameter.empty:
+        return None
+    value = default.default
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _require_bytes(client: object) -> None:
