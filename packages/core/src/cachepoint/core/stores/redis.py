@@ -7,9 +7,9 @@ loop**, created on first use in that loop. Each client is tied to its loop's lif
 the loop finalizes at shutdown (``asyncio.run`` and ``asyncio.Runner`` call ``shutdown_asyncgens``), so a loop
 that ends closes its connections even if nobody calls `RedisStore.close`; `close` closes the rest.
 
-A ready client passed as ``client=`` (Redis, Cluster, Sentinel ``master_for``, Valkey) is used as it is: it stays
-bound to the loop that first uses it through this store, calls from other running loops are forwarded to that
-loop, and its lifetime stays with the caller (``close`` does not close it).
+A ready client passed as ``client=`` (Redis, Cluster, Sentinel ``master_for``, a valkey client) is used as it is:
+it stays bound to the loop that first uses it through this store, calls from other running loops are forwarded to
+that loop, and its lifetime stays with the caller (``close`` does not close it).
 
 Every point operation runs within ``timeout`` seconds in total, retries included: transient connection errors are
 retried with exponential backoff and jitter only while the budget allows. Bulk maintenance (``clear``, ``size``)
@@ -36,7 +36,7 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
@@ -57,7 +57,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RedisClient = Redis | RedisCluster
-"""Any redis.asyncio client: ``Redis`` (also what Sentinel's ``master_for`` returns) or ``RedisCluster``."""
+"""A redis.asyncio client: ``Redis`` (also what Sentinel's ``master_for`` returns) or ``RedisCluster``. The store
+also takes a valkey.asyncio client (``Valkey``, ``ValkeyCluster``: the valkey package is a fork of redis-py with
+the same interface), checked by what it can do rather than by its class."""
 
 # Worth another attempt: the server may be restarting, failing over or briefly overloaded. Builtin OSError covers
 # refused/reset sockets that redis-py lets through. TimeoutError (also an OSError) is handled before these: it
@@ -70,6 +72,17 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     ConnectionError,
     OSError,
 )
+_WRONG_CREDENTIALS: tuple[type[BaseException], ...] = (AuthenticationError, AuthorizationError)
+try:  # the valkey client raises its own copies of redis-py's exceptions
+    from valkey import exceptions as _valkey
+except ImportError:  # pragma: no cover - valkey is optional
+    pass
+else:
+    _TRANSIENT += (_valkey.ConnectionError, _valkey.TimeoutError, _valkey.ClusterDownError, _valkey.TryAgainError)
+    _WRONG_CREDENTIALS += (_valkey.AuthenticationError, _valkey.AuthorizationError)
+
+# What a client must offer to be used here (redis.asyncio and valkey.asyncio clients both do).
+_CLIENT_METHODS = ("get", "set", "mget", "pttl", "unlink", "scan", "pipeline", "get_connection_kwargs", "aclose")
 
 # How long `close()` waits for clients that live on *other* running loops to close on those loops.
 _CLOSE_GRACE = 2.0
@@ -178,8 +191,8 @@ class RedisStore(ClosesOnExit):
         self,
         url: str | None = None,
         *,
-        client: RedisClient | None = None,
-        client_factory: Callable[[], RedisClient] | None = None,
+        client: RedisClient | Any = None,
+        client_factory: Callable[[], RedisClient | Any] | None = None,
         prefix: str = "cachepoint:",
         timeout: float | None = 1.0,
         socket_timeout: float | None = 5.0,
@@ -362,7 +375,7 @@ class RedisStore(ClosesOnExit):
             return []
 
         async def go(client: RedisClient) -> list[Any]:
-            if isinstance(client, RedisCluster):  # MGET needs one hash slot; a cluster pipeline splits by node
+            if _is_cluster(client):  # MGET needs one hash slot; a cluster pipeline splits by node
                 async with client.pipeline(transaction=False) as pipe:
                     for name in names:
                         pipe.get(name)
@@ -609,7 +622,7 @@ class RedisStore(ClosesOnExit):
             except TimeoutError as exc:  # the budget is spent (before the generic OSError below)
                 raise StoreError(f"{self!r}.{what}: no answer within {timeout}s ({attempt + 1} attempts)") from exc
             except _TRANSIENT as exc:
-                if isinstance(exc, (AuthenticationError, AuthorizationError)):  # wrong credentials stay wrong
+                if isinstance(exc, _WRONG_CREDENTIALS):  # wrong credentials stay wrong
                     raise StoreError(f"{self!r}.{what}: {_describe(exc)}") from exc
                 attempt += 1
                 cap = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
@@ -635,9 +648,9 @@ class RedisStore(ClosesOnExit):
 
     async def _scan_all(self, client: RedisClient, pattern: str) -> AsyncGenerator[list[bytes], None]:
         count = self._scan_count
-        if isinstance(client, RedisCluster):
+        if _is_cluster(client):
             await self._attempt(client, "scan", lambda c: c.initialize())
-            for node in client.get_primaries():
+            for node in cast(RedisCluster, client).get_primaries():
                 cursor = 0
                 while True:
 
@@ -718,10 +731,19 @@ def _library_socket_timeout(client: RedisClient) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def _is_cluster(client: object) -> bool:
+    """A cluster client (redis-py's ``RedisCluster``, valkey's ``ValkeyCluster``): it knows its primaries."""
+    return isinstance(client, RedisCluster) or callable(getattr(client, "get_primaries", None))
+
+
 def _require_bytes(client: object) -> None:
-    if not isinstance(client, (Redis, RedisCluster)):
-        raise TypeError(f"client: expected a redis.asyncio Redis or RedisCluster, got {type(client).__name__}")
-    if client.get_connection_kwargs().get("decode_responses"):
+    missing = [m for m in _CLIENT_METHODS if not callable(getattr(client, m, None))]
+    if missing:
+        raise TypeError(
+            "client: expected a redis.asyncio or valkey.asyncio client (Redis, RedisCluster, Valkey, ValkeyCluster), "
+            f"got {type(client).__name__} (no {', '.join(missing)})"
+        )
+    if cast(RedisClient, client).get_connection_kwargs().get("decode_responses"):
         raise ValueError("client: RedisStore stores bytes; create the client with decode_responses=False")
 
 
