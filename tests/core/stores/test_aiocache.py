@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 
 import pytest
@@ -14,7 +15,7 @@ from aiocache.serializers import JsonSerializer, NullSerializer
 
 from cachepoint.core.breaker import BreakerState, GuardedStore
 from cachepoint.core.response_cache import CachePolicy, ResponseCache
-from cachepoint.core.stores import AiocacheStore, CacheStore, StoreError
+from cachepoint.core.stores import AiocacheStore, CacheStore, StoreError, SyncStore
 
 BINARY = bytes(range(256))  # not valid UTF-8: would not survive a decoding serializer
 
@@ -222,3 +223,63 @@ async def test_response_cache_clear_on_memcached_warns_instead_of_raising(memcac
     assert len([r for r in caplog.records if "clear" in r.getMessage()]) == 1
     assert (await cache.get_or_call(request, call)).source.value == "hit"  # nothing was removed
     await store.close()
+
+
+# -- one store, many event loops: every asyncio.run, the sync bridge, worker threads ----------------------------
+
+
+def _loop_after_loop(store: AiocacheStore) -> None:
+    """What a script does: one asyncio.run, then another, then sync code, then asyncio.run again."""
+
+    async def write_many() -> None:
+        await asyncio.gather(*(store.set(f"k{i}", f"v{i}".encode(), ttl=60) for i in range(20)))
+
+    async def read_many() -> list[bytes | None]:
+        return await asyncio.gather(*(store.get(f"k{i}") for i in range(20)))
+
+    expected = [f"v{i}".encode() for i in range(20)]
+    asyncio.run(write_many())  # concurrent calls: the client's pool is busy on this loop
+    assert asyncio.run(read_many()) == expected  # a second loop, after the first has closed
+    sync = SyncStore(store)  # the sync bridge's loop
+    assert sync.get("k3") == b"v3"
+    sync.set("from sync", b"s", ttl=60)
+    assert asyncio.run(store.get("from sync")) == b"s"
+    assert asyncio.run(read_many()) == expected
+
+
+def test_memcached_store_works_from_one_event_loop_after_another(memcached_cache) -> None:
+    store = AiocacheStore(memcached_cache)
+    _loop_after_loop(store)
+    SyncStore(store).close()
+
+
+@pytest.mark.redis
+def test_redis_cache_store_works_from_one_event_loop_after_another(redis_cache) -> None:
+    store = AiocacheStore(redis_cache)
+    _loop_after_loop(store)
+    SyncStore(store).close()
+
+
+def test_memory_store_keeps_its_entries_and_their_expiry_across_event_loops() -> None:
+    store = AiocacheStore(SimpleMemoryCache(namespace="app:"))
+    _loop_after_loop(store)
+
+    async def write_short() -> None:
+        await store.set("short", b"v", ttl=0.05)
+
+    asyncio.run(write_short())  # its expiry timer belonged to a loop that is now closed
+    time.sleep(0.1)
+    assert asyncio.run(store.get("short")) is None  # expired all the same
+    assert asyncio.run(store.get("k0")) == b"v0"
+    left = asyncio.run(store.ttl("k0"))
+    assert left is not None
+    assert 0 < left <= 60
+
+
+def test_behind_a_breaker_a_later_event_loop_gets_hits_not_silent_misses(memcached_cache) -> None:
+    guarded = GuardedStore(AiocacheStore(memcached_cache))
+    asyncio.run(guarded.set("k", b"v"))
+    assert asyncio.run(guarded.get("k")) == b"v"
+    assert SyncStore(guarded).get("k") == b"v"
+    assert guarded.stats.errors == 0
+    SyncStore(guarded).close()

@@ -10,8 +10,12 @@ aiocache pitfalls this adapter steers around (read from aiocache 0.12.3):
   ``dumps_fn``/``loads_fn``; a Redis or Memcached cache must also not *decode* what it reads (its serializer's
   ``encoding`` must be ``None``), which the constructor checks.
 - ``close()`` on the Redis backend calls the deprecated ``Redis.close()``; the adapter calls ``aclose()``.
-- The Redis client, and the memory backend's expiry timers, belong to the loop that first used them; the store
-  pins the cache to that loop and forwards calls from other loops (see ``_affinity``).
+- The Redis and Memcached clients' connections, and the memory backend's expiry timers, belong to the loop that
+  made them. The store pins the cache to one loop at a time and forwards calls from other running loops to it;
+  when that loop ends (``asyncio.run`` returns), its connections are closed on it and the next loop to call
+  takes the cache over: Memcached gets a fresh aiomcache client (its pool's queue is bound to the loop that
+  waited on it), Redis reconnects its disconnected pool, and the memory backend's pending expiry timers are
+  set again on the new loop (see ``_affinity``).
 - TTLs: Memcached takes whole seconds (rounded up here); Redis and memory take float seconds (ms precision).
 """
 
@@ -24,7 +28,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from cachepoint.core.stores._affinity import LoopAffinity
+from cachepoint.core.stores._affinity import Closer, LoopAffinity
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
 from cachepoint.core.stores._unsupported import Unsupported
 from cachepoint.core.stores.base import ClosesOnExit, StoreError
@@ -86,10 +90,7 @@ class AiocacheStore(ClosesOnExit):
         self._timeout = timeout
         self._closed = False
         self._unsupported = Unsupported(log)
-        self._affinity = LoopAffinity(
-            f"AiocacheStore({type(cache).__name__})",
-            "use one AiocacheStore per event loop, or RedisStore for Redis",
-        )
+        self._affinity = LoopAffinity(f"AiocacheStore({type(cache).__name__})", self._bind)
 
     @property
     def cache(self) -> Any:
@@ -232,12 +233,10 @@ class AiocacheStore(ClosesOnExit):
             return
         self._closed = True
         if not self._close_cache:
+            self._affinity.release()
             return
         try:
-            if self._backend == "redis":
-                await self._affinity.run(self._cache.client.aclose, self._timeout)
-            elif self._backend != "memory":
-                await self._affinity.run(self._cache.close, self._timeout)
+            await self._affinity.close(self._timeout)
         except Exception as exc:
             raise StoreError(
                 f"AiocacheStore: closing {type(self._cache).__name__} failed: {type(exc).__name__}: {exc}"
@@ -258,6 +257,25 @@ class AiocacheStore(ClosesOnExit):
         except Exception as exc:  # aiocache and its clients raise anything: one exception type for callers
             text = str(exc)  # not repr(): redis-py 8 reprs its errors without the message
             raise StoreError(f"{self!r}.{what}: {type(exc).__name__}: {text}") from exc
+
+    def _bind(self, loop: asyncio.AbstractEventLoop, previous: asyncio.AbstractEventLoop | None) -> Closer | None:
+        """Make the cache usable on ``loop``, which takes it over from ``previous`` (``None``: the first loop)."""
+        cache = self._cache
+        if self._backend == "memory":
+            if previous is not None:
+                _move_expiry_timers(cache, previous, loop)
+            return None
+        if self._backend == "memcached":
+            if previous is not None:  # aiocache's own arguments for its aiomcache client
+                cache.client = type(cache.client)(cache.endpoint, cache.port, pool_size=cache.pool_size)
+            client = cache.client
+            return client.close  # type: ignore[no-any-return]
+        if self._backend == "redis":
+            # One pool for every loop: disconnected on the loop that ends, it reconnects on the next. (redis-py 8
+            # holds the pool's lock without awaiting while it hands out a connection, so the lock never gets bound
+            # to one loop by a waiter.)
+            return cache.client.connection_pool.disconnect  # type: ignore[no-any-return]
+        return cache.close  # type: ignore[no-any-return]
 
     def _ttl(self, seconds: float | None) -> float | int | None:
         if seconds is None:
@@ -299,3 +317,23 @@ def _bytes(value: object) -> bytes | None:
     if value is None or type(value) is bytes:
         return value
     raise StoreError(f"aiocache returned {type(value).__name__}, not bytes (an entry not written by cachepoint?)")
+
+
+def _move_expiry_timers(cache: Any, previous: asyncio.AbstractEventLoop, loop: asyncio.AbstractEventLoop) -> None:
+    """Set the memory backend's expiry timers again on ``loop``: those of ``previous`` will never fire now.
+
+    aiocache keeps one ``TimerHandle`` per key with a ttl; an entry whose time has passed meanwhile goes now.
+    """
+    now = previous.time()
+    for key, handle in list(cache._handlers.items()):
+        handle.cancel()
+        left = handle.when() - now
+        if left <= 0:
+            _expire(cache, key)
+        else:
+            cache._handlers[key] = loop.call_later(left, _expire, cache, key)
+
+
+def _expire(cache: Any, key: str) -> None:
+    cache._cache.pop(key, None)
+    cache._handlers.pop(key, None)

@@ -25,7 +25,6 @@ tell them apart exactly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import os
@@ -36,6 +35,7 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis, RedisCluster
@@ -48,6 +48,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from cachepoint.core.bridge import _thread_is_blocked
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
 from cachepoint.core.stores._deadline import within
+from cachepoint.core.stores._loop_end import Sentinel, detach, start, until_loop_end
 from cachepoint.core.stores.base import ClosesOnExit, StoreError
 
 __all__ = ["RedisClient", "RedisStore"]
@@ -104,39 +105,18 @@ class _LoopClient:
     client: RedisClient
     # None for a caller's client (not ours to close); else the async generator that closes `client` when its
     # loop finalizes async generators at shutdown.
-    sentinel: AsyncGenerator[None, bool] | None
+    sentinel: Sentinel | None
     thread: int  # the thread the loop runs in
 
 
-async def _close_with_loop(
+async def _closed_with_loop(
     store_ref: weakref.ref[RedisStore], loop: asyncio.AbstractEventLoop, client: RedisClient
-) -> AsyncGenerator[None, bool]:
-    """Suspends until its loop shuts down (``loop.shutdown_asyncgens``), then closes ``client`` on that loop.
-
-    Sending ``True`` detaches it: it ends without closing anything (the store closed the client itself).
-    """
-    detached = False
-    try:
-        detached = yield
-    finally:
-        if not detached:
-            store = store_ref()
-            if store is not None:
-                store._forget(loop, client)
-            try:
-                await client.aclose()
-            except Exception:  # the loop is ending either way
-                log.debug("RedisStore: error closing a client at loop shutdown", exc_info=True)
-
-
-def _detach(sentinel: AsyncGenerator[None, bool]) -> None:
-    """End a suspended sentinel without closing its client (synchronously: its body does not await then)."""
-    try:
-        sentinel.asend(True).send(None)
-    except (StopIteration, StopAsyncIteration):
-        pass
-    except (RuntimeError, TypeError):  # running its shutdown close already, or never started
-        pass
+) -> None:
+    """What a client's sentinel does as its loop shuts down: the store forgets the client, which is closed."""
+    store = store_ref()
+    if store is not None:
+        store._forget(loop, client)
+    await client.aclose()
 
 
 _STORES: weakref.WeakSet[RedisStore] = weakref.WeakSet()
@@ -460,12 +440,12 @@ class RedisStore(ClosesOnExit):
             if loop is current:
                 await _close_entry(entry)
             elif loop.is_closed():
-                _detach(entry.sentinel)  # nothing can run there any more; the sockets go with the objects
+                detach(entry.sentinel)  # nothing can run there any more; the sockets go with the objects
             else:
                 try:
                     future = asyncio.run_coroutine_threadsafe(_close_entry(entry), loop)
                 except RuntimeError:  # closed in the meantime
-                    _detach(entry.sentinel)
+                    detach(entry.sentinel)
                     continue
                 # Wait for running loops whose thread is free; a thread blocked in run_sync (waiting, perhaps, for
                 # this very call) or an idle loop closes the client when it next runs.
@@ -496,9 +476,7 @@ class RedisStore(ClosesOnExit):
             if owner is not None:
                 return await self._forward(owner, entry, what, body)
             if created and entry.sentinel is not None:
-                # Runs to its `yield` at once; from here on this loop finalizes it at shutdown.
-                with contextlib.suppress(StopAsyncIteration):
-                    await entry.sentinel.asend(None)  # type: ignore[arg-type]  # the first send must be None
+                await start(entry.sentinel)
         return await body(entry.client)
 
     def _resolve(self, loop: asyncio.AbstractEventLoop) -> tuple[_LoopClient, asyncio.AbstractEventLoop | None, bool]:
@@ -524,7 +502,7 @@ class RedisStore(ClosesOnExit):
             except Exception as exc:
                 raise StoreError(f"{self!r}: cannot create a client: {exc}") from exc
             self._check_socket_timeout(client)
-            sentinel = _close_with_loop(weakref.ref(self), loop, client)
+            sentinel = until_loop_end(partial(_closed_with_loop, weakref.ref(self), loop, client), "a Redis client")
             entry = _LoopClient(client, sentinel, threading.get_ident())
             self._clients[loop] = entry
             return entry, None, True
@@ -578,7 +556,7 @@ class RedisStore(ClosesOnExit):
         for loop in [lp for lp in self._clients if lp.is_closed()]:
             sentinel = self._clients.pop(loop).sentinel
             if sentinel is not None:
-                _detach(sentinel)
+                detach(sentinel)
 
     def _forget(self, loop: asyncio.AbstractEventLoop, client: RedisClient) -> None:
         """Called by a loop's sentinel as that loop shuts down."""
@@ -597,7 +575,7 @@ class RedisStore(ClosesOnExit):
         self._lock = threading.Lock()
         for entry in self._clients.values():
             if entry.sentinel is not None:
-                _detach(entry.sentinel)
+                detach(entry.sentinel)
         _INHERITED.append(self._clients)
         self._clients = {}
 
@@ -680,7 +658,7 @@ class RedisStore(ClosesOnExit):
 async def _close_entry(entry: _LoopClient) -> None:
     """Close a store-owned client on its own loop (and stop its sentinel from closing it again)."""
     if entry.sentinel is not None:
-        _detach(entry.sentinel)
+        detach(entry.sentinel)
     try:
         await entry.client.aclose()
     except Exception:
