@@ -7,7 +7,10 @@ reaches a server reports a missing one through `unavailable`.
 from __future__ import annotations
 
 import os
-from typing import NoReturn
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn, Protocol, TypeVar
 
 import pytest
 
@@ -22,3 +25,27 @@ def unavailable(message: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"CI=true and {message}", pytrace=False)
     pytest.skip(f"SKIPPING: {message}")
+
+
+class Server(Protocol):
+    def start(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+S = TypeVar("S", bound=Server)
+
+
+@contextmanager
+def running(server: S, binary: str, package: str) -> Iterator[S]:
+    """``server`` started (or the test skipped / failed under CI, naming the Debian ``package``), killed after."""
+    if not Path(binary).is_file():
+        unavailable(f"{binary} is not installed (apt-get install {package})")
+    try:
+        server.start()
+    except (OSError, RuntimeError) as exc:
+        unavailable(f"a private {package} could not start: {exc}")
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -21,7 +21,7 @@ import redis
 
 import memcached_servers
 import redis_servers
-from ci import unavailable
+from ci import running, unavailable
 from memcached_servers import MemcachedServer
 from redis_servers import RedisServer
 
@@ -87,15 +87,8 @@ def check_distribution() -> Callable[[str, str], None]:
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """This test's own redis-server (see `redis_servers`), killed afterwards; skips or fails (CI) without one."""
-    if not Path(redis_servers.REDIS_SERVER).is_file():
-        unavailable(f"{redis_servers.REDIS_SERVER} is not installed (apt-get install redis-server)")
-    server = RedisServer(tmp_path)
-    try:
-        server.start()
-    except (OSError, RuntimeError) as exc:
-        unavailable(f"a private redis-server could not start: {exc}")
-    yield server
-    server.kill()
+    with running(RedisServer(tmp_path), redis_servers.REDIS_SERVER, "redis-server") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -104,12 +97,5 @@ def memcached_server() -> Iterator[MemcachedServer]:
 
     `.ci/run` installs memcached where it is missing.
     """
-    if not Path(memcached_servers.MEMCACHED).is_file():
-        unavailable(f"{memcached_servers.MEMCACHED} is not installed (apt-get install memcached)")
-    server = MemcachedServer()
-    try:
-        server.start()
-    except (OSError, RuntimeError) as exc:
-        unavailable(f"a private memcached could not start: {exc}")
-    yield server
-    server.kill()
+    with running(MemcachedServer(), memcached_servers.MEMCACHED, "memcached") as server:
+        yield server

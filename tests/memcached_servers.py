@@ -11,17 +11,16 @@ import socket
 import subprocess
 import time
 
-from redis_servers import free_port
+from redis_servers import ServerProcess, free_port
 
 MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
 
 
-class MemcachedServer:
+class MemcachedServer(ServerProcess):
     """``memcached`` on 127.0.0.1 and a free port (TCP only, 16 MB), started by `start`, stopped by `kill`."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         # memcached refuses to run as root unless told which user to be.
@@ -44,9 +43,3 @@ class MemcachedServer:
                 self.kill()
                 raise RuntimeError(f"memcached did not start on port {self.port}")
             time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self.process = None

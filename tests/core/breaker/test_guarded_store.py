@@ -136,12 +136,17 @@ async def test_not_implemented_is_an_answer_not_a_failure(clock) -> None:
     assert guard.stats.errors == 0
 
 
-async def test_cancellation_propagates_and_frees_the_probe(faulty, clock) -> None:
+def half_open_guard(faulty, clock) -> GuardedStore:
+    """A guard over ``faulty`` whose breaker tripped and is due for a probe (the next call is one)."""
     breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=1, clock=clock)
-    guard = GuardedStore(faulty, breaker=breaker, timeout=None)
-    faulty.mode = "fail"
-    await guard.get("k")
+    breaker.failure(breaker.allow())
     clock.advance(1)
+    return GuardedStore(faulty, breaker=breaker, timeout=None)
+
+
+async def test_cancellation_propagates_and_frees_the_probe(faulty, clock) -> None:
+    guard = half_open_guard(faulty, clock)
+    breaker = guard.breaker
     faulty.mode = "hang"
     task = asyncio.create_task(guard.get("k"))  # the probe hangs
     await asyncio.sleep(0.01)
@@ -266,12 +271,7 @@ async def test_an_in_process_store_is_answered_without_a_timer() -> None:
 
 
 def test_a_keyboard_interrupt_during_a_probe_frees_it(faulty, clock) -> None:
-    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=1, clock=clock)
-    guard = GuardedStore(faulty, breaker=breaker, timeout=None)
-    faulty.mode = "fail"
-    asyncio.run(guard.get("k"))
-    assert breaker.state is BreakerState.OPEN
-    clock.advance(1)
+    guard = half_open_guard(faulty, clock)
     faulty.mode = "interrupt"
     with pytest.raises(KeyboardInterrupt):
         asyncio.run(guard.get("k"))  # Ctrl-C lands while the probe is in the backend
@@ -279,15 +279,11 @@ def test_a_keyboard_interrupt_during_a_probe_frees_it(faulty, clock) -> None:
     calls = faulty.calls
     assert asyncio.run(guard.get("k")) is None
     assert faulty.calls == calls + 1  # a new probe reached the backend at once...
-    assert breaker.state is BreakerState.CLOSED  # ...and closed the breaker
+    assert guard.breaker.state is BreakerState.CLOSED  # ...and closed the breaker
 
 
 async def test_a_probe_whose_coroutine_is_closed_unfinished_frees_it(faulty, clock) -> None:
-    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=1, clock=clock)
-    guard = GuardedStore(faulty, breaker=breaker, timeout=None)
-    faulty.mode = "fail"
-    await guard.get("k")
-    clock.advance(1)
+    guard = half_open_guard(faulty, clock)
     faulty.mode = "hang"
     probe = guard.get("k")
     probe.send(None)  # runs to the backend, which hangs
@@ -296,4 +292,4 @@ async def test_a_probe_whose_coroutine_is_closed_unfinished_frees_it(faulty, clo
     calls = faulty.calls
     await guard.get("k")
     assert faulty.calls == calls + 1
-    assert breaker.state is BreakerState.CLOSED
+    assert guard.breaker.state is BreakerState.CLOSED
