@@ -2,8 +2,9 @@
 
 Redis: tests that need a server take the ``redis_url`` fixture. When no server answers at ``REDIS_URL``
 (default ``redis://127.0.0.1:6379/0``) they skip with a loud reason locally, and fail when ``CI=true``: CI
-must never go green by skipping what it was meant to prove. Each test gets its own key prefix
-(``redis_prefix``) and removes only its own keys afterwards; nothing here flushes a database.
+must never go green by skipping what it was meant to prove (see `ci.unavailable`). The same holds for the
+private servers (``redis_server``, ``memcached_server``, the stores' ``redis_cluster``). Each test gets its own
+key prefix (``redis_prefix``) and removes only its own keys afterwards; nothing here flushes a database.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from redis_servers import REDIS_SERVER, RedisServer
+import memcached_servers
+import redis_servers
+from ci import running, unavailable
+from memcached_servers import MemcachedServer
+from redis_servers import RedisServer
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 TEST_KEY_ROOT = "cptest:"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
 @pytest.fixture(scope="session")
@@ -39,10 +40,7 @@ def redis_url() -> str:
         finally:
             client.close()
     except (redis.RedisError, OSError) as exc:
-        message = f"Redis is not reachable at {url} ({exc!r}); start one or set REDIS_URL"
-        if _in_ci():
-            pytest.fail(f"CI=true and {message}", pytrace=False)
-        pytest.skip(f"SKIPPING REDIS TESTS: {message}")
+        unavailable(f"Redis is not reachable at {url} ({exc!r}); start one or set REDIS_URL")
     return url
 
 
@@ -88,10 +86,16 @@ def check_distribution() -> Callable[[str, str], None]:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """This test's own redis-server (see `redis_servers`), killed afterwards."""
-    if not Path(REDIS_SERVER).is_file():
-        pytest.skip(f"{REDIS_SERVER} not installed")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.kill()
+    """This test's own redis-server (see `redis_servers`), killed afterwards; skips or fails (CI) without one."""
+    with running(RedisServer(tmp_path), redis_servers.REDIS_SERVER, "redis-server") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def memcached_server() -> Iterator[MemcachedServer]:
+    """A private memcached for this test session (tests keep apart by namespace); skips or fails (CI) without one.
+
+    `.ci/run` installs memcached where it is missing.
+    """
+    with running(MemcachedServer(), memcached_servers.MEMCACHED, "memcached") as server:
+        yield server

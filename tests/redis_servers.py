@@ -42,7 +42,19 @@ def free_cluster_port() -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
-class RedisServer:
+class ServerProcess:
+    """A server process a test starts; `kill` stops it (and is harmless when it is not running)."""
+
+    process: subprocess.Popen[bytes] | None = None
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+
+class RedisServer(ServerProcess):
     """A private ``redis-server`` process on a free port, which a test may kill and start again (same port,
     empty data)."""
 
@@ -50,7 +62,6 @@ class RedisServer:
         self.port = port or free_port()
         self.workdir = workdir
         self.extra = extra
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -85,9 +96,3 @@ class RedisServer:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise RuntimeError(f"redis-server did not start on port {self.port}") from None
                 time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self.process = None

@@ -26,7 +26,8 @@ class FakeClock:
 
 
 class FaultyStore:
-    """A MemoryStore whose every call fails (``mode="fail"``), hangs (``"hang"``) or works (``"ok"``)."""
+    """A MemoryStore whose every call fails (``mode="fail"``), hangs (``"hang"``), is interrupted as by Ctrl-C
+    (``"interrupt"``) or works (``"ok"``)."""
 
     def __init__(self) -> None:
         self.inner = MemoryStore(max_entries=1000)
@@ -41,6 +42,8 @@ class FaultyStore:
             raise StoreError("backend down (injected)")
         if self.mode == "hang":
             await asyncio.Event().wait()
+        if self.mode == "interrupt":
+            raise KeyboardInterrupt
 
     async def get(self, key: str) -> bytes | None:
         await self._gate()

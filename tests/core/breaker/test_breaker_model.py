@@ -2,8 +2,9 @@
 
 The model states the rules plainly: consecutive failures open it; open rejects until the recovery timeout;
 half-open admits at most ``half_open_max_calls`` probes in flight (probes from an earlier half-open period still
-count until they report); a current probe's failure re-opens, ``success_threshold`` current probe successes
-close; outcomes of calls admitted under an earlier state change nothing.
+count until they report or expire); a probe not reported within ``probe_timeout`` is given up on (its slot is
+free, its late report ignored); a current probe's failure re-opens, ``success_threshold`` current probe successes
+close; outcomes of calls admitted under an earlier state change nothing; reset closes and forgets probes.
 """
 
 from __future__ import annotations
@@ -16,15 +17,20 @@ from cachepoint.core.breaker import BreakerState, CircuitBreaker, Permit
 
 
 class Model:
-    def __init__(self, threshold: int, recovery: float, max_probes: int, successes_needed: int) -> None:
+    def __init__(
+        self, threshold: int, recovery: float, max_probes: int, successes_needed: int, probe_timeout: float
+    ) -> None:
         self.threshold, self.recovery = threshold, recovery
         self.max_probes, self.successes_needed = max_probes, successes_needed
+        self.probe_timeout = probe_timeout
         self.state = "closed"
         self.epoch = 0  # bumped on every state change
         self.opened_at = 0.0
         self.consecutive = 0
         self.probe_successes = 0
-        self.in_flight_probes = 0
+        self.probes: dict[int, float] = {}  # ticket id -> admitted at
+        self.given_up: set[int] = set()
+        self.next_id = 0
         self.counts = {"successes": 0, "failures": 0, "rejections": 0, "changes": 0}
 
     def move(self, state: str, now: float) -> None:
@@ -39,20 +45,36 @@ class Model:
         if self.state == "open" and now - self.opened_at >= self.recovery:
             self.move("half_open", now)
 
-    def allow(self, now: float) -> tuple[int, bool] | None:
+    def allow(self, now: float) -> tuple[int, bool, int] | None:
         self.tick(now)
+        self.next_id += 1
         if self.state == "closed":
-            return (self.epoch, False)
-        if self.state == "half_open" and self.in_flight_probes < self.max_probes:
-            self.in_flight_probes += 1
-            return (self.epoch, True)
+            return (self.epoch, False, self.next_id)
+        if self.state == "half_open":
+            if len(self.probes) >= self.max_probes:
+                for ticket_id, admitted in list(self.probes.items()):
+                    if now - admitted >= self.probe_timeout:
+                        del self.probes[ticket_id]
+                        self.given_up.add(ticket_id)
+            if len(self.probes) < self.max_probes:
+                self.probes[self.next_id] = now
+                return (self.epoch, True, self.next_id)
         self.counts["rejections"] += 1
         return None
 
-    def report(self, ticket: tuple[int, bool], outcome: str, now: float) -> None:
-        epoch, probe = ticket
+    def reset(self) -> None:
+        self.given_up.update(self.probes)
+        self.probes.clear()
+        self.consecutive = 0
+        if self.state != "closed":
+            self.move("closed", 0.0)
+
+    def report(self, ticket: tuple[int, bool, int], outcome: str, now: float) -> None:
+        epoch, probe, ticket_id = ticket
+        if ticket_id in self.given_up:
+            return
         if probe:
-            self.in_flight_probes -= 1
+            del self.probes[ticket_id]
         if outcome == "abandon":
             return
         self.counts["successes" if outcome == "success" else "failures"] += 1
@@ -81,18 +103,23 @@ class BreakerMachine(RuleBasedStateMachine):
         recovery=st.sampled_from([0.0, 1.0, 2.5]),
         max_probes=st.integers(1, 3),
         successes_needed=st.integers(1, 3),
+        probe_timeout=st.sampled_from([None, 0.5, 3.0]),
     )
-    def make(self, threshold: int, recovery: float, max_probes: int, successes_needed: int) -> None:
+    def make(
+        self, threshold: int, recovery: float, max_probes: int, successes_needed: int, probe_timeout: float | None
+    ) -> None:
         self.now = 0.0
-        self.model = Model(threshold, recovery, max_probes, successes_needed)
+        expiry = probe_timeout if probe_timeout is not None else max(recovery, 1.0)
+        self.model = Model(threshold, recovery, max_probes, successes_needed, expiry)
         self.breaker = CircuitBreaker(
             failure_threshold=threshold,
             recovery_timeout=recovery,
             half_open_max_calls=max_probes,
             success_threshold=successes_needed,
             clock=lambda: self.now,
+            probe_timeout=probe_timeout,
         )
-        self.outstanding: list[tuple[Permit, tuple[int, bool]]] = []
+        self.outstanding: list[tuple[Permit, tuple[int, bool, int]]] = []
 
     @rule()
     def allow(self) -> None:
@@ -110,6 +137,12 @@ class BreakerMachine(RuleBasedStateMachine):
         permit, ticket = self.outstanding.pop(index)
         getattr(self.breaker, outcome)(permit)
         self.model.report(ticket, outcome, self.now)
+
+    @precondition(lambda self: hasattr(self, "breaker"))
+    @rule()
+    def reset(self) -> None:
+        self.breaker.reset()
+        self.model.reset()
 
     @rule(seconds=st.sampled_from([0.5, 1.0, 2.5]))
     def advance(self, seconds: float) -> None:
@@ -129,7 +162,7 @@ class BreakerMachine(RuleBasedStateMachine):
             counts["rejections"],
             counts["changes"],
         )
-        assert self.model.in_flight_probes <= self.model.max_probes
+        assert len(self.model.probes) <= self.model.max_probes
 
 
 BreakerMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)

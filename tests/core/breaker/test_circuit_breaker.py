@@ -238,3 +238,90 @@ def test_concurrent_threads_never_exceed_the_probe_limit() -> None:
     stats = breaker.stats
     assert stats.state_changes > 0
     assert stats.successes + stats.failures + stats.rejections == 16 * 2000
+
+
+# -- probes that are never reported -----------------------------------------------------------------------------
+
+
+def half_open(clock, **kwargs) -> CircuitBreaker:
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=5, clock=clock, **kwargs)
+    fail(breaker)
+    clock.advance(5)
+    return breaker
+
+
+def test_a_dropped_probe_expires_after_the_probe_timeout(clock) -> None:
+    breaker = half_open(clock, probe_timeout=2)
+    assert breaker.allow() is not None  # a probe permit the caller simply drops
+    assert breaker.allow() is None  # the one probe slot is taken...
+    clock.advance(1.99)
+    assert breaker.allow() is None
+    clock.advance(0.01)
+    probe = breaker.allow()  # ...until the lost probe expires
+    assert probe is not None
+    assert probe.probe
+    breaker.success(probe)
+    assert breaker.state is CLOSED
+
+
+def test_the_probe_timeout_defaults_to_the_recovery_timeout(clock) -> None:
+    breaker = half_open(clock)
+    breaker.allow()
+    clock.advance(4.99)
+    assert breaker.allow() is None
+    clock.advance(0.01)
+    assert breaker.allow() is not None
+
+
+def test_reset_forgets_probes_in_flight(clock) -> None:
+    breaker = half_open(clock)
+    lost = breaker.allow()
+    breaker.reset()
+    assert breaker.state is CLOSED
+    fail(breaker)  # trips again...
+    clock.advance(5)
+    probe = breaker.allow()  # ...and the next half-open period has its probe slot, lost probe or not
+    assert probe is not None
+    assert probe.probe
+    breaker.success(lost)  # a late verdict from before the reset changes nothing
+    assert breaker.state is HALF_OPEN
+    breaker.success(probe)
+    assert breaker.state is CLOSED
+
+
+def test_an_expired_probe_reporting_late_does_not_free_a_second_slot(clock) -> None:
+    breaker = half_open(clock, probe_timeout=1)
+    slow = breaker.allow()
+    clock.advance(1)
+    current = breaker.allow()
+    assert current is not None
+    breaker.failure(slow)  # given up on: its verdict is ignored
+    assert breaker.state is HALF_OPEN
+    assert breaker.allow() is None  # `current` still holds the only slot
+    breaker.success(current)
+    assert breaker.state is CLOSED
+
+
+async def test_a_task_cancelled_between_allow_and_its_report_does_not_hold_the_breaker(clock) -> None:
+    breaker = half_open(clock, probe_timeout=3)
+    started = asyncio.Event()
+
+    async def user_code() -> None:  # takes a permit outside any guarded path, then is cancelled
+        permit = breaker.allow()
+        started.set()
+        await asyncio.sleep(3600)
+        breaker.success(permit)
+
+    task = asyncio.create_task(user_code())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert breaker.allow() is None
+    clock.advance(3)
+    assert breaker.allow() is not None
+
+
+def test_bad_probe_timeout_is_refused() -> None:
+    with pytest.raises(ValueError, match="probe_timeout: expected seconds > 0"):
+        CircuitBreaker(probe_timeout=0)

@@ -123,24 +123,30 @@ async def test_caller_mistakes_still_raise_even_when_open(faulty, clock) -> None
         await guard.get(b"k")  # type: ignore[arg-type]
 
 
-async def test_not_implemented_propagates_without_counting_as_a_failure(clock) -> None:
+async def test_not_implemented_is_an_answer_not_a_failure(clock) -> None:
     class NoClear(MemoryStore):
         async def clear(self, namespace: str | None = None) -> int:
             raise NotImplementedError("this backend cannot delete by namespace")
 
     breaker = CircuitBreaker(failure_threshold=1, clock=clock)
     guard = GuardedStore(NoClear(max_entries=10), breaker=breaker)
-    with pytest.raises(NotImplementedError, match="cannot delete by namespace"):
-        await guard.clear("ns")
+    assert await guard.clear("ns") == 0
     assert breaker.state is BreakerState.CLOSED
+    assert guard.stats.unsupported == 1
+    assert guard.stats.errors == 0
+
+
+def half_open_guard(faulty, clock) -> GuardedStore:
+    """A guard over ``faulty`` whose breaker tripped and is due for a probe (the next call is one)."""
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=1, clock=clock)
+    breaker.failure(breaker.allow())
+    clock.advance(1)
+    return GuardedStore(faulty, breaker=breaker, timeout=None)
 
 
 async def test_cancellation_propagates_and_frees_the_probe(faulty, clock) -> None:
-    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=1, clock=clock)
-    guard = GuardedStore(faulty, breaker=breaker, timeout=None)
-    faulty.mode = "fail"
-    await guard.get("k")
-    clock.advance(1)
+    guard = half_open_guard(faulty, clock)
+    breaker = guard.breaker
     faulty.mode = "hang"
     task = asyncio.create_task(guard.get("k"))  # the probe hangs
     await asyncio.sleep(0.01)
@@ -259,3 +265,31 @@ async def test_an_in_process_store_is_answered_without_a_timer() -> None:
         assert await guard.get("k") == b"v"
     assert len(loop._scheduled) == before  # type: ignore[attr-defined]
     assert guard.stats.successes == 101
+
+
+# -- a probe abandoned on the guarded path itself --------------------------------------------------------------
+
+
+def test_a_keyboard_interrupt_during_a_probe_frees_it(faulty, clock) -> None:
+    guard = half_open_guard(faulty, clock)
+    faulty.mode = "interrupt"
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(guard.get("k"))  # Ctrl-C lands while the probe is in the backend
+    faulty.mode = "ok"
+    calls = faulty.calls
+    assert asyncio.run(guard.get("k")) is None
+    assert faulty.calls == calls + 1  # a new probe reached the backend at once...
+    assert guard.breaker.state is BreakerState.CLOSED  # ...and closed the breaker
+
+
+async def test_a_probe_whose_coroutine_is_closed_unfinished_frees_it(faulty, clock) -> None:
+    guard = half_open_guard(faulty, clock)
+    faulty.mode = "hang"
+    probe = guard.get("k")
+    probe.send(None)  # runs to the backend, which hangs
+    probe.close()  # the coroutine is dropped without finishing (GeneratorExit), as when its task is destroyed
+    faulty.mode = "ok"
+    calls = faulty.calls
+    await guard.get("k")
+    assert faulty.calls == calls + 1
+    assert guard.breaker.state is BreakerState.CLOSED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -50,3 +51,56 @@ def test_sync_caller_gets_a_miss_from_a_silent_server(black_hole) -> None:
         store.set("k", b"v")
     assert guard.stats.timeouts == 2
     assert wait_until(lambda: black_hole.accepted >= 1)
+
+
+# -- no time budget at all: the socket timeouts of the clients the store builds are what ends the wait -----------
+
+
+@pytest.mark.slow
+async def test_without_a_budget_a_silent_server_is_an_error_after_the_default_socket_timeout(black_hole) -> None:
+    store = RedisStore(black_hole.url, prefix="cpfault:", timeout=None, retries=0)  # everything else by default
+    try:
+        # wait_for only keeps a failing run from hanging the suite; the store must give up by itself (after 5 s).
+        with pytest.raises(StoreError, match="TimeoutError") as caught:
+            await asyncio.wait_for(store.get("k"), 60)
+        assert "after 1 attempts" in str(caught.value)
+        assert black_hole.accepted >= 1
+    finally:
+        await store.close()
+
+
+def test_a_sync_caller_without_any_budget_is_not_hung_by_a_silent_server(black_hole) -> None:
+    inner = RedisStore(black_hole.url, prefix="cpfault:", timeout=None, socket_timeout=0.2, retries=0)
+    with SyncStore(GuardedStore(inner, timeout=None)) as store:
+        assert store.get("k") is None  # a miss, not a hang
+        assert store.store.stats.errors == 1
+
+
+async def test_clients_built_from_a_url_have_socket_timeouts_by_default(redis_url, redis_prefix) -> None:
+    async with RedisStore(redis_url, prefix=redis_prefix, timeout=None) as store:
+        options = await store.execute(_connection_options)
+    assert options["socket_timeout"] == 5.0
+    assert options["socket_connect_timeout"] == 5.0
+    async with RedisStore(redis_url, prefix=redis_prefix, timeout=0.5, socket_timeout=2) as store:
+        options = await store.execute(_connection_options)
+    assert options["socket_timeout"] == 2
+    assert options["socket_connect_timeout"] == 0.5
+
+
+async def _connection_options(client) -> dict:
+    return client.get_connection_kwargs()
+
+
+async def test_a_callers_client_without_socket_timeout_and_no_budget_is_warned_about(redis_url, caplog) -> None:
+    import redis.asyncio as aioredis
+
+    unbounded = aioredis.Redis.from_url(redis_url, socket_timeout=None)
+    bounded = aioredis.Redis.from_url(redis_url, socket_timeout=2)
+    with caplog.at_level(logging.WARNING, logger="cachepoint"):
+        RedisStore(client=bounded, prefix="cpfault:", timeout=None)
+        RedisStore(client=unbounded, prefix="cpfault:", timeout=0.5)  # the budget bounds it
+        assert not caplog.records
+        RedisStore(client=unbounded, prefix="cpfault:", timeout=None)
+    assert ["socket_timeout" in r.getMessage() for r in caplog.records] == [True]
+    await unbounded.aclose()
+    await bounded.aclose()

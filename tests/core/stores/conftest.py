@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from redis_servers import REDIS_SERVER, RedisServer, free_cluster_port
+import redis_servers
+from ci import unavailable
+from redis_servers import RedisServer, free_cluster_port
 
 
 class FakeClock:
@@ -52,17 +54,20 @@ def count_connections(redis_url: str) -> Iterator[Callable[[str], int]]:
 @pytest.fixture(scope="module")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RedisServer]]:
     """A real three-primary Redis Cluster on free ports, slots split evenly (built with CLUSTER ADDSLOTS/MEET)."""
-    if not Path(REDIS_SERVER).is_file():
-        pytest.skip(f"{REDIS_SERVER} not installed")
-    nodes = []
+    if not Path(redis_servers.REDIS_SERVER).is_file():
+        unavailable(f"{redis_servers.REDIS_SERVER} is not installed (apt-get install redis-server)")
+    nodes: list[RedisServer] = []
     try:
         for i in range(3):
             workdir = tmp_path_factory.mktemp(f"cluster{i}")
             node = RedisServer(
                 workdir, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", port=free_cluster_port()
             )
-            node.start()
             nodes.append(node)
+            try:
+                node.start()
+            except (OSError, RuntimeError) as exc:
+                unavailable(f"a cluster node could not start: {exc}")
         ranges = [(0, 5460), (5461, 10922), (10923, 16383)]
         for node, (low, high) in zip(nodes, ranges, strict=False):
             with redis.Redis(port=node.port) as client:

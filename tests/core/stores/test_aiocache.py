@@ -1,16 +1,21 @@
-"""AiocacheStore over aiocache's SimpleMemoryCache, its RedisCache against the real Redis, and Memcached if any."""
+"""AiocacheStore over aiocache's SimpleMemoryCache, its RedisCache against the real Redis, its MemcachedCache against a
+private memcached."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
+import logging
+import time
+import uuid
 
 import pytest
 import redis
-from aiocache import RedisCache, SimpleMemoryCache
+from aiocache import MemcachedCache, RedisCache, SimpleMemoryCache
 from aiocache.serializers import JsonSerializer, NullSerializer
 
-from cachepoint.core.stores import AiocacheStore, CacheStore, StoreError
+from cachepoint.core.breaker import BreakerState, GuardedStore
+from cachepoint.core.response_cache import CachePolicy, ResponseCache
+from cachepoint.core.stores import AiocacheStore, CacheStore, StoreError, SyncStore
 
 BINARY = bytes(range(256))  # not valid UTF-8: would not survive a decoding serializer
 
@@ -77,8 +82,10 @@ async def test_custom_key_builder_cannot_clear_by_prefix() -> None:
     store = AiocacheStore(SimpleMemoryCache(key_builder=lambda key, namespace: f"h{hash(key)}"))
     await store.set("k", b"v")
     assert await store.get("k") == b"v"
+    assert await store.clear("ns") == 0
+    assert store.unsupported == {"clear": 1}
     with pytest.raises(NotImplementedError, match="custom key_builder"):
-        await store.clear("ns")
+        await store.size()
 
 
 def test_not_an_aiocache_cache_is_refused() -> None:
@@ -156,25 +163,123 @@ async def test_redis_cache_is_reached_from_another_event_loop(redis_cache) -> No
     await store.close()
 
 
-# -- Memcached: only where a server runs ---------------------------------------------------------------------
+# -- Memcached (aiocache's MemcachedCache over aiomcache) against a private memcached -----------------------------
 
 
-def _memcached_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 11211), timeout=0.5):
-            return True
-    except OSError:
-        return False
+@pytest.fixture
+def memcached_cache(memcached_server) -> MemcachedCache:
+    return MemcachedCache(
+        endpoint="127.0.0.1",
+        port=memcached_server.port,
+        serializer=NullSerializer(encoding=None),
+        namespace=f"cptest{uuid.uuid4().hex[:8]}",
+    )
 
 
-@pytest.mark.skipif(not _memcached_up(), reason="no memcached on 127.0.0.1:11211 (not available in CI)")
-async def test_memcached_roundtrip() -> None:
-    pytest.importorskip("aiomcache", reason="aiomcache (aiocache's memcached client) is not installed")
-    from aiocache import MemcachedCache
-
-    async with AiocacheStore(MemcachedCache(serializer=NullSerializer(encoding=None), namespace="cptest")) as store:
+async def test_memcached_roundtrip(memcached_cache) -> None:
+    async with AiocacheStore(memcached_cache) as store:
         await store.set("k", BINARY, ttl=1.2)  # memcached takes whole seconds: rounded up to 2
         assert await store.get("k") == BINARY
-        with pytest.raises(NotImplementedError, match="cannot delete by namespace"):
-            await store.clear("ns")
+        await store.set_many({"a": b"1", "b": b"2"}, ttl=30)
+        assert await store.get_many(["a", "missing", "b"]) == [b"1", None, b"2"]
+        assert await store.exists("a")
         assert await store.delete("k")
+        assert await store.get("k") is None
+
+
+async def test_memcached_operations_it_cannot_do_are_warned_once_and_counted_never_raised(memcached_cache, caplog):
+    guarded = GuardedStore(AiocacheStore(memcached_cache))
+    await guarded.set("k", b"v", ttl=30)
+    with caplog.at_level(logging.WARNING, logger="cachepoint"):
+        assert await guarded.ttl("k") is None
+        assert await guarded.ttl("k") is None
+        assert await guarded.size() == 0
+        assert await guarded.clear("chat") == 0
+    assert guarded.stats.unsupported == 3  # ttl twice, size once (clear is answered by the store itself)
+    assert guarded.stats.errors == 0
+    assert guarded.breaker.state is BreakerState.CLOSED  # the backend is fine: nothing to trip on
+    assert guarded.store.unsupported == {"clear": 1}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3, warnings  # one per operation, not per call
+    assert any("ttl" in w and "MemcachedCache" in w for w in warnings)
+    assert any("clear" in w and "Memcached cannot list keys" in w for w in warnings)
+    assert await guarded.get("k") == b"v"  # clear removed nothing, and said so
+    await guarded.close()
+
+
+async def test_response_cache_clear_on_memcached_warns_instead_of_raising(memcached_cache, caplog):
+    store = AiocacheStore(memcached_cache)
+    cache = ResponseCache(store, CachePolicy("chat"))
+    request = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
+
+    async def call() -> dict[str, str]:
+        return {"text": "hello"}
+
+    await cache.get_or_call(request, call)
+    with caplog.at_level(logging.WARNING, logger="cachepoint"):
+        assert await cache.clear() == 0
+        assert await cache.clear() == 0
+    assert store.unsupported == {"clear": 2}
+    assert len([r for r in caplog.records if "clear" in r.getMessage()]) == 1
+    assert (await cache.get_or_call(request, call)).source.value == "hit"  # nothing was removed
+    await store.close()
+
+
+# -- one store, many event loops: every asyncio.run, the sync bridge, worker threads ----------------------------
+
+
+def _loop_after_loop(store: AiocacheStore) -> None:
+    """What a script does: one asyncio.run, then another, then sync code, then asyncio.run again."""
+
+    async def write_many() -> None:
+        await asyncio.gather(*(store.set(f"k{i}", f"v{i}".encode(), ttl=60) for i in range(20)))
+
+    async def read_many() -> list[bytes | None]:
+        return await asyncio.gather(*(store.get(f"k{i}") for i in range(20)))
+
+    expected = [f"v{i}".encode() for i in range(20)]
+    asyncio.run(write_many())  # concurrent calls: the client's pool is busy on this loop
+    assert asyncio.run(read_many()) == expected  # a second loop, after the first has closed
+    sync = SyncStore(store)  # the sync bridge's loop
+    assert sync.get("k3") == b"v3"
+    sync.set("from sync", b"s", ttl=60)
+    assert asyncio.run(store.get("from sync")) == b"s"
+    assert asyncio.run(read_many()) == expected
+
+
+def test_memcached_store_works_from_one_event_loop_after_another(memcached_cache) -> None:
+    store = AiocacheStore(memcached_cache)
+    _loop_after_loop(store)
+    SyncStore(store).close()
+
+
+@pytest.mark.redis
+def test_redis_cache_store_works_from_one_event_loop_after_another(redis_cache) -> None:
+    store = AiocacheStore(redis_cache)
+    _loop_after_loop(store)
+    SyncStore(store).close()
+
+
+def test_memory_store_keeps_its_entries_and_their_expiry_across_event_loops() -> None:
+    store = AiocacheStore(SimpleMemoryCache(namespace="app:"))
+    _loop_after_loop(store)
+
+    async def write_short() -> None:
+        await store.set("short", b"v", ttl=0.05)
+
+    asyncio.run(write_short())  # its expiry timer belonged to a loop that is now closed
+    time.sleep(0.1)
+    assert asyncio.run(store.get("short")) is None  # expired all the same
+    assert asyncio.run(store.get("k0")) == b"v0"
+    left = asyncio.run(store.ttl("k0"))
+    assert left is not None
+    assert 0 < left <= 60
+
+
+def test_behind_a_breaker_a_later_event_loop_gets_hits_not_silent_misses(memcached_cache) -> None:
+    guarded = GuardedStore(AiocacheStore(memcached_cache))
+    asyncio.run(guarded.set("k", b"v"))
+    assert asyncio.run(guarded.get("k")) == b"v"
+    assert SyncStore(guarded).get("k") == b"v"
+    assert guarded.stats.errors == 0
+    SyncStore(guarded).close()

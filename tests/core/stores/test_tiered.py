@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
 import pytest
 import redis
 
 from cachepoint.core.breaker import GuardedStore
+from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import CacheStore, MemoryStore, RedisStore, StoreError, TieredStore
+
+T = TypeVar("T")
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused at once
 
@@ -115,3 +122,107 @@ async def test_over_real_redis_l1_never_outlives_the_redis_entry(redis_url, redi
         assert await store.get("a") == b"1"
         assert store.stats.l1_hits == 1
         assert store.stats.l2_hits == 2
+
+
+# -- a write that lands between an L2 read and the L1 fill -------------------------------------------------------
+
+
+class PausingRedisStore(RedisStore):
+    """The real RedisStore, whose reads (once Redis has answered) wait for the test before returning: this holds
+    open the moment between TieredStore's L2 read and its L1 fill, so a concurrent write lands exactly there."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.paused = False
+        self.answered = asyncio.Event()
+        self.resume = asyncio.Event()
+
+    async def _hold(self) -> None:
+        if self.paused:
+            self.answered.set()
+            await self.resume.wait()
+
+    async def get_with_ttl(self, key: str) -> tuple[bytes | None, float | None]:
+        result = await super().get_with_ttl(key)
+        await self._hold()
+        return result
+
+    async def get_many_with_ttl(self, keys: Sequence[str]) -> list[tuple[bytes | None, float | None]]:
+        result = await super().get_many_with_ttl(keys)
+        await self._hold()
+        return result
+
+
+@pytest.fixture
+async def paused_tiers(redis_url, redis_prefix):
+    l1 = MemoryStore(max_entries=100)
+    l2 = PausingRedisStore(redis_url, prefix=redis_prefix)
+    yield l1, l2, TieredStore(l1, l2, l1_ttl=300)
+    await l2.close()
+
+
+async def race(l2: PausingRedisStore, read: Awaitable[T], write: Callable[[], Awaitable[object]]) -> T:
+    """Start ``read``; once Redis has answered it (and before L1 is filled), run ``write`` to the end; then let
+    the read finish."""
+    l2.paused = True
+    task = asyncio.ensure_future(read)
+    await l2.answered.wait()
+    await write()
+    l2.paused = False
+    l2.resume.set()
+    return await task
+
+
+@pytest.mark.redis
+async def test_a_delete_during_an_l2_read_is_not_undone_by_the_fill(paused_tiers) -> None:
+    l1, l2, store = paused_tiers
+    await l2.set("k", b"old")
+    assert await race(l2, store.get("k"), lambda: store.delete("k")) == b"old"  # read before the delete
+    assert await l1.get("k") is None
+    assert await store.get("k") is None  # not resurrected
+
+
+@pytest.mark.redis
+async def test_a_set_during_an_l2_read_is_not_overwritten_by_the_fill(paused_tiers) -> None:
+    _l1, l2, store = paused_tiers
+    await l2.set("k", b"old")
+    await race(l2, store.get("k"), lambda: store.set("k", b"new"))
+    assert await store.get("k") == b"new"
+    assert await l2.get("k") == b"new"
+
+
+@pytest.mark.redis
+async def test_get_many_fills_only_keys_nobody_wrote_meanwhile(paused_tiers) -> None:
+    l1, l2, store = paused_tiers
+    await l2.set_many({"a": b"old a", "b": b"old b"})
+    assert await race(l2, store.get_many(["a", "b"]), lambda: store.delete("a")) == [b"old a", b"old b"]
+    assert await l1.get_many(["a", "b"]) == [None, b"old b"]
+    assert await store.get("a") is None
+
+
+@pytest.mark.redis
+async def test_a_clear_during_an_l2_read_is_not_undone_by_the_fill(paused_tiers) -> None:
+    l1, l2, store = paused_tiers
+    await l2.set_many({"chat:1": b"old", "other:1": b"keep"})
+    await race(l2, store.get_many(["chat:1", "other:1"]), lambda: store.clear("chat"))
+    assert await store.get("chat:1") is None
+    assert await l1.get("other:1") == b"keep"
+
+
+@pytest.mark.redis
+async def test_response_cache_invalidation_during_an_l2_read_stays_invalidated(paused_tiers) -> None:
+    l1, l2, store = paused_tiers
+    cache = ResponseCache(store, CachePolicy("chat"))
+    request = {"model": "m", "messages": [{"role": "user", "content": "Price of the pro plan?"}], "temperature": 0}
+    answers = iter(["$10", "$12"])
+
+    async def call() -> dict[str, str]:
+        return {"text": next(answers)}
+
+    assert (await cache.get_or_call(request, call)).value == {"text": "$10"}
+    await l1.clear()  # this process's L1 copy has gone (expired, evicted, or another process wrote L2)
+    stale = await race(l2, cache.get_or_call(request, call), lambda: cache.invalidate(request=request))
+    assert stale.value == {"text": "$10"}  # read before the invalidation: that is fine
+    fresh = await cache.get_or_call(request, call)
+    assert fresh.source.value == "miss"
+    assert fresh.value == {"text": "$12"}

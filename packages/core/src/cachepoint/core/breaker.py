@@ -39,7 +39,15 @@ from typing_extensions import ParamSpec
 
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
 from cachepoint.core.stores._deadline import within
-from cachepoint.core.stores.base import CacheStore, ClosesOnExit
+from cachepoint.core.stores._unsupported import Unsupported
+from cachepoint.core.stores.base import (
+    CacheStore,
+    ClosesOnExit,
+    store_get_many_with_ttl,
+    store_get_with_ttl,
+    store_size,
+    store_ttl,
+)
 
 __all__ = [
     "BreakerState",
@@ -131,6 +139,10 @@ class CircuitBreaker:
     - half-open: at most ``half_open_max_calls`` probes run at a time, the rest are rejected; a probe failure
       re-opens it (for another ``recovery_timeout``), ``success_threshold`` probe successes close it.
 
+    A probe that never reports (its permit dropped, its task cancelled outside a guarded path) would hold its slot
+    forever, so probes expire: after ``probe_timeout`` seconds (default: ``recovery_timeout``, at least 1 s) the
+    slot is free again and the late probe's verdict, if it ever comes, is ignored. `reset` forgets every probe.
+
     Listeners ``fn(old, new, breaker)`` run on every state change, in order, outside the breaker's lock (they may
     read it); an exception in one is logged and does not stop the others. ``exclude`` lists exception types
     that mean "the backend answered" (a caller's error): they count as successes.
@@ -160,6 +172,7 @@ class CircuitBreaker:
         clock: Callable[[], float] = time.monotonic,
         exclude: tuple[type[BaseException], ...] = (),
         name: str = "breaker",
+        probe_timeout: float | None = None,
     ) -> None:
         for field, value in (
             ("failure_threshold", failure_threshold),
@@ -170,10 +183,13 @@ class CircuitBreaker:
                 raise ValueError(f"{field}: expected an int >= 1, got {value!r}")
         if not recovery_timeout >= 0:
             raise ValueError(f"recovery_timeout: expected seconds >= 0, got {recovery_timeout!r}")
+        if probe_timeout is not None and not probe_timeout > 0:
+            raise ValueError(f"probe_timeout: expected seconds > 0 or None, got {probe_timeout!r}")
         self.failure_threshold = failure_threshold
         self.recovery_timeout = float(recovery_timeout)
         self.half_open_max_calls = half_open_max_calls
         self.success_threshold = success_threshold
+        self.probe_timeout = float(probe_timeout) if probe_timeout is not None else max(float(recovery_timeout), 1.0)
         self.name = name
         self._clock = clock
         self._exclude = exclude
@@ -185,7 +201,7 @@ class CircuitBreaker:
         self._generation = 0
         self._opened_at = 0.0
         self._consecutive = 0
-        self._probes = 0
+        self._probes: dict[Permit, float] = {}  # probes in flight -> when each was admitted
         self._probe_successes = 0
         self._successes = self._failures = self._rejections = self._changes = 0
 
@@ -241,9 +257,9 @@ class CircuitBreaker:
             self._maybe_half_open()
             if self._state is BreakerState.CLOSED:
                 permit: Permit | None = Permit(self._generation, probe=False)
-            elif self._state is BreakerState.HALF_OPEN and self._probes < self.half_open_max_calls:
-                self._probes += 1
+            elif self._state is BreakerState.HALF_OPEN and self._free_probe_slot():
                 permit = Permit(self._generation, probe=True)
+                self._probes[permit] = self._clock()
             else:
                 self._rejections += 1
                 permit = None
@@ -273,7 +289,7 @@ class CircuitBreaker:
         with self._lock:
             permit.done = True
             if permit.probe:
-                self._probes -= 1
+                self._probes.pop(permit, None)
 
     async def call(self, factory: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``factory(*args, **kwargs)`` under the breaker; `CircuitOpenError` if rejected.
@@ -306,9 +322,10 @@ class CircuitBreaker:
         return result
 
     def reset(self) -> None:
-        """Force the breaker closed and forget consecutive failures (counters are kept)."""
+        """Force the breaker closed, forget consecutive failures and probes in flight (counters are kept)."""
         with self._lock:
             self._consecutive = 0
+            self._forget_probes(list(self._probes))
             if self._state is not BreakerState.CLOSED:
                 self._move(BreakerState.CLOSED)
         self._notify()
@@ -325,7 +342,7 @@ class CircuitBreaker:
         permit.done = True
         self._successes += 1
         if permit.probe:
-            self._probes -= 1
+            self._probes.pop(permit, None)
         if permit.generation == self._generation:
             if self._state is BreakerState.CLOSED:
                 self._consecutive = 0
@@ -342,7 +359,7 @@ class CircuitBreaker:
         permit.done = True
         self._failures += 1
         if permit.probe:
-            self._probes -= 1
+            self._probes.pop(permit, None)
         if permit.generation == self._generation:
             if self._state is BreakerState.CLOSED:
                 self._consecutive += 1
@@ -351,6 +368,20 @@ class CircuitBreaker:
             elif permit.probe:
                 self._consecutive += 1
                 self._open()
+
+    def _free_probe_slot(self) -> bool:
+        """Whether another probe may start, after giving up on probes older than ``probe_timeout``."""
+        if len(self._probes) < self.half_open_max_calls:
+            return True
+        oldest = self._clock() - self.probe_timeout
+        self._forget_probes([p for p, admitted in self._probes.items() if admitted <= oldest])
+        return len(self._probes) < self.half_open_max_calls
+
+    def _forget_probes(self, permits: list[Permit]) -> None:
+        """Stop waiting for these probes: they free their slots now, and whatever they report later is ignored."""
+        for permit in permits:
+            permit.done = True
+            del self._probes[permit]
 
     def _maybe_half_open(self) -> None:
         if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.recovery_timeout:
@@ -366,7 +397,7 @@ class CircuitBreaker:
         self._generation += 1
         self._changes += 1
         # `_probes` is not reset: probes still in flight from an earlier half-open period still load the backend
-        # and count against `half_open_max_calls` until they report.
+        # and count against `half_open_max_calls` until they report or expire.
         self._probe_successes = 0
         self._pending.append((old, new))
 
@@ -393,7 +424,8 @@ class GuardStats:
     """Counters of a `GuardedStore`.
 
     ``errors`` and ``timeouts`` are backend failures turned into misses; ``short_circuited`` are calls answered
-    without touching the backend because the breaker was open.
+    without touching the backend because the breaker was open; ``unsupported`` are calls of an operation the
+    store cannot do at all (``NotImplementedError``: Memcached's ``size``, a user's store without ``ttl``).
 
     >>> from cachepoint.core.stores import MemoryStore
     >>> GuardedStore(MemoryStore(max_entries=10)).stats.errors
@@ -407,6 +439,7 @@ class GuardStats:
     short_circuited: int
     state: BreakerState
     last_error: str | None
+    unsupported: int = 0
 
 
 class GuardedStore(ClosesOnExit):
@@ -419,9 +452,13 @@ class GuardedStore(ClosesOnExit):
     timeout a probe goes through and a success closes it again. Each state change is logged once (WARNING when
     it opens, INFO when it probes or closes), not each failed call; `stats` counts everything.
 
+    An operation the store cannot do at all (it raises ``NotImplementedError``, or lacks an optional method such
+    as ``ttl``) gets the same answers; it is logged as a WARNING once per operation and counted in
+    ``stats.unsupported``, and it does not move the breaker (the backend answered).
+
     What still raises: the caller's own mistakes (a ``str`` value, a bad ttl: ``TypeError`` / ``ValueError``,
-    checked here before the backend is touched), ``NotImplementedError`` for an operation the backend cannot
-    do, and cancellation. `close` always closes the wrapped store and never raises.
+    checked here before the backend is touched) and cancellation. `close` always closes the wrapped store and
+    never raises.
 
     >>> import asyncio
     >>> from cachepoint.core.stores import RedisStore
@@ -453,6 +490,7 @@ class GuardedStore(ClosesOnExit):
         self._lock = self._breaker._lock
         self._calls = self._successes = self._errors = self._timeouts = self._short = 0
         self._last_error: BaseException | None = None
+        self._unsupported = Unsupported(log)
 
     @property
     def store(self) -> CacheStore:
@@ -478,6 +516,7 @@ class GuardedStore(ClosesOnExit):
                 short_circuited=self._short,
                 state=state,
                 last_error=None if last is None else _describe(last),
+                unsupported=sum(self._unsupported.counts.values()),
             )
 
     # -- CacheStore ------------------------------------------------------------------------------------------
@@ -485,77 +524,61 @@ class GuardedStore(ClosesOnExit):
     async def get(self, key: str) -> bytes | None:
         """The value, or ``None`` on a miss *or* a backend failure."""
         check_key(key)
-        return await self._guard(lambda: self._store.get(key), None)
+        return await self._guard("get", lambda: self._store.get(key), None)
 
     async def get_with_ttl(self, key: str) -> tuple[bytes | None, float | None]:
         """``(value, seconds left)``; ``(None, None)`` on a miss or failure (used by `TieredStore`)."""
         check_key(key)
-        inner = getattr(self._store, "get_with_ttl", None)
-
-        async def both() -> tuple[bytes | None, float | None]:
-            if inner is not None:
-                result: tuple[bytes | None, float | None] = await inner(key)
-                return result
-            value = await self._store.get(key)
-            return (value, await self._store.ttl(key)) if value is not None else (None, None)
-
-        return await self._guard(both, (None, None))
+        return await self._guard("get", lambda: store_get_with_ttl(self._store, key), (None, None))
 
     async def get_many_with_ttl(self, keys: Sequence[str]) -> list[tuple[bytes | None, float | None]]:
         """``(value, seconds left)`` per key; all ``(None, None)`` on failure (used by `TieredStore`)."""
         checked = check_keys(keys)
-        inner = getattr(self._store, "get_many_with_ttl", None)
-
-        async def pairs() -> list[tuple[bytes | None, float | None]]:
-            if inner is not None:
-                result: list[tuple[bytes | None, float | None]] = await inner(checked)
-                return result
-            values = await self._store.get_many(checked)
-            return [(v, None if v is None else await self._store.ttl(k)) for k, v in zip(checked, values, strict=True)]
-
-        return await self._guard(pairs, [(None, None)] * len(checked))
+        return await self._guard(
+            "get_many", lambda: store_get_many_with_ttl(self._store, checked), [(None, None)] * len(checked)
+        )
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Store the value; dropped silently (and counted) if the backend fails."""
         check_key(key)
         check_value(value)
         check_ttl(ttl)
-        await self._guard(lambda: self._store.set(key, value, ttl), None)
+        await self._guard("set", lambda: self._store.set(key, value, ttl), None)
 
     async def delete(self, key: str) -> bool:
         """``True`` if the key was removed; ``False`` if absent or on failure."""
         check_key(key)
-        return await self._guard(lambda: self._store.delete(key), False)
+        return await self._guard("delete", lambda: self._store.delete(key), False)
 
     async def exists(self, key: str) -> bool:
         """Whether the key holds a value; ``False`` on failure."""
         check_key(key)
-        return await self._guard(lambda: self._store.exists(key), False)
+        return await self._guard("exists", lambda: self._store.exists(key), False)
 
     async def ttl(self, key: str) -> float | None:
         """Seconds left, or ``None`` (also on failure)."""
         check_key(key)
-        return await self._guard(lambda: self._store.ttl(key), None)
+        return await self._guard("ttl", lambda: store_ttl(self._store, key), None)
 
     async def size(self) -> int:
         """Entries in the store; ``0`` on failure."""
-        return await self._guard(self._store.size, 0)
+        return await self._guard("size", lambda: store_size(self._store), 0)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values in order; all ``None`` on failure."""
         checked = check_keys(keys)
-        return await self._guard(lambda: self._store.get_many(checked), [None] * len(checked))
+        return await self._guard("get_many", lambda: self._store.get_many(checked), [None] * len(checked))
 
     async def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         """Store every item; dropped on failure."""
         checked = check_items(items)
         check_ttl(ttl)
-        await self._guard(lambda: self._store.set_many(checked, ttl), None)
+        await self._guard("set_many", lambda: self._store.set_many(checked, ttl), None)
 
     async def clear(self, namespace: str | None = None) -> int:
         """Entries removed; ``0`` on failure."""
         check_namespace(namespace)
-        return await self._guard(lambda: self._store.clear(namespace), 0)
+        return await self._guard("clear", lambda: self._store.clear(namespace), 0)
 
     async def close(self) -> None:
         """Close the wrapped store (always; a failure to close is logged, not raised). Idempotent."""
@@ -570,7 +593,7 @@ class GuardedStore(ClosesOnExit):
 
     # -- internals -------------------------------------------------------------------------------------------
 
-    async def _guard(self, start: Callable[[], Awaitable[T]], fallback: T) -> T:
+    async def _guard(self, what: str, start: Callable[[], Awaitable[T]], fallback: T) -> T:
         breaker = self._breaker
         permit = breaker.allow()
         if permit is None:
@@ -597,9 +620,13 @@ class GuardedStore(ClosesOnExit):
         except asyncio.CancelledError:
             breaker.abandon(permit)
             raise
-        except NotImplementedError:
-            breaker.success(permit)  # the backend is fine; the operation does not exist there
-            raise
+        except NotImplementedError as exc:
+            with self._lock:
+                self._calls += 1
+                breaker._succeeded(permit)  # the backend answered: the operation does not exist there
+            breaker._notify()
+            self._unsupported.report(f"store {self._name}", what, str(exc) or type(exc).__name__, repr(fallback))
+            return fallback
         except Exception as exc:
             timed_out = _is_timeout(exc)
             with self._lock:  # the breaker's lock: this call and the breaker's verdict, counted in one hold
@@ -613,6 +640,9 @@ class GuardedStore(ClosesOnExit):
             breaker._notify()
             log.debug("cachepoint: %s failed, served as a miss: %s", self._name, _describe(exc))
             return fallback
+        except BaseException:  # KeyboardInterrupt, SystemExit, GeneratorExit: no verdict on the backend
+            breaker.abandon(permit)
+            raise
         with self._lock:
             self._calls += 1
             self._successes += 1

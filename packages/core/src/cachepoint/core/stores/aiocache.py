@@ -4,29 +4,38 @@ aiocache pitfalls this adapter steers around (read from aiocache 0.12.3):
 
 - ``clear()`` without a namespace is ``FLUSHDB`` on Redis and ``flush_all`` on Memcached, and ``clear(namespace)``
   on Redis uses the blocking ``KEYS``. The adapter never calls aiocache's ``clear``: it deletes by SCAN + UNLINK
-  on the Redis client, by prefix on the memory backend, and refuses on Memcached (which cannot list keys).
+  on the Redis client, by prefix on the memory backend; on Memcached (which cannot list keys) it removes nothing
+  and says so once.
 - Serializers: values are bytes and must come back as the same bytes. Every call passes identity
   ``dumps_fn``/``loads_fn``; a Redis or Memcached cache must also not *decode* what it reads (its serializer's
   ``encoding`` must be ``None``), which the constructor checks.
 - ``close()`` on the Redis backend calls the deprecated ``Redis.close()``; the adapter calls ``aclose()``.
-- The Redis client, and the memory backend's expiry timers, belong to the loop that first used them; the store
-  pins the cache to that loop and forwards calls from other loops (see ``_affinity``).
+- The Redis and Memcached clients' connections, and the memory backend's expiry timers, belong to the loop that
+  made them. The store pins the cache to one loop at a time and forwards calls from other running loops to it;
+  when that loop ends (``asyncio.run`` returns), its connections are closed on it and the next loop to call
+  takes the cache over: Memcached gets a fresh aiomcache client (its pool's queue is bound to the loop that
+  waited on it), Redis reconnects its disconnected pool, and the memory backend's pending expiry timers are
+  set again on the new loop (see ``_affinity``).
 - TTLs: Memcached takes whole seconds (rounded up here); Redis and memory take float seconds (ms precision).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from cachepoint.core.stores._affinity import LoopAffinity
+from cachepoint.core.stores._affinity import Closer, LoopAffinity
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
+from cachepoint.core.stores._unsupported import Unsupported
 from cachepoint.core.stores.base import ClosesOnExit, StoreError
 
 __all__ = ["AiocacheStore"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -42,9 +51,11 @@ class AiocacheStore(ClosesOnExit):
     """Adapts an aiocache cache (``SimpleMemoryCache``, ``RedisCache``, ``MemcachedCache``...) to `CacheStore`.
 
     Keys go through the cache's own key builder (its ``namespace`` is the prefix). ``clear`` and ``size`` work on
-    the memory and Redis backends (by prefix); Memcached cannot enumerate keys, so there they raise
-    ``NotImplementedError``, as does ``ttl``. ``timeout`` bounds calls forwarded from another event loop; the
-    cache's own ``timeout`` bounds each operation. ``close`` closes the cache unless ``close_cache=False``.
+    the memory and Redis backends (by prefix). Memcached cannot enumerate keys: there ``size`` and ``ttl`` raise
+    ``NotImplementedError`` (a `GuardedStore <cachepoint.core.breaker.GuardedStore>` answers ``0`` / ``None``
+    and warns once), and ``clear`` removes nothing, returns 0 and warns once. ``timeout`` bounds calls forwarded
+    from another event loop; the cache's own ``timeout`` bounds each operation. ``close`` closes the cache unless
+    ``close_cache=False``.
 
     For Redis, prefer `RedisStore` (aiocache's Redis backend is being replaced upstream); this adapter is for
     Memcached and for reusing an existing aiocache setup.
@@ -78,15 +89,18 @@ class AiocacheStore(ClosesOnExit):
         self._close_cache = close_cache
         self._timeout = timeout
         self._closed = False
-        self._affinity = LoopAffinity(
-            f"AiocacheStore({type(cache).__name__})",
-            "use one AiocacheStore per event loop, or RedisStore for Redis",
-        )
+        self._unsupported = Unsupported(log)
+        self._affinity = LoopAffinity(f"AiocacheStore({type(cache).__name__})", self._bind)
 
     @property
     def cache(self) -> Any:
         """The wrapped aiocache cache."""
         return self._cache
+
+    @property
+    def unsupported(self) -> dict[str, int]:
+        """How many calls of each operation this cache could not do (``clear`` on Memcached), by operation."""
+        return self._unsupported.counts
 
     # -- CacheStore ------------------------------------------------------------------------------------------
 
@@ -133,16 +147,19 @@ class AiocacheStore(ClosesOnExit):
                 return max(0.0, float(handle.when()) - asyncio.get_running_loop().time())
 
             return await self._run("ttl", remaining)
-        raise NotImplementedError(f"AiocacheStore: the {self._backend or 'unknown'} backend cannot report a ttl")
+        raise NotImplementedError(f"{self!r}: the {self._backend or 'unknown'} backend cannot report a ttl")
 
     async def size(self) -> int:
-        """Entries under the cache's namespace (memory and Redis backends)."""
+        """Entries under the cache's namespace (memory and Redis backends); ``NotImplementedError`` elsewhere."""
+        reason = self._cannot_list()
+        if reason is not None:
+            raise NotImplementedError(f"{self!r}: {reason}")
         prefix = self._prefix(None)
         if self._backend == "redis":
             return len(await self._run("size", lambda: self._redis_keys(prefix)))
         if self._backend == "memory":
             return await self._run("size", lambda: _async(lambda: self._memory_keys(prefix)))
-        raise NotImplementedError(f"AiocacheStore: the {self._backend or 'unknown'} backend cannot count its keys")
+        raise NotImplementedError(f"{self!r}: {self._cannot_list() or 'this backend cannot list its keys'}")
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values for ``keys`` in order, ``None`` for each miss."""
@@ -173,10 +190,17 @@ class AiocacheStore(ClosesOnExit):
         """Delete the entries under ``"<namespace>:"`` (or all under the cache's namespace); returns how many.
 
         Never calls aiocache's own ``clear`` (FLUSHDB / KEYS on Redis). Raises ``ValueError`` when that would mean
-        deleting a whole shared database (a Redis cache without a namespace, ``namespace=None``), and
-        ``NotImplementedError`` on Memcached.
+        deleting a whole shared database (a Redis cache without a namespace, ``namespace=None``). Where keys
+        cannot be listed (Memcached; a cache with a custom ``key_builder``) nothing can be deleted by namespace:
+        it returns 0, logs a WARNING the first time and counts the call in `unsupported`.
         """
         namespace = check_namespace(namespace)
+        reason = self._cannot_list()
+        if reason is not None:
+            self._unsupported.report(
+                repr(self), "clear", reason, "0: nothing was removed; entries expire with their ttl"
+            )
+            return 0
         prefix = self._prefix(namespace)
         if self._backend == "redis":
             if not prefix:
@@ -201,11 +225,7 @@ class AiocacheStore(ClosesOnExit):
                     await self._cache.delete(key, namespace="")  # already-built keys: no second prefix
                 return len(keys)
 
-            return await self._run("clear", drop)
-        raise NotImplementedError(
-            f"AiocacheStore: the {self._backend or 'unknown'} backend cannot delete by namespace "
-            "(Memcached can only flush everything)"
-        )
+        return await self._run("clear", drop)
 
     async def close(self) -> None:
         """Close the cache's connections (unless ``close_cache=False``). Idempotent; later calls raise."""
@@ -213,12 +233,10 @@ class AiocacheStore(ClosesOnExit):
             return
         self._closed = True
         if not self._close_cache:
+            self._affinity.release()
             return
         try:
-            if self._backend == "redis":
-                await self._affinity.run(self._cache.client.aclose, self._timeout)
-            elif self._backend != "memory":
-                await self._affinity.run(self._cache.close, self._timeout)
+            await self._affinity.close(self._timeout)
         except Exception as exc:
             raise StoreError(
                 f"AiocacheStore: closing {type(self._cache).__name__} failed: {type(exc).__name__}: {exc}"
@@ -240,6 +258,25 @@ class AiocacheStore(ClosesOnExit):
             text = str(exc)  # not repr(): redis-py 8 reprs its errors without the message
             raise StoreError(f"{self!r}.{what}: {type(exc).__name__}: {text}") from exc
 
+    def _bind(self, loop: asyncio.AbstractEventLoop, previous: asyncio.AbstractEventLoop | None) -> Closer | None:
+        """Make the cache usable on ``loop``, which takes it over from ``previous`` (``None``: the first loop)."""
+        cache = self._cache
+        if self._backend == "memory":
+            if previous is not None:
+                _move_expiry_timers(cache, previous, loop)
+            return None
+        if self._backend == "memcached":
+            if previous is not None:  # aiocache's own arguments for its aiomcache client
+                cache.client = type(cache.client)(cache.endpoint, cache.port, pool_size=cache.pool_size)
+            client = cache.client
+            return client.close  # type: ignore[no-any-return]
+        if self._backend == "redis":
+            # One pool for every loop: disconnected on the loop that ends, it reconnects on the next. (redis-py 8
+            # holds the pool's lock without awaiting while it hands out a connection, so the lock never gets bound
+            # to one loop by a waiter.)
+            return cache.client.connection_pool.disconnect  # type: ignore[no-any-return]
+        return cache.close  # type: ignore[no-any-return]
+
     def _ttl(self, seconds: float | None) -> float | int | None:
         if seconds is None:
             return None
@@ -247,11 +284,17 @@ class AiocacheStore(ClosesOnExit):
             return max(1, math.ceil(seconds))  # memcached takes whole seconds
         return max(seconds, 0.001)  # redis PSETEX needs >= 1 ms
 
-    def _prefix(self, namespace: str | None) -> str:
+    def _cannot_list(self) -> str | None:
+        """Why this cache's keys cannot be found by prefix, or ``None`` when they can."""
+        if self._backend == "memcached":
+            return "Memcached cannot list keys, so nothing can be found or deleted by namespace"
+        if self._backend not in ("redis", "memory"):
+            return f"the {self._backend or 'unknown'} backend cannot list keys"
         if not self._prefixes_work:
-            raise NotImplementedError(
-                "AiocacheStore: the cache has a custom key_builder, so keys cannot be found by prefix"
-            )
+            return "the cache has a custom key_builder, so its keys cannot be found by prefix"
+        return None
+
+    def _prefix(self, namespace: str | None) -> str:
         built = self._cache.build_key(f"{namespace}:" if namespace else "")
         return built.decode() if isinstance(built, bytes) else str(built)
 
@@ -274,3 +317,23 @@ def _bytes(value: object) -> bytes | None:
     if value is None or type(value) is bytes:
         return value
     raise StoreError(f"aiocache returned {type(value).__name__}, not bytes (an entry not written by cachepoint?)")
+
+
+def _move_expiry_timers(cache: Any, previous: asyncio.AbstractEventLoop, loop: asyncio.AbstractEventLoop) -> None:
+    """Set the memory backend's expiry timers again on ``loop``: those of ``previous`` will never fire now.
+
+    aiocache keeps one ``TimerHandle`` per key with a ttl; an entry whose time has passed meanwhile goes now.
+    """
+    now = previous.time()
+    for key, handle in list(cache._handlers.items()):
+        handle.cancel()
+        left = handle.when() - now
+        if left <= 0:
+            _expire(cache, key)
+        else:
+            cache._handlers[key] = loop.call_later(left, _expire, cache, key)
+
+
+def _expire(cache: Any, key: str) -> None:
+    cache._cache.pop(key, None)
+    cache._handlers.pop(key, None)

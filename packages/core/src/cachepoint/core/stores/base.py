@@ -14,7 +14,15 @@ from typing import Protocol, runtime_checkable
 
 from typing_extensions import Self
 
-__all__ = ["CacheStore", "ClosesOnExit", "StoreError"]
+__all__ = [
+    "CacheStore",
+    "ClosesOnExit",
+    "StoreError",
+    "store_get_many_with_ttl",
+    "store_get_with_ttl",
+    "store_size",
+    "store_ttl",
+]
 
 
 class StoreError(Exception):
@@ -37,10 +45,13 @@ class StoreError(Exception):
 
 @runtime_checkable
 class CacheStore(Protocol):
-    """Async key/value store for cache entries.
+    """Async key/value store for cache entries: the eight methods every store has.
 
     Keys are strings; values are bytes; ``ttl`` is in seconds (``None`` keeps the entry until it is evicted or
-    deleted). Every method is a coroutine. A store is an async context manager that closes itself.
+    deleted). Every method is a coroutine. A store *may* offer more, and the wrappers use it when it is there
+    (docs/guides/stores.md lists it): ``ttl(key)`` and ``size()`` (`store_ttl` / `store_size` call them or raise
+    ``NotImplementedError``), ``get_with_ttl`` / ``get_many_with_ttl`` (one round trip for `TieredStore`), and
+    ``async with`` (`ClosesOnExit`). The stores here offer all of it.
 
     >>> from cachepoint.core.stores import MemoryStore
     >>> async def demo() -> bytes | None:
@@ -65,14 +76,6 @@ class CacheStore(Protocol):
         """Whether ``key`` holds a live (unexpired) value."""
         ...
 
-    async def ttl(self, key: str) -> float | None:
-        """Seconds left before ``key`` expires; ``None`` if it has no expiry or does not exist."""
-        ...
-
-    async def size(self) -> int:
-        """Number of live entries this store holds (for a shared backend: under this store's prefix)."""
-        ...
-
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values for ``keys``, in order, ``None`` for each miss. One round trip where the backend allows."""
         ...
@@ -93,15 +96,6 @@ class CacheStore(Protocol):
     async def close(self) -> None:
         """Release connections and background resources. Idempotent."""
         ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
 
 class ClosesOnExit:
@@ -133,3 +127,86 @@ class ClosesOnExit:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+async def store_ttl(store: CacheStore, key: str) -> float | None:
+    """``await store.ttl(key)``: seconds left before ``key`` expires, ``None`` if no expiry or absent.
+
+    ``ttl`` is optional in `CacheStore`: a store without it raises ``NotImplementedError`` here, naming the store,
+    as do stores that have it but cannot tell (Memcached).
+
+    >>> import asyncio
+    >>> from cachepoint.core.stores import MemoryStore
+    >>> store = MemoryStore(max_entries=10)
+    >>> asyncio.run(store.set("k", b"v"))
+    >>> asyncio.run(store_ttl(store, "k")) is None
+    True
+    """
+    method: Callable[[str], Awaitable[float | None]] | None = getattr(store, "ttl", None)
+    if method is None:
+        raise NotImplementedError(f"{type(store).__name__} has no ttl(): it cannot report how long an entry lives")
+    return await method(key)
+
+
+async def store_size(store: CacheStore) -> int:
+    """``await store.size()``: how many entries ``store`` holds; ``NotImplementedError`` if it cannot count.
+
+    >>> import asyncio
+    >>> from cachepoint.core.stores import MemoryStore
+    >>> asyncio.run(store_size(MemoryStore(max_entries=10)))
+    0
+    """
+    method: Callable[[], Awaitable[int]] | None = getattr(store, "size", None)
+    if method is None:
+        raise NotImplementedError(f"{type(store).__name__} has no size(): it cannot count its entries")
+    return await method()
+
+
+async def store_get_with_ttl(store: CacheStore, key: str) -> tuple[bytes | None, float | None]:
+    """``(value, seconds left)``: in one call when ``store`` has ``get_with_ttl``, else ``get`` then ``ttl``.
+
+    The seconds are ``None`` when the entry has no expiry *or* the store cannot tell (no usable ``ttl``).
+
+    >>> import asyncio
+    >>> from cachepoint.core.stores import MemoryStore
+    >>> store = MemoryStore(max_entries=10)
+    >>> asyncio.run(store.set("k", b"v"))
+    >>> asyncio.run(store_get_with_ttl(store, "k"))
+    (b'v', None)
+    """
+    method: Callable[[str], Awaitable[tuple[bytes | None, float | None]]] | None = getattr(store, "get_with_ttl", None)
+    if method is not None:
+        return await method(key)
+    value = await store.get(key)
+    if value is None:
+        return None, None
+    try:
+        return value, await store_ttl(store, key)
+    except NotImplementedError:
+        return value, None
+
+
+async def store_get_many_with_ttl(store: CacheStore, keys: Sequence[str]) -> list[tuple[bytes | None, float | None]]:
+    """``(value, seconds left)`` per key: one call with ``get_many_with_ttl``, else ``get_many`` then ``ttl`` per hit.
+
+    >>> import asyncio
+    >>> from cachepoint.core.stores import MemoryStore
+    >>> asyncio.run(store_get_many_with_ttl(MemoryStore(max_entries=10), ["a"]))
+    [(None, None)]
+    """
+    method: Callable[[Sequence[str]], Awaitable[list[tuple[bytes | None, float | None]]]] | None = getattr(
+        store, "get_many_with_ttl", None
+    )
+    if method is not None:
+        return await method(keys)
+    values = await store.get_many(keys)
+    out: list[tuple[bytes | None, float | None]] = []
+    for key, value in zip(keys, values, strict=True):
+        if value is None:
+            out.append((None, None))
+            continue
+        try:
+            out.append((value, await store_ttl(store, key)))
+        except NotImplementedError:
+            out.append((value, None))
+    return out

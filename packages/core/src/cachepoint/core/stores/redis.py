@@ -7,9 +7,9 @@ loop**, created on first use in that loop. Each client is tied to its loop's lif
 the loop finalizes at shutdown (``asyncio.run`` and ``asyncio.Runner`` call ``shutdown_asyncgens``), so a loop
 that ends closes its connections even if nobody calls `RedisStore.close`; `close` closes the rest.
 
-A ready client passed as ``client=`` (Redis, Cluster, Sentinel ``master_for``, Valkey) is used as it is: it stays
-bound to the loop that first uses it through this store, calls from other running loops are forwarded to that
-loop, and its lifetime stays with the caller (``close`` does not close it).
+A ready client passed as ``client=`` (Redis, Cluster, Sentinel ``master_for``, a valkey client) is used as it is:
+it stays bound to the loop that first uses it through this store, calls from other running loops are forwarded to
+that loop, and its lifetime stays with the caller (``close`` does not close it).
 
 Every point operation runs within ``timeout`` seconds in total, retries included: transient connection errors are
 retried with exponential backoff and jitter only while the budget allows. Bulk maintenance (``clear``, ``size``)
@@ -25,7 +25,7 @@ tell them apart exactly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import inspect
 import logging
 import os
 import random
@@ -35,7 +35,8 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
@@ -47,6 +48,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from cachepoint.core.bridge import _thread_is_blocked
 from cachepoint.core.stores._checks import check_items, check_key, check_keys, check_namespace, check_ttl, check_value
 from cachepoint.core.stores._deadline import within
+from cachepoint.core.stores._loop_end import Sentinel, detach, start, until_loop_end
 from cachepoint.core.stores.base import ClosesOnExit, StoreError
 
 __all__ = ["RedisClient", "RedisStore"]
@@ -56,7 +58,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RedisClient = Redis | RedisCluster
-"""Any redis.asyncio client: ``Redis`` (also what Sentinel's ``master_for`` returns) or ``RedisCluster``."""
+"""A redis.asyncio client: ``Redis`` (also what Sentinel's ``master_for`` returns) or ``RedisCluster``. The store
+also takes a valkey.asyncio client (``Valkey``, ``ValkeyCluster``: the valkey package is a fork of redis-py with
+the same interface), checked by what it can do rather than by its class."""
 
 # Worth another attempt: the server may be restarting, failing over or briefly overloaded. Builtin OSError covers
 # refused/reset sockets that redis-py lets through. TimeoutError (also an OSError) is handled before these: it
@@ -69,6 +73,17 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     ConnectionError,
     OSError,
 )
+_WRONG_CREDENTIALS: tuple[type[BaseException], ...] = (AuthenticationError, AuthorizationError)
+try:  # the valkey client raises its own copies of redis-py's exceptions
+    from valkey import exceptions as _valkey
+except ImportError:  # pragma: no cover - valkey is optional
+    pass
+else:
+    _TRANSIENT += (_valkey.ConnectionError, _valkey.TimeoutError, _valkey.ClusterDownError, _valkey.TryAgainError)
+    _WRONG_CREDENTIALS += (_valkey.AuthenticationError, _valkey.AuthorizationError)
+
+# What a client must offer to be used here (redis.asyncio and valkey.asyncio clients both do).
+_CLIENT_METHODS = ("get", "set", "mget", "pttl", "unlink", "scan", "pipeline", "get_connection_kwargs", "aclose")
 
 # How long `close()` waits for clients that live on *other* running loops to close on those loops.
 _CLOSE_GRACE = 2.0
@@ -90,39 +105,18 @@ class _LoopClient:
     client: RedisClient
     # None for a caller's client (not ours to close); else the async generator that closes `client` when its
     # loop finalizes async generators at shutdown.
-    sentinel: AsyncGenerator[None, bool] | None
+    sentinel: Sentinel | None
     thread: int  # the thread the loop runs in
 
 
-async def _close_with_loop(
+async def _closed_with_loop(
     store_ref: weakref.ref[RedisStore], loop: asyncio.AbstractEventLoop, client: RedisClient
-) -> AsyncGenerator[None, bool]:
-    """Suspends until its loop shuts down (``loop.shutdown_asyncgens``), then closes ``client`` on that loop.
-
-    Sending ``True`` detaches it: it ends without closing anything (the store closed the client itself).
-    """
-    detached = False
-    try:
-        detached = yield
-    finally:
-        if not detached:
-            store = store_ref()
-            if store is not None:
-                store._forget(loop, client)
-            try:
-                await client.aclose()
-            except Exception:  # the loop is ending either way
-                log.debug("RedisStore: error closing a client at loop shutdown", exc_info=True)
-
-
-def _detach(sentinel: AsyncGenerator[None, bool]) -> None:
-    """End a suspended sentinel without closing its client (synchronously: its body does not await then)."""
-    try:
-        sentinel.asend(True).send(None)
-    except (StopIteration, StopAsyncIteration):
-        pass
-    except (RuntimeError, TypeError):  # running its shutdown close already, or never started
-        pass
+) -> None:
+    """What a client's sentinel does as its loop shuts down: the store forgets the client, which is closed."""
+    store = store_ref()
+    if store is not None:
+        store._forget(loop, client)
+    await client.aclose()
 
 
 _STORES: weakref.WeakSet[RedisStore] = weakref.WeakSet()
@@ -145,14 +139,20 @@ class RedisStore(ClosesOnExit):
     Give exactly one of:
 
     - ``url``: ``redis://``, ``rediss://`` or ``unix://``. The store creates one client per event loop with
-      ``decode_responses=False``, no client-side retries (the store retries within its budget), a connect
-      timeout of ``timeout``, ``client_name`` if given, and any extra ``redis_kwargs``.
+      ``decode_responses=False``, no client-side retries (the store retries within its budget), socket
+      timeouts (reads: ``socket_timeout``; connects: the smaller of ``timeout`` and ``socket_timeout``),
+      ``client_name`` if given, and any extra ``redis_kwargs``.
     - ``client_factory``: a zero-argument callable returning a new redis.asyncio client, called once per event
       loop (the way to use Redis Cluster, Sentinel or Valkey from several loops), e.g.
       ``lambda: RedisCluster.from_url(url)`` or ``lambda: Sentinel(hosts).master_for("mymaster")``.
     - ``client``: one ready client (see the module docstring for how loops and lifetime work then).
 
-    ``timeout`` bounds each operation, retries included (``None``: unbounded). ``retries`` transient failures
+    ``timeout`` bounds each operation, retries included (``None``: no budget). The store enforces it by
+    cancelling the call; the socket timeouts are what still ends a read from a server that has gone silent when
+    there is no budget (``timeout=None``) or when the caller's loop cannot cancel in time. With ``client=`` or
+    ``client_factory=`` the socket timeouts are the client's own (redis-py 8 defaults to 5 s, older versions to
+    none): with ``timeout=None`` and a client without ``socket_timeout``, a silent server blocks the call until
+    the connection breaks, so the store logs a WARNING when it sees such a client. ``retries`` transient failures
     are retried after ``backoff * 2**n`` seconds (capped at ``max_backoff``, with jitter). ``clear(namespace)``
     uses SCAN + UNLINK under ``prefix`` (never FLUSHDB or KEYS); on a Cluster it scans every primary.
     ``size()`` counts entries under ``prefix`` the same way. Neither counts nor removes `reserved_key` keys
@@ -171,10 +171,11 @@ class RedisStore(ClosesOnExit):
         self,
         url: str | None = None,
         *,
-        client: RedisClient | None = None,
-        client_factory: Callable[[], RedisClient] | None = None,
+        client: RedisClient | Any = None,
+        client_factory: Callable[[], RedisClient | Any] | None = None,
         prefix: str = "cachepoint:",
         timeout: float | None = 1.0,
+        socket_timeout: float | None = 5.0,
         retries: int = 2,
         backoff: float = 0.02,
         max_backoff: float = 0.25,
@@ -191,12 +192,18 @@ class RedisStore(ClosesOnExit):
             )
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout: expected seconds > 0 or None, got {timeout!r}")
+        if socket_timeout is not None and not socket_timeout > 0:
+            raise ValueError(f"socket_timeout: expected seconds > 0 or None, got {socket_timeout!r}")
         if retries < 0 or backoff < 0 or max_backoff < 0:
             raise ValueError("retries, backoff, max_backoff: expected values >= 0")
         if scan_count < 1:
             raise ValueError(f"scan_count: expected a positive int, got {scan_count!r}")
-        if (client is not None or client_factory is not None) and (redis_kwargs or client_name):
-            raise ValueError("client_name and extra redis options apply to url= only; configure your client instead")
+        if (client is not None or client_factory is not None) and (
+            redis_kwargs or client_name or socket_timeout != 5.0
+        ):
+            raise ValueError(
+                "client_name, socket_timeout and extra redis options apply to url= only; configure your client instead"
+            )
         self._prefix = prefix
         self._reserved = prefix.encode("utf-8") + _RESERVED_MARK
         self._timeout = timeout
@@ -207,18 +214,22 @@ class RedisStore(ClosesOnExit):
         self._lock = threading.Lock()
         self._clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
         self._closed = False
+        self._warned_unbounded = False
         self._factory: Callable[[], RedisClient] | None
         self._user_client = client
         if client is not None:
             _require_bytes(client)
             self._factory = None
             self._description = f"client={type(client).__name__}"
+            self._check_socket_timeout(client)
         elif client_factory is not None:
             self._factory = client_factory
             self._description = "client_factory"
         else:
             assert url is not None
-            self._factory = _url_factory(url, timeout=timeout, client_name=client_name, options=redis_kwargs)
+            self._factory = _url_factory(
+                url, timeout=timeout, socket_timeout=socket_timeout, client_name=client_name, options=redis_kwargs
+            )
             self._description = f"url={_redact(url)!r}"
         _STORES.add(self)
 
@@ -344,7 +355,7 @@ class RedisStore(ClosesOnExit):
             return []
 
         async def go(client: RedisClient) -> list[Any]:
-            if isinstance(client, RedisCluster):  # MGET needs one hash slot; a cluster pipeline splits by node
+            if _is_cluster(client):  # MGET needs one hash slot; a cluster pipeline splits by node
                 async with client.pipeline(transaction=False) as pipe:
                     for name in names:
                         pipe.get(name)
@@ -429,12 +440,12 @@ class RedisStore(ClosesOnExit):
             if loop is current:
                 await _close_entry(entry)
             elif loop.is_closed():
-                _detach(entry.sentinel)  # nothing can run there any more; the sockets go with the objects
+                detach(entry.sentinel)  # nothing can run there any more; the sockets go with the objects
             else:
                 try:
                     future = asyncio.run_coroutine_threadsafe(_close_entry(entry), loop)
                 except RuntimeError:  # closed in the meantime
-                    _detach(entry.sentinel)
+                    detach(entry.sentinel)
                     continue
                 # Wait for running loops whose thread is free; a thread blocked in run_sync (waiting, perhaps, for
                 # this very call) or an idle loop closes the client when it next runs.
@@ -465,9 +476,7 @@ class RedisStore(ClosesOnExit):
             if owner is not None:
                 return await self._forward(owner, entry, what, body)
             if created and entry.sentinel is not None:
-                # Runs to its `yield` at once; from here on this loop finalizes it at shutdown.
-                with contextlib.suppress(StopAsyncIteration):
-                    await entry.sentinel.asend(None)  # type: ignore[arg-type]  # the first send must be None
+                await start(entry.sentinel)
         return await body(entry.client)
 
     def _resolve(self, loop: asyncio.AbstractEventLoop) -> tuple[_LoopClient, asyncio.AbstractEventLoop | None, bool]:
@@ -492,7 +501,8 @@ class RedisStore(ClosesOnExit):
                 _require_bytes(client)
             except Exception as exc:
                 raise StoreError(f"{self!r}: cannot create a client: {exc}") from exc
-            sentinel = _close_with_loop(weakref.ref(self), loop, client)
+            self._check_socket_timeout(client)
+            sentinel = until_loop_end(partial(_closed_with_loop, weakref.ref(self), loop, client), "a Redis client")
             entry = _LoopClient(client, sentinel, threading.get_ident())
             self._clients[loop] = entry
             return entry, None, True
@@ -524,12 +534,29 @@ class RedisStore(ClosesOnExit):
                 f"{self!r}.{what}: no answer from the client's event loop within {self._timeout}s"
             ) from exc
 
+    def _check_socket_timeout(self, client: RedisClient) -> None:
+        """Warn (once per store) when nothing bounds a read from a silent server: no budget, no socket timeout."""
+        if self._timeout is not None or self._warned_unbounded:
+            return
+        options = client.get_connection_kwargs()
+        if "socket_timeout" in options and options["socket_timeout"] is None:
+            unbounded = True
+        else:  # not given: the client library's default applies (redis-py 8: 5 s; before: none)
+            unbounded = "socket_timeout" not in options and _library_socket_timeout(client) is None
+        if unbounded:
+            self._warned_unbounded = True
+            log.warning(
+                "cachepoint: %r has timeout=None and its client has no socket_timeout: a Redis server that stops "
+                "answering will block calls until the connection breaks; give the client a socket_timeout",
+                self,
+            )
+
     def _prune_closed_loops(self) -> None:
         """Drop clients of loops closed without finalizing async generators (lock held)."""
         for loop in [lp for lp in self._clients if lp.is_closed()]:
             sentinel = self._clients.pop(loop).sentinel
             if sentinel is not None:
-                _detach(sentinel)
+                detach(sentinel)
 
     def _forget(self, loop: asyncio.AbstractEventLoop, client: RedisClient) -> None:
         """Called by a loop's sentinel as that loop shuts down."""
@@ -548,7 +575,7 @@ class RedisStore(ClosesOnExit):
         self._lock = threading.Lock()
         for entry in self._clients.values():
             if entry.sentinel is not None:
-                _detach(entry.sentinel)
+                detach(entry.sentinel)
         _INHERITED.append(self._clients)
         self._clients = {}
 
@@ -573,7 +600,7 @@ class RedisStore(ClosesOnExit):
             except TimeoutError as exc:  # the budget is spent (before the generic OSError below)
                 raise StoreError(f"{self!r}.{what}: no answer within {timeout}s ({attempt + 1} attempts)") from exc
             except _TRANSIENT as exc:
-                if isinstance(exc, (AuthenticationError, AuthorizationError)):  # wrong credentials stay wrong
+                if isinstance(exc, _WRONG_CREDENTIALS):  # wrong credentials stay wrong
                     raise StoreError(f"{self!r}.{what}: {_describe(exc)}") from exc
                 attempt += 1
                 cap = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
@@ -599,9 +626,9 @@ class RedisStore(ClosesOnExit):
 
     async def _scan_all(self, client: RedisClient, pattern: str) -> AsyncGenerator[list[bytes], None]:
         count = self._scan_count
-        if isinstance(client, RedisCluster):
+        if _is_cluster(client):
             await self._attempt(client, "scan", lambda c: c.initialize())
-            for node in client.get_primaries():
+            for node in cast(RedisCluster, client).get_primaries():
                 cursor = 0
                 while True:
 
@@ -631,7 +658,7 @@ class RedisStore(ClosesOnExit):
 async def _close_entry(entry: _LoopClient) -> None:
     """Close a store-owned client on its own loop (and stop its sentinel from closing it again)."""
     if entry.sentinel is not None:
-        _detach(entry.sentinel)
+        detach(entry.sentinel)
     try:
         await entry.client.aclose()
     except Exception:
@@ -639,14 +666,23 @@ async def _close_entry(entry: _LoopClient) -> None:
 
 
 def _url_factory(
-    url: str, *, timeout: float | None, client_name: str | None, options: Mapping[str, Any]
+    url: str,
+    *,
+    timeout: float | None,
+    socket_timeout: float | None,
+    client_name: str | None,
+    options: Mapping[str, Any],
 ) -> Callable[[], RedisClient]:
+    connect = [t for t in (timeout, socket_timeout) if t is not None]
     kwargs: dict[str, Any] = {
         "decode_responses": False,
         # The store retries within its own time budget; redis-py's default retry (with a 1 s base backoff) would
         # spend that budget sleeping.
         "retry": Retry(NoBackoff(), 0),
-        "socket_connect_timeout": timeout,
+        # Set here, not left to redis-py: its default read timeout is 5 s from 8.0 on and none before, and without
+        # one a silent server holds a call forever when nothing cancels it (timeout=None).
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": min(connect) if connect else None,
     }
     if client_name:
         kwargs["client_name"] = client_name
@@ -660,10 +696,32 @@ def _url_factory(
     return make
 
 
+def _library_socket_timeout(client: RedisClient) -> float | None:
+    """The read timeout a connection of ``client`` gets when none was given (its library's default)."""
+    connection_class = getattr(getattr(client, "connection_pool", None), "connection_class", None)
+    try:
+        default = inspect.signature(connection_class).parameters.get("socket_timeout")  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # no class, or one without a signature: assume the worst
+        return None
+    if default is None or default.default is inspect.Parameter.empty:
+        return None
+    value = default.default
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _is_cluster(client: object) -> bool:
+    """A cluster client (redis-py's ``RedisCluster``, valkey's ``ValkeyCluster``): it knows its primaries."""
+    return isinstance(client, RedisCluster) or callable(getattr(client, "get_primaries", None))
+
+
 def _require_bytes(client: object) -> None:
-    if not isinstance(client, (Redis, RedisCluster)):
-        raise TypeError(f"client: expected a redis.asyncio Redis or RedisCluster, got {type(client).__name__}")
-    if client.get_connection_kwargs().get("decode_responses"):
+    missing = [m for m in _CLIENT_METHODS if not callable(getattr(client, m, None))]
+    if missing:
+        raise TypeError(
+            "client: expected a redis.asyncio or valkey.asyncio client (Redis, RedisCluster, Valkey, ValkeyCluster), "
+            f"got {type(client).__name__} (no {', '.join(missing)})"
+        )
+    if cast(RedisClient, client).get_connection_kwargs().get("decode_responses"):
         raise ValueError("client: RedisStore stores bytes; create the client with decode_responses=False")
 
 

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing_extensions import Self
 
 from cachepoint.core.bridge import run_sync
-from cachepoint.core.stores.base import CacheStore
+from cachepoint.core.stores.base import CacheStore, store_size, store_ttl
 
 __all__ = ["SyncStore"]
 
@@ -57,12 +57,12 @@ class SyncStore:
         return run_sync(lambda: self._store.exists(key), timeout=self._timeout)
 
     def ttl(self, key: str) -> float | None:
-        """Seconds left before ``key`` expires, or ``None``."""
-        return run_sync(lambda: self._store.ttl(key), timeout=self._timeout)
+        """Seconds left before ``key`` expires, or ``None``; ``NotImplementedError`` if the store cannot tell."""
+        return run_sync(lambda: store_ttl(self._store, key), timeout=self._timeout)
 
     def size(self) -> int:
-        """Number of live entries."""
-        return run_sync(self._store.size, timeout=self._timeout)
+        """Number of live entries; ``NotImplementedError`` if the store cannot count them."""
+        return run_sync(lambda: store_size(self._store), timeout=self._timeout)
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values for ``keys`` in order, ``None`` for each miss."""
