@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
-import random
+import math
 from typing import Any
 
 import pydantic
@@ -56,85 +55,6 @@ requests = st.fixed_dictionaries(
     },
     optional=AFFECTING,
 )
-NOISE = {
-    "stream": True,
-    "timeout": 30,
-    "metadata": {"user_id": "u-123"},
-    "user": "someone",
-    "api_key": "sk-secret",
-    "extra_headers": {"x-trace": "abc"},
-    "callbacks": ["handler"],
-    "prompt_cache_key": "bucket-7",
-    "prompt_cache_retention": "24h",
-    "prompt_cache_options": {"mode": "explicit", "ttl": "30m"},
-    "cache_control": {"type": "ephemeral"},
-    "max_retries": 5,
-    "service_tier": "priority",
-}
-
-
-def shuffled(value: Any, rng: random.Random) -> Any:
-    """The same value with every dict's key order permuted (recursively)."""
-    if isinstance(value, dict):
-        items = [(k, shuffled(v, rng)) for k, v in value.items()]
-        rng.shuffle(items)
-        return dict(items)
-    if isinstance(value, list):
-        return [shuffled(v, rng) for v in value]
-    return value
-
-
-def decorated(request: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    """The same request with provider cache markers, message ids and non-output parameters sprinkled in."""
-    out = copy.deepcopy(request)
-    for index, message in enumerate(out["messages"]):
-        message["id"] = f"run-{rng.random()}"
-        if rng.random() < 0.5:
-            message["response_metadata"] = {"id": f"msg_{index}", "usage": {"input_tokens": rng.randint(1, 9)}}
-        if isinstance(message["content"], list):
-            for block in message["content"]:
-                if rng.random() < 0.5:
-                    block["cache_control"] = {"type": "ephemeral", "ttl": "1h"}
-                if rng.random() < 0.3:
-                    block["prompt_cache_breakpoint"] = {"mode": "explicit"}
-            if rng.random() < 0.5:
-                message["content"].insert(rng.randint(0, len(message["content"])), {"cachePoint": {"type": "default"}})
-    if isinstance(out.get("system"), list):
-        out["system"].append({"cachePoint": {"type": "default"}})
-        out["system"][0]["cache_control"] = {"type": "ephemeral"}
-    for tool in out.get("tools", []):
-        tool["cache_control"] = {"type": "ephemeral"}
-    if "tools" in out:
-        out["tools"].append({"cachePoint": {"type": "default"}})
-    for name in rng.sample(sorted(NOISE), rng.randint(1, len(NOISE))):
-        out[name] = NOISE[name]
-    if isinstance(out.get("temperature"), int):
-        out["temperature"] = float(out["temperature"])  # 0 and 0.0 are the same request
-    return shuffled(out, rng)
-
-
-@given(request=requests, seed=st.integers(0, 2**32))
-@settings(max_examples=300)
-def test_equal_requests_give_equal_keys(request: dict[str, Any], seed: int) -> None:
-    rng = random.Random(seed)
-    variant = decorated(request, rng)
-    assert cache_key(variant, namespace="chat", tenant="acme") == cache_key(request, namespace="chat", tenant="acme")
-
-
-@given(request=requests, other=requests)
-@settings(max_examples=300)
-def test_requests_that_differ_in_what_the_model_sees_get_different_keys(
-    request: dict[str, Any], other: dict[str, Any]
-) -> None:
-    # Compared independently of the implementation: stdlib JSON with sorted keys, temperatures as floats.
-    def meaning(r: dict[str, Any]) -> str:
-        r = dict(r)
-        if r.get("temperature") is not None:
-            r["temperature"] = float(r["temperature"])
-        return json.dumps(r, sort_keys=True)
-
-    if meaning(request) != meaning(other):
-        assert fingerprint(request) != fingerprint(other)
 
 
 @given(request=requests, name=st.sampled_from(sorted(AFFECTING)), data=st.data())
@@ -382,3 +302,88 @@ def test_a_provider_config_is_part_of_the_key_and_a_langchain_config_is_not() ->
         None,  # a `config=None` default
     ):
         assert fingerprint({**plain, "config": config}) == fingerprint(plain), config
+
+
+def responses(*items: Any, **params: Any) -> dict[str, Any]:
+    return {"model": "gpt-5.6", "temperature": 0, "input": list(items), **params}
+
+
+def test_an_item_reference_is_keyed_by_the_item_it_points_at() -> None:
+    # OpenAI Responses: the id of an item_reference (its `type` is optional) *is* the content the model reads.
+    question = {"role": "user", "content": "and then?"}
+    for ref in ({"type": "item_reference", "id": "msg_1"}, {"id": "msg_1"}):
+        other = {**ref, "id": "msg_2"}
+        assert fingerprint(responses(ref, question)) != fingerprint(responses(other, question))
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"type": "reasoning", "id": "rs_1", "summary": []},  # resolved server-side by id when stored
+        {"type": "mcp_approval_request", "id": "mcpr_1", "name": "f", "arguments": "{}", "server_label": "s"},
+        {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "f", "arguments": "{}"},
+        {"type": "image_generation_call", "id": "ig_1", "result": None, "status": "completed"},
+    ],
+)
+def test_ids_of_responses_items_other_than_messages_are_kept(item: dict[str, Any]) -> None:
+    changed = {**item, "id": item["id"] + "0"}
+    assert fingerprint(responses(item)) != fingerprint(responses(changed))
+
+
+def test_the_id_of_a_message_with_its_content_inline_is_left_out() -> None:
+    def said(msg_id: str) -> dict[str, Any]:
+        content = [{"type": "output_text", "text": "Paris.", "annotations": []}]
+        return {"type": "message", "id": msg_id, "role": "assistant", "status": "completed", "content": content}
+
+    question = {"role": "user", "content": "And Italy?"}
+    assert fingerprint(responses(said("msg_a"), question)) == fingerprint(responses(said("msg_b"), question))
+    # ... but a LangChain RemoveMessage names the message it removes: its id is its meaning.
+    remove = {"model": "m", "messages": [{"type": "remove", "content": "", "id": "run-1"}]}
+    assert fingerprint(remove) != fingerprint({"model": "m", "messages": [{**remove["messages"][0], "id": "run-2"}]})
+
+
+def test_previous_response_and_conversation_ids_are_part_of_the_request() -> None:
+    question = {"role": "user", "content": "and then?"}
+    base = fingerprint(responses(question, previous_response_id="resp_1"))
+    assert base != fingerprint(responses(question, previous_response_id="resp_2"))
+    assert base != fingerprint(responses(question))
+    assert fingerprint(responses(question, conversation="conv_1")) != fingerprint(
+        responses(question, conversation="c2")
+    )
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_floats_are_neither_null_nor_each_other(value: float) -> None:
+    others = {repr(v): v for v in (None, math.nan, math.inf, -math.inf, 0, "nan", "inf") if repr(v) != repr(value)}
+    for name, other in others.items():
+        assert fingerprint_value(value) != fingerprint_value(other), name
+        assert fingerprint_value({"x": [value]}) != fingerprint_value({"x": [other]}), name
+        request = {"model": "m", "messages": [], "temperature": value}
+        assert fingerprint(request) != fingerprint({**request, "temperature": other}), name
+    assert fingerprint_value(value) == fingerprint_value(float(repr(value)))  # every NaN is one NaN
+
+    class Point(pydantic.BaseModel):
+        x: float | None
+
+    @dataclasses.dataclass
+    class Pair:
+        x: float | None
+
+    assert fingerprint_value([Point(x=value)]) != fingerprint_value([Point(x=None)])
+    assert fingerprint_value([Pair(value)]) != fingerprint_value([Pair(None)])
+
+
+def test_parameters_that_change_what_comes_back_are_part_of_the_key() -> None:
+    question = {"role": "user", "content": "q"}
+    base = responses(question)
+    # background=True answers with a queued response, not the answer; include_usage adds a chunk to a stream.
+    assert fingerprint({**base, "background": True}) != fingerprint(base)
+    assert fingerprint({**base, "stream_options": {"include_usage": True}}) != fingerprint(base)
+    assert fingerprint({**base, "extra_query": {"api-version": "2025-01-01"}}) != fingerprint(base)
+    # Beta and version headers switch API behaviour; every other header (tracing, auth) is left out.
+    for headers in ("extra_headers", "headers"):
+        beta = fingerprint({**base, headers: {"anthropic-beta": "context-1m-2025-08-07", "x-trace": "1"}})
+        assert beta != fingerprint(base)
+        assert beta == fingerprint({**base, headers: {"Anthropic-Beta": "context-1m-2025-08-07", "x-trace": "2"}})
+        assert fingerprint({**base, headers: {"x-request-id": "abc"}}) == fingerprint(base)
+        assert fingerprint({**base, headers: {"anthropic-version": "2023-06-01"}}) != fingerprint(base)

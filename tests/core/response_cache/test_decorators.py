@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import pydantic
@@ -16,7 +17,7 @@ async def test_async_functions_are_cached_by_their_arguments(make_cache: Any) ->
     cache = make_cache("fn")
     calls: list[tuple[str, int]] = []
 
-    @cached(cache)
+    @cached(cache, name="search")
     async def search(query: str, k: int = 3) -> list[str]:
         calls.append((query, k))
         await asyncio.sleep(0)
@@ -37,7 +38,7 @@ async def test_concurrent_calls_of_a_decorated_function_share_one_call(make_cach
     upstream = helpers.Upstream({"ok": True})
     upstream.hold()
 
-    @cached(cache)
+    @cached(cache, name="fetch")
     async def fetch(x: int) -> Any:
         return await upstream()
 
@@ -52,7 +53,7 @@ def test_sync_functions_are_cached_through_the_sync_face(make_cache: Any) -> Non
     cache = make_cache("fn")
     calls = []
 
-    @cached(cache, ttl=60)
+    @cached(cache, name="square", ttl=60)
     def square(x: int) -> int:
         calls.append(x)
         return x * x
@@ -66,7 +67,7 @@ async def test_async_generators_become_cached_streams(make_cache: Any) -> None:
     cache = make_cache("fn")
     opened = []
 
-    @cached(cache)
+    @cached(cache, name="tokens")
     async def tokens(prompt: str) -> Any:
         opened.append(prompt)
         for word in prompt.split():
@@ -85,7 +86,7 @@ def test_generators_become_cached_sync_streams(make_cache: Any) -> None:
     cache = make_cache("fn")
     opened = []
 
-    @cached(cache)
+    @cached(cache, name="tokens")
     def tokens(prompt: str) -> Any:
         opened.append(prompt)
         yield from prompt.split()
@@ -117,7 +118,7 @@ def test_unkeyable_arguments_are_a_clear_error_before_the_call(make_cache: Any) 
     cache = make_cache("fn")
     calls = []
 
-    @cached(cache)
+    @cached(cache, name="fetch")
     def fetch(session: object, url: str) -> str:
         calls.append(url)
         return url
@@ -136,7 +137,7 @@ def test_a_temperature_argument_above_zero_is_not_cached(make_cache: Any) -> Non
     cache = make_cache("fn")
     calls = []
 
-    @cached(cache)
+    @cached(cache, name="complete")
     def complete(prompt: str, temperature: float = 0.0) -> str:
         calls.append(temperature)
         return prompt
@@ -153,7 +154,7 @@ def test_llm_shaped_arguments_without_temperature_are_sampled(make_cache: Any) -
     cache = make_cache("fn")
     calls = []
 
-    @cached(cache)
+    @cached(cache, name="ask")
     def ask(model: str, messages: list[dict[str, str]], temperature: float | None = None) -> str:
         calls.append(temperature)
         return messages[-1]["content"]
@@ -172,12 +173,12 @@ async def test_plain_async_functions_keep_caching_and_llm_shaped_ones_bypass(mak
     cache = make_cache("fn")
     calls = []
 
-    @cached(cache)
+    @cached(cache, name="lookup")
     async def lookup(prompt: str, model: str = "m") -> str:  # a model and a prompt: an LLM call
         calls.append(prompt)
         return prompt
 
-    @cached(cache)
+    @cached(cache, name="fetch")
     async def fetch(url: str) -> str:
         calls.append(url)
         return url
@@ -194,7 +195,7 @@ def test_a_tenant_callable_scopes_each_call(make_cache: Any) -> None:
     current = {"tenant": "acme"}
     calls = []
 
-    @cached(cache, tenant=lambda: current["tenant"])
+    @cached(cache, name="profile", tenant=lambda: current["tenant"])
     def profile(user_id: int) -> str:
         calls.append(current["tenant"])
         return f"{current['tenant']}:{user_id}"
@@ -320,3 +321,52 @@ def test_cached_model_wraps_the_usual_methods_it_finds(make_cache: Any) -> None:
     assert Streamy.opened == 1
     with pytest.raises(ValueError, match="has none of invoke, ainvoke"):
         CachedModel(object(), make_cache("llm"), identity={})
+
+
+def adder(cache: Any, n: int, **options: Any) -> Any:
+    @cached(cache, **options)
+    def add(x: int) -> int:
+        return x + n
+
+    return add
+
+
+def test_a_closure_needs_a_name_that_tells_it_apart_from_its_siblings(make_cache: Any) -> None:
+    # Keyed by module.qualname alone, adder(cache, 2) would replay adder(cache, 1)'s answers: both are
+    # "adder.<locals>.add", and what tells them apart (n) is in no argument.
+    cache = make_cache("fn")
+    with pytest.raises(TypeError) as info:
+        adder(cache, 1)
+    message = str(info.value)
+    assert "adder.<locals>.add" in message
+    assert "closes over n" in message
+    assert "name=" in message
+    assert [adder(cache, n, name=f"add-{n}")(10) for n in (1, 2, 1)] == [11, 12, 11]
+    assert cache.stats().hits == 1
+
+
+def test_a_lambda_or_a_nameless_callable_needs_a_name(make_cache: Any) -> None:
+    cache = make_cache("fn")
+    with pytest.raises(TypeError, match=r"lambda.*name="):
+        cached(cache)(lambda x: x + 1)
+    with pytest.raises(TypeError, match=r"partial.*name="):
+        cached(cache)(functools.partial(pow, 2))
+    double = cached(cache, name="double")(lambda x: x * 2)
+    assert [double(4), double(4)] == [8, 8]
+    powers = cached(cache, name="powers-of-2")(functools.partial(pow, 2))
+    assert [powers(5), powers(5)] == [32, 32]
+    assert cache.stats().hits == 2
+
+
+def test_a_local_function_that_closes_over_nothing_is_keyed_by_its_name(make_cache: Any) -> None:
+    cache = make_cache("fn")
+
+    def make() -> Any:
+        @cached(cache)
+        def square(x: int) -> int:
+            return x * x
+
+        return square
+
+    assert [make()(3), make()(3)] == [9, 9]  # every make() builds the same function: one entry serves both
+    assert cache.stats().hits == 1

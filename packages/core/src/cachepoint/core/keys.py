@@ -7,18 +7,23 @@ Two requests get the same fingerprint exactly when a provider would treat them a
   ``prompt_cache_breakpoint`` on parts and ``prompt_cache_key`` / ``prompt_cache_options`` /
   ``prompt_cache_retention`` at top level. Moving a breakpoint changes what the provider *caches*, not what it
   *answers*.
-- **Message ids and per-call metadata are stripped** — a message's own ``id`` (LangChain, OpenAI Responses items),
-  ``response_metadata`` and ``usage_metadata``: they differ on every run of the same conversation. Ids inside
-  content blocks (``tool_use.id``) are kept: they are part of the conversation the model reads.
+- **Message ids and per-call metadata are stripped** — the ``id`` of a chat message whose content is inline (a
+  message with a ``role``, OpenAI Responses ``type: "message"`` items, LangChain messages in any of their forms),
+  ``response_metadata`` and ``usage_metadata``: they differ on every run of the same conversation. Every other id
+  is kept, because it is what the model reads: an OpenAI ``item_reference`` or ``reasoning`` item is resolved by
+  its id, ``previous_response_id`` and ``conversation`` bring back a stored conversation, tool call ids
+  (``tool_use.id``, ``tool_call_id``, ``call_id``, ``toolUseId``) pair calls with results, and a LangChain
+  ``RemoveMessage`` names the message it removes.
 - **Only output-affecting parameters count.** Parameters known not to change the answer (`NON_OUTPUT_PARAMS`:
-  ``stream``, ``timeout``, ``metadata``, ``user``, API keys, headers, callbacks, a LangChain ``config``...) are
-  dropped; *every other* parameter is kept (google-genai's ``config`` holds the temperature and the system
-  instruction: it is kept). That is deliberate: an unknown parameter might change the answer, and keeping it costs at
-  worst a miss, while dropping one that matters would replay a wrong answer.
+  ``stream``, ``timeout``, ``metadata``, ``user``, API keys, callbacks, a LangChain ``config``, headers other
+  than betas and API versions...) are dropped; *every other* parameter is kept (google-genai's ``config`` holds
+  the temperature and the system instruction: it is kept). That is deliberate: an unknown parameter might change
+  the answer, and keeping it costs at worst a miss, while dropping one that matters would replay a wrong answer.
 - **Canonical JSON**: sorted keys, integral floats in top-level parameters written as integers (``temperature=0``
   and ``0.0`` are one request), tuples as lists, bytes as their SHA-256 (an image is not copied into the key),
   pydantic models by ``model_dump(mode="json")``, pydantic classes (``response_format=MyModel``) by their JSON
-  schema, sets sorted. Anything else is a `FingerprintError` naming the path.
+  schema, sets sorted, NaN and infinities as ``{"$float": "nan"}``... (never as ``null``, which is ``None``).
+  Anything else is a `FingerprintError` naming the path.
 
 The store key is ``"<namespace>:<tenant>:<version>:<64 hex>"``, e.g. ``"chat:t.acme:v1:9f86d0..."`` (``shared``
 when there is no tenant). It never holds the payload, so it stays short however long the conversation (the
@@ -38,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -46,6 +52,7 @@ from urllib.parse import quote
 import orjson
 
 __all__ = [
+    "BEHAVIOUR_HEADERS",
     "CACHE_MARKER_PARAMS",
     "NON_OUTPUT_PARAMS",
     "FingerprintError",
@@ -61,9 +68,8 @@ __all__ = [
 
 NON_OUTPUT_PARAMS: frozenset[str] = frozenset(
     {
-        # transport and client plumbing
+        # transport and client plumbing (`stream_options` stays: include_usage adds a chunk to what is replayed)
         "stream",
-        "stream_options",
         "timeout",
         "request_timeout",
         "max_retries",
@@ -71,9 +77,6 @@ NON_OUTPUT_PARAMS: frozenset[str] = frozenset(
         "api_base",
         "base_url",
         "organization",
-        "headers",
-        "extra_headers",
-        "extra_query",
         "http_client",
         "idempotency_key",
         # bookkeeping that never reaches the model's input
@@ -82,7 +85,6 @@ NON_OUTPUT_PARAMS: frozenset[str] = frozenset(
         "safety_identifier",
         "store",
         "service_tier",
-        "background",
         "diagnostics",
         # framework plumbing (LangChain RunnableConfig and friends)
         "callbacks",
@@ -95,6 +97,9 @@ NON_OUTPUT_PARAMS: frozenset[str] = frozenset(
 )
 """Top-level request parameters that never change the answer, so never change the key.
 
+``headers`` and ``extra_headers`` count only for the headers that switch API behaviour (`BEHAVIOUR_HEADERS`):
+the rest (tracing, auth) never reaches the model. ``background`` stays (a background call answers with a queued
+response, not the answer), as does ``extra_query`` (it may select an API version).
 ``config`` is judged by its content: a LangChain ``RunnableConfig`` (callbacks, tags, run name...) is left out,
 while google-genai's ``config`` (temperature, system instruction, tools, response schema...) is part of the
 request and of the key."""
@@ -105,6 +110,10 @@ _RUNNABLE_CONFIG_KEYS = frozenset(
 )
 _LANGCHAIN_ONLY = frozenset({"callbacks", "run_name", "max_concurrency", "recursion_limit", "configurable", "run_id"})
 
+BEHAVIOUR_HEADERS: frozenset[str] = frozenset({"anthropic-beta", "anthropic-version", "openai-beta"})
+"""Request headers (lower case) that change what the provider does: betas and API versions."""
+_HEADER_PARAMS = frozenset({"headers", "extra_headers"})
+
 CACHE_MARKER_PARAMS: frozenset[str] = frozenset(
     {"cache_control", "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention"}
 )
@@ -113,6 +122,15 @@ CACHE_MARKER_PARAMS: frozenset[str] = frozenset(
 _BLOCK_MARKERS = frozenset({"cache_control", "prompt_cache_breakpoint"})
 _MESSAGE_NOISE = frozenset({"response_metadata", "usage_metadata"}) | _BLOCK_MARKERS
 _MESSAGE_LISTS = frozenset({"messages", "input"})
+_LANGCHAIN_MESSAGE_TYPES = frozenset(
+    {"human", "ai", "system", "tool", "function", "chat"}
+    | {f"{name}MessageChunk" for name in ("Human", "AI", "System", "Tool", "Function", "Chat")}
+)
+_LANGCHAIN_MESSAGE_CLASSES = frozenset(
+    f"{name}Message{suffix}"
+    for name in ("Human", "AI", "System", "Tool", "Function", "Chat")
+    for suffix in ("", "Chunk")
+)
 _BLOCK_LISTS = frozenset({"system"})
 _NUMBER_CONTAINERS = frozenset({"inferenceConfig", "generationConfig", "generation_config", "options", "config"})
 
@@ -190,31 +208,52 @@ def _strip_blocks(blocks: Any) -> Any:
     return _rebuild(blocks, _strip_block)
 
 
-def _is_run_id(key: str, value: Any) -> bool:
-    # A string id is a run/message id; LangChain's serialized form uses a *list* "id" for the class path, which is
-    # part of the message's meaning and stays.
-    return key == "id" and (value is None or isinstance(value, (str, int)))
+def _has_label_id(message: Mapping[str, Any], langchain: bool = False) -> bool:
+    """Whether ``message`` carries an ``id`` that only labels it: a chat message whose content is inline.
+
+    That holds for a message with a ``role`` (OpenAI Responses ``type: "message"`` items, output messages passed
+    back included) and for LangChain's messages (``type: "human"``..., or ``langchain``: the payload of LangChain's
+    serialized forms; LangChain's own cache drops these ids). Every other id is kept, because it is what the model
+    reads: an ``item_reference`` (``type`` optional) or a ``reasoning`` item is resolved by its id, an
+    ``mcp_approval_request`` id is answered by an ``approval_request_id``, a LangChain ``RemoveMessage`` names the
+    message it removes, and a list ``id`` is the class path of LangChain's serialized form."""
+    if "id" not in message or "content" not in message:
+        return False
+    run_id = message["id"]
+    if not (run_id is None or type(run_id) is str or type(run_id) is int):
+        return False
+    kind = message.get("type")
+    if "role" in message and (kind is None or kind == "message"):
+        return True
+    return kind in _LANGCHAIN_MESSAGE_TYPES or (langchain and kind is None)
 
 
-def _strip_message_dict(message: Mapping[str, Any]) -> Mapping[str, Any]:
+def _langchain_payload(message: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """The message inside LangChain's ``messages_to_dict`` (``{"type": "ai", "data": {...}}``) or ``dumpd``
+    (``{"lc": 1, "type": "constructor", "id": [..., "AIMessage"], "kwargs": {...}}``) form, with its field name."""
+    data = message.get("data")
+    if data is not None and message.get("type") in _LANGCHAIN_MESSAGE_TYPES and _is_mapping(data):
+        return "data", data
+    kwargs = message.get("kwargs")
+    path = message.get("id")
+    if kwargs is not None and type(path) is list and path and path[-1] in _LANGCHAIN_MESSAGE_CLASSES:
+        return ("kwargs", kwargs) if _is_mapping(kwargs) else None
+    return None
+
+
+def _strip_message_dict(message: Mapping[str, Any], langchain: bool = False) -> Mapping[str, Any]:
     content = message.get("content")
     new_content = _strip_blocks(content) if type(content) is list else content
-    if "data" not in message and "kwargs" not in message:  # the usual shape: {"role", "content", ...}
-        if new_content is content and _MESSAGE_NOISE.isdisjoint(message):
-            run_id = message.get("id", _DROP)
-            if run_id is _DROP or not _is_run_id("id", run_id):
-                return message
-        nested: dict[str, Any] = {}
-    else:
-        nested = {
-            key: _strip_message_dict(message[key])
-            for key in ("data", "kwargs")  # LangChain messages_to_dict / dumpd forms
-            if key in message and _is_mapping(message[key])
-        }
-    out = {k: v for k, v in message.items() if k not in _MESSAGE_NOISE and not _is_run_id(k, v)}
+    label_id = "id" in message and _has_label_id(message, langchain)
+    nested = _langchain_payload(message) if "data" in message or "kwargs" in message else None
+    # the usual shape, {"role", "content", ...}, mostly has nothing to strip
+    if nested is None and new_content is content and not label_id and _MESSAGE_NOISE.isdisjoint(message):
+        return message
+    out = {k: v for k, v in message.items() if k not in _MESSAGE_NOISE and not (label_id and k == "id")}
     if "content" in out:
         out["content"] = new_content
-    out.update(nested)
+    if nested is not None:
+        out[nested[0]] = _strip_message_dict(nested[1], langchain=True)
     return out
 
 
@@ -258,11 +297,49 @@ def _is_runnable_config(config: Any) -> bool:
     return _RUNNABLE_CONFIG_KEYS.issuperset(names) or not _LANGCHAIN_ONLY.isdisjoint(names)
 
 
+def _behaviour_headers(value: Any, name: str) -> Any:
+    """The `BEHAVIOUR_HEADERS` among request headers, names lower-cased (HTTP names are case-insensitive), or
+    ``_DROP`` when there are none; values that are not strings are the SDKs' "omit this header" sentinels."""
+    if value is None:
+        return _DROP
+    if _is_mapping(value):
+        pairs = value.items()
+    elif isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+        pairs = value
+    else:
+        raise FingerprintError(f"request[{name!r}]", f"expected a mapping of header names, got {type(value).__name__}")
+    kept = {
+        k.lower(): v for k, v in pairs if isinstance(k, str) and k.lower() in BEHAVIOUR_HEADERS and isinstance(v, str)
+    }
+    return kept or _DROP
+
+
 def _norm_number(value: Any) -> Any:
     # temperature=0 and temperature=0.0 are the same request.
     if type(value) is float and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value
+
+
+def _norm_numbers(value: Any) -> Any:
+    return {k: _norm_number(v) for k, v in value.items()} if isinstance(value, Mapping) else _norm_number(value)
+
+
+def _strip_tool_config(value: Any) -> Any:
+    if isinstance(value, Mapping) and "tools" in value:
+        return {**value, "tools": _strip_tools(value["tools"])}
+    return value
+
+
+# How each top-level parameter is put in canonical form (`_norm_number` for the rest); `_DROP` leaves it out.
+_PARAM_FORMS: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(_MESSAGE_LISTS, _strip_messages),
+    **dict.fromkeys(_BLOCK_LISTS, _strip_blocks),
+    **dict.fromkeys(_NUMBER_CONTAINERS, _norm_numbers),
+    **{name: functools.partial(_behaviour_headers, name=name) for name in _HEADER_PARAMS},
+    "tools": _strip_tools,
+    "toolConfig": _strip_tool_config,
+}
 
 
 def canonical_request(request: Mapping[str, Any], *, ignore: Iterable[str] = ()) -> dict[str, Any]:
@@ -280,23 +357,13 @@ def canonical_request(request: Mapping[str, Any], *, ignore: Iterable[str] = ())
         skip = skip | frozenset(ignore)
     out: dict[str, Any] = {}
     for key, raw in request.items():
-        value = raw
         if not isinstance(key, str):
             raise FingerprintError("request", f"parameter name {key!r} is a {type(key).__name__}, expected str")
-        if key in skip or (key == "config" and _is_runnable_config(value)):
+        if key in skip or (key == "config" and _is_runnable_config(raw)):
             continue
-        if key in _MESSAGE_LISTS:
-            value = _strip_messages(value)
-        elif key in _BLOCK_LISTS:
-            value = _strip_blocks(value)
-        elif key == "tools":
-            value = _strip_tools(value)
-        elif key == "toolConfig" and isinstance(value, Mapping) and "tools" in value:
-            value = {**value, "tools": _strip_tools(value["tools"])}
-        elif key in _NUMBER_CONTAINERS and isinstance(value, Mapping):
-            value = {k: _norm_number(v) for k, v in value.items()}
-        else:
-            value = _norm_number(value)
+        value = _PARAM_FORMS.get(key, _norm_number)(raw)
+        if value is _DROP:
+            continue
         out[key] = value
     return out
 
@@ -319,8 +386,73 @@ def _default(obj: Any) -> Any:
     if callable(dump):
         return dump(mode="json")
     if isinstance(obj, (set, frozenset)):
-        return sorted(obj, key=lambda item: orjson.dumps(item, default=_default, option=_OPTIONS))
+        return sorted(obj, key=canonical_json)
     raise TypeError(f"unsupported type {type(obj).__name__!r}")
+
+
+_PLAIN = frozenset({str, int, bool, type(None), bytes, bytearray, memoryview})
+
+
+def _tag_non_finite(value: Any) -> Any:
+    """``value`` with each NaN or infinity replaced by a ``{"$float": ...}`` tag (orjson would write ``null``, the
+    same as ``None``); the same object where there is none. It walks what orjson walks: containers, dataclasses,
+    and what `_default` turns other objects into."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is float or isinstance(value, float):
+        return value if math.isfinite(value) else {"$float": repr(float(value))}
+    tagged: Any
+    if kind is dict or isinstance(value, Mapping):
+        tagged = {k: _tag_non_finite(v) for k, v in value.items()}
+        changed = any(tagged[k] is not v for k, v in value.items())
+    elif kind is list or isinstance(value, (list, tuple)):
+        tagged = [_tag_non_finite(v) for v in value]
+        changed = any(t is not v for t, v in zip(tagged, value, strict=True))
+    else:
+        plain = _plain_form(value)
+        tagged = value if plain is value else _tag_non_finite(plain)
+        changed = tagged is not plain
+    return tagged if changed else value
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Whether ``value`` holds a NaN or an infinity anywhere (the check runs whenever canonical JSON holds a
+    ``null``, as most LangChain messages do: it builds nothing and stops at the first one)."""
+    stack = [value]
+    pop, push, extend, plain_types, isfinite = stack.pop, stack.append, stack.extend, _PLAIN, math.isfinite
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind in plain_types:
+            continue
+        if kind is dict:
+            extend(item.values())
+        elif kind is list or kind is tuple:
+            extend(item)
+        elif kind is float or isinstance(item, float):
+            if not isfinite(item):
+                return True
+        elif isinstance(item, Mapping):
+            extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            extend(item)
+        else:
+            plain = _plain_form(item)
+            if plain is not item:
+                push(plain)
+    return False
+
+
+def _plain_form(value: Any) -> Any:
+    """What orjson writes for an object: a dataclass's fields, `_default`'s answer, else the object itself (a
+    datetime, a UUID, an enum...)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    try:
+        return _default(value)
+    except TypeError:
+        return value
 
 
 _OPTIONS = orjson.OPT_SORT_KEYS
@@ -360,11 +492,16 @@ def canonical_json(value: Any, *, path: str = "value") -> bytes:
 
     >>> canonical_json({"b": 1, "a": (1, 2)})
     b'{"a":[1,2],"b":1}'
+    >>> canonical_json([float("nan"), None])
+    b'[{"$float":"nan"},null]'
     """
     try:
-        return orjson.dumps(value, default=_default, option=_OPTIONS)
+        text = orjson.dumps(value, default=_default, option=_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
         raise _locate(value, path) from None
+    if b"null" in text and _has_non_finite(value):  # orjson writes NaN and infinities as null, like None
+        text = orjson.dumps(_tag_non_finite(value), default=_default, option=_OPTIONS)
+    return text
 
 
 def fingerprint(request: Mapping[str, Any], *, ignore: Iterable[str] = ()) -> str:

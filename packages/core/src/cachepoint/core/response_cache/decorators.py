@@ -129,6 +129,40 @@ class _Keyer:
         return cache._make_plan(key, kind, tags=self.tags, ttl=self.ttl, dump=self.dump, load=self.load)
 
 
+def _default_name(fn: Callable[..., Any]) -> str:
+    """``module.qualname`` of ``fn``, where that names what it computes; else a `TypeError` saying what to pass.
+
+    A function defined inside another one is rebuilt on each call of its parent under the same qualified name;
+    when it closes over the parent's variables, two of them compute different things that no argument shows, and
+    keyed by name alone one would replay the other's answers. One that closes over nothing is the same function
+    each time, so its name serves. Every lambda is called ``<lambda>``, and some callables have no name at all.
+    """
+    qualname = getattr(fn, "__qualname__", None)
+    module = getattr(fn, "__module__", None)
+    if not isinstance(qualname, str) or not isinstance(module, str):
+        raise TypeError(
+            f"cached: {fn!r} has no module and qualified name to key its entries by; pass name='...', a name "
+            "unique to what it computes"
+        )
+    label = f"{module}.{qualname}"
+    if "<lambda>" in qualname:
+        raise TypeError(
+            f"cached: {label} is a lambda, and every lambda has that name, so two of them would share entries and "
+            "replay each other's answers; pass name='...', a name unique to what it computes"
+        )
+    free = getattr(getattr(fn, "__code__", None), "co_freevars", ())
+    if "<locals>" in qualname and free:
+        names = ", ".join(free)
+        parent, short = qualname.rsplit(".<locals>.", 1)
+        raise TypeError(
+            f"cached: {label} closes over {names} from {parent}(): every call of {parent}() makes another {short} "
+            f"under this one name, and keyed by it they would replay each other's answers; pass name='...' unique "
+            f'to what this one computes (e.g. name=f"{short}-{{{free[0]}}}"), or take {names} as '
+            + ("a parameter" if len(free) == 1 else "parameters")
+        )
+    return label
+
+
 def _wrap(keyer: _Keyer, fn: Callable[..., Any]) -> Callable[..., Any]:
     cache = keyer.cache
     flavor = _flavor(fn)
@@ -199,7 +233,11 @@ def cached(
     async generator function returns a `CachedStream`). The decorated function returns plain values; a hit is
     visible in ``cache.stats()``.
 
-    - ``name``: part of the key (default ``module.qualname``); set it to keep entries across a rename.
+    - ``name``: part of the key (default ``module.qualname``); set it to keep entries across a rename. A lambda,
+      a callable without a qualified name, or a function defined inside another function that closes over its
+      variables (``make(n)`` returning a cached ``add(x)`` that adds ``n``) needs one, unique to what it computes
+      (``name=f"add-{n}"``): keyed by the same name, they would replay each other's answers, so `cached` raises a
+      `TypeError` saying so. A nested function that closes over nothing is the same on every call: its name serves.
     - ``ignore``: parameters left out of the key (clients, loggers, ``self``). Unkeyable arguments raise a
       `FingerprintError <cachepoint.core.keys.FingerprintError>` naming the argument and suggesting this.
     - ``tenant``: a tenant, or a zero-argument callable returning one per call (e.g. from a contextvar).
@@ -222,7 +260,7 @@ def cached(
         raise TypeError(f"cached: expected a ResponseCache, got {type(cache).__name__} (did you write @cached?)")
 
     def decorate(fn: F) -> F:
-        label = name or f"{fn.__module__}.{fn.__qualname__}"
+        label = name or _default_name(fn)
         keyer = _Keyer(cache, fn, label, ignore=ignore, tags=tags, ttl=ttl, tenant=tenant, dump=dump, load=load)
         return cast(F, _wrap(keyer, fn))
 

@@ -84,14 +84,17 @@ class RedisLock:
     async def acquire(self, key: str, lease: float) -> str | None:
         """Take the lock for ``lease`` seconds; a token, or ``None`` if another holder has it.
 
+        ``redis_url`` is your server's URL, ``redis_prefix`` your key prefix (see `RedisStore`):
+
         >>> import asyncio
-        >>> async def demo() -> bool:
-        ...     async with RedisStore("redis://127.0.0.1:6379/0", prefix="docs:") as store:
+        >>> async def demo() -> tuple[bool, bool]:
+        ...     async with RedisStore(redis_url, prefix=redis_prefix) as store:
         ...         lock = RedisLock(store)
         ...         token = await lock.acquire("chat:k", lease=5)
-        ...         return token is not None and await lock.release("chat:k", token)
-        >>> asyncio.run(demo())  # doctest: +SKIP
-        True
+        ...         taken = await lock.acquire("chat:k", lease=5)  # held: no second holder
+        ...         return token is not None and taken is None, await lock.release("chat:k", token)
+        >>> asyncio.run(demo())
+        (True, True)
         """
         token = secrets.token_hex(16)
         name = self.key_of(key)

@@ -158,12 +158,15 @@ class RedisStore(ClosesOnExit):
     ``size()`` counts entries under ``prefix`` the same way. Neither counts nor removes `reserved_key` keys
     (locks). A ttl ``<= 0`` deletes the key.
 
+    In the examples, ``redis_url`` is your server's URL (e.g. ``"redis://127.0.0.1:6379/0"``) and
+    ``redis_prefix`` your application's key prefix (e.g. ``"myapp:"``).
+
     >>> import asyncio
     >>> async def demo() -> bytes | None:
-    ...     async with RedisStore("redis://127.0.0.1:6379/0", prefix="docs:") as store:
+    ...     async with RedisStore(redis_url, prefix=redis_prefix) as store:
     ...         await store.set("chat:1", b"hello", ttl=60)
     ...         return await store.get("chat:1")
-    >>> asyncio.run(demo())  # doctest: +SKIP
+    >>> asyncio.run(demo())
     b'hello'
     """
 
@@ -270,11 +273,11 @@ class RedisStore(ClosesOnExit):
 
         >>> import asyncio
         >>> async def demo() -> int:
-        ...     async with RedisStore("redis://127.0.0.1:6379/0", prefix="docs:") as store:
+        ...     async with RedisStore(redis_url, prefix=redis_prefix) as store:
         ...         key = store.reserved_key("counter")
         ...         return await store.execute(lambda client: client.incr(key), name="counter")
-        >>> asyncio.run(demo())  # doctest: +SKIP
-        1
+        >>> asyncio.run(demo()), asyncio.run(demo())
+        (1, 2)
         """
         return await self._run(name, fn)
 
