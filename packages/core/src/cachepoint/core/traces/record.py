@@ -44,6 +44,9 @@ ENVELOPE_FIELDS: Mapping[str, str] = MappingProxyType(
     }
 )
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+#: Envelope fields no provider request body has: a line with one of them and no ``request`` is an envelope that
+#: lost its body, not a bare body.
+_ENVELOPE_ONLY = ("v", "timestamp", "session", "tenant", "usage", "ttft_s")
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,14 @@ def parse_record(data: Any, *, line: int | None = None, offset: int | None = Non
     if not isinstance(data, Mapping):
         raise TraceFormatError(line, "", f"expected a JSON object (an envelope or a request body), got {_kind(data)}")
     if "request" not in data:
+        envelope = [key for key in _ENVELOPE_ONLY if key in data]
+        if envelope:
+            raise TraceFormatError(
+                line,
+                "request",
+                f"missing: an envelope (this line has {', '.join(map(repr, envelope))}) carries the provider "
+                "request body under 'request'",
+            )
         return TraceRecord(request=data, line=line, offset=offset, bare=True)
     body = data["request"]
     if not isinstance(body, Mapping):
