@@ -180,3 +180,21 @@ def test_an_envelope_without_request_names_the_field(tmp_path: Path) -> None:
     path.write_text(json.dumps(record) + "\n", encoding="utf-8")
     err = assert_bad_input(cli(str(path)), str(path), "line 1: request: missing")
     assert "messages" not in err
+
+
+# --- found by fuzzing the entry point (test_cli_fuzz.py) ------------------------------------------------------------
+
+
+def test_a_timestamp_past_year_9999_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "far.jsonl"
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "Hi"}]}
+    record = {"request": body, "timestamp": 2**70}
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    assert_bad_input(cli(str(path)), str(path), "line 1: timestamp: expected")
+
+
+def test_a_block_type_of_the_wrong_type_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jsonl"
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": [{"type": []}]}]}
+    path.write_text(json.dumps({"request": body}) + "\n", encoding="utf-8")
+    assert_bad_input(cli(str(path)), str(path), "line 1: request.messages[0].content[0]")

@@ -196,7 +196,7 @@ def _scenario_rows(report: AnalysisReport) -> str:
 
 def _legend(report: AnalysisReport) -> str:
     rows = [
-        ("recorded", f"the trace's own cache markers ({REPLAYED} through the model)"),
+        ("recorded", "the trace's own cache markers, replayed through the model"),
         ("none", "no caching at all: what “saved” is measured against"),
         ("the others", "each strategy, placed on every request (its own markers removed) as apply_cache_points would"),
         ("best", "the cheapest scenario"),

@@ -54,12 +54,12 @@ def fmt_usd(value: float | None) -> str:
 
 
 def fmt_tokens(value: int, *, estimate: bool = False) -> str:
-    """A token count in full, ``~`` in front when it is the analyzer's offline estimate.
+    """A token count in full, ``~`` in front when it is the analyzer's offline estimate (of something).
 
-    >>> fmt_tokens(4_912_345, estimate=True), fmt_tokens(950)
-    ('~4,912,345', '950')
+    >>> fmt_tokens(4_912_345, estimate=True), fmt_tokens(950), fmt_tokens(0, estimate=True)
+    ('~4,912,345', '950', '0')
     """
-    return f"~{value:,}" if estimate else f"{value:,}"
+    return f"~{value:,}" if estimate and value else f"{value:,}"
 
 
 def fmt_count(count: int, noun: str) -> str:
