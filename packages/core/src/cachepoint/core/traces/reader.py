@@ -14,7 +14,7 @@ import sys
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -41,14 +41,13 @@ def iter_lines(source: TraceSource) -> Iterator[tuple[int, int, bytes | Mapping[
             yield from _read(sys.stdin.buffer, "-")
             return
         with open_trace(source) as handle:
-            kind = "gzip" if isinstance(handle, gzip.GzipFile) else "xz" if isinstance(handle, lzma.LZMAFile) else None
-            yield from _lines(handle, str(source), kind)
+            yield from _lines(handle, str(source), _decompressing(handle))
         return
     if isinstance(source, io.TextIOBase):
         yield from _iter_stream(line.encode("utf-8") for line in source)
         return
     if isinstance(source, (io.BufferedIOBase, io.RawIOBase)):
-        yield from _read(source, getattr(source, "name", None) or "<stream>")
+        yield from _read(cast("IO[bytes]", source), str(getattr(source, "name", None) or "<stream>"))
         return
     yield from _iter_stream(source)
 
@@ -123,6 +122,13 @@ def _peek(stream: IO[bytes], size: int) -> bytes:
     return b""
 
 
+def _decompressing(handle: object) -> str | None:
+    """The compression ``handle`` (from `open_trace`) decodes, if any."""
+    if isinstance(handle, gzip.GzipFile):
+        return "gzip"
+    return "xz" if isinstance(handle, lzma.LZMAFile) else None
+
+
 def _read(stream: IO[bytes], source: str) -> Iterator[tuple[int, int, bytes | Mapping[str, Any]]]:
     """The lines of a binary stream, decompressed when its first bytes say gzip or xz."""
     kind = compression_of(_peek(stream, 6), source)
@@ -136,7 +142,9 @@ def _read(stream: IO[bytes], source: str) -> Iterator[tuple[int, int, bytes | Ma
         yield from _lines(stream, source, None)
 
 
-def _lines(stream: IO[bytes], source: str, kind: str | None) -> Iterator[tuple[int, int, bytes | Mapping[str, Any]]]:
+def _lines(
+    stream: Iterable[bytes], source: str, kind: str | None
+) -> Iterator[tuple[int, int, bytes | Mapping[str, Any]]]:
     """The lines of ``stream`` (``kind``: the compression it is decoding); damaged or truncated data raises
     `TraceFileError` saying where it broke."""
     last = 0
