@@ -20,13 +20,33 @@ from rich.text import Text
 
 from cachepoint.core.analyze.report import AnalysisReport, ScenarioResult
 
-__all__ = ["REPLAYED", "REPORTED", "fmt_count", "fmt_pct", "fmt_tokens", "fmt_usd", "print_report", "render_report"]
+__all__ = [
+    "NEXT_STEPS",
+    "REPLAYED",
+    "REPORTED",
+    "fmt_count",
+    "fmt_pct",
+    "fmt_tokens",
+    "fmt_usd",
+    "print_report",
+    "render_report",
+]
 
 #: Width a report is laid out at when nothing should wrap (a pipe, a file): wider than any line it has.
 _UNWRAPPED = 100_000
 #: How the report names the two costs it can show for the same requests.
 REPLAYED = "recorded markers, replayed"
 REPORTED = "billed, as reported"
+#: What to do after reading a report, as both reports end.
+NEXT_STEPS = (
+    ("--json", "the whole report as JSON with stable keys, for scripts and CI checks"),
+    ("the guide", "docs/guides/analyze.md in the cachepoint repository: every number and cause explained"),
+    (
+        "your own trace",
+        "record it with cachepoint.core.traces.TraceWriter(path).write(body, usage=response.usage), or in "
+        "LangChain with CachepointCallbackHandler(recorder=TraceWriter(path)) from cachepoint.langchain",
+    ),
+)
 
 
 def fmt_pct(value: float | None) -> str:
@@ -313,19 +333,11 @@ def _misses(report: AnalysisReport, top: int) -> RenderableType | None:
     return Group(*body)
 
 
-def _next(report: AnalysisReport, html: str | None) -> RenderableType:
+def _next(html: str | None) -> RenderableType:
     rows: list[tuple[str, Text | str]] = []
     if html is None:
         rows.append(("--html FILE", "the same report as one page with charts and every example"))
-    rows.append(("--json", "the whole report as JSON with stable keys, for scripts and CI checks"))
-    rows.append(("the guide", "docs/guides/analyze.md in the cachepoint repository: every number and cause explained"))
-    rows.append(
-        (
-            "your own trace",
-            "record it with cachepoint.core.traces.TraceWriter(path).write(body, usage=response.usage), or in "
-            "LangChain with CachepointCallbackHandler(recorder=TraceWriter(path)) from cachepoint.langchain",
-        )
-    )
+    rows.extend(NEXT_STEPS)
     return Group(Text("Next", style="bold"), _pairs(rows, key_style="cyan"))
 
 
@@ -344,7 +356,7 @@ def render_report(report: AnalysisReport, *, top: int = 5, html: str | None = No
     if report.warnings:
         parts.append(Text(""))
         parts.extend(_indent(f"warning: {w}", 0, "yellow") for w in report.warnings)
-    parts += [Text(""), _next(report, html)]
+    parts += [Text(""), _next(html)]
     return Group(*parts)
 
 

@@ -1,5 +1,5 @@
-"""``cachepoint analyze TRACE``: how much of your traffic is cacheable, what you get today, what each strategy would
-get, and what breaks your cache. `DESCRIPTION` is what ``--help`` says.
+"""``cachepoint analyze TRACE``: how much of your traffic is cacheable, what its own cache markers get, what each
+strategy would get, and what breaks your cache. `DESCRIPTION` is what ``--help`` says.
 
 Exit codes: 0 success, 1 a ``--fail-under-*`` check failed, 2 bad input (``error: FILE: ...`` on stderr).
 """
