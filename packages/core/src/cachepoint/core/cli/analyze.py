@@ -205,7 +205,7 @@ def _no_requests(report: Any, trace: str) -> str:
         skipped = f"{report.invalid_lines:,} invalid line{'' if report.invalid_lines == 1 else 's'} skipped"
         first = f" (first: {report.errors[0]})" if report.errors else ""
         return f"{trace}: no requests: {skipped}{first}"
-    return f"{trace}: no requests (only blank lines)"
+    return f"{trace}: no requests (the trace is empty or only blank lines)"
 
 
 def _emit(report: Any, args: argparse.Namespace) -> str | None:
