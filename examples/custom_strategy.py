@@ -4,7 +4,11 @@ A strategy is any callable ``strategy(ctx) -> list[Breakpoint]``, most valuable 
 system prompt for an hour and then every user turn that ends a "chapter" of the conversation (a user message
 that starts with "New topic:"), so switching back to an earlier chapter still reads the cache.
 
-Runs offline: `python examples/custom_strategy.py`.
+Runs offline, from a clone of the repository (a plain ``python examples/custom_strategy.py`` fails with
+``ModuleNotFoundError`` until cachepoint-core is installed):
+
+    python3 -m nox -s examples                                            # every example, in its own environment
+    uv run --package cachepoint-core python examples/custom_strategy.py  # this one
 """
 
 from __future__ import annotations

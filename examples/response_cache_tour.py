@@ -3,7 +3,11 @@
 Runs offline. It uses Redis at ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``) when one answers, and shows
 what happens when one does not: the circuit breaker opens and every lookup is a fast miss, never an error.
 
-    python examples/response_cache_tour.py
+From a clone of the repository (a plain ``python examples/response_cache_tour.py`` fails with
+``ModuleNotFoundError`` until cachepoint-core is installed):
+
+    python3 -m nox -s examples                                                # every example
+    uv run --package cachepoint-core python examples/response_cache_tour.py  # this one
 """
 
 from __future__ import annotations

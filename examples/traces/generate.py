@@ -1,18 +1,19 @@
-"""Regenerate the sample traces in this folder (deterministic: same seed, same bytes).
+"""Regenerate the four synthetic sample traces in this folder (deterministic: same seed, same bytes).
 
     python examples/traces/generate.py            # writes the four *.jsonl.xz traces next to this file
     python examples/traces/generate.py --out DIR  # somewhere else
 
-Each trace is a day (or an afternoon) of synthetic but realistic traffic, written as `cachepoint.core.traces`
-envelopes, xz-compressed (traces repeat their tools, system prompt and history on every line, so they shrink
-100x; ``cachepoint analyze`` reads ``.xz`` and ``.gz`` as they are):
+These traces are made up, not recorded: each is a day (or an afternoon) of invented traffic shaped like a real
+agent's, written by this script as `cachepoint.core.traces` envelopes and xz-compressed (traces repeat their
+tools, system prompt and history on every line, so they shrink 100x; ``cachepoint analyze`` reads compressed
+traces as they are). They carry requests and timestamps only, no ``usage``: no provider ever answered them, so
+there is nothing it could have reported. ``hand_counted.jsonl`` (see ``hand_counted.md``) is the sample whose
+usage was worked out by hand from the provider's documented rules, for the report's "reported vs predicted".
 
 - ``support_agent.jsonl.xz`` - Anthropic Messages. A customer-support agent with 24 tools, a 1.2k-token policy,
   and multi-turn sessions (each tool round is its own model call). The team put one ``cache_control`` on the
   system prompt. A quarter of the sessions run on a serverless worker that rebuilds the tool list from a set,
-  so its order changes per cold start; customers sometimes wait longer than five minutes between messages. The
-  ``usage`` of each line is what the provider reported (here: the simulator's answer for the recorded markers
-  with a 7% larger tokenizer, and 4% of cache reads lost to early eviction, as real traffic shows).
+  so its order changes per cold start; customers sometimes wait longer than five minutes between messages.
 - ``rag_docs.jsonl.xz`` - OpenAI Chat Completions (gpt-4.1, automatic caching). Questions over a fixed set of 30
   documents; the top 4 go into the user message as separate parts, in retrieval-score order, which shuffles
   between questions that retrieve the same documents. No ``prompt_cache_key``.
@@ -35,8 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
-from cachepoint.core.simulate import Simulator
 
 HERE = Path(__file__).parent
 DAY = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
@@ -143,7 +142,6 @@ def support_agent(seed: int = 1) -> Iterator[dict[str, Any]]:
             "cache_control": {"type": "ephemeral"},
         }
     ]
-    sim = Simulator("anthropic")
     noise = random.Random(seed + 100)
     events: list[tuple[datetime, str, dict[str, Any]]] = []
     start = DAY
@@ -184,18 +182,6 @@ def support_agent(seed: int = 1) -> Iterator[dict[str, Any]]:
             moment += timedelta(seconds=wait)
     events.sort(key=lambda e: e[0])
     for moment, ticket, parts in events:
-        body = {"model": "claude-sonnet-4-5", "max_tokens": 1024, **parts}
-        result = sim.request(body, at=moment.timestamp(), tenant="acme-prod", output_tokens=noise.randint(40, 400))
-        usage = result.native()
-        # Real tokenizers count ~7% more than the offline estimate, and real caches sometimes lose an entry early.
-        read = usage["cache_read_input_tokens"]
-        if read and noise.random() < 0.04:
-            usage["cache_creation_input_tokens"] += read
-            usage["cache_creation"]["ephemeral_5m_input_tokens"] += read
-            usage["cache_read_input_tokens"] = 0
-        for key in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
-            usage[key] = round(usage[key] * 1.07)
-        usage["cache_creation"]["ephemeral_5m_input_tokens"] = usage["cache_creation_input_tokens"]
         yield {
             "v": 1,
             "timestamp": iso(moment),
@@ -203,8 +189,7 @@ def support_agent(seed: int = 1) -> Iterator[dict[str, Any]]:
             "tenant": "acme-prod",
             "session": ticket,
             "ttft_s": round(noise.uniform(0.4, 1.6), 3),
-            "request": body,
-            "usage": usage,
+            "request": {"model": "claude-sonnet-4-5", "max_tokens": 1024, **parts},
         }
 
 

@@ -37,7 +37,7 @@ def test_text_report_exit_0(good: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["analyze", str(good)]) == 0
     out = capsys.readouterr().out
     assert "Scenarios, replayed through the provider cache model" in out
-    assert "recorded (today)" in out
+    assert "recorded *" in out  # the trace caches: its own markers are what the misses explain
     assert "Prefix sharing" in out
 
 

@@ -23,6 +23,7 @@ def test_prepared_requests_cross_processes_unchanged() -> None:
     ctx = PrepareContext()
     with lzma.open(TRACES / "support_agent.jsonl.xz") as handle:
         lines = handle.read().splitlines()[:40]
+    lines += (TRACES / "hand_counted.jsonl").read_bytes().splitlines()  # with the usage they report
     items = [ctx.prepare_line(raw, line=n, offset=0) for n, raw in enumerate(lines, start=1)]
     assert any(p.observed is not None for p in items)
     assert any(p.prints for p in items)

@@ -40,8 +40,8 @@ class Cause:
 
 
 _VOLATILE_FIX = (
-    "move it after the last cache breakpoint (into the latest user message), or leave it out; "
-    "`cachepoint lint` shows where it is"
+    "move it after the last cache breakpoint (into the latest user message), or leave it out; the command "
+    "cachepoint lint (or cachepoint.core.prompt.lint) shows where it is"
 )
 
 #: Every cause the analyzer reports, by code.
@@ -93,8 +93,8 @@ CAUSES: dict[str, Cause] = {
             "ttl_expired",
             "mechanics",
             "The cache entry expired before the prefix was used again",
-            "use the 1h TTL for prefixes reused less often than every 5 minutes (auto() does for tools and "
-            "system), or keep the cache warm",
+            "use the 1h TTL for prefixes reused less often than every 5 minutes (cachepoint.core.prompt.auto() "
+            "does for tools and system), or keep the cache warm",
         ),
         Cause(
             "below_minimum",
@@ -106,14 +106,16 @@ CAUSES: dict[str, Cause] = {
             "lookback_exceeded",
             "mechanics",
             "More than 20 blocks since the last cache entry: the breakpoint could not look back that far",
-            "add a breakpoint within 20 blocks of the previous one (auto() places lookback anchors)",
+            "add a breakpoint within 20 blocks of the previous one (cachepoint.core.prompt.auto() places lookback "
+            "anchors)",
         ),
         Cause(
             "no_breakpoint",
             "mechanics",
             "No cache entry ends inside the shared prefix: no breakpoint where requests stop sharing",
-            "put a breakpoint at the end of what requests share (auto() closes tools, system and stable "
-            "context; mark retrieved documents stable with Request.mark_stable / PromptLayout.context)",
+            "put a breakpoint at the end of what requests share (cachepoint.core.prompt.auto() closes tools, "
+            "system and stable context; mark retrieved documents stable with Request.mark_stable or "
+            "PromptLayout.context, both in cachepoint.core.prompt)",
         ),
         Cause(
             "in_flight",

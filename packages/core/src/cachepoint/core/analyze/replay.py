@@ -761,8 +761,8 @@ class Replay:
         where = item.paths[m - 1]
         if cause == "below_minimum":
             detail = (
-                f"shares ~{shared} tokens (through {where}) with line {earlier.line}; "
-                f"{item.model} caches prefixes from {info.min_cache_tokens}"
+                f"shares ~{shared:,} tokens (through {where}) with line {earlier.line}; "
+                f"{item.model} caches prefixes from {info.min_cache_tokens:,} tokens"
             )
         elif cause == "in_flight":
             detail = f"line {earlier.line} started {gap:.2f}s earlier and had not started answering"
@@ -776,11 +776,11 @@ class Replay:
             )
         elif cause == "ttl_expired":
             detail = (
-                f"{_fmt_seconds(gap)} since line {earlier.line} sent this ~{shared}-token prefix; "
+                f"{_fmt_seconds(gap)} since line {earlier.line} sent this ~{shared:,}-token prefix; "
                 f"entries live {_fmt_seconds(ttl)} after their last use"
             )
         elif cause == "evicted":
-            detail = f"shares ~{shared} tokens with line {earlier.line} but read {read}: its blocks were evicted"
+            detail = f"shares ~{shared:,} tokens with line {earlier.line} but read ~{read:,}: its blocks were evicted"
         elif cause == "routing":
             mine, theirs = item.keys[self.focus], earlier.keys[self.focus]
             why = (
@@ -788,10 +788,10 @@ class Replay:
                 if mine != theirs
                 else "same prompt_cache_key: the route was busy and spilled to another machine"
             )
-            detail = f"shares ~{shared} tokens with line {earlier.line} but read {read}: {why}"
+            detail = f"shares ~{shared:,} tokens with line {earlier.line} but read ~{read:,}: {why}"
         else:
             detail = (
-                f"shares ~{shared} tokens (through {where}) with line {earlier.line} but read {read}: "
+                f"shares ~{shared:,} tokens (through {where}) with line {earlier.line} but read ~{read:,}: "
                 "no breakpoint of that request ends inside the shared part"
             )
         return _Example(

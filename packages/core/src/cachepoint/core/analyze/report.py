@@ -216,10 +216,12 @@ class SharingStats:
 
 @dataclass(frozen=True)
 class ObservedComparison:
-    """Observed usage next to the ``recorded`` scenario's prediction, over the requests that carry usage.
+    """The usage the trace reports next to the ``recorded`` scenario's prediction, over the requests that carry
+    usage. The reports call them "billed, as reported" and "recorded markers, replayed". Where the usage came from
+    is the trace's business: the provider's, when `TraceWriter` recorded its responses.
 
     ``observed`` and ``predicted`` are `ScenarioResult`s over the same requests (observed tokens are the
-    provider's, predicted ones the analyzer's estimate); ``input_token_ratio`` = observed / estimated prompt
+    reported ones, predicted ones the analyzer's estimate); ``input_token_ratio`` = observed / estimated prompt
     tokens (how far the offline token estimate is from the provider's tokenizer); ``agreement`` = share of those
     requests where both say hit or both say miss.
 

@@ -76,7 +76,7 @@ class Scenario:
     strategy: Strategy | None = None
 
 
-_RECORDED = Scenario("recorded", "recorded", "the cache markers already in the trace (what you get today)")
+_RECORDED = Scenario("recorded", "recorded", "the cache markers already in the trace, replayed through the model")
 _NONE = Scenario("none", "none", "no caching (the baseline every saving is measured against)")
 
 

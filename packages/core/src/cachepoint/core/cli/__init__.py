@@ -15,10 +15,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import cast
 
-__all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_CHECK_FAILED", "EXIT_OK", "build_parser", "main"]
+__all__ = [
+    "COMMANDS",
+    "EXIT_BAD_INPUT",
+    "EXIT_CHECK_FAILED",
+    "EXIT_OK",
+    "ParagraphFormatter",
+    "build_parser",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -26,6 +35,20 @@ EXIT_BAD_INPUT = 2
 
 #: Subcommand modules of this package, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("analyze", "engines", "lint", "emulate")
+
+
+class ParagraphFormatter(argparse.HelpFormatter):
+    """Help that wraps to the terminal (argparse's own width: ``COLUMNS``, else the terminal's) and keeps the
+    description's paragraphs apart (argparse's default joins them into one).
+
+    >>> parser = argparse.ArgumentParser(prog="x", description="One.\\n\\nTwo.", formatter_class=ParagraphFormatter)
+    >>> parser.format_help().split("\\n")[2:5]
+    ['One.', '', 'Two.']
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = [" ".join(p.split()) for p in text.split("\n\n")]
+        return "\n\n".join(textwrap.fill(p, width, initial_indent=indent, subsequent_indent=indent) for p in paragraphs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,24 +1,32 @@
-"""``cachepoint analyze TRACE``: how much of your traffic is cacheable, what you get today, what each strategy would
-get, and what breaks your cache.
+"""``cachepoint analyze TRACE``: how much of your traffic is cacheable, what its own cache markers get, what each
+strategy would get, and what breaks your cache. `DESCRIPTION` is what ``--help`` says.
 
-TRACE is JSONL (``.gz`` / ``.xz`` too; ``-`` reads stdin): one request per line, either an envelope
-``{"request": {...}, "timestamp": ..., "session": ..., "usage": {...}}`` or a bare Anthropic / Bedrock Converse /
-OpenAI request body. Every request is replayed through the provider cache model under the markers already in
-the trace (``recorded``), no caching (``none``) and each strategy; misses of the chosen scenario are explained.
-
-Exit codes: 0 success, 1 a ``--fail-under-*`` check failed, 2 bad input.
+Exit codes: 0 success, 1 a ``--fail-under-*`` check failed, 2 bad input (``error: FILE: ...`` on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from cachepoint.core.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK
+from cachepoint.core.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, ParagraphFormatter
 
-__all__ = ["parse_fraction", "register", "run"]
+__all__ = ["DESCRIPTION", "output_problem", "parse_fraction", "register", "run", "trace_problem"]
+
+#: The text of ``cachepoint analyze --help`` (plain text: argparse wraps each paragraph to the terminal).
+DESCRIPTION = """\
+Replay a recorded trace of LLM requests through a model of the provider's prompt cache: how much of the traffic \
+repeats, what its own cache markers get (recorded), what no caching (none) and each strategy would get and cost, \
+the usage the trace reports next to the prediction, and why requests miss, each cause with an example and a fix.
+
+TRACE is JSONL, plain or gzip/xz-compressed (recognized by its first bytes; '-' reads stdin): one request per \
+line, either an envelope {"request": {...}, "timestamp": ..., "session": ..., "usage": {...}} as TraceWriter \
+writes it, or a bare Anthropic, Bedrock Converse or OpenAI request body.
+
+Exit codes: 0 success, 1 a --fail-under-* check failed, 2 bad input. Guide: docs/guides/analyze.md."""
 
 
 def parse_fraction(text: str) -> float:
@@ -44,8 +52,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "analyze",
         help="replay a recorded trace: prefix sharing, hit rate and cost per strategy, why requests miss",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION,
+        formatter_class=ParagraphFormatter,
     )
     parser.add_argument("trace", metavar="TRACE", help="JSONL trace (.jsonl, .jsonl.gz, .jsonl.xz; '-' = stdin)")
     parser.add_argument("--provider", help="anthropic, bedrock, openai, vllm or sglang (default: from each line)")
@@ -141,29 +149,108 @@ def _checks(report: Any, args: argparse.Namespace) -> list[str]:
     return failed
 
 
-def run(args: argparse.Namespace) -> int:
+def trace_problem(trace: str) -> str | None:
+    """What keeps ``trace`` from being read, checked before any work (``None``: nothing; ``-`` is stdin).
+
+    >>> trace_problem("/nonexistent/day.jsonl")
+    'no such file'
+    """
+    if trace == "-":
+        return None
+    path = Path(trace)
+    if path.is_dir():
+        return "is a directory; expected a trace file (JSONL, plain or gzip/xz-compressed)"
+    if not path.exists():
+        return "no such file"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
+def output_problem(target: str) -> str | None:
+    """What keeps a report from being written to ``target``, checked before the analysis runs so that its result
+    is not lost at the end (``None``: nothing).
+
+    >>> output_problem("/nonexistent/folder/report.html")
+    'no such folder: /nonexistent/folder'
+    """
+    path = Path(target)
+    if path.is_dir():
+        return "is a directory; expected a file name for the report"
+    folder = path.parent
+    if not folder.exists():
+        return f"no such folder: {folder}"
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return "permission denied"
+    return None
+
+
+def _problem_before_the_run(args: argparse.Namespace) -> str | None:
+    """Bad input that can be told before any work: the trace, the report's destination, the options."""
+    if (problem := trace_problem(args.trace)) is not None:
+        return f"{args.trace}: {problem}"
+    if args.html and (problem := output_problem(args.html)) is not None:
+        return f"{args.html}: {problem} (--html)"
+    if args.jobs is not None and args.jobs < 1:
+        return "--jobs: expected 1 or more"
+    if args.trace != "-" and Path(args.trace).stat().st_size == 0:
+        return f"{args.trace}: no requests (the file is empty)"
+    return None
+
+
+def _no_requests(report: Any, trace: str) -> str:
+    if report.invalid_lines:
+        skipped = f"{report.invalid_lines:,} invalid line{'' if report.invalid_lines == 1 else 's'} skipped"
+        first = f" (first: {report.errors[0]})" if report.errors else ""
+        return f"{trace}: no requests: {skipped}{first}"
+    return f"{trace}: no requests (the trace is empty or only blank lines)"
+
+
+def _emit(report: Any, args: argparse.Namespace) -> str | None:
+    """Print the report (text or JSON) and write the HTML copy; what went wrong writing it, if anything."""
+    from rich.console import Console
+
+    from cachepoint.core.analyze.html import render_html
+    from cachepoint.core.analyze.terminal import print_report
+
+    try:
+        if args.json:
+            sys.stdout.write(report.to_json() + "\n")
+        else:
+            print_report(report, Console(), top=args.top, html=args.html)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `cachepoint analyze ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if args.html:
+        try:
+            Path(args.html).write_text(render_html(report), encoding="utf-8")
+        except OSError as exc:
+            return f"{args.html}: {exc.strerror or exc} (--html)"
+        if not args.json:
+            Console().print(f"HTML report: {args.html}", style="dim", soft_wrap=True)
+    return None
+
+
+def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way a run ends
     """Analyze the trace; print or write the report; return the exit code."""
     from rich.console import Console
     from rich.text import Text
 
     from cachepoint.core.analyze import DEFAULT_STRATEGIES, analyze
-    from cachepoint.core.analyze.html import render_html
-    from cachepoint.core.analyze.terminal import print_report
-    from cachepoint.core.traces import TraceFormatError
+    from cachepoint.core.traces import TraceFileError, TraceFormatError
 
     err = Console(stderr=True, soft_wrap=True, highlight=False)
 
-    def error(message: str) -> None:
+    def error(message: str, hint: str = "") -> int:
         err.print(Text.assemble(("error: ", "bold red"), message))
+        if hint:
+            err.print(f"hint: {hint}", style="dim")
+        return EXIT_BAD_INPUT
 
-    if args.trace != "-" and not Path(args.trace).is_file():
-        error(f"{args.trace}: no such file")
-        return EXIT_BAD_INPUT
-    if args.jobs is not None and args.jobs < 1:
-        error("--jobs: expected 1 or more")
-        return EXIT_BAD_INPUT
-    strategies = list(args.compare or DEFAULT_STRATEGIES)
-    focus = args.strategy
+    if (problem := _problem_before_the_run(args)) is not None:
+        return error(problem)
     progress, update = _progress_bar(sys.stderr.isatty() and not args.no_progress)
     try:
         if progress is not None:
@@ -172,32 +259,27 @@ def run(args: argparse.Namespace) -> int:
             args.trace,
             provider=args.provider,
             model=args.model,
-            strategies=strategies,
-            focus=focus,
+            strategies=list(args.compare or DEFAULT_STRATEGIES),
+            focus=args.strategy,
             interval=args.interval,
             skip_invalid=args.skip_invalid,
             jobs=args.jobs if args.jobs is not None else "auto",
             progress=update,
         )
     except TraceFormatError as exc:
-        error(f"{args.trace}: {exc}")
-        err.print("hint: --skip-invalid skips bad lines and counts them", style="dim")
-        return EXIT_BAD_INPUT
+        return error(f"{args.trace}: {exc}", "--skip-invalid skips bad lines and counts them")
+    except TraceFileError as exc:
+        return error(f"{args.trace}: {exc.detail}")
     except (ValueError, OSError) as exc:
-        error(str(exc))
-        return EXIT_BAD_INPUT
+        return error(str(exc))
     finally:
         if progress is not None:
             progress.stop()
+    if report.requests == 0:
+        return error(_no_requests(report, args.trace))
 
-    if args.html:
-        Path(args.html).write_text(render_html(report), encoding="utf-8")
-    if args.json:
-        sys.stdout.write(report.to_json() + "\n")
-    else:
-        print_report(report, Console(), top=args.top)
-        if args.html:
-            Console().print(f"HTML report: {args.html}", style="dim", soft_wrap=True)
+    if (problem := _emit(report, args)) is not None:
+        return error(problem)
 
     failed = _checks(report, args)
     for message in failed:

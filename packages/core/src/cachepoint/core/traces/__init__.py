@@ -32,8 +32,16 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from cachepoint.core.traces.errors import TraceFormatError
-from cachepoint.core.traces.reader import TraceReader, TraceSource, iter_lines, open_trace, parse_line, read_trace
+from cachepoint.core.traces.errors import TraceFileError, TraceFormatError
+from cachepoint.core.traces.reader import (
+    TraceReader,
+    TraceSource,
+    compression_of,
+    iter_lines,
+    open_trace,
+    parse_line,
+    read_trace,
+)
 from cachepoint.core.traces.record import (
     ENVELOPE_FIELDS,
     FORMAT_VERSION,
@@ -47,11 +55,13 @@ from cachepoint.core.traces.writer import TraceWriter
 __all__ = [
     "ENVELOPE_FIELDS",
     "FORMAT_VERSION",
+    "TraceFileError",
     "TraceFormatError",
     "TraceReader",
     "TraceRecord",
     "TraceSource",
     "TraceWriter",
+    "compression_of",
     "infer_provider",
     "iter_lines",
     "open_trace",

@@ -1,8 +1,10 @@
-"""The one error a bad trace line raises: it names the line, the field and what was expected."""
+"""The errors a bad trace raises: `TraceFormatError` for a line (it names the line, the field and what was
+expected), `TraceFileError` for a file that cannot be read at all (damaged or truncated compressed data, an
+unsupported compression)."""
 
 from __future__ import annotations
 
-__all__ = ["TraceFormatError"]
+__all__ = ["TraceFileError", "TraceFormatError"]
 
 
 class TraceFormatError(ValueError):
@@ -30,3 +32,21 @@ class TraceFormatError(ValueError):
 
     def __reduce__(self) -> tuple[type[TraceFormatError], tuple[int | None, str, str]]:
         return (type(self), (self.line, self.path, self.detail))
+
+
+class TraceFileError(ValueError):
+    """A trace file that cannot be read as a whole: damaged or truncated compressed data, a compression this
+    reader does not read. ``source`` names the file (``"-"`` for stdin), ``detail`` says what is wrong.
+
+    >>> err = TraceFileError("day.jsonl.xz", "the xz data ends early, after line 311 (a truncated file?)")
+    >>> str(err)
+    'day.jsonl.xz: the xz data ends early, after line 311 (a truncated file?)'
+    """
+
+    def __init__(self, source: str, detail: str) -> None:
+        self.source = source
+        self.detail = detail
+        super().__init__(f"{source}: {detail}")
+
+    def __reduce__(self) -> tuple[type[TraceFileError], tuple[str, str]]:
+        return (type(self), (self.source, self.detail))

@@ -11,16 +11,17 @@ import gzip
 import io
 import lzma
 import sys
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
-from cachepoint.core.traces.errors import TraceFormatError
+from cachepoint.core.traces.errors import TraceFileError, TraceFormatError
 from cachepoint.core.traces.record import TraceRecord, parse_record
 
-__all__ = ["TraceReader", "TraceSource", "iter_lines", "open_trace", "parse_line", "read_trace"]
+__all__ = ["TraceReader", "TraceSource", "compression_of", "iter_lines", "open_trace", "parse_line", "read_trace"]
 
 #: What a trace can be read from: a path (``"-"`` is stdin), a binary or text file object, or an iterable of
 #: lines (``str`` / ``bytes``) or already-decoded records (mappings).
@@ -29,42 +30,139 @@ TraceSource = str | Path | IO[bytes] | IO[str] | Iterable[str | bytes | Mapping[
 
 def iter_lines(source: TraceSource) -> Iterator[tuple[int, int, bytes | Mapping[str, Any]]]:
     """``(line number, byte offset, raw line)`` for every non-blank line; decoded mappings pass through.
-    A path ending in ``.gz`` or ``.xz`` is decompressed.
+    A path (``"-"``: stdin) or a binary file holding gzip or xz data is decompressed, whatever its name says
+    (see `open_trace`); damaged or truncated compressed data raises `TraceFileError`.
 
     >>> [(n, off, raw) for n, off, raw in iter_lines([b'{"a": 1}\\n', b"\\n", b'{"b": 2}\\n'])]
     [(1, 0, b'{"a": 1}\\n'), (3, 10, b'{"b": 2}\\n')]
     """
     if isinstance(source, (str, Path)):
         if str(source) == "-":
-            yield from _iter_stream(sys.stdin.buffer)
+            yield from _read(sys.stdin.buffer, "-")
             return
         with open_trace(source) as handle:
-            yield from _iter_stream(handle)
+            yield from _lines(handle, str(source), _decompressing(handle))
         return
     if isinstance(source, io.TextIOBase):
         yield from _iter_stream(line.encode("utf-8") for line in source)
         return
+    if isinstance(source, (io.BufferedIOBase, io.RawIOBase)):
+        yield from _read(cast("IO[bytes]", source), str(getattr(source, "name", None) or "<stream>"))
+        return
     yield from _iter_stream(source)
 
 
+#: Leading bytes of the compressed formats this reader decompresses.
+_READ = {b"\x1f\x8b": "gzip", b"\xfd7zXZ\x00": "xz"}
+#: ...and of formats it recognizes but does not read, with the command that turns them into JSONL.
+_NOT_READ = {
+    b"\x28\xb5\x2f\xfd": ("zstd", "zstd -d"),
+    b"BZh": ("bzip2", "bunzip2"),
+    b"PK\x03\x04": ("zip", "unzip"),
+    b"\x04\x22\x4d\x18": ("lz4", "lz4 -d"),
+}
+
+
+def compression_of(head: bytes, source: str = "<stream>") -> str | None:
+    """``"gzip"`` or ``"xz"`` when ``head`` (a file's first bytes) starts compressed data this reader reads,
+    ``None`` for anything else (plain JSONL, or data that will fail as JSON, line by line). A compression it
+    does not read raises `TraceFileError` naming it.
+
+    >>> compression_of(b"\\xfd7zXZ\\x00\\x00"), compression_of(b'{"request"'), compression_of(b"\\x1f\\x8b\\x08")
+    ('xz', None, 'gzip')
+    """
+    for magic, kind in _READ.items():
+        if head.startswith(magic):
+            return kind
+    for magic, (kind, command) in _NOT_READ.items():
+        if head.startswith(magic):
+            raise TraceFileError(
+                source,
+                f"{kind}-compressed data: cachepoint reads plain, gzip and xz traces (decompress it first, e.g. "
+                f"`{command} {source}`)",
+            )
+    return None
+
+
+def _compression_of_file(path: str | Path) -> str | None:
+    with open(path, "rb") as probe:
+        return compression_of(probe.read(6), str(path))
+
+
 def open_trace(path: str | Path) -> IO[bytes]:
-    """Open a trace file for reading bytes; ``.gz`` and ``.xz`` files are decompressed on the fly (offsets then
-    count uncompressed bytes; ``seek`` works, forward cheaply). Traces repeat their prompts line after line, so
-    xz, whose window spans many lines, shrinks them 100x or more.
+    """Open a trace file for reading bytes; gzip and xz data is decompressed on the fly, recognized by its first
+    bytes (not its name). Offsets then count uncompressed bytes; ``seek`` works, forward cheaply. Traces repeat
+    their prompts line after line, so xz, whose window spans many lines, shrinks them 100x or more.
 
     >>> import gzip, pathlib, tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.jsonl.gz"
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.jsonl"
     >>> _ = path.write_bytes(gzip.compress(b'{"messages": []}\\n'))
     >>> with open_trace(path) as handle:
     ...     handle.read()
     b'{"messages": []}\\n'
     """
-    name = str(path)
-    if name.endswith(".gz"):
+    kind = _compression_of_file(path)
+    if kind == "gzip":
         return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile is a binary file object
-    if name.endswith(".xz"):
+    if kind == "xz":
         return lzma.open(path, "rb")
     return open(path, "rb")
+
+
+def _peek(stream: IO[bytes], size: int) -> bytes:
+    """The first ``size`` bytes of a stream, left in it to be read (``b""`` when that cannot be done)."""
+    peek = getattr(stream, "peek", None)
+    if callable(peek):
+        return bytes(peek(size)[:size])
+    if stream.seekable():
+        start = stream.tell()
+        head = stream.read(size)
+        stream.seek(start)
+        return head
+    return b""
+
+
+def _decompressing(handle: object) -> str | None:
+    """The compression ``handle`` (from `open_trace`) decodes, if any."""
+    if isinstance(handle, gzip.GzipFile):
+        return "gzip"
+    return "xz" if isinstance(handle, lzma.LZMAFile) else None
+
+
+def _read(stream: IO[bytes], source: str) -> Iterator[tuple[int, int, bytes | Mapping[str, Any]]]:
+    """The lines of a binary stream, decompressed when its first bytes say gzip or xz."""
+    kind = compression_of(_peek(stream, 6), source)
+    if kind == "gzip":
+        with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
+            yield from _lines(unzipped, source, kind)
+    elif kind == "xz":
+        with lzma.LZMAFile(stream, "rb") as unpacked:
+            yield from _lines(unpacked, source, kind)
+    else:
+        yield from _lines(stream, source, None)
+
+
+def _lines(
+    stream: Iterable[bytes], source: str, kind: str | None
+) -> Iterator[tuple[int, int, bytes | Mapping[str, Any]]]:
+    """The lines of ``stream`` (``kind``: the compression it is decoding); damaged or truncated data raises
+    `TraceFileError` saying where it broke."""
+    last = 0
+    try:
+        for item in _iter_stream(stream):
+            last = item[0]
+            yield item
+    except EOFError:
+        detail = f"the {kind or 'compressed'} data ends early, after line {last} (a truncated file?)"
+        raise TraceFileError(source, detail) from None
+    except (lzma.LZMAError, zlib.error, OSError) as exc:
+        what = f"damaged {kind} data" if kind else "cannot be read"
+        raise TraceFileError(source, f"{what} after line {last}: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
 
 
 def _iter_stream(lines: Iterable[Any]) -> Iterator[tuple[int, int, bytes | Mapping[str, Any]]]:

@@ -44,6 +44,11 @@ ENVELOPE_FIELDS: Mapping[str, str] = MappingProxyType(
     }
 )
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+#: Envelope fields no provider request body has: a line with one of them and no ``request`` is an envelope that
+#: lost its body, not a bare body.
+_ENVELOPE_ONLY = ("v", "timestamp", "session", "tenant", "usage", "ttft_s")
+#: The last second a timestamp may name (9999-12-31T23:59:59Z): dates after it have no calendar form.
+_LAST_SECOND = 253_402_300_799
 
 
 @dataclass(frozen=True)
@@ -149,8 +154,10 @@ def parse_timestamp(value: Any, path: str = "timestamp", line: int | None = None
         raise TraceFormatError(line, path, "expected seconds since the epoch or an ISO 8601 string, got a boolean")
     if isinstance(value, (int, float)):
         seconds = float(value)
-        if not math.isfinite(seconds) or seconds < 0:
-            raise TraceFormatError(line, path, f"expected a non-negative finite number of seconds, got {value!r}")
+        if not math.isfinite(seconds) or not 0 <= seconds <= _LAST_SECOND:
+            raise TraceFormatError(
+                line, path, f"expected seconds since the epoch, from 0 to {_LAST_SECOND} (year 9999), got {value!r}"
+            )
         return seconds
     if isinstance(value, str):
         text = value.strip()
@@ -201,6 +208,14 @@ def parse_record(data: Any, *, line: int | None = None, offset: int | None = Non
     if not isinstance(data, Mapping):
         raise TraceFormatError(line, "", f"expected a JSON object (an envelope or a request body), got {_kind(data)}")
     if "request" not in data:
+        envelope = [key for key in _ENVELOPE_ONLY if key in data]
+        if envelope:
+            raise TraceFormatError(
+                line,
+                "request",
+                f"missing: an envelope (this line has {', '.join(map(repr, envelope))}) carries the provider "
+                "request body under 'request'",
+            )
         return TraceRecord(request=data, line=line, offset=offset, bare=True)
     body = data["request"]
     if not isinstance(body, Mapping):

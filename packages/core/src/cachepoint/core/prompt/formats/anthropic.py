@@ -187,8 +187,8 @@ class AnthropicDialect(Dialect):
         content = message.get("content") if isinstance(message, Mapping) else None
         if isinstance(content, list):
             for item in content:
-                if isinstance(item, Mapping) and item.get("type") in MESSAGE_BLOCK_TYPES:
-                    kind = item.get("type")
+                kind = item.get("type") if isinstance(item, Mapping) else None
+                if isinstance(kind, str) and kind in MESSAGE_BLOCK_TYPES:  # (a list or an object is no type)
                     score += 30 if kind in ("tool_use", "tool_result", "thinking", "image") else 5
                     if "cache_control" in item:
                         score += 40
