@@ -2,7 +2,9 @@
 
 - `place_cache_points`: `apply_cache_points` that never breaks the call. A payload it cannot read (a new block
   type, a provider field it does not know) goes out exactly as the framework built it, and the reason is logged
-  once; the report's warnings (too many markers already, an unknown model) are logged once each.
+  once; the report's warnings (too many markers already, an unknown model) are logged once each. With
+  ``adopt_markers=True`` the markers a framework placed by itself are taken as breakpoints it asks for, ranked
+  after the strategy's: where both mark one block the longer TTL wins, and the total stays within the limit.
 - `CallRecorder`: one call's usage, normalized, into a `UsageLedger` under the adapter's labels, a `TraceWriter`
   line that ``cachepoint analyze`` reads, and OpenTelemetry. Telemetry never fails a call: a usage payload it
   cannot read or a sink that raises is a log line (once per kind of failure).
@@ -28,10 +30,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from cachepoint.core.prompt import CacheReport, Strategy, apply_cache_points
+from cachepoint.core.prompt import (
+    Breakpoint,
+    CacheReport,
+    Locator,
+    PlacementContext,
+    Request,
+    Strategy,
+    apply_cache_points,
+    auto,
+)
 from cachepoint.core.traces import TraceWriter
 from cachepoint.core.usage import CacheUsage, OtelUsageRecorder, UsageLedger, normalize_usage
 
@@ -57,6 +69,31 @@ def warn_once(log: logging.Logger, key: str, message: str, *args: object) -> boo
     return True
 
 
+@dataclass(frozen=True)
+class _Adopting:
+    """A strategy's breakpoints, then one per block that carried a marker before (its TTL as requested)."""
+
+    inner: Strategy
+    markers: tuple[tuple[Locator, str | None], ...]
+
+    def __call__(self, ctx: PlacementContext) -> Sequence[Breakpoint]:
+        at = {p.locator: p.index for p in ctx.view}
+        adopted = [
+            Breakpoint(at[loc], ttl, "framework", "a marker the framework placed")
+            for loc, ttl in self.markers
+            if loc in at
+        ]
+        return [*self.inner(ctx), *adopted]
+
+
+def _adopt(payload: Mapping[str, Any], strategy: Strategy | None, provider: str, fmt: str | None) -> Any:
+    request = Request.parse(payload, format=fmt, provider=provider)
+    markers = tuple((p.locator, p.marker.ttl) for p in request.positions() if p.marker is not None)
+    if not markers:
+        return payload, strategy
+    return request.without_markers(), _Adopting(strategy if strategy is not None else auto(), markers)
+
+
 def place_cache_points(
     payload: Mapping[str, Any],
     strategy: Strategy | None,
@@ -64,16 +101,28 @@ def place_cache_points(
     provider: str,
     model: str | None = None,
     format: str | None = None,
+    adopt_markers: bool = False,
 ) -> tuple[dict[str, Any], CacheReport | None]:
     """``apply_cache_points(payload, strategy, provider=..., model=..., format=...)``, or, when it cannot place
     breakpoints on this payload, the payload unchanged (a shallow copy) and ``None`` with the reason logged once.
 
+    ``adopt_markers``: the payload's own markers (a framework's defaults, like CrewAI's on the system and task
+    prompt) become breakpoints ranked after the strategy's, instead of fixed ones: a block both mark gets the
+    longer TTL, and those that do not fit in the provider's limit are dropped with a reason in the report.
+
     >>> payload, report = place_cache_points({"model": "gpt-4o", "messages": "not a list"}, None, provider="openai")
     >>> payload["messages"], report
     ('not a list', None)
+    >>> framework = {"model": "claude-sonnet-4-5", "max_tokens": 9, "messages": [{"role": "user", "content": "Hi"}],
+    ...     "system": [{"type": "text", "text": "Policy. " * 900, "cache_control": {"type": "ephemeral"}}]}
+    >>> place_cache_points(framework, None, provider="anthropic", adopt_markers=True)[0]["system"][0]["cache_control"]
+    {'type': 'ephemeral', 'ttl': '1h'}
     """
     try:
-        placed, report = apply_cache_points(payload, strategy, provider=provider, model=model, format=format)
+        request: Any = payload
+        if adopt_markers:
+            request, strategy = _adopt(payload, strategy, provider, format)
+        placed, report = apply_cache_points(request, strategy, provider=provider, model=model, format=format)
     except Exception as exc:
         warn_once(
             logger,

@@ -55,8 +55,15 @@ class Caching:
         self.response_cache: ResponseCache | None = config.response_cache
 
     def place(self, payload: Mapping[str, Any], *, format: str | None = None) -> dict[str, Any]:
-        """``payload`` with the strategy's breakpoints (unchanged if they cannot be placed; logged once)."""
-        placed, _ = place_cache_points(payload, self.config.strategy, provider=self.provider, format=format)
+        """``payload`` with the strategy's breakpoints (unchanged if they cannot be placed; logged once).
+
+        The markers CrewAI placed itself (Anthropic: system and task prompt) are adopted as breakpoints ranked
+        after the strategy's: where both want one block the longer TTL wins (the strategy's 1h on the system
+        prompt), and the total stays within the provider's four.
+        """
+        placed, _ = place_cache_points(
+            payload, self.config.strategy, provider=self.provider, format=format, adopt_markers=True
+        )
         return placed
 
     def record(self, request: Mapping[str, Any], usage: Any, timer: Timer, *, model: str | None) -> None:
