@@ -1,0 +1,223 @@
+"""CrewAI's native Anthropic provider with cache_points, against the emulator: direct calls, acall, streams,
+a crew with a tool, the response cache and the trace recorder."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from crewai.llms.providers.anthropic.completion import AnthropicCompletion
+from crewai.tools import tool
+
+from cachepoint.core.emulator import Emulator, Reply, ToolCall
+from cachepoint.core.prompt import cache_until
+from cachepoint.core.response_cache import CachePolicy, ResponseCache
+from cachepoint.core.stores import MemoryStore, RedisStore
+from cachepoint.core.traces import TraceWriter, read_trace
+from cachepoint.core.usage import UsageLedger
+from cachepoint.crewai import LLM, CachePoints
+from crewai import Agent, Crew, Task
+
+MODEL = "anthropic/claude-sonnet-4-5"
+SYSTEM = "You are a support agent for the Acme router. Answer only from the manual below.\n" + (
+    "Manual: hold the reset button for ten seconds to restore factory settings. " * 120
+)
+MESSAGES = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "How do I reset the router?"}]
+BACKSTORY = "You have memorized the Acme router manual, every page of it. " * 100
+
+
+@tool("lookup_manual")
+def lookup_manual(topic: str) -> str:
+    """Look a topic up in the router manual."""
+    return f"Manual section on {topic}: " + "Hold the reset button for ten seconds. " * 40
+
+
+def anthropic_llm(emu: Emulator, cache_points: Any = None, **kwargs: Any) -> Any:
+    return LLM(model=MODEL, base_url=emu.url, api_key="test-key", cache_points=cache_points, **kwargs)
+
+
+def crew_for(llm: Any, *, role: str = "Support agent", name: str = "support") -> Crew:
+    agent = Agent(
+        role=role, goal="Answer router questions from the manual.", backstory=BACKSTORY, llm=llm, tools=[lookup_manual]
+    )
+    task = Task(
+        description="A customer asks how to reset the router.",
+        expected_output="One sentence.",
+        agent=agent,
+        name="reset question",
+    )
+    return Crew(agents=[agent], tasks=[task], name=name)
+
+
+TOOL_THEN_ANSWER = [Reply(tool_calls=(ToolCall("lookup_manual", {"topic": "reset"}),)), Reply("Hold reset 10 s.")]
+
+
+def test_without_cache_points_it_is_crewais_llm_unchanged(emulator: Emulator, wire: Any) -> None:
+    llm = anthropic_llm(emulator)
+    assert type(llm) is AnthropicCompletion
+    llm.call(MESSAGES)
+    (call,) = wire.completions(emulator)
+    assert wire.breakpoints(call) == []
+    assert isinstance(call.body["system"], str)
+
+
+def test_direct_call_places_breakpoints_and_records_usage(emulator: Emulator, wire: Any) -> None:
+    ledger = UsageLedger()
+    llm = anthropic_llm(emulator, CachePoints(ledger=ledger))
+    assert isinstance(llm, AnthropicCompletion)
+    assert "cache_points" not in llm.additional_params
+
+    assert llm.call(MESSAGES) == "Done."
+    assert llm.call(MESSAGES) == "Done."
+
+    first, second = wire.completions(emulator)
+    # The static system prompt gets the long TTL, the conversation tail the default one.
+    assert wire.breakpoints(first) == [("system[0]", "1h"), ("messages[0].content[0]", None)]
+    assert first.usage.cache_write_tokens > 1000
+    assert second.usage.cache_read_tokens == first.usage.cache_write_tokens
+    stats = ledger.stats(provider="anthropic", model="claude-sonnet-4-5")
+    assert stats.calls == 2
+    assert stats.cache_read_tokens == second.usage.cache_read_tokens
+    assert stats.cache_write_tokens == first.usage.cache_write_tokens
+    assert stats.input_tokens == first.usage.input_tokens + second.usage.input_tokens
+
+
+def test_acall_places_breakpoints_and_records_usage(emulator: Emulator, wire: Any) -> None:
+    ledger = UsageLedger()
+    llm = anthropic_llm(emulator, CachePoints(ledger=ledger))
+
+    async def twice() -> list[str]:
+        return [await llm.acall(MESSAGES), await llm.acall(MESSAGES)]
+
+    assert asyncio.run(twice()) == ["Done.", "Done."]
+    first, second = wire.completions(emulator)
+    assert wire.breakpoints(first) == [("system[0]", "1h"), ("messages[0].content[0]", None)]
+    assert ledger.stats().calls == 2
+    assert ledger.stats().cache_read_tokens == second.usage.cache_read_tokens > 0
+
+
+def test_streamed_calls_are_placed_and_recorded_with_time_to_first_token(emulator: Emulator, wire: Any) -> None:
+    ledger = UsageLedger()
+    llm = anthropic_llm(emulator, CachePoints(ledger=ledger), stream=True)
+
+    assert llm.call(MESSAGES) == "Done."
+    assert asyncio.run(llm.acall(MESSAGES)) == "Done."
+
+    first, second = wire.completions(emulator)
+    assert first.stream
+    assert second.stream
+    assert wire.breakpoints(second) == [("system[0]", "1h"), ("messages[0].content[0]", None)]
+    stats = ledger.stats()
+    assert stats.calls == 2
+    assert stats.cache_read_tokens == second.usage.cache_read_tokens > 0
+    assert stats.ttft_hit.count == 1
+    assert stats.ttft_miss.count == 1
+
+
+@pytest.mark.emulator_reply(TOOL_THEN_ANSWER)
+def test_crew_with_a_tool_gets_breakpoints_on_every_turn_and_labelled_usage(emulator: Emulator, wire: Any) -> None:
+    ledger = UsageLedger()
+    llm = anthropic_llm(emulator, CachePoints(ledger=ledger))
+
+    result = crew_for(llm).kickoff()
+
+    assert result.raw == "Hold reset 10 s."
+    first, second = wire.completions(emulator)
+    assert "tools" in first.body
+    # CrewAI's own two markers (system, task prompt) are kept; the system one gets the strategy's 1h.
+    assert wire.breakpoints(first) == [("system[0]", "1h"), ("messages[0].content[0]", None)]
+    # The tool-use turn: the tool result (the conversation tail) is cached for the next turn.
+    assert wire.breakpoints(second) == [
+        ("system[0]", "1h"),
+        ("messages[0].content[0]", None),
+        ("messages[2].content[0]", None),
+    ]
+    assert second.usage.cache_read_tokens > 0
+    stats = ledger.stats(agent="Support agent", task="reset question", crew="support")
+    assert stats.calls == 2
+    assert stats.cache_read_tokens == second.usage.cache_read_tokens
+    table = ledger.to_rich_table("agent")
+    assert next(str(c) for c in table.columns[0].cells) == "Support agent"
+
+
+@pytest.mark.emulator_reply("Hold reset 10 s.")
+def test_each_llm_in_a_crew_behaves_as_configured_and_a_plain_one_is_untouched(emulator: Emulator, wire: Any) -> None:
+    long_ledger, short_ledger = UsageLedger(), UsageLedger()
+    everywhere = anthropic_llm(emulator, CachePoints(ledger=long_ledger))
+    system_only = anthropic_llm(emulator, CachePoints(strategy=cache_until("system", ttl="5m"), ledger=short_ledger))
+    plain = anthropic_llm(emulator)
+    agents = [
+        Agent(role=role, goal="Answer router questions.", backstory=BACKSTORY, llm=llm)
+        for role, llm in (("First", everywhere), ("Second", system_only), ("Third", plain))
+    ]
+    tasks = [
+        Task(description=f"Question {n}: how do I reset the router?", expected_output="One sentence.", agent=agent)
+        for n, agent in enumerate(agents)
+    ]
+    Crew(agents=agents, tasks=tasks, name="three").kickoff()
+
+    first, second, third = wire.completions(emulator)
+    assert wire.breakpoints(first) == [("system[0]", "1h"), ("messages[0].content[0]", None)]
+    assert wire.breakpoints(second) == [("system[0]", None), ("messages[0].content[0]", None)]
+    assert wire.breakpoints(third) == [("system[0]", None), ("messages[0].content[0]", None)]  # CrewAI's own
+    assert [labels["agent"] for labels, _ in long_ledger.series()] == ["First"]
+    assert [labels["agent"] for labels, _ in short_ledger.series()] == ["Second"]
+
+
+def test_response_cache_serves_repeated_calls_from_the_store(emulator: Emulator, wire: Any) -> None:
+    ledger = UsageLedger()
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = anthropic_llm(emulator, CachePoints(ledger=ledger, response_cache=cache), temperature=0)
+
+    answers = [llm.call(MESSAGES) for _ in range(3)]
+
+    assert answers == ["Done."] * 3
+    assert len(wire.completions(emulator)) == 1
+    assert cache.stats().hits == 2
+    assert ledger.stats().calls == 1  # replies from the store reached no model and cost nothing
+    usage = llm.get_token_usage_summary()
+    assert usage.successful_requests == 3
+    assert usage.prompt_tokens == emulator.requests[-1].usage.input_tokens  # replays report zero tokens
+
+
+def test_response_cache_leaves_sampled_calls_to_the_model(emulator: Emulator, wire: Any) -> None:
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = anthropic_llm(emulator, CachePoints(response_cache=cache))  # temperature unset: sampled
+
+    llm.call(MESSAGES)
+    llm.call(MESSAGES)
+
+    assert len(wire.completions(emulator)) == 2
+    assert cache.stats().hits == 0
+
+
+@pytest.mark.redis
+def test_response_cache_over_redis_serves_async_calls(
+    emulator: Emulator, wire: Any, redis_url: str, redis_prefix: str
+) -> None:
+    async def run() -> list[str]:
+        store = RedisStore(redis_url, prefix=redis_prefix)
+        try:
+            cache = ResponseCache(store, CachePolicy("crew"))
+            llm = anthropic_llm(emulator, CachePoints(response_cache=cache), temperature=0)
+            return [await llm.acall(MESSAGES), await llm.acall(MESSAGES)]
+        finally:
+            await store.close()
+
+    assert asyncio.run(run()) == ["Done.", "Done."]
+    assert len(wire.completions(emulator)) == 1
+
+
+@pytest.mark.emulator_reply(TOOL_THEN_ANSWER)
+def test_recorder_writes_trace_lines_analyze_reads(emulator: Emulator, wire: Any, tmp_path: Any) -> None:
+    path = tmp_path / "crew.jsonl"
+    with TraceWriter(path) as writer:
+        crew_for(anthropic_llm(emulator, CachePoints(recorder=writer))).kickoff()
+
+    records = list(read_trace(path))
+    sent = wire.completions(emulator)
+    assert [r.request for r in records] == [call.body for call in sent]
+    assert [r.usage["cache_read_input_tokens"] for r in records] == [c.usage.cache_read_tokens for c in sent]
+    assert records[0].provider == "anthropic"
+    assert records[0].metadata == {"agent": "Support agent", "task": "reset question", "crew": "support"}
