@@ -36,8 +36,13 @@ def _usage_of(event: Mapping[str, Any]) -> Any:
 
 
 class _Events:
-    """The ``stream`` of a ConverseStream response: passes events on, keeps the ``metadata`` usage, and
-    records the call once the stream is read to its end."""
+    """The ``stream`` of a ConverseStream response: passes events on and records the call with the usage of its
+    ``metadata`` event.
+
+    Bedrock sends ``metadata`` after ``messageStop``, and CrewAI's async handler stops reading at
+    ``messageStop``; so at ``messageStop`` the rest of the stream (already on its way) is read ahead, the call
+    recorded, and the events handed on as they came.
+    """
 
     def __init__(self, inner: Any, caching: Caching, payload: dict[str, Any], timer: Timer) -> None:
         self._inner = inner
@@ -48,23 +53,35 @@ class _Events:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def __iter__(self) -> Iterator[Any]:
-        usage = None
-        for event in self._inner:
-            self._timer.first_chunk()
-            usage = _usage_of(event) or usage
-            yield event
+    def _finish(self, events: list[Any]) -> None:
+        usage = next((u for u in map(_usage_of, reversed(events)) if u is not None), None)
         if usage is not None:
             self._caching.record(self._payload, usage, self._timer, model=self._payload.get("modelId"))
 
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        usage = None
-        async for event in self._inner:
+    def __iter__(self) -> Iterator[Any]:
+        events = iter(self._inner)
+        for event in events:
             self._timer.first_chunk()
-            usage = _usage_of(event) or usage
+            if "messageStop" in event:
+                rest = list(events)
+                self._finish(rest)
+                yield event
+                yield from rest
+                return
             yield event
-        if usage is not None:
-            self._caching.record(self._payload, usage, self._timer, model=self._payload.get("modelId"))
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        events = aiter(self._inner)
+        async for event in events:
+            self._timer.first_chunk()
+            if "messageStop" in event:
+                rest = [e async for e in events]
+                self._finish(rest)
+                yield event
+                for later in rest:
+                    yield later
+                return
+            yield event
 
 
 class _Client:

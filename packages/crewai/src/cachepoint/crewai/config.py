@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cachepoint.core.prompt import Strategy, auto
+from cachepoint.core.prompt import Strategy, auto, cache_at, cache_until, rolling, stable_prefix
 from cachepoint.core.response_cache import ResponseCache
 from cachepoint.core.traces import TraceWriter
 from cachepoint.core.usage import OtelUsageRecorder, UsageLedger
 
 __all__ = ["CachePoints", "resolve_cache_points"]
+
+# Callables that look like a Strategy to isinstance (they are callable) but build one: passing `auto` for
+# `auto()` would only fail inside the first call, where a placement error is a log line, not an exception.
+_FACTORIES = (auto, cache_at, cache_until, rolling, stable_prefix)
+
+
+def _check_strategy(value: object, field: str) -> None:
+    if isinstance(value, type) or any(value is factory for factory in _FACTORIES):
+        name = getattr(value, "__name__", repr(value))
+        raise TypeError(f"{field}: got {name} itself, not a strategy; call it, e.g. {name}()")
+    if not isinstance(value, Strategy) or isinstance(value, bool):
+        raise TypeError(
+            f"{field}: expected a Strategy (auto(), cache_until(...), a callable), got {type(value).__name__}"
+        )
 
 
 @dataclass(frozen=True)
@@ -37,11 +51,7 @@ class CachePoints:
     otel: bool | OtelUsageRecorder = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.strategy, Strategy):
-            raise TypeError(
-                f"cache_points.strategy: expected a Strategy (auto(), cache_until(...), a callable), "
-                f"got {type(self.strategy).__name__}"
-            )
+        _check_strategy(self.strategy, "cache_points.strategy")
         checks = (("ledger", UsageLedger), ("recorder", TraceWriter), ("response_cache", ResponseCache))
         for name, kind in checks:
             value = getattr(self, name)
@@ -66,6 +76,7 @@ def resolve_cache_points(value: object) -> CachePoints:
         return value
     if value is True:
         return CachePoints()
-    if isinstance(value, Strategy) and not isinstance(value, bool):
-        return CachePoints(strategy=value)
-    raise TypeError(f"cache_points: expected True, a Strategy or a CachePoints, got {value!r}")
+    if value is False or value is None or not callable(value):
+        raise TypeError(f"cache_points: expected True, a Strategy or a CachePoints, got {value!r}")
+    _check_strategy(value, "cache_points")
+    return CachePoints(strategy=value)  # type: ignore[arg-type]
