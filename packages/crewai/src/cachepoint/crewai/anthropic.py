@@ -36,16 +36,16 @@ def _cache_key(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[s
 def _message_codec(beta: bool) -> tuple[Any, Any]:
     """dump / load of a ``Message`` (``BetaMessage``) for the response cache. A replayed message reports zero
     tokens: it reached no model, so CrewAI's own token counters stay true."""
-    if beta:
-        from anthropic.types.beta import BetaMessage as MessageType
-    else:
-        from anthropic.types import Message as MessageType
+    from anthropic.types import Message
+    from anthropic.types.beta import BetaMessage
+
+    message_type: type[Message] | type[BetaMessage] = BetaMessage if beta else Message
 
     def dump(message: Any) -> Any:
         return message.model_dump(mode="json", exclude_none=True)
 
     def load(data: Any) -> Any:
-        message = MessageType.model_validate(data)
+        message = message_type.model_validate(data)
         free = {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
         return message.model_copy(update={"usage": message.usage.model_copy(update=free)})
 

@@ -20,7 +20,7 @@ def _check_strategy(value: object, field: str) -> None:
     if isinstance(value, type) or any(value is factory for factory in _FACTORIES):
         name = getattr(value, "__name__", repr(value))
         raise TypeError(f"{field}: got {name} itself, not a strategy; call it, e.g. {name}()")
-    if not isinstance(value, Strategy) or isinstance(value, bool):
+    if not isinstance(value, Strategy):
         raise TypeError(
             f"{field}: expected a Strategy (auto(), cache_until(...), a callable), got {type(value).__name__}"
         )
@@ -79,4 +79,4 @@ def resolve_cache_points(value: object) -> CachePoints:
     if value is False or value is None or not callable(value):
         raise TypeError(f"cache_points: expected True, a Strategy or a CachePoints, got {value!r}")
     _check_strategy(value, "cache_points")
-    return CachePoints(strategy=value)  # type: ignore[arg-type]
+    return CachePoints(strategy=value)

@@ -99,7 +99,7 @@ def _subclass(cls: type) -> type:
         if found is not None:
             return found
 
-        class CachePointsLLM(cls):  # type: ignore[valid-type, misc]
+        class CachePointsLLM(cls):  # type: ignore[misc]
             _cachepoint_session: Any = PrivateAttr(default=None)
 
             def call(self, *args: Any, **kwargs: Any) -> Any:
@@ -155,7 +155,7 @@ def enable_cache_points(llm: L, cache_points: bool | Strategy | CachePoints = Tr
     if base in _subclasses.values():
         base = base.__mro__[1]
     object.__setattr__(llm, "__class__", _subclass(base))
-    llm._cachepoint_session = _Session(Caching(config, provider), wrap)  # type: ignore[attr-defined]
+    llm._cachepoint_session = _Session(Caching(config, provider), wrap)
     return llm
 
 
