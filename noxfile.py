@@ -14,7 +14,8 @@ import nox
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["tests", "lint", "typecheck"]
+# tests-lowest adds well under a minute (one more CrewAI environment, installed once, reused afterwards).
+nox.options.sessions = ["tests", "tests-lowest", "lint", "typecheck"]
 nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).parent
@@ -54,7 +55,7 @@ def tests(session: nox.Session, package: str) -> None:
 @nox.parametrize("package", ["crewai"])
 def tests_lowest(session: nox.Session, package: str) -> None:
     """One adapter's tests against the lowest releases of its direct dependencies (the bottom of the range its
-    pyproject declares, e.g. crewai 1.14.2), while `tests` runs the newest the lock holds.
+    pyproject declares, e.g. crewai 1.14.5), while `tests` runs the newest the lock holds.
 
     `uv sync --locked` can only install the lock, so this session resolves with `uv pip install
     --resolution lowest-direct`: the test tools first (newest), then the package and its extras (lowest).
@@ -64,8 +65,15 @@ def tests_lowest(session: nox.Session, package: str) -> None:
     session.run_install("uv", "pip", "install", python, *test_tools)
     extras = "[anthropic,bedrock]" if package == "crewai" else ""
     session.run_install(
-        "uv", "pip", "install", python, "--resolution=lowest-direct", "--reinstall-package", f"cachepoint-{package}",
-        "./packages/core", f"./packages/{package}{extras}",
+        "uv",
+        "pip",
+        "install",
+        python,
+        "--resolution=lowest-direct",
+        "--reinstall-package=cachepoint-core",
+        f"--reinstall-package=cachepoint-{package}",
+        "./packages/core",
+        f"./packages/{package}{extras}",
     )
     session.run("pytest", f"tests/{package}", *session.posargs, env={"PYTHONHASHSEED": "0"})
 
