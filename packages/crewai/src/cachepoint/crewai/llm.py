@@ -135,7 +135,7 @@ def enable_cache_points(llm: L, cache_points: bool | Strategy | CachePoints = Tr
 
     >>> import crewai
     >>> from cachepoint.core.usage import UsageLedger
-    >>> llm = enable_cache_points(CrewLLM(model="anthropic/claude-sonnet-4-5", api_key="k"),
+    >>> llm = enable_cache_points(crewai.LLM(model="anthropic/claude-sonnet-4-5", api_key="k"),
     ...                           CachePoints(ledger=UsageLedger()))
     >>> type(llm).__name__, llm.model
     ('CachePointsAnthropicCompletion', 'claude-sonnet-4-5')
