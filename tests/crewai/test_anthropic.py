@@ -225,3 +225,33 @@ def test_recorder_writes_trace_lines_analyze_reads(emulator: Emulator, wire: Any
     assert [r.usage["cache_read_input_tokens"] for r in records] == [c.usage.cache_read_tokens for c in sent]
     assert records[0].provider == "anthropic"
     assert records[0].metadata == {"agent": "Support agent", "task": "reset question", "crew": "support"}
+
+
+def test_otel_gets_the_calls_usage(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The conftest sets OTEL_SDK_DISABLED for CrewAI's telemetry; the SDK would then hand out a no-op provider.
+    # CREWAI_DISABLE_TELEMETRY stays set, so CrewAI still sends nothing.
+    monkeypatch.delenv("OTEL_SDK_DISABLED")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from cachepoint.core.usage import OtelUsageRecorder
+
+    reader = InMemoryMetricReader()
+    recorder = OtelUsageRecorder(meter_provider=MeterProvider(metric_readers=[reader]))
+    llm = anthropic_llm(emulator, CachePoints(otel=recorder))
+
+    llm.call(MESSAGES)
+    llm.call(MESSAGES)
+
+    points = {
+        (m.name, tuple(sorted(p.attributes.items()))): p.value
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name in ("cachepoint.llm.calls", "cachepoint.llm.tokens")
+        for p in m.data.data_points
+    }
+    calls = {k: v for k, v in points.items() if k[0] == "cachepoint.llm.calls"}
+    assert sum(calls.values()) == 2
+    read = sum(v for (name, attrs), v in points.items() if ("cachepoint.token.type", "cache_read") in attrs)
+    assert read == emulator.requests[-1].usage.cache_read_tokens > 0
