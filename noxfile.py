@@ -14,11 +14,15 @@ import nox
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["tests", "lint", "typecheck"]
+# tests-lowest adds well under a minute (one more CrewAI environment, installed once, reused afterwards).
+nox.options.sessions = ["tests", "tests-lowest", "lint", "typecheck"]
 nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).parent
 PACKAGES = ["core", "langchain", "langgraph", "crewai"]
+# What each package's tests install besides the package: core's optional features and the real SDKs; for
+# CrewAI its `anthropic` and `bedrock` extras (CrewAI's own, pinning the SDKs its native providers use).
+TEST_EXTRAS = {"core": ["--all-extras", "--group=sdk"], "crewai": ["--all-extras"]}
 
 
 def _sync(session: nox.Session, *args: str) -> None:
@@ -42,9 +46,35 @@ def _sync(session: nox.Session, *args: str) -> None:
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's tests in an environment with only that package (and its dependencies)."""
-    extra = ["--all-extras", "--group=sdk"] if package == "core" else []
     # --no-editable: test the wheel users get (py.typed, namespace layout), not a link to the source tree.
-    _sync(session, f"--package=cachepoint-{package}", "--no-editable", "--group=test", *extra)
+    _sync(session, f"--package=cachepoint-{package}", "--no-editable", "--group=test", *TEST_EXTRAS.get(package, []))
+    session.run("pytest", f"tests/{package}", *session.posargs, env={"PYTHONHASHSEED": "0"})
+
+
+@nox.session(name="tests-lowest")
+@nox.parametrize("package", ["crewai"])
+def tests_lowest(session: nox.Session, package: str) -> None:
+    """One adapter's tests against the lowest releases of its direct dependencies (the bottom of the range its
+    pyproject declares, e.g. crewai 1.14.5), while `tests` runs the newest the lock holds.
+
+    `uv sync --locked` can only install the lock, so this session resolves with `uv pip install
+    --resolution lowest-direct`: the test tools first (newest), then the package and its extras (lowest).
+    """
+    test_tools = nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "test")
+    python = f"--python={session.virtualenv.location}"
+    session.run_install("uv", "pip", "install", python, *test_tools)
+    extras = "[anthropic,bedrock]" if package == "crewai" else ""
+    session.run_install(
+        "uv",
+        "pip",
+        "install",
+        python,
+        "--resolution=lowest-direct",
+        "--reinstall-package=cachepoint-core",
+        f"--reinstall-package=cachepoint-{package}",
+        "./packages/core",
+        f"./packages/{package}{extras}",
+    )
     session.run("pytest", f"tests/{package}", *session.posargs, env={"PYTHONHASHSEED": "0"})
 
 
@@ -73,10 +103,22 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
-def examples(session: nox.Session) -> None:
-    """Run every example script end to end (they default to local stores and the emulator)."""
-    _sync(session, "--package=cachepoint-core")
-    for script in sorted(ROOT.glob("examples/*.py")):
+@nox.parametrize("package", PACKAGES)
+def examples(session: nox.Session, package: str) -> None:
+    """Run every example script end to end (they default to local stores and the emulator).
+
+    An adapter's examples (``examples/<package>_*.py``) run in that package's environment, the rest in core's.
+    """
+    adapters = tuple(f"{name}_" for name in PACKAGES if name != "core")
+    if package == "core":
+        scripts = [s for s in sorted(ROOT.glob("examples/*.py")) if not s.name.startswith(adapters)]
+    else:
+        scripts = sorted(ROOT.glob(f"examples/{package}_*.py"))
+    if not scripts:
+        session.skip(f"no examples for {package}")
+    # Core's examples need only core; an adapter's need the SDKs of the providers they show (its extras).
+    _sync(session, f"--package=cachepoint-{package}", *([] if package == "core" else ["--all-extras"]))
+    for script in scripts:
         session.run("python", str(script))
 
 

@@ -1,0 +1,234 @@
+"""What every framework adapter does around one LLM call, in one place.
+
+- `place_cache_points`: `apply_cache_points` that never breaks the call. A payload it cannot read (a new block
+  type, a provider field it does not know) goes out exactly as the framework built it, and the reason is logged
+  once; the report's warnings (too many markers already, an unknown model) are logged once each. With
+  ``adopt_markers=True`` the markers a framework placed by itself are taken as breakpoints it asks for, ranked
+  after the strategy's: where both mark one block the longer TTL wins, and the total stays within the limit.
+- `CallRecorder`: one call's usage, normalized, into a `UsageLedger` under the adapter's labels, a `TraceWriter`
+  line that ``cachepoint analyze`` reads, and OpenTelemetry. Telemetry never fails a call: a usage payload it
+  cannot read or a sink that raises is a log line (once per kind of failure).
+- `warn_once`: log a message once per process and key, for adapters that see the same problem on every call.
+
+>>> from cachepoint.core.usage import UsageLedger
+>>> ledger = UsageLedger()
+>>> calls = CallRecorder(ledger=ledger)
+>>> payload, report = place_cache_points(
+...     {"model": "claude-sonnet-4-5", "max_tokens": 64, "system": "You answer from the manual. " * 300,
+...      "messages": [{"role": "user", "content": "How do I reset it?"}]}, None, provider="anthropic")
+>>> "cache_control" in payload["system"][0]
+True
+>>> _ = calls.record(payload, {"usage": {"input_tokens": 9, "cache_creation_input_tokens": 1805,
+...     "cache_read_input_tokens": 0, "output_tokens": 12}}, provider="anthropic", model="claude-sonnet-4-5",
+...     labels={"agent": "Researcher"})
+>>> ledger.stats(agent="Researcher").calls
+1
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cachepoint.core.prompt import (
+    Breakpoint,
+    CacheReport,
+    Locator,
+    PlacementContext,
+    Request,
+    Strategy,
+    apply_cache_points,
+    auto,
+)
+from cachepoint.core.traces import TraceWriter
+from cachepoint.core.usage import CacheUsage, OtelUsageRecorder, UsageLedger, normalize_usage
+
+__all__ = ["CallRecorder", "place_cache_points", "warn_once"]
+
+logger = logging.getLogger(__name__)
+
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_once(log: logging.Logger, key: str, message: str, *args: object) -> bool:
+    """Log ``message`` at WARNING the first time ``key`` is seen by ``log`` in this process; ``True`` if it did.
+
+    >>> warn_once(logging.getLogger("doc"), "k", "first"), warn_once(logging.getLogger("doc"), "k", "again")
+    (True, False)
+    """
+    with _warned_lock:
+        if (log.name, key) in _warned:
+            return False
+        _warned.add((log.name, key))
+    log.warning(message, *args)
+    return True
+
+
+@dataclass(frozen=True)
+class _Adopting:
+    """A strategy's breakpoints, then one per block that carried a marker before (its TTL as requested)."""
+
+    inner: Strategy
+    markers: tuple[tuple[Locator, str | None], ...]
+
+    def __call__(self, ctx: PlacementContext) -> Sequence[Breakpoint]:
+        at = {p.locator: p.index for p in ctx.view}
+        adopted = [
+            Breakpoint(at[loc], ttl, "framework", "a marker the framework placed")
+            for loc, ttl in self.markers
+            if loc in at
+        ]
+        return [*self.inner(ctx), *adopted]
+
+
+def _adopt(payload: Mapping[str, Any], strategy: Strategy | None, provider: str, fmt: str | None) -> Any:
+    request = Request.parse(payload, format=fmt, provider=provider)
+    markers = tuple((p.locator, p.marker.ttl) for p in request.positions() if p.marker is not None)
+    if not markers:
+        return payload, strategy
+    return request.without_markers(), _Adopting(strategy if strategy is not None else auto(), markers)
+
+
+def place_cache_points(
+    payload: Mapping[str, Any],
+    strategy: Strategy | None,
+    *,
+    provider: str,
+    model: str | None = None,
+    format: str | None = None,
+    adopt_markers: bool = False,
+) -> tuple[dict[str, Any], CacheReport | None]:
+    """``apply_cache_points(payload, strategy, provider=..., model=..., format=...)``, or, when it cannot place
+    breakpoints on this payload, the payload unchanged (a shallow copy) and ``None`` with the reason logged once.
+
+    ``adopt_markers``: the payload's own markers (a framework's defaults, like CrewAI's on the system and task
+    prompt) become breakpoints ranked after the strategy's, instead of fixed ones: a block both mark gets the
+    longer TTL, and those that do not fit in the provider's limit are dropped with a reason in the report.
+
+    >>> payload, report = place_cache_points({"model": "gpt-4o", "messages": "not a list"}, None, provider="openai")
+    >>> payload["messages"], report
+    ('not a list', None)
+    >>> framework = {"model": "claude-sonnet-4-5", "max_tokens": 9, "messages": [{"role": "user", "content": "Hi"}],
+    ...     "system": [{"type": "text", "text": "Policy. " * 900, "cache_control": {"type": "ephemeral"}}]}
+    >>> place_cache_points(framework, None, provider="anthropic", adopt_markers=True)[0]["system"][0]["cache_control"]
+    {'type': 'ephemeral', 'ttl': '1h'}
+    """
+    try:
+        request: Any = payload
+        if adopt_markers:
+            request, strategy = _adopt(payload, strategy, provider, format)
+        placed, report = apply_cache_points(request, strategy, provider=provider, model=model, format=format)
+    except Exception as exc:
+        warn_once(
+            logger,
+            f"place:{provider}:{type(exc).__name__}:{exc}",
+            "cachepoint: no cache breakpoints placed on a %s request, sent as built (%s: %s)",
+            provider,
+            type(exc).__name__,
+            exc,
+        )
+        return dict(payload), None
+    for warning in report.warnings:
+        warn_once(logger, f"report:{provider}:{warning}", "cachepoint: %s", warning)
+    for decision in report.dropped:
+        logger.debug(
+            "cachepoint: breakpoint %r dropped (%s): %s", decision.breakpoint.id, decision.code, decision.detail
+        )
+    return placed, report
+
+
+class CallRecorder:
+    """Where an adapter sends each call's usage: a ledger, a trace, OpenTelemetry (any of them, or none).
+
+    Args:
+        ledger: a `UsageLedger`; each call is recorded under the labels given to `record`.
+        recorder: a `TraceWriter`; each call becomes one trace line (the request as sent, its usage, the labels
+            in ``metadata``).
+        otel: ``True`` for an `OtelUsageRecorder` on the global meter provider, or your own recorder.
+
+    >>> CallRecorder().active
+    False
+    """
+
+    def __init__(
+        self,
+        *,
+        ledger: UsageLedger | None = None,
+        recorder: TraceWriter | None = None,
+        otel: bool | OtelUsageRecorder = False,
+    ) -> None:
+        if ledger is not None and not isinstance(ledger, UsageLedger):
+            raise TypeError(f"ledger: expected a UsageLedger or None, got {type(ledger).__name__}")
+        if recorder is not None and not isinstance(recorder, TraceWriter):
+            raise TypeError(f"recorder: expected a TraceWriter or None, got {type(recorder).__name__}")
+        if not isinstance(otel, (bool, OtelUsageRecorder)):
+            raise TypeError(f"otel: expected a bool or an OtelUsageRecorder, got {type(otel).__name__}")
+        self.ledger = ledger
+        self.recorder = recorder
+        self.otel: OtelUsageRecorder | None = OtelUsageRecorder() if otel is True else (otel or None)
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is recorded at all (adapters skip reading usage otherwise)."""
+        return self.ledger is not None or self.recorder is not None or self.otel is not None
+
+    def record(
+        self,
+        request: Mapping[str, Any],
+        usage: Any,
+        *,
+        provider: str,
+        model: str | None,
+        labels: Mapping[str, str] | None = None,
+        started: float | None = None,
+        duration_s: float | None = None,
+        ttft_s: float | None = None,
+    ) -> CacheUsage | None:
+        """Record one call: ``request`` as sent, ``usage`` as the provider returned it (its response, usage
+        object or stream events: anything `normalize_usage` reads), ``started`` its wall-clock start (epoch
+        seconds). Pass the provider's usage object (not a whole stream) so the trace line stays small. Returns
+        the normalized usage, or ``None`` when it could not be read (logged once)."""
+        try:
+            normalized = normalize_usage(usage, provider=provider, model=model)
+        except Exception as exc:
+            warn_once(
+                logger,
+                f"usage:{provider}:{type(exc).__name__}",
+                "cachepoint: could not read the usage of a %s call, not recorded (%s: %s)",
+                provider,
+                type(exc).__name__,
+                exc,
+            )
+            return None
+        labels = dict(labels or {})
+        ledger, recorder, otel = self.ledger, self.recorder, self.otel
+        if ledger is not None:
+            self._safely("ledger", lambda: ledger.record(normalized, labels, duration_s=duration_s, ttft_s=ttft_s))
+        if recorder is not None:
+            self._safely(
+                "trace",
+                lambda: recorder.write(
+                    request,
+                    usage=usage,
+                    timestamp=started if started is not None else time.time(),
+                    provider=provider,
+                    model=model,
+                    ttft_s=ttft_s,
+                    metadata=labels or None,
+                ),
+            )
+        if otel is not None:
+            self._safely("otel", lambda: otel.record(normalized, duration_s=duration_s, ttft_s=ttft_s))
+        return normalized
+
+    @staticmethod
+    def _safely(sink: str, write: Callable[[], object]) -> None:
+        try:
+            write()
+        except Exception as exc:
+            warn_once(logger, f"sink:{sink}:{type(exc).__name__}", "cachepoint: %s write failed (%s)", sink, exc)

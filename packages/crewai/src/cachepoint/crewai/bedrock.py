@@ -1,0 +1,147 @@
+"""The ``bedrock-runtime`` client (boto3, or aiobotocore for ``acall``) of CrewAI's native Bedrock provider, with
+caching on.
+
+CrewAI calls ``converse`` / ``converse_stream`` with the Converse request as keyword arguments and places no
+``cachePoint`` of its own; the strategy's go into ``system``, ``toolConfig.tools`` and message content. Usage is
+read from the response (or the stream's ``metadata`` event) as Bedrock reports it, so the cache writes CrewAI's
+own token counters drop (``cacheWriteInputTokens``) reach the ledger. Other operations pass through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+from cachepoint.crewai.state import Caching, Timer
+
+__all__ = ["wrap_bedrock"]
+
+# Parts of a Converse response that describe the HTTP exchange, not the answer: not stored, not replayed.
+_TRANSPORT_KEYS = ("ResponseMetadata", "metrics")
+_FREE_USAGE = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
+
+
+def _dump(response: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in response.items() if k not in _TRANSPORT_KEYS}
+
+
+def _load(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A replayed response reports zero tokens: it reached no model, so CrewAI's token counters stay true."""
+    return {**data, "usage": dict(_FREE_USAGE)}
+
+
+def _usage_of(event: Mapping[str, Any]) -> Any:
+    metadata = event.get("metadata")
+    return metadata.get("usage") if isinstance(metadata, Mapping) else None
+
+
+class _Events:
+    """The ``stream`` of a ConverseStream response: passes events on and records the call with the usage of its
+    ``metadata`` event.
+
+    Bedrock sends ``metadata`` after ``messageStop``, and CrewAI's async handler stops reading at
+    ``messageStop``; so at ``messageStop`` the rest of the stream (already on its way) is read ahead, the call
+    recorded, and the events handed on as they came.
+    """
+
+    def __init__(self, inner: Any, caching: Caching, payload: dict[str, Any], timer: Timer) -> None:
+        self._inner = inner
+        self._caching = caching
+        self._payload = payload
+        self._timer = timer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _finish(self, events: list[Any]) -> None:
+        usage = next((u for u in map(_usage_of, reversed(events)) if u is not None), None)
+        if usage is not None:
+            self._caching.record(self._payload, usage, self._timer, model=self._payload.get("modelId"))
+
+    def __iter__(self) -> Iterator[Any]:
+        events = iter(self._inner)
+        for event in events:
+            self._timer.first_chunk()
+            if "messageStop" in event:
+                rest = list(events)
+                self._finish(rest)
+                yield event
+                yield from rest
+                return
+            yield event
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        events = aiter(self._inner)
+        async for event in events:
+            self._timer.first_chunk()
+            if "messageStop" in event:
+                rest = [e async for e in events]
+                self._finish(rest)
+                yield event
+                for later in rest:
+                    yield later
+                return
+            yield event
+
+
+class _Client:
+    def __init__(self, inner: Any, caching: Caching) -> None:
+        self._inner = inner
+        self._caching = caching
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _prepare(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._caching.place(params, format="bedrock")
+
+
+class _SyncClient(_Client):
+    def converse(self, **params: Any) -> Any:
+        caching = self._caching
+        payload = self._prepare(params)
+        timer = Timer()
+        response, hit = caching.cached(payload, lambda: self._inner.converse(**payload), dump=_dump, load=_load)
+        if not hit:
+            caching.record(payload, response.get("usage"), timer, model=payload.get("modelId"))
+        return response
+
+    def converse_stream(self, **params: Any) -> Any:
+        caching = self._caching
+        payload = self._prepare(params)
+        caching.streams_uncached()
+        timer = Timer()
+        response = self._inner.converse_stream(**payload)
+        if isinstance(response, dict) and response.get("stream") is not None:
+            response = {**response, "stream": _Events(response["stream"], caching, payload, timer)}
+        return response
+
+
+class _AsyncClient(_Client):
+    async def converse(self, **params: Any) -> Any:
+        caching = self._caching
+        payload = self._prepare(params)
+        timer = Timer()
+
+        async def call() -> Any:
+            return await self._inner.converse(**payload)
+
+        response, hit = await caching.acached(payload, call, dump=_dump, load=_load)
+        if not hit:
+            caching.record(payload, response.get("usage"), timer, model=payload.get("modelId"))
+        return response
+
+    async def converse_stream(self, **params: Any) -> Any:
+        caching = self._caching
+        payload = self._prepare(params)
+        caching.streams_uncached()
+        timer = Timer()
+        response = await self._inner.converse_stream(**payload)
+        if isinstance(response, dict) and response.get("stream") is not None:
+            response = {**response, "stream": _Events(response["stream"], caching, payload, timer)}
+        return response
+
+
+def wrap_bedrock(client: Any, caching: Caching, *, is_async: bool) -> Any:
+    """``client`` (a boto3 or aiobotocore ``bedrock-runtime`` client) with caching on."""
+    return _AsyncClient(client, caching) if is_async else _SyncClient(client, caching)
