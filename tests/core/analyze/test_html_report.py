@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from ci import unavailable
+
 TRACES = Path(__file__).parents[3] / "examples" / "traces"
 _SVG = re.compile(r"<svg.*?</svg>", re.DOTALL)
 
@@ -168,7 +170,7 @@ def _near(pixels: set[tuple[int, int, int]], color: str, tolerance: int = 6) -> 
 def test_the_page_renders_in_headless_chromium(support_page: str, tmp_path: Path) -> None:
     browser = _browser()
     if browser is None:
-        pytest.skip("no Chromium on this machine: `apt-get install -y chromium` (Debian's package) enables this test")
+        unavailable("no Chromium on this machine: `apt-get install -y chromium` (Debian's package) enables this test")
     page = tmp_path / "report.html"
     page.write_text(support_page, encoding="utf-8")
     flags = [

@@ -58,7 +58,9 @@ _warned_lock = threading.Lock()
 def warn_once(log: logging.Logger, key: str, message: str, *args: object) -> bool:
     """Log ``message`` at WARNING the first time ``key`` is seen by ``log`` in this process; ``True`` if it did.
 
-    >>> warn_once(logging.getLogger("doc"), "k", "first"), warn_once(logging.getLogger("doc"), "k", "again")
+    >>> import uuid
+    >>> key = uuid.uuid4().hex  # the first sighting of a key in this process
+    >>> warn_once(logging.getLogger("doc"), key, "first"), warn_once(logging.getLogger("doc"), key, "again")
     (True, False)
     """
     with _warned_lock:
