@@ -14,11 +14,15 @@ import nox
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lowest", "lint", "typecheck"]
 nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).parent
 PACKAGES = ["core", "langchain", "langgraph", "crewai"]
+# Packages whose tests also run against the lowest versions of their dependencies that their pyproject allows.
+LOWEST = ["langchain"]
+# Extras of each package its tests need (the provider integrations, OpenTelemetry).
+TEST_EXTRAS = {"core": ["--all-extras", "--group=sdk"], "langchain": ["--all-extras", "--group=sdk"]}
 
 
 def _sync(session: nox.Session, *args: str) -> None:
@@ -42,10 +46,41 @@ def _sync(session: nox.Session, *args: str) -> None:
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's tests in an environment with only that package (and its dependencies)."""
-    extra = ["--all-extras", "--group=sdk"] if package == "core" else []
+    extra = TEST_EXTRAS.get(package, [])
     # --no-editable: test the wheel users get (py.typed, namespace layout), not a link to the source tree.
     _sync(session, f"--package=cachepoint-{package}", "--no-editable", "--group=test", *extra)
     session.run("pytest", f"tests/{package}", *session.posargs, env={"PYTHONHASHSEED": "0"})
+
+
+@nox.session
+@nox.parametrize("package", LOWEST)
+def lowest(session: nox.Session, package: str) -> None:
+    """One package's tests on the lowest versions of its direct dependencies (``uv pip install --resolution
+    lowest-direct``: the lock file cannot say "lowest", so this resolves afresh), the way OpenTelemetry's
+    instrumentations test both ends of the versions they declare."""
+    extras = _extras(ROOT / "packages" / package / "pyproject.toml")
+    session.run_install(
+        "uv",
+        "pip",
+        "install",
+        f"--python={session.virtualenv.location}",
+        "--resolution=lowest-direct",
+        "--reinstall-package=cachepoint-core",
+        f"--reinstall-package=cachepoint-{package}",
+        str(ROOT / "packages" / "core"),
+        f"{ROOT / 'packages' / package}[{','.join(extras)}]",
+        "--group=test",
+        "opentelemetry-sdk>=1.30",
+    )
+    session.run("uv", "pip", "list", f"--python={session.virtualenv.location}", silent=False)
+    session.run("pytest", f"tests/{package}", *session.posargs, env={"PYTHONHASHSEED": "0"})
+
+
+def _extras(pyproject: Path) -> list[str]:
+    import tomllib
+
+    with pyproject.open("rb") as f:
+        return sorted(tomllib.load(f)["project"].get("optional-dependencies", {}))
 
 
 @nox.session

@@ -58,7 +58,9 @@ def test_anthropic_writes_are_not_lost_to_the_usage_metadata_quirk(emulator: Emu
     answer = MODELS["anthropic"](emulator).invoke(
         [SystemMessage(MANUAL), HumanMessage("Hi")], config={"callbacks": [handler]}
     )
-    assert answer.usage_metadata["input_token_details"]["cache_creation"] == 0
+    details = answer.usage_metadata["input_token_details"]
+    if "ephemeral_1h_input_tokens" in details:  # langchain-anthropic versions that report the split zero this
+        assert details["cache_creation"] == 0
     written = emulator.requests[0].usage
     assert written.cache_write_by_ttl["1h"] > 0
     stats = handler.ledger.stats()

@@ -170,11 +170,11 @@ def _anthropic_payload(b: _Builder, tools: Sequence[Any], kwargs: Mapping[str, A
             mirror.slots[Locator("messages", m, i)] = slot
     control = kwargs.get("cache_control")
     if control and turns:
-        if target.automatic:
-            payload["cache_control"] = dict(control)
-        else:  # the subclasses put it on the last block themselves: count it there
-            last = payload["messages"][-1]["content"]
-            last[-1] = {**last[-1], "cache_control": dict(control)}
+        # A `cache_control=` kwarg ends up as one marker on the last block: ChatAnthropic sends it as Anthropic's
+        # top-level automatic caching (langchain-anthropic 1.4 and later; earlier versions, and the Bedrock
+        # subclasses, write it on the last block themselves). Either way it is counted there.
+        last = payload["messages"][-1]["content"]
+        last[-1] = {**last[-1], "cache_control": dict(control)}
     return mirror
 
 

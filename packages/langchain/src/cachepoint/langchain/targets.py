@@ -5,7 +5,7 @@ string as the model's ``_llm_type``): LangChain hands it to every callback, so t
 `with_cache_points` identify models the same way, without importing any provider package.
 
 >>> identify("anthropic-chat", "claude-sonnet-4-5")
-Target(kind='anthropic', provider='anthropic', format='anthropic', model='claude-sonnet-4-5', automatic=True)
+Target(kind='anthropic', provider='anthropic', format='anthropic', model='claude-sonnet-4-5')
 >>> identify("ollama-chat", "llama3") is None
 True
 """
@@ -21,8 +21,7 @@ __all__ = ["Target", "identify", "identify_model", "identify_run"]
 Kind = Literal["anthropic", "bedrock", "openai"]
 
 # ChatAnthropic and the subclasses that send the same Messages body through Bedrock (InvokeModel) or Bedrock's
-# Mantle endpoint. Only the direct API takes a top-level `cache_control` (automatic caching); the subclasses turn
-# that kwarg into a marker on the last eligible block.
+# Mantle endpoint (their caching rules are Bedrock's).
 _ANTHROPIC_DIRECT = {"anthropic-chat"}
 _ANTHROPIC_ON_BEDROCK = {"anthropic-bedrock-chat", "anthropic-mantle-chat"}
 _BEDROCK_CONVERSE = {"amazon_bedrock_converse_chat"}
@@ -32,14 +31,12 @@ _OPENAI = {"openai-chat", "azure-openai-chat"}
 @dataclass(frozen=True)
 class Target:
     """What a model sends: ``kind`` (who formats the request: ``anthropic``, ``bedrock`` Converse or ``openai``),
-    ``provider`` whose caching rules apply, the payload ``format`` core parses, the ``model`` id, and whether a
-    ``cache_control=`` call kwarg means Anthropic's top-level automatic caching (``automatic``)."""
+    ``provider`` whose caching rules apply, the payload ``format`` core parses, and the ``model`` id."""
 
     kind: Kind
     provider: str
     format: str
     model: str
-    automatic: bool = False
 
 
 def identify(llm_type: str | None, model: str | None) -> Target | None:
@@ -48,7 +45,7 @@ def identify(llm_type: str | None, model: str | None) -> Target | None:
     if not llm_type or not model:
         return None
     if llm_type in _ANTHROPIC_DIRECT:
-        return Target("anthropic", "anthropic", "anthropic", model, automatic=True)
+        return Target("anthropic", "anthropic", "anthropic", model)
     if llm_type in _ANTHROPIC_ON_BEDROCK:
         return Target("anthropic", "bedrock", "anthropic", model)
     if llm_type in _BEDROCK_CONVERSE:
