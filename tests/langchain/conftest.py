@@ -40,4 +40,3 @@ def emulator(make_emulator: Callable[..., Emulator]) -> Emulator:
 @pytest.fixture(autouse=True)
 def _fresh_warnings() -> None:
     forget()  # each test sees its own "logged once" warnings
-
