@@ -110,7 +110,8 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def examples(session: nox.Session) -> None:
     """Run every example script end to end (they default to local stores and the emulator)."""
-    _sync(session, "--package=cachepoint-core")
+    # examples/langchain_*.py need the LangChain adapter and its Anthropic and agents integrations.
+    _sync(session, "--package=cachepoint-core", "--package=cachepoint-langchain", "--extra=anthropic", "--extra=agents")
     for script in sorted(ROOT.glob("examples/*.py")):
         session.run("python", str(script))
 
