@@ -14,7 +14,7 @@ import nox
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["tests", "lowest", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).parent
@@ -57,7 +57,8 @@ def tests(session: nox.Session, package: str) -> None:
 def lowest(session: nox.Session, package: str) -> None:
     """One package's tests on the lowest versions of its direct dependencies (``uv pip install --resolution
     lowest-direct``: the lock file cannot say "lowest", so this resolves afresh), the way OpenTelemetry's
-    instrumentations test both ends of the versions they declare."""
+    instrumentations test both ends of the versions they declare. Not in the default run: it resolves and
+    installs a second environment and runs the package's tests again (about two minutes)."""
     extras = _extras(ROOT / "packages" / package / "pyproject.toml")
     session.run_install(
         "uv",

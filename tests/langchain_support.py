@@ -28,7 +28,7 @@ def bedrock(emulator: Emulator, **kwargs: Any) -> Any:
         endpoint_url=emulator.bedrock_endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="test-key",
-        aws_secret_access_key="test-secret",  # noqa: S106 - the emulator checks no signature
+        aws_secret_access_key="test-secret",
         **kwargs,
     )
 

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from langchain_support import MANUAL, MODELS, markers
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from cachepoint.core.emulator import Emulator
 from cachepoint.langchain import CachepointCallbackHandler
 from cachepoint.langchain.patches import loans
+from langchain_support import MANUAL, MODELS, markers
 
 
 def conversation() -> list[BaseMessage]:
@@ -98,7 +98,9 @@ async def test_a_cancelled_call_gives_the_messages_back() -> None:
         messages = conversation()
         before = snapshot(messages)
         task = asyncio.create_task(model.ainvoke(messages, config={"callbacks": [CachepointCallbackHandler()]}))
-        while not emulator.requests:  # wait until the request is out, markers and all
+        for _ in range(500):  # wait until the request is out, markers and all
+            if emulator.requests:
+                break
             await asyncio.sleep(0.01)
         assert markers(emulator.requests[0].body) == 2
         task.cancel()
@@ -181,6 +183,7 @@ def test_tool_messages_get_their_marker_and_it_goes_away(emulator: Emulator) -> 
     before = snapshot(messages)
     model.invoke(messages, config={"callbacks": [CachepointCallbackHandler()]})
     last = emulator.requests[0].body["messages"][-1]["content"][-1]
-    assert last["type"] == "tool_result" and last["cache_control"] == {"type": "ephemeral"}
+    assert last["type"] == "tool_result"
+    assert last["cache_control"] == {"type": "ephemeral"}
     assert last["content"] == "Firmware 2.1, rebooted yesterday."  # the result itself is sent as it was
     assert snapshot(messages) == before

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-from langchain_support import MANUAL, MODELS, markers, openai
 
 from cachepoint.core.emulator import Emulator
 from cachepoint.core.prompt import PlacementContext
 from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain import CachepointCallbackHandler
+from langchain_support import MANUAL, MODELS, markers, openai
 
 
 async def ask(model: Any, handler: CachepointCallbackHandler, call: str, question: str) -> None:
@@ -111,9 +111,11 @@ def test_an_unknown_model_gets_nothing_inserted_its_usage_recorded_and_one_warni
     with caplog.at_level(logging.DEBUG, logger="cachepoint.langchain"):
         for _ in range(3):
             model.invoke(messages, config={"callbacks": [handler]})
-    assert messages[0].content == MANUAL and messages[1].content == "Hi"
+    assert messages[0].content == MANUAL
+    assert messages[1].content == "Hi"
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "nothing is inserted" in warnings[0].getMessage()
+    assert len(warnings) == 1
+    assert "nothing is inserted" in warnings[0].getMessage()
     assert handler.ledger.stats().calls == 3
     assert handler.ledger.stats().cache_read_tokens == 48
 
@@ -137,7 +139,8 @@ def test_a_failing_strategy_never_fails_the_call_and_is_logged_once(
     assert answers == ["Restart the router."] * 3
     assert [markers(r.body) for r in emulator.requests] == [0, 0, 0]
     logged = [r.getMessage() for r in caplog.records]
-    assert len(logged) == 1 and "strategy exploded" in logged[0]
+    assert len(logged) == 1
+    assert "strategy exploded" in logged[0]
     assert handler.ledger.stats().calls == 3  # usage is still recorded
 
 

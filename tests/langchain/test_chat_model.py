@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_support import MANUAL, MODELS, markers, openai, support_tools
 
 from cachepoint.core.emulator import Emulator
 from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import MemoryStore
 from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
+from langchain_support import MANUAL, MODELS, markers, openai, support_tools
 
 
 @pytest.mark.parametrize("provider", sorted(MODELS))
@@ -35,7 +35,8 @@ def test_an_lcel_chain_sends_marked_requests_and_leaves_its_input_alone(emulator
 def test_caller_messages_are_never_changed(emulator: Emulator) -> None:
     messages = [SystemMessage(MANUAL), HumanMessage("Hi")]
     with_cache_points(MODELS["anthropic"](emulator)).invoke(messages)
-    assert messages[0].content == MANUAL and messages[1].content == "Hi"
+    assert messages[0].content == MANUAL
+    assert messages[1].content == "Hi"
     assert markers(emulator.requests[0].body) == 2
 
 
@@ -44,14 +45,16 @@ def test_openai_gets_a_prompt_cache_key_from_the_static_layers(emulator: Emulato
     model.invoke([SystemMessage(MANUAL), HumanMessage("Hi")])
     model.invoke([SystemMessage(MANUAL), HumanMessage("Something else entirely")])
     keys = [r.body.get("prompt_cache_key") for r in emulator.requests]
-    assert keys[0] and keys[0] == keys[1]
+    assert keys[0]
+    assert keys[0] == keys[1]
 
 
 def test_a_handler_on_the_chain_does_not_count_a_call_twice(emulator: Emulator) -> None:
     handler = CachepointCallbackHandler()
     model = with_cache_points(MODELS["anthropic"](emulator))
     model.invoke([SystemMessage(MANUAL), HumanMessage("Hi")], config={"callbacks": [handler]})
-    assert handler.ledger.stats().calls == 1 and model.ledger.stats().calls == 1
+    assert handler.ledger.stats().calls == 1
+    assert model.ledger.stats().calls == 1
     assert markers(emulator.requests[0].body) == 2  # the handler merged with the wrapper's markers
 
 
@@ -66,7 +69,8 @@ def test_repeated_calls_are_answered_from_the_response_cache(emulator: Emulator,
     messages = [SystemMessage(MANUAL), HumanMessage("My router blinks red.")]
     first, second = model.invoke(messages), model.invoke(messages)
     assert len(emulator.requests) == 1
-    assert second.text == first.text and second.response_metadata["cachepoint_cache"] == "hit"
+    assert second.text == first.text
+    assert second.response_metadata["cachepoint_cache"] == "hit"
     assert model.ledger.stats().calls == 1  # the replay made no provider call
 
 
@@ -86,8 +90,10 @@ def test_a_replayed_stream_yields_the_same_chunks_and_final_usage(emulator: Emul
     model = cached_model(emulator, provider)
     messages = [SystemMessage(MANUAL), HumanMessage("How do I reset it?")]
     live, replayed = list(model.stream(messages)), list(model.stream(messages))
-    assert len(emulator.requests) == 1 and emulator.requests[0].stream
-    assert dumped(replayed) == dumped(live) and len(live) > 1
+    assert len(emulator.requests) == 1
+    assert emulator.requests[0].stream
+    assert dumped(replayed) == dumped(live)
+    assert len(live) > 1
     assert merged(replayed).usage_metadata == merged(live).usage_metadata
     details = merged(live).usage_metadata["input_token_details"]
     assert sum(v for k, v in details.items() if k != "cache_read") > 0  # the first stream wrote the cache
@@ -105,7 +111,8 @@ async def test_a_replayed_async_stream_yields_the_same_chunks_and_final_usage(
     assert dumped(replayed) == dumped(live)
     assert merged(replayed).usage_metadata == merged(live).usage_metadata
     again = await model.ainvoke(messages)  # a plain call is keyed apart from the stream
-    assert len(emulator.requests) == 2 and again.text
+    assert len(emulator.requests) == 2
+    assert again.text
 
 
 def test_a_sampled_call_is_not_replayed_under_the_default_policy(emulator: Emulator) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import HumanMessage
-from langchain_support import MANUAL, MODELS, markers, openai, support_tools
 
 from cachepoint.core.emulator import Emulator, Reply, ToolCall
 from cachepoint.langchain import CachepointMiddleware
+from langchain_support import MANUAL, MODELS, markers, openai, support_tools
 
 
 def agent_reply(call: Any) -> Reply:
@@ -41,7 +41,8 @@ def test_markers_go_out_and_the_state_stays_clean(agent_emulator: Emulator, prov
         state = agent.invoke({"messages": [*state["messages"], HumanMessage(question)]})
     assert not any("cache_control" in repr(m.content) or "cachePoint" in repr(m.content) for m in state["messages"])
     calls = agent_emulator.requests
-    assert len(calls) == 6 and all(c.status == 200 for c in calls)
+    assert len(calls) == 6
+    assert all(c.status == 200 for c in calls)
     if provider == "openai":
         keys = {c.body["prompt_cache_key"] for c in calls}
         assert len(keys) == 1  # one key for the workload: tools and system prompt

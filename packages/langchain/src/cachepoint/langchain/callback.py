@@ -187,7 +187,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
 
     # --- the call ends: give the messages back, record usage ---
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Note the time of the first streamed token (LangChain calls this)."""
         run = self._runs.get(run_id)
         if run is not None and run.first_token is None:

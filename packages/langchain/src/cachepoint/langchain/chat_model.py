@@ -32,7 +32,7 @@ from langchain_core.callbacks import (
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableBinding
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from pydantic import ConfigDict, Field
 
 from cachepoint.core.once import log_once
@@ -82,7 +82,8 @@ class CachePointsChatModel(BaseChatModel):
     # --- what goes out ---
 
     def _unwrapped(self) -> tuple[BaseChatModel, dict[str, Any]]:
-        model, bound = self.model, {}
+        model: Any = self.model
+        bound: dict[str, Any] = {}
         while isinstance(model, RunnableBinding):
             bound = {**model.kwargs, **bound}
             model = model.bound
@@ -150,7 +151,7 @@ class CachePointsChatModel(BaseChatModel):
         def invoke() -> AIMessage:
             answer = model.invoke(marked, config=config, stop=stop, **call)
             self._record(answer, target)
-            return answer  # type: ignore[return-value]
+            return answer
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None:
@@ -171,8 +172,8 @@ class CachePointsChatModel(BaseChatModel):
         def stream() -> Iterator[AIMessageChunk]:
             full: AIMessageChunk | None = None
             for chunk in model.stream(marked, config=config, stop=stop, **call):
-                full = chunk if full is None else full + chunk  # type: ignore[assignment]
-                yield chunk  # type: ignore[misc]
+                full = chunk if full is None else full + chunk
+                yield chunk
             if full is not None:
                 self._record(full, target)
 
@@ -198,7 +199,7 @@ class CachePointsChatModel(BaseChatModel):
         async def invoke() -> AIMessage:
             answer = await model.ainvoke(marked, config=config, stop=stop, **call)
             self._record(answer, target)
-            return answer  # type: ignore[return-value]
+            return answer
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None or self.response_cache is None:
@@ -219,8 +220,8 @@ class CachePointsChatModel(BaseChatModel):
         async def stream() -> AsyncIterator[AIMessageChunk]:
             full: AIMessageChunk | None = None
             async for chunk in model.astream(marked, config=config, stop=stop, **call):
-                full = chunk if full is None else full + chunk  # type: ignore[assignment]
-                yield chunk  # type: ignore[misc]
+                full = chunk if full is None else full + chunk
+                yield chunk
             if full is not None:
                 self._record(full, target)
 
@@ -306,17 +307,17 @@ def _marked(
     return marked, call
 
 
-def _child(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> dict[str, Any]:
+def _child(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> RunnableConfig:
     """A config whose callbacks make the wrapped model's run a child of this one (what a chain's run manager
     ``get_child`` does; an LLM run manager has none)."""
     if run_manager is None:
-        return {}
+        return RunnableConfig()
     sync = isinstance(run_manager, CallbackManagerForLLMRun)
     manager = (CallbackManager if sync else AsyncCallbackManager)(handlers=[], parent_run_id=run_manager.run_id)
     manager.set_handlers(run_manager.inheritable_handlers)
     manager.add_tags(run_manager.inheritable_tags)
     manager.add_metadata(run_manager.inheritable_metadata)
-    return {"callbacks": manager}
+    return RunnableConfig(callbacks=manager)
 
 
 def _result(message: BaseMessage) -> ChatResult:

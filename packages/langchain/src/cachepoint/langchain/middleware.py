@@ -35,7 +35,7 @@ __all__ = ["CachepointMiddleware"]
 logger = logging.getLogger("cachepoint.langchain")
 
 
-class CachepointMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+class CachepointMiddleware(AgentMiddleware):
     """Agent middleware that places prompt-cache breakpoints in every model call and records its usage.
 
     Args:

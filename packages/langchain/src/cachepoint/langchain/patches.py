@@ -108,7 +108,8 @@ class Loans:
                 if loan is not None and loan.holders:
                     frozen[i] = HELD_ELSEWHERE
             result = plan(frozen)
-            contents: Mapping[int, Any] = getattr(result, "contents", result)
+            found: object = getattr(result, "contents", result)
+            contents: Mapping[int, Any] = found if isinstance(found, Mapping) else {}
             call = _Call(owner, parent, single, [])
             self._calls[run_id] = call
             try:

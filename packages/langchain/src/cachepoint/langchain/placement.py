@@ -112,6 +112,8 @@ def place(
     placement = Placement(mirror, plan)
     writes: dict[int, list[tuple[Slot, CacheMarker]]] = {}
     for locator, marker in plan.markers().items():
+        if marker is None:  # markers() only removes when asked to; a plan never does
+            continue
         slot = mirror.slots[locator]
         if slot.how == "tool":
             assert slot.item is not None
