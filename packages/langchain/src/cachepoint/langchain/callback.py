@@ -33,7 +33,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -72,8 +72,6 @@ class _Run:
     placement: Placement | None = None
     body: Any = None
     first_token: float | None = None
-    lent: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class CachepointCallbackHandler(BaseCallbackHandler):
@@ -183,7 +181,6 @@ class CachepointCallbackHandler(BaseCallbackHandler):
             return place(target, sent, self.strategy, tools=tools, kwargs=params, frozen=frozen)
 
         run.placement = loans.lend(run_id, sent, plan, parent=parent, single=single)
-        run.lent = True
 
     # --- the call ends: give the messages back, record usage ---
 

@@ -42,7 +42,7 @@ from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.callback import WRAPPER_TYPE
 from cachepoint.langchain.placement import mark_tools, place
 from cachepoint.langchain.targets import Target, identify_model
-from cachepoint.langchain.usage import labels_of, usage_of
+from cachepoint.langchain.usage import record
 
 __all__ = ["CachePointsChatModel", "with_cache_points"]
 
@@ -240,21 +240,16 @@ class CachePointsChatModel(BaseChatModel):
         return self.response_cache.sync
 
     def _record(self, message: BaseMessage, target: Target | None) -> None:
-        try:
-            provider = target.provider if target else None
-            model = target.model if target else None
-            usage = usage_of(message, provider=provider, model=model)
-            if usage is not None:
-                labels = labels_of(
-                    usage=usage, provider=provider, model=model, metadata={}, tags=(), static=self.labels
-                )
-                self.ledger.record(usage, labels)
-        except Exception as exc:
-            log_once(
-                f"wrapper-record:{type(exc).__name__}",
-                f"cachepoint: with_cache_points could not record usage ({type(exc).__name__}: {exc})",
-                logger=logger,
-            )
+        provider, model = (target.provider, target.model) if target else (None, None)
+        record(
+            self.ledger,
+            message,
+            provider=provider,
+            model=model,
+            metadata={},
+            static=self.labels,
+            who="with_cache_points",
+        )
 
 
 def with_cache_points(

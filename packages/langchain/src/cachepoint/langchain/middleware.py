@@ -27,7 +27,7 @@ from cachepoint.core.prompt import Strategy, auto
 from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.placement import mark_tools, place
 from cachepoint.langchain.targets import Target, identify_model
-from cachepoint.langchain.usage import labels_of, usage_of
+from cachepoint.langchain.usage import record
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 
 __all__ = ["CachepointMiddleware"]
@@ -62,7 +62,7 @@ class CachepointMiddleware(AgentMiddleware):
         """Place breakpoints, call the model, record the usage (the agent calls this)."""
         target = identify_model(request.model)
         response = handler(self._prepare(request, target))
-        self._record(response, target, request)
+        self._record(response, target)
         return response
 
     async def awrap_model_call(
@@ -71,7 +71,7 @@ class CachepointMiddleware(AgentMiddleware):
         """`wrap_model_call` for async agents."""
         target = identify_model(request.model)
         response = await handler(self._prepare(request, target))
-        self._record(response, target, request)
+        self._record(response, target)
         return response
 
     def _prepare(self, request: ModelRequest, target: Target | None) -> ModelRequest:
@@ -94,25 +94,18 @@ class CachepointMiddleware(AgentMiddleware):
             )
             return request
 
-    def _record(self, response: ModelResponse, target: Target | None, request: ModelRequest) -> None:
-        try:
-            message = next((m for m in reversed(response.result) if isinstance(m, AIMessage)), None)
-            if message is None:
-                return
-            provider = target.provider if target else None
-            model = target.model if target else None
-            usage = usage_of(message, provider=provider, model=model)
-            if usage is None:
-                return
-            labels = labels_of(
-                usage=usage, provider=provider, model=model, metadata=_run_metadata(), tags=(), static=self.labels
-            )
-            self.ledger.record(usage, labels)
-        except Exception as exc:
-            log_once(
-                f"middleware-record:{type(exc).__name__}",
-                f"cachepoint: CachepointMiddleware could not record usage ({type(exc).__name__}: {exc})",
-                logger=logger,
+    def _record(self, response: ModelResponse, target: Target | None) -> None:
+        message = next((m for m in reversed(response.result) if isinstance(m, AIMessage)), None)
+        if message is not None:
+            provider, model = (target.provider, target.model) if target else (None, None)
+            record(
+                self.ledger,
+                message,
+                provider=provider,
+                model=model,
+                metadata=_run_metadata(),
+                static=self.labels,
+                who="CachepointMiddleware",
             )
 
 

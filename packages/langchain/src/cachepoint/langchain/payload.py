@@ -29,7 +29,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from cachepoint.core.prompt import Locator, Request
 from cachepoint.langchain.targets import Target
 
-__all__ = ["Mirror", "Slot", "build", "is_copy"]
+__all__ = ["Mirror", "Slot", "build"]
 
 #: How a marker is written at a slot: ``string`` (the message's string content becomes one marked text block),
 #: ``item`` (a string item of list content becomes a marked text block), ``block`` (a dict block gets the
@@ -432,9 +432,3 @@ def _openai(target: Target, messages: Sequence[BaseMessage], tools: Sequence[Any
             for t in tools
         ]
     return Mirror(target, payload)
-
-
-def is_copy(message: BaseMessage) -> bool:
-    """Whether LangChain handed callbacks a copy of ``message`` (changing it would change nothing)."""
-    content = message.content
-    return isinstance(content, list) and any(isinstance(x, dict) and _copied(x) for x in content)

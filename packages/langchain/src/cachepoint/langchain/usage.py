@@ -15,16 +15,18 @@ ChatAnthropic responses keep it in ``response_metadata["usage"]``) it is read in
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
+from cachepoint.core.once import log_once
 from cachepoint.core.providers import normalize_provider
-from cachepoint.core.usage import CacheUsage, from_anthropic, from_langchain
+from cachepoint.core.usage import CacheUsage, UsageLedger, from_anthropic, from_langchain
 
-__all__ = ["from_cache", "labels_of", "native_usage", "response_message", "usage_of"]
+__all__ = ["from_cache", "labels_of", "native_usage", "record", "response_message", "usage_of"]
 
 _RAW_ANTHROPIC = ("cache_creation_input_tokens", "cache_read_input_tokens")
 
@@ -105,3 +107,28 @@ def labels_of(
         found["provider"] = normalize_provider(found["provider"])
     labels.update({key: str(value) for key, value in found.items() if value})
     return labels
+
+
+def record(
+    ledger: UsageLedger,
+    message: BaseMessage,
+    *,
+    provider: str | None,
+    model: str | None,
+    metadata: Mapping[str, Any],
+    static: Mapping[str, str],
+    who: str,
+) -> None:
+    """Record ``message``'s usage in ``ledger`` under the call's labels; a failure is logged once, never raised
+    (``who`` names the caller in the log)."""
+    try:
+        usage = usage_of(message, provider=provider, model=model)
+        if usage is not None:
+            labels = labels_of(usage=usage, provider=provider, model=model, metadata=metadata, tags=(), static=static)
+            ledger.record(usage, labels)
+    except Exception as exc:
+        log_once(
+            f"{who}-record:{type(exc).__name__}",
+            f"cachepoint: {who} could not record usage ({type(exc).__name__}: {exc})",
+            logger=logging.getLogger("cachepoint.langchain"),
+        )
