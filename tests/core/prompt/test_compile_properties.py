@@ -55,7 +55,7 @@ def _ttls(found: list[Any], default: str) -> list[str | None]:
 @pytest.mark.parametrize(("fmt", "provider"), CASES)
 @SETTINGS
 @given(data=st.data())
-def test_compiled_payloads_obey_the_provider_rules(
+def test_compiled_payloads_obey_the_provider_rules(  # noqa: PLR0917 - pytest passes fixtures by position
     fmt: str, provider: str, data: st.DataObject, gen: Any, sdk: Any, markers: Any
 ) -> None:
     payload = data.draw(gen.for_format(fmt))

@@ -126,7 +126,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
     ) -> None:
         """Place the strategy's breakpoints in the messages about to be sent (LangChain calls this)."""
         try:
-            self._start(messages, run_id, parent_run_id, tags, metadata, kwargs)
+            self._start(messages, run_id=run_id, parent=parent_run_id, tags=tags, metadata=metadata, kwargs=kwargs)
         except Exception as exc:
             loans.give_back(run_id)
             log_once(
@@ -138,6 +138,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
     def _start(
         self,
         messages: list[list[BaseMessage]],
+        *,
         run_id: UUID,
         parent: UUID | None,
         tags: list[str] | None,

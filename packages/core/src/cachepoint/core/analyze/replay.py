@@ -160,7 +160,7 @@ class _Track:
         self.costs: list[float] = []  # the cumulative cost at each sample
         self.cells = cells  # per chart bucket: requests, hits, input tokens, read tokens (shown scenarios only)
 
-    def feed(
+    def feed(  # noqa: PLR0917 - called once per request and scenario: positional on purpose
         self,
         replay: Replay,
         item: Prepared,
@@ -346,7 +346,7 @@ class Replay:
             self._prices[key] = None if provider in _ENGINES else self._info(provider, model).pricing
         return self._prices[key]
 
-    def _cost(
+    def _cost(  # noqa: PLR0917 - called once per request and scenario: positional on purpose
         self, pricing: Pricing, group: tuple[str, str], item: Prepared, read: int, write: int, by_ttl: Mapping[str, int]
     ) -> float:
         """USD of one request (``pricing``: the price list of ``group``, its provider and model)."""

@@ -125,7 +125,7 @@ def _prepare_shard(
             return
 
 
-def _shard_process(
+def _shard_process(  # noqa: PLR0917 - a process target: positional arguments
     settings: dict[str, Any], path: str, shard: int, shards: int, skip_invalid: bool, conn: Connection
 ) -> None:
     """A worker process: prepare one shard, send it in batches of JSON bytes (an empty one ends it), and leave."""

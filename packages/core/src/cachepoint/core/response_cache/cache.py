@@ -711,7 +711,7 @@ class ResponseCache:
         decoded = decoded or self._decode(raw, plan.context)
         return self._accept(raw, decoded, plan.kind, plan.tags, raws, plan.load, count)
 
-    def _accept(
+    def _accept(  # noqa: PLR0917 - one exit per miss cause; positional: it is on the hit path
         self,
         raw: bytes,
         decoded: tuple[DecodeOutcome, Any, str],

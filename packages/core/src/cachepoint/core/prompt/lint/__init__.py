@@ -150,7 +150,7 @@ def lint_request(
     return _lint_one(request, provider, model, info, counter, table, user_names, index)[0]
 
 
-def _lint_one(
+def _lint_one(  # noqa: PLR0917 - internal; mirrors lint_request's keywords
     request: Mapping[str, Any] | Request,
     provider: str | None,
     model: str | None,
