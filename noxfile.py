@@ -20,9 +20,15 @@ nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).parent
 PACKAGES = ["core", "langchain", "langgraph", "crewai"]
-# What each package's tests install besides the package: core's optional features and the real SDKs; for
-# CrewAI its `anthropic` and `bedrock` extras (CrewAI's own, pinning the SDKs its native providers use).
-TEST_EXTRAS = {"core": ["--all-extras", "--group=sdk"], "crewai": ["--all-extras"]}
+# What each package's tests install besides the package: core's optional features and the real SDKs; for the
+# adapters their extras (the provider integrations; CrewAI's own extras pin the SDKs its native providers use).
+TEST_EXTRAS = {
+    "core": ["--all-extras", "--group=sdk"],
+    "langchain": ["--all-extras", "--group=sdk"],
+    "crewai": ["--all-extras"],
+}
+# Adapters whose tests also run on the lowest releases of the frameworks their pyproject allows.
+LOWEST = ["langchain", "crewai"]
 
 
 def _sync(session: nox.Session, *args: str) -> None:
@@ -52,30 +58,64 @@ def tests(session: nox.Session, package: str) -> None:
 
 
 @nox.session(name="tests-lowest")
-@nox.parametrize("package", ["crewai"])
+@nox.parametrize("package", LOWEST)
 def tests_lowest(session: nox.Session, package: str) -> None:
     """One adapter's tests against the lowest releases of its direct dependencies (the bottom of the range its
-    pyproject declares, e.g. crewai 1.14.5), while `tests` runs the newest the lock holds.
+    pyproject declares), while `tests` runs the newest the lock holds: both ends, the way OpenTelemetry's
+    instrumentations test the versions they declare.
 
-    `uv sync --locked` can only install the lock, so this session resolves with `uv pip install
-    --resolution lowest-direct`: the test tools first (newest), then the package and its extras (lowest).
+    `uv sync --locked` can only install the lock, so this session resolves afresh with `uv pip install
+    --resolution lowest-direct`: the package with all its extras (lowest) and the test tools.
     """
-    test_tools = nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "test")
-    python = f"--python={session.virtualenv.location}"
-    session.run_install("uv", "pip", "install", python, *test_tools)
-    extras = "[anthropic,bedrock]" if package == "crewai" else ""
+    extras = _extras(ROOT / "packages" / package / "pyproject.toml")
     session.run_install(
         "uv",
         "pip",
         "install",
-        python,
+        f"--python={session.virtualenv.location}",
         "--resolution=lowest-direct",
         "--reinstall-package=cachepoint-core",
         f"--reinstall-package=cachepoint-{package}",
-        "./packages/core",
-        f"./packages/{package}{extras}",
+        str(ROOT / "packages" / "core"),
+        f"{ROOT / 'packages' / package}[{','.join(extras)}]",
+        "--group=test",
+        "opentelemetry-sdk>=1.30",
     )
+    session.run("uv", "pip", "list", f"--python={session.virtualenv.location}", silent=False)
     session.run("pytest", f"tests/{package}", *session.posargs, env={"PYTHONHASHSEED": "0"})
+
+
+def _extras(pyproject: Path) -> list[str]:
+    return sorted(nox.project.load_toml(pyproject)["project"].get("optional-dependencies", {}))
+
+
+@nox.session
+@nox.parametrize("package", LOWEST)
+def lowest(session: nox.Session, package: str) -> None:
+    """One package's tests on the lowest versions of its direct dependencies (``uv pip install --resolution
+    lowest-direct``: the lock file cannot say "lowest", so this resolves afresh), the way OpenTelemetry's
+    instrumentations test both ends of the versions they declare. Not in the default run: it resolves and
+    installs a second environment and runs the package's tests again (about two minutes)."""
+    extras = _extras(ROOT / "packages" / package / "pyproject.toml")
+    session.run_install(
+        "uv",
+        "pip",
+        "install",
+        f"--python={session.virtualenv.location}",
+        "--resolution=lowest-direct",
+        "--reinstall-package=cachepoint-core",
+        f"--reinstall-package=cachepoint-{package}",
+        str(ROOT / "packages" / "core"),
+        f"{ROOT / 'packages' / package}[{','.join(extras)}]",
+        "--group=test",
+        "opentelemetry-sdk>=1.30",
+    )
+    session.run("uv", "pip", "list", f"--python={session.virtualenv.location}", silent=False)
+    session.run("pytest", f"tests/{package}", *session.posargs, env={"PYTHONHASHSEED": "0"})
+
+
+def _extras(pyproject: Path) -> list[str]:
+    return sorted(nox.project.load_toml(pyproject)["project"].get("optional-dependencies", {}))
 
 
 @nox.session
@@ -87,11 +127,12 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
-def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the sources of every package."""
-    _sync(session, "--all-packages", "--all-extras", "--group=typecheck", "--group=test")
-    srcs = [str(p) for p in sorted(ROOT.glob("packages/*/src"))]
-    session.run("mypy", *srcs)
+@nox.parametrize("package", PACKAGES)
+def typecheck(session: nox.Session, package: str) -> None:
+    """mypy --strict over one package's sources, in an environment holding that package with all its extras
+    (CrewAI's pinned SDKs cannot share an environment with the LangChain integrations: pyproject `conflicts`)."""
+    _sync(session, f"--package=cachepoint-{package}", "--all-extras", "--group=typecheck", "--group=test")
+    session.run("mypy", str(ROOT / "packages" / package / "src"))
 
 
 @nox.session

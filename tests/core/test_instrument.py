@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from cachepoint.core import instrument
 from cachepoint.core.instrument import CallRecorder, place_cache_points
 from cachepoint.core.traces import TraceWriter, read_trace
 from cachepoint.core.usage import UsageLedger

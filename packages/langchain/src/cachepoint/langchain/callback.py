@@ -1,0 +1,258 @@
+"""`CachepointCallbackHandler`: prompt-cache breakpoints, usage, telemetry and traces for any LangChain run.
+
+Add it to ``callbacks=`` of a chat model or to ``config={"callbacks": [...]}`` of any run (chain, agent, graph):
+
+- requests from ChatAnthropic (and its Bedrock / Mantle subclasses) and ChatBedrockConverse carry the
+  strategy's breakpoints, placed by core under the provider's rules (at most 4, counting markers already there
+  and a ``cache_control=`` kwarg). A callback can only change message objects, so the handler marks system and
+  conversation blocks, never tool definitions (use `CachepointMiddleware` or `with_cache_points` for those);
+  the caller's message objects are exactly as before once the call is over (see `cachepoint.langchain.patches`);
+- every call's usage (invoke, batch, stream, and their async twins) goes into the `UsageLedger`, on the current
+  OpenTelemetry span with ``otel=True``, and with ``recorder=`` into a trace ``cachepoint analyze`` reads;
+- ChatOpenAI gets no markers (OpenAI caches automatically); its cached tokens are recorded. Models cachepoint
+  does not know (fake models, ChatOllama...) get no markers and a single warning; their usage is recorded.
+
+A failure inside the handler never fails the call: it is logged once per reason, and the call goes on.
+
+>>> from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+>>> from langchain_core.messages import AIMessage
+>>> from cachepoint.core.usage import UsageLedger
+>>> ledger = UsageLedger()
+>>> model = FakeMessagesListChatModel(responses=[AIMessage("Hi!", usage_metadata={
+...     "input_tokens": 12, "output_tokens": 3, "total_tokens": 15, "input_token_details": {"cache_read": 8}})])
+>>> model.invoke("Hello", config={"callbacks": [CachepointCallbackHandler(ledger=ledger, labels={"app": "demo"})]}).text
+'Hi!'
+>>> ledger.stats().cached_token_ratio
+0.6666666666666666
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import LLMResult
+
+from cachepoint.core.once import log_once
+from cachepoint.core.prompt import Strategy, auto
+from cachepoint.core.traces import TraceWriter
+from cachepoint.core.usage import OtelUsageRecorder, UsageLedger
+from cachepoint.langchain.patches import loans
+from cachepoint.langchain.payload import build
+from cachepoint.langchain.placement import Placement, place
+from cachepoint.langchain.targets import Target, identify_run
+from cachepoint.langchain.usage import from_cache, labels_of, native_usage, response_message, usage_of
+
+__all__ = ["WRAPPER_TYPE", "CachepointCallbackHandler"]
+
+logger = logging.getLogger("cachepoint.langchain")
+
+#: The ``_llm_type`` of `with_cache_points` models: the handler leaves them to the model they wrap, whose
+#: own run reports the same call (recording both would count it twice).
+WRAPPER_TYPE = "cachepoint-cache-points"
+
+
+@dataclass
+class _Run:
+    target: Target | None
+    started: float
+    clock: float
+    metadata: Mapping[str, Any]
+    tags: Sequence[str]
+    provider: str | None
+    model: str | None
+    placement: Placement | None = None
+    body: Any = None
+    first_token: float | None = None
+
+
+class CachepointCallbackHandler(BaseCallbackHandler):
+    """Places prompt-cache breakpoints in chat model requests and records their cache usage.
+
+    Args:
+        strategy: where breakpoints go (default `auto()`; any `cachepoint.core.prompt` strategy).
+        ledger: the `UsageLedger` usage goes into (default: a new one, as ``handler.ledger``).
+        recorder: a `TraceWriter` or a path: each request (as cachepoint rebuilt it, markers included) and its
+            usage becomes one trace line for ``cachepoint analyze``.
+        otel: ``True`` (or an `OtelUsageRecorder`): GenAI usage attributes on the current span, and metrics.
+        labels: labels added to every ledger entry (tags ``"key=value"`` of a run are added too).
+    """
+
+    # Run in the caller's thread and task, before the request is built: the markers must be in place by then,
+    # and the handler needs the caller's task to know when an abandoned async call is over.
+    run_inline = True
+    raise_error = False
+
+    def __init__(
+        self,
+        strategy: Strategy | None = None,
+        *,
+        ledger: UsageLedger | None = None,
+        recorder: TraceWriter | str | os.PathLike[str] | None = None,
+        otel: bool | OtelUsageRecorder = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        self.strategy: Strategy = strategy if strategy is not None else auto()
+        self.ledger = ledger if ledger is not None else UsageLedger()
+        self.recorder = recorder if recorder is None or isinstance(recorder, TraceWriter) else TraceWriter(recorder)
+        if otel is True:
+            self.otel: OtelUsageRecorder | None = OtelUsageRecorder()
+        else:
+            self.otel = otel or None
+        self.labels = {str(k): str(v) for k, v in (labels or {}).items()}
+        self._runs: dict[UUID, _Run] = {}
+        self._lock = threading.Lock()
+
+    # --- the call starts: place breakpoints ---
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Place the strategy's breakpoints in the messages about to be sent (LangChain calls this)."""
+        try:
+            self._start(messages, run_id=run_id, parent=parent_run_id, tags=tags, metadata=metadata, kwargs=kwargs)
+        except Exception as exc:
+            loans.give_back(run_id)
+            log_once(
+                f"start:{type(exc).__name__}",
+                f"cachepoint: the callback handler placed no breakpoints ({type(exc).__name__}: {exc})",
+                logger=logger,
+            )
+
+    def _start(
+        self,
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent: UUID | None,
+        tags: list[str] | None,
+        metadata: dict[str, Any] | None,
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        params = kwargs.get("invocation_params") or {}
+        if params.get("_type") == WRAPPER_TYPE:
+            return
+        target = identify_run(params, metadata)
+        metadata = dict(metadata or {})
+        run = _Run(
+            target=target,
+            started=time.time(),
+            clock=time.perf_counter(),
+            metadata=metadata,
+            tags=list(tags or ()),
+            provider=target.provider if target else metadata.get("ls_provider"),
+            model=target.model if target else metadata.get("ls_model_name"),
+        )
+        with self._lock:
+            self._runs[run_id] = run
+        sent = messages[0] if messages else []
+        if target is None:
+            kind = params.get("_type") or metadata.get("ls_provider") or "an unknown chat model"
+            log_once(
+                f"unknown:{kind}",
+                f"cachepoint: {kind} is not a model cachepoint places breakpoints for (ChatAnthropic, "
+                "ChatBedrockConverse; ChatOpenAI caches on its own): its usage is recorded, nothing is inserted",
+                logger=logger,
+            )
+            return
+        tools = params.get("tools") or ()
+        if target.kind == "openai":
+            if self.recorder is not None:
+                run.body = build(target, sent, tools).payload
+            return
+        single = int(kwargs.get("batch_size") or 1) == 1
+
+        def plan(frozen: Mapping[int, str]) -> Placement:
+            return place(target, sent, self.strategy, tools=tools, kwargs=params, frozen=frozen)
+
+        run.placement = loans.lend(run_id, sent, plan, parent=parent, single=single)
+
+    # --- the call ends: give the messages back, record usage ---
+
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Note the time of the first streamed token (LangChain calls this)."""
+        run = self._runs.get(run_id)
+        if run is not None and run.first_token is None:
+            run.first_token = time.perf_counter()
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        """Give the messages back and record the call's usage (LangChain calls this)."""
+        loans.give_back(run_id)
+        with self._lock:
+            run = self._runs.pop(run_id, None)
+        if run is None:
+            return
+        try:
+            self._record(run, response)
+        except Exception as exc:
+            log_once(
+                f"record:{type(exc).__name__}",
+                f"cachepoint: the callback handler could not record usage ({type(exc).__name__}: {exc})",
+                logger=logger,
+            )
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Give the messages back (LangChain calls this when the call fails or is cancelled)."""
+        loans.give_back(run_id)
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+    def _record(self, run: _Run, response: LLMResult) -> None:
+        message = response_message(response)
+        if message is None or from_cache(message):
+            return  # no provider call was made (LangChain's LLM cache answered)
+        usage = usage_of(message, provider=run.provider, model=run.model)
+        duration = time.perf_counter() - run.clock
+        ttft = run.first_token - run.clock if run.first_token is not None else None
+        labels = labels_of(
+            usage=usage,
+            provider=run.provider,
+            model=run.model,
+            metadata=run.metadata,
+            tags=run.tags,
+            static=self.labels,
+        )
+        if usage is not None:
+            self.ledger.record(usage, labels, duration_s=duration, ttft_s=ttft)
+            if self.otel is not None:
+                self.otel.record(usage, duration_s=duration, ttft_s=ttft)
+        if self.recorder is not None and run.target is not None:
+            body = run.body if run.placement is None else run.placement.request()
+            if body is not None:
+                self.recorder.write(
+                    body,
+                    usage=native_usage(message),
+                    timestamp=run.started,
+                    provider=run.target.provider,
+                    model=run.target.model,
+                    tenant=labels.get("tenant"),
+                    session=_session(run.metadata),
+                    ttft_s=ttft,
+                )
+
+    def __repr__(self) -> str:
+        return f"CachepointCallbackHandler(strategy={self.strategy!r}, ledger={self.ledger!r})"
+
+
+def _session(metadata: Mapping[str, Any]) -> str | None:
+    for key in ("session_id", "thread_id", "conversation_id"):
+        value = metadata.get(key)
+        if value:
+            return str(value)
+    return None

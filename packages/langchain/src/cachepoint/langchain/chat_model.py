@@ -1,0 +1,340 @@
+"""`with_cache_points(model, ...)`: a chat model for LCEL chains that sends ``model``'s requests with prompt-cache
+breakpoints (tool definitions included), records their usage, and optionally answers repeated identical calls
+from a response cache, streams included.
+
+It is a LangChain chat model itself, so it goes wherever ``model`` went: ``prompt | with_cache_points(model)``,
+``with_cache_points(model).bind_tools(tools)``, ``create_agent(with_cache_points(model), tools)``. Each call
+sends copies of the messages with the markers; the caller's objects are never changed.
+
+With ``response_cache=ResponseCache(...)`` a call the cache's policy accepts is answered from the store when the
+same request (markers aside) was answered before; LangChain's own LLM cache never serves ``stream()``, this one
+does: a complete stream is recorded chunk by chunk and replayed as the same chunks, final usage included.
+
+>>> from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+>>> from langchain_core.messages import AIMessage
+>>> model = with_cache_points(FakeMessagesListChatModel(responses=[AIMessage("Hi!")]))
+>>> model.invoke("Hello").text
+'Hi!'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
+from pydantic import ConfigDict, Field
+
+from cachepoint.core.once import log_once
+from cachepoint.core.prompt import Strategy, auto
+from cachepoint.core.response_cache import ResponseCache
+from cachepoint.core.usage import UsageLedger
+from cachepoint.langchain.callback import WRAPPER_TYPE
+from cachepoint.langchain.placement import mark_tools, place
+from cachepoint.langchain.targets import Target, identify_model
+from cachepoint.langchain.usage import record
+
+__all__ = ["CachePointsChatModel", "with_cache_points"]
+
+logger = logging.getLogger("cachepoint.langchain")
+
+# Request fields that change what the model answers (they key the response cache, as the payload does).
+_SAMPLING = ("temperature", "top_p", "top_k", "max_tokens", "stop_sequences", "seed")
+
+
+class CachePointsChatModel(BaseChatModel):
+    """A chat model that sends another one's requests with prompt-cache breakpoints (build it with
+    `with_cache_points`)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model: Runnable[Any, Any]
+    """The wrapped chat model (or the binding ``bind_tools`` made of it)."""
+    strategy: Any = Field(default_factory=auto)
+    """Where breakpoints go (a `cachepoint.core.prompt` strategy)."""
+    ledger: UsageLedger = Field(default_factory=UsageLedger)
+    """Where the usage of every call goes."""
+    response_cache: ResponseCache | None = None
+    """Serves repeated identical calls and streams, under its policy (``None``: off)."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Labels added to every ledger entry."""
+    cache: Any = False
+    """LangChain's LLM cache stays with the wrapped model (checking it here too would look up twice)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return WRAPPER_TYPE
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools to the wrapped model; the result still places breakpoints (on the tools too)."""
+        return self.model_copy(update={"model": self.model.bind_tools(tools, **kwargs)})  # type: ignore[attr-defined]
+
+    # --- what goes out ---
+
+    def _unwrapped(self) -> tuple[BaseChatModel, dict[str, Any]]:
+        model: Any = self.model
+        bound: dict[str, Any] = {}
+        while isinstance(model, RunnableBinding):
+            bound = {**model.kwargs, **bound}
+            model = model.bound
+        if not isinstance(model, BaseChatModel):
+            raise TypeError(f"with_cache_points: expected a chat model, got {type(model).__name__}")
+        return model, bound
+
+    def _prepare(
+        self, messages: list[BaseMessage], kwargs: Mapping[str, Any]
+    ) -> tuple[BaseChatModel, Target | None, list[BaseMessage], dict[str, Any]]:
+        model, bound = self._unwrapped()
+        call = {**bound, **kwargs}
+        target = identify_model(model)
+        if target is None:
+            log_once(
+                f"wrapper-unknown:{type(model).__name__}",
+                f"cachepoint: {type(model).__name__} is not a model with_cache_points places breakpoints for "
+                "(ChatAnthropic, ChatBedrockConverse, ChatOpenAI): its requests go out unchanged",
+                logger=logger,
+            )
+            return model, None, messages, call
+        try:
+            return (model, target, *_marked(model, target, messages, call, self.strategy))
+        except Exception as exc:  # never fail the call over a placement problem: send it unmarked
+            log_once(
+                f"wrapper:{type(exc).__name__}",
+                f"cachepoint: with_cache_points placed no breakpoints ({type(exc).__name__}: {exc})",
+                logger=logger,
+            )
+            return model, target, messages, call
+
+    def _cache_request(
+        self, model: BaseChatModel, target: Target | None, messages: list[BaseMessage], call: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """What keys the response cache: the unmarked request and everything that changes the answer."""
+        if self.response_cache is None:
+            return None
+        from langchain_core.messages import convert_to_openai_messages
+
+        request: dict[str, Any] = {
+            "model": target.model if target else type(model).__name__,
+            "messages": convert_to_openai_messages(messages),
+        }
+        for name in _SAMPLING:
+            value = call.get(name, getattr(model, name, None))
+            if value is not None:
+                request[name] = value
+        for name, value in call.items():
+            if name not in request and name not in ("cache_control", "prompt_cache_key"):
+                request[name] = value
+        return request
+
+    # --- sync ---
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        model, target, marked, call = self._prepare(messages, kwargs)
+        config = _child(run_manager)
+
+        def invoke() -> AIMessage:
+            answer = model.invoke(marked, config=config, stop=stop, **call)
+            self._record(answer, target)
+            return answer
+
+        request = self._cache_request(model, target, messages, {**call, "stop": stop})
+        if request is None:
+            return _result(invoke())
+        result = self._sync_cache().get_or_call(request, invoke, dump=_dump, load=_load)
+        return _result(_marked_hit(result.value) if result.hit else result.value)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        model, target, marked, call = self._prepare(messages, kwargs)
+        config = _child(run_manager)
+
+        def stream() -> Iterator[AIMessageChunk]:
+            full: AIMessageChunk | None = None
+            for chunk in model.stream(marked, config=config, stop=stop, **call):
+                full = chunk if full is None else full + chunk
+                yield chunk
+            if full is not None:
+                self._record(full, target)
+
+        request = self._cache_request(model, target, messages, {**call, "stop": stop})
+        chunks: Iterator[Any] = (
+            stream() if request is None else self._sync_cache().stream(request, stream, dump=_dump, load=_load_chunk)
+        )
+        for chunk in chunks:
+            yield ChatGenerationChunk(message=chunk)
+
+    # --- async ---
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        model, target, marked, call = self._prepare(messages, kwargs)
+        config = _child(run_manager)
+
+        async def invoke() -> AIMessage:
+            answer = await model.ainvoke(marked, config=config, stop=stop, **call)
+            self._record(answer, target)
+            return answer
+
+        request = self._cache_request(model, target, messages, {**call, "stop": stop})
+        if request is None or self.response_cache is None:
+            return _result(await invoke())
+        result = await self.response_cache.get_or_call(request, invoke, dump=_dump, load=_load)
+        return _result(_marked_hit(result.value) if result.hit else result.value)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        model, target, marked, call = self._prepare(messages, kwargs)
+        config = _child(run_manager)
+
+        async def stream() -> AsyncIterator[AIMessageChunk]:
+            full: AIMessageChunk | None = None
+            async for chunk in model.astream(marked, config=config, stop=stop, **call):
+                full = chunk if full is None else full + chunk
+                yield chunk
+            if full is not None:
+                self._record(full, target)
+
+        request = self._cache_request(model, target, messages, {**call, "stop": stop})
+        if request is None or self.response_cache is None:
+            async for chunk in stream():
+                yield ChatGenerationChunk(message=chunk)
+            return
+        async for chunk in self.response_cache.stream(request, stream, dump=_dump, load=_load_chunk):
+            yield ChatGenerationChunk(message=chunk)
+
+    # --- bookkeeping ---
+
+    def _sync_cache(self) -> Any:
+        assert self.response_cache is not None
+        return self.response_cache.sync
+
+    def _record(self, message: BaseMessage, target: Target | None) -> None:
+        provider, model = (target.provider, target.model) if target else (None, None)
+        record(
+            self.ledger,
+            message,
+            provider=provider,
+            model=model,
+            metadata={},
+            static=self.labels,
+            who="with_cache_points",
+        )
+
+
+def with_cache_points(
+    model: Runnable[Any, Any],
+    strategy: Strategy | None = None,
+    ledger: UsageLedger | None = None,
+    response_cache: ResponseCache | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> CachePointsChatModel:
+    """``model`` (a chat model, or one with tools bound) with prompt-cache breakpoints on every request.
+
+    Args:
+        model: ChatAnthropic (and its Bedrock / Mantle subclasses), ChatBedrockConverse or ChatOpenAI (which
+            gets a ``prompt_cache_key`` from the static layers); other models are called unchanged.
+        strategy: where breakpoints go (default `auto()`).
+        ledger: the `UsageLedger` for the usage (default: a new one, as ``.ledger``).
+        response_cache: a `ResponseCache` answering repeated identical calls and streams (under its policy:
+            by default only calls with ``temperature=0``; ``CachePolicy(cache_nondeterministic=True)`` replays
+            sampled calls too).
+        labels: labels added to every ledger entry.
+    """
+    return CachePointsChatModel(
+        model=model,
+        strategy=strategy if strategy is not None else auto(),
+        ledger=ledger if ledger is not None else UsageLedger(),
+        response_cache=response_cache,
+        labels=dict(labels or {}),
+    )
+
+
+def _marked(
+    model: BaseChatModel, target: Target, messages: list[BaseMessage], call: dict[str, Any], strategy: Strategy
+) -> tuple[list[BaseMessage], dict[str, Any]]:
+    """Copies of ``messages`` with markers, and the call kwargs with marked tools or a prompt_cache_key."""
+    tools = call.get("tools") or []
+    if target.kind == "openai":
+        key = place(target, messages, strategy, tools=tools).cache_key
+        if key and not call.get("prompt_cache_key"):
+            return messages, {**call, "prompt_cache_key": key}
+        return messages, call
+    system = (getattr(model, "system", None) or ()) if target.kind == "bedrock" else ()
+    placement = place(target, messages, strategy, tools=tools, kwargs=call, tools_writable=True, system=system)
+    marked = [
+        m.model_copy(update={"content": placement.contents[i]}) if i in placement.contents else m
+        for i, m in enumerate(messages)
+    ]
+    if placement.tool_markers:
+        call = {**call, "tools": mark_tools(target, tools, placement.tool_markers)}
+    return marked, call
+
+
+def _child(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> RunnableConfig:
+    """A config whose callbacks make the wrapped model's run a child of this one (what a chain's run manager
+    ``get_child`` does; an LLM run manager has none)."""
+    if run_manager is None:
+        return RunnableConfig()
+    sync = isinstance(run_manager, CallbackManagerForLLMRun)
+    manager = (CallbackManager if sync else AsyncCallbackManager)(handlers=[], parent_run_id=run_manager.run_id)
+    manager.set_handlers(run_manager.inheritable_handlers)
+    manager.add_tags(run_manager.inheritable_tags)
+    manager.add_metadata(run_manager.inheritable_metadata)
+    return RunnableConfig(callbacks=manager)
+
+
+def _result(message: BaseMessage) -> ChatResult:
+    return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def _dump(message: BaseMessage) -> dict[str, Any]:
+    return message.model_dump(mode="json")
+
+
+def _load(data: Any) -> AIMessage:
+    return AIMessage.model_validate(data)
+
+
+def _load_chunk(data: Any) -> AIMessageChunk:
+    return AIMessageChunk.model_validate(data)
+
+
+def _marked_hit(message: AIMessage) -> AIMessage:
+    """A replayed answer, marked as LangChain marks its own cache hits (no provider call, no cost)."""
+    usage = message.usage_metadata
+    metadata = {**message.response_metadata, "cachepoint_cache": "hit"}
+    if usage is None:
+        return message.model_copy(update={"response_metadata": metadata})
+    return message.model_copy(update={"usage_metadata": {**usage, "total_cost": 0}, "response_metadata": metadata})

@@ -1,0 +1,167 @@
+"""Message contents the callback handler lends to a call, and gives back.
+
+A callback can only change what a chat model sends by changing the message objects themselves (LangChain
+passes callbacks the caller's objects and builds the request from them afterwards). So the handler swaps a
+message's ``content`` for a marked copy when the call starts and swaps the original back when it ends: the
+caller's objects are exactly as before afterwards, whatever happened to the call.
+
+`Loans` is the one registry of those swaps in the process, shared by every handler, so that calls sharing
+message objects (a batch over one history, concurrent agents over one state, threads or tasks) never see each
+other's markers as their own nor restore each other's:
+
+- every call *holds* all the messages it sends, changed or not, until it ends; a message held by another call
+  is frozen for this one: its current content (markers included) is what this call plans on and counts;
+- a message goes back to its original content when the last call holding it ends;
+- a call ends at ``on_llm_end`` / ``on_llm_error``; for calls that LangChain abandons without either (an
+  ``ainvoke`` cancelled while awaiting the provider) also when its task finishes, or when the same task or
+  thread starts its next single call (a task or thread makes one call at a time, so by then the abandoned
+  call's request was built long ago or will never be).
+
+>>> from langchain_core.messages import HumanMessage
+>>> import uuid
+>>> loans, message, run = Loans(), HumanMessage("Hi"), uuid.uuid4()
+>>> _ = loans.lend(run, [message], lambda frozen: {0: [{"type": "text", "text": "Hi", "cache_control": {}}]})
+>>> message.content[0]["cache_control"], loans.give_back(run), message.content
+({}, None, 'Hi')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID
+
+from langchain_core.messages import BaseMessage
+
+__all__ = ["HELD_ELSEWHERE", "Loans", "loans"]
+
+T = TypeVar("T")
+
+#: Why a message cannot take this call's markers.
+HELD_ELSEWHERE = "the same message object is in another call in flight: its content is left as that call has it"
+_TWICE = "the same message object appears twice in this call"
+
+
+@dataclass
+class _Loan:
+    message: BaseMessage
+    original: Any
+    current: Any
+    holders: set[UUID] = field(default_factory=set)
+
+
+@dataclass
+class _Call:
+    owner: tuple[int, int | None]
+    parent: UUID | None
+    single: bool
+    keys: list[int]
+
+
+def _owner() -> tuple[int, asyncio.Task[Any] | None]:
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop in this thread
+        task = None
+    return threading.get_ident(), task
+
+
+class Loans:
+    """The registry of message contents lent to calls (use the module's `loans`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loans: dict[int, _Loan] = {}
+        self._calls: dict[UUID, _Call] = {}
+
+    def lend(
+        self,
+        run_id: UUID,
+        messages: Sequence[BaseMessage],
+        plan: Callable[[Mapping[int, str]], T],
+        *,
+        parent: UUID | None = None,
+        single: bool = True,
+    ) -> T:
+        """Hold ``messages`` for ``run_id`` and swap in the contents ``plan(frozen)`` returns.
+
+        ``plan`` gets the indexes of messages this call must not change (with the reason) and returns the plan
+        (a mapping of message index to new content, or an object whose ``contents`` is one). It runs under the
+        registry lock, so no other call changes these messages between planning and writing.
+        """
+        thread, task = _owner()
+        owner = (thread, id(task) if task is not None else None)
+        with self._lock:
+            if single:
+                self._drop_abandoned(owner, parent)
+            frozen: dict[int, str] = {}
+            seen: dict[int, int] = {}
+            for i, message in enumerate(messages):
+                key = id(message)
+                if key in seen:
+                    frozen[i] = frozen[seen[key]] = _TWICE
+                seen[key] = i
+                loan = self._loans.get(key)
+                if loan is not None and loan.holders:
+                    frozen[i] = HELD_ELSEWHERE
+            result = plan(frozen)
+            found: object = getattr(result, "contents", result)
+            contents: Mapping[int, Any] = found if isinstance(found, Mapping) else {}
+            call = _Call(owner, parent, single, [])
+            self._calls[run_id] = call
+            try:
+                for i, message in enumerate(messages):
+                    key = id(message)
+                    loan = self._loans.get(key)
+                    if loan is None:
+                        loan = self._loans[key] = _Loan(message, message.content, message.content)
+                    if run_id not in loan.holders:
+                        loan.holders.add(run_id)
+                        call.keys.append(key)
+                    if i in contents and i not in frozen:
+                        loan.current = contents[i]
+                        message.content = contents[i]
+            except BaseException:
+                self._give_back(run_id)
+                raise
+        if task is not None:
+            task.add_done_callback(lambda _task: self.give_back(run_id))
+        return result
+
+    def give_back(self, run_id: UUID) -> None:
+        """End ``run_id``'s hold; messages no other call holds get their original content back (idempotent)."""
+        with self._lock:
+            self._give_back(run_id)
+
+    def held(self) -> int:
+        """How many message objects are lent out now (0 when no call is in flight)."""
+        with self._lock:
+            return len(self._loans)
+
+    def _give_back(self, run_id: UUID) -> None:
+        call = self._calls.pop(run_id, None)
+        if call is None:
+            return
+        for key in call.keys:
+            loan = self._loans.get(key)
+            if loan is None:
+                continue
+            loan.holders.discard(run_id)
+            if loan.holders:
+                continue
+            del self._loans[key]
+            # Give the original back unless someone else replaced the content meanwhile (theirs wins).
+            if loan.current is not loan.original and loan.message.content is loan.current:
+                loan.message.content = loan.original
+
+    def _drop_abandoned(self, owner: tuple[int, int | None], parent: UUID | None) -> None:
+        stale = [run for run, call in self._calls.items() if call.owner == owner and call.single and run != parent]
+        for run in stale:
+            self._give_back(run)
+
+
+#: The process-wide registry every `CachepointCallbackHandler` lends through.
+loans = Loans()

@@ -1,0 +1,434 @@
+"""The request a LangChain chat model is about to send, rebuilt as a provider payload core can place markers in,
+with a note of where each block came from.
+
+LangChain turns messages into a provider body inside the model (ChatAnthropic's and ChatBedrockConverse's
+formatters are private), so cachepoint rebuilds that body the way those formatters do it: merged user turns,
+string content as one text block, tool messages as tool results, tool calls as tool-use blocks, empty text
+dropped. Each block of the rebuilt body has a `Slot`: which LangChain message (and which item of its content)
+it comes from, and how a marker is written there so that the model sends it (or why it cannot be). The body
+only has to be right where it matters for caching (order, tokens, existing markers); it is also what the
+recorder writes to a trace, so it is the request as cachepoint saw it, not the wire bytes.
+
+>>> from langchain_core.messages import HumanMessage, SystemMessage
+>>> from cachepoint.langchain.targets import identify
+>>> mirror = build(identify("anthropic-chat", "claude-sonnet-4-5"), [SystemMessage("Be brief."), HumanMessage("Hi")])
+>>> mirror.payload["system"], mirror.payload["messages"]
+('Be brief.', [{'role': 'user', 'content': [{'type': 'text', 'text': 'Hi'}]}])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from cachepoint.core.prompt import Locator, Request
+from cachepoint.langchain.targets import Target
+
+__all__ = ["Mirror", "Slot", "build"]
+
+#: How a marker is written at a slot: ``string`` (the message's string content becomes one marked text block),
+#: ``item`` (a string item of list content becomes a marked text block), ``block`` (a dict block gets the
+#: marker), ``tool_result`` (a tool message becomes one marked tool result), ``tool`` (a tool definition).
+How = Literal["string", "item", "block", "tool_result", "tool"]
+
+# Anthropic rejects tool ids outside this pattern; ChatAnthropic rewrites such ids, so cachepoint leaves them alone.
+_TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+# Content block types LangChain and Anthropic define whose payload sits under a key named like the type.
+_TYPED_PAYLOAD = {"text", "image_url", "input_audio", "refusal", "thinking", "reasoning"}
+_UNSENT = {"reasoning", "function_call", "refusal"}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a block of the rebuilt payload comes from: LangChain message ``message`` (``-1`` for tools), item
+    ``item`` of its content (``None``: the whole content), ``how`` a marker is written there, and ``blocked``,
+    the reason one cannot be (``None`` when it can)."""
+
+    message: int
+    item: int | None
+    how: How
+    blocked: str | None = None
+
+
+@dataclass
+class Mirror:
+    """A rebuilt request: the provider ``payload``, its parsed `Request`, and the `Slot` of every block."""
+
+    target: Target
+    payload: dict[str, Any]
+    slots: dict[Locator, Slot] = field(default_factory=dict)
+    request: Request | None = None
+
+
+class _Builder:
+    def __init__(self, target: Target, frozen: Mapping[int, str]) -> None:
+        self.target = target
+        self.frozen = frozen
+        self.system: list[tuple[Any, Slot]] = []
+        self.system_string: str | None = None
+        # (role, [(block, slot)]) per turn of the payload
+        self.turns: list[tuple[str, list[tuple[Any, Slot]]]] = []
+
+    def slot(self, index: int, item: int | None, how: How, blocked: str | None = None) -> Slot:
+        return Slot(index, item, how, blocked or self.frozen.get(index))
+
+    def add(self, role: str, blocks: list[tuple[Any, Slot]], *, merge: bool) -> None:
+        if merge and self.turns and self.turns[-1][0] == role:
+            self.turns[-1][1].extend(blocks)
+        else:
+            self.turns.append((role, blocks))
+
+
+def build(
+    target: Target,
+    messages: Sequence[BaseMessage],
+    tools: Sequence[Any] = (),
+    *,
+    kwargs: Mapping[str, Any] | None = None,
+    frozen: Mapping[int, str] | None = None,
+    system: Sequence[Any] = (),
+) -> Mirror:
+    """Rebuild what ``target``'s model sends for ``messages`` and (already provider-formatted or LangChain)
+    ``tools``; ``kwargs`` are the call kwargs (``cache_control``); ``frozen`` maps message indexes to the
+    reason cachepoint must not write to them; ``system`` is a Bedrock model's own ``system=`` blocks."""
+    frozen = frozen or {}
+    if target.kind == "anthropic":
+        mirror = _anthropic(target, messages, tools, kwargs or {}, frozen)
+    elif target.kind == "bedrock":
+        mirror = _bedrock(target, messages, tools, frozen, system)
+    else:
+        mirror = _openai(target, messages, tools)
+    mirror.request = Request.parse(mirror.payload, format=target.format, provider=target.provider, lenient=True)
+    _check(mirror)
+    return mirror
+
+
+def _check(mirror: Mirror) -> None:
+    """The parsed request must have exactly one block per slot: otherwise markers would land on the wrong block."""
+    request = mirror.request
+    assert request is not None
+    if mirror.target.kind == "openai":
+        return
+    locators = {loc for loc, _ in request.locators()}
+    if locators != set(mirror.slots):
+        raise ValueError(
+            f"cachepoint could not map the {mirror.target.format} request back to the LangChain messages "
+            f"({len(locators)} blocks parsed, {len(mirror.slots)} expected)"
+        )
+
+
+# --- Anthropic Messages (ChatAnthropic and its Bedrock / Mantle subclasses) ---
+
+
+def _anthropic(
+    target: Target,
+    messages: Sequence[BaseMessage],
+    tools: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    frozen: Mapping[int, str],
+) -> Mirror:
+    b = _Builder(target, frozen)
+    for index, message in enumerate(messages):
+        if isinstance(message, SystemMessage):
+            _anthropic_system(b, index, message)
+        elif isinstance(message, ToolMessage):
+            b.add("user", _anthropic_tool_message(b, index, message), merge=True)
+        elif isinstance(message, AIMessage):
+            blocks = _anthropic_ai(b, index, message, last=index == len(messages) - 1)
+            if blocks or index == len(messages) - 1:
+                b.add("assistant", blocks, merge=False)
+        else:
+            b.add("user", _anthropic_content(b, index, message.content), merge=True)
+
+    return _anthropic_payload(b, tools, kwargs)
+
+
+def _anthropic_payload(b: _Builder, tools: Sequence[Any], kwargs: Mapping[str, Any]) -> Mirror:
+    target = b.target
+    payload: dict[str, Any] = {"model": target.model, "max_tokens": 1}
+    mirror = Mirror(target, payload)
+    tool_defs = [dict(t) for t in tools if isinstance(t, Mapping)]
+    if tool_defs:
+        payload["tools"] = tool_defs
+        for i in range(len(tool_defs)):
+            mirror.slots[Locator("tools", None, i)] = Slot(-1, i, "tool")
+    if b.system_string is not None:
+        payload["system"] = b.system_string
+    elif b.system:
+        payload["system"] = [block for block, _ in b.system]
+    for i, (_, slot) in enumerate(b.system):
+        mirror.slots[Locator("system", None, i)] = slot
+    turns = [(role, blocks) for role, blocks in b.turns if blocks]
+    payload["messages"] = [{"role": role, "content": [block for block, _ in blocks]} for role, blocks in turns]
+    for m, (_, blocks) in enumerate(turns):
+        for i, (_, slot) in enumerate(blocks):
+            mirror.slots[Locator("messages", m, i)] = slot
+    control = kwargs.get("cache_control")
+    if control and turns:
+        # A `cache_control=` kwarg ends up as one marker on the last block: ChatAnthropic sends it as Anthropic's
+        # top-level automatic caching (langchain-anthropic 1.4 and later; earlier versions, and the Bedrock
+        # subclasses, write it on the last block themselves). Either way it is counted there.
+        last = payload["messages"][-1]["content"]
+        last[-1] = {**last[-1], "cache_control": dict(control)}
+    return mirror
+
+
+def _anthropic_system(b: _Builder, index: int, message: SystemMessage) -> None:
+    content = message.content
+    if isinstance(content, str):
+        if b.system or b.system_string is not None:  # a second system message: ChatAnthropic merges the runs
+            b.system.append(({"type": "text", "text": content}, b.slot(index, None, "string")))
+            b.system_string = None
+        else:
+            b.system_string = content
+            b.system.append(({"type": "text", "text": content}, b.slot(index, None, "string")))
+        return
+    if b.system_string is not None:
+        b.system_string = None
+    for j, item in enumerate(content):
+        if isinstance(item, str):
+            b.system.append(({"type": "text", "text": item}, b.slot(index, j, "item")))
+        elif isinstance(item, dict) and item.get("type") == "text":
+            b.system.append((_text_block(item), b.slot(index, j, "block")))
+
+
+def _text_block(block: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in block.items() if k in ("type", "text", "cache_control", "citations")}
+
+
+def _copied(block: Mapping[str, Any]) -> bool:
+    """LangChain hands callbacks a copy of a message holding a block without a ``type`` (it adds one); such a
+    block shows up as ``{"type": K, K: ...}`` with a ``K`` no LangChain block type has."""
+    kind = block.get("type")
+    return isinstance(kind, str) and len(block) == 2 and kind in block and kind not in _TYPED_PAYLOAD
+
+
+def _anthropic_content(b: _Builder, index: int, content: Any, *, ai: bool = False) -> list[tuple[Any, Slot]]:
+    if isinstance(content, str):
+        return [({"type": "text", "text": content}, b.slot(index, None, "string"))] if content else []
+    copied = any(isinstance(item, dict) and _copied(item) for item in content)
+    blocked = "LangChain passes callbacks a copy of this message (a block has no 'type')" if copied else None
+    out: list[tuple[Any, Slot]] = []
+    for j, item in enumerate(content):
+        if isinstance(item, str):
+            out.append(({"type": "text", "text": item}, b.slot(index, j, "item", blocked)))
+            continue
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind in _UNSENT or (ai and kind == "tool_use"):
+            continue  # unsent here; an AI message's tool calls are rebuilt from tool_calls (see _anthropic_ai)
+        if kind == "text":
+            if str(item.get("text", "")).strip():
+                out.append((_text_block(item), b.slot(index, j, "block", blocked)))
+        elif kind == "image_url":
+            url = item.get("image_url", {})
+            url = url.get("url", "") if isinstance(url, dict) else str(url)
+            out.append(({"type": "image", "source": _image_source(url)}, b.slot(index, j, "block", blocked)))
+        elif kind in ("image", "file", "audio") and ("base64" in item or "url" in item or "data" in item):
+            out.append((_media_block(item), b.slot(index, j, "block", blocked)))
+        else:
+            out.append((dict(item), b.slot(index, j, "block", blocked)))
+    return out
+
+
+def _image_source(url: str) -> dict[str, Any]:
+    if url.startswith("data:") and ";base64," in url:
+        head, data = url.split(";base64,", 1)
+        return {"type": "base64", "media_type": head[5:], "data": data}
+    return {"type": "url", "url": url}
+
+
+def _media_block(item: Mapping[str, Any]) -> dict[str, Any]:
+    data = item.get("base64") or item.get("data")
+    mime = item.get("mime_type") or "application/octet-stream"
+    kind = "image" if item.get("type") == "image" else "document"
+    source = {"type": "base64", "media_type": mime, "data": data} if data else {"type": "url", "url": item.get("url")}
+    block: dict[str, Any] = {"type": kind, "source": source}
+    if "cache_control" in item:
+        block["cache_control"] = item["cache_control"]
+    return block
+
+
+def _anthropic_ai(b: _Builder, index: int, message: AIMessage, *, last: bool) -> list[tuple[Any, Slot]]:
+    calls = message.tool_calls
+    out = _anthropic_content(b, index, message.content, ai=True)
+    if last:
+        out = [(_rstrip(block), slot) for block, slot in out]
+    for call in calls:
+        block = {"type": "tool_use", "id": call.get("id") or "", "name": call["name"], "input": call["args"]}
+        # ChatAnthropic rebuilds tool-use blocks from tool_calls, dropping any marker put on them.
+        out.append((block, Slot(index, None, "block", "ChatAnthropic rebuilds tool calls from tool_calls")))
+    return out
+
+
+def _rstrip(block: Any) -> Any:
+    if isinstance(block, dict) and block.get("type") == "text":
+        return {**block, "text": str(block["text"]).rstrip()}
+    return block
+
+
+def _anthropic_tool_message(b: _Builder, index: int, message: ToolMessage) -> list[tuple[Any, Slot]]:
+    content = message.content
+    if (
+        isinstance(content, list)
+        and content
+        and all(isinstance(x, dict) and x.get("type") == "tool_result" for x in content)
+    ):
+        return _anthropic_content(b, index, content)
+    inner: Any = content
+    if isinstance(content, list):
+        inner = [{k: v for k, v in x.items() if k != "cache_control"} if isinstance(x, dict) else x for x in content]
+    block: dict[str, Any] = {
+        "type": "tool_result",
+        "content": inner,
+        "tool_use_id": message.tool_call_id,
+        "is_error": message.status == "error",
+    }
+    if isinstance(content, list):
+        control = next((x["cache_control"] for x in content if isinstance(x, dict) and "cache_control" in x), None)
+        if control:
+            block["cache_control"] = control
+    blocked = None if _TOOL_ID.match(message.tool_call_id or "") else "ChatAnthropic rewrites this tool call id"
+    return [(block, b.slot(index, None, "tool_result", blocked))]
+
+
+# --- Bedrock Converse (ChatBedrockConverse) ---
+
+
+def _bedrock(
+    target: Target,
+    messages: Sequence[BaseMessage],
+    tools: Sequence[Any],
+    frozen: Mapping[int, str],
+    own_system: Sequence[Any],
+) -> Mirror:
+    merged = {i for i in range(1, len(messages)) if _same_run(messages[i - 1], messages[i])}
+    runs = merged | {i - 1 for i in merged}
+    frozen = {
+        **dict.fromkeys(runs, "ChatBedrockConverse merges this message with its neighbour (merge_message_runs)"),
+        **frozen,
+    }
+    b = _Builder(target, frozen)
+    for block in own_system:
+        entry = {"text": block} if isinstance(block, str) else dict(block)
+        b.system.append((entry, Slot(-2, None, "block", "the model's own system= blocks are not the messages'")))
+    for index, message in enumerate(messages):
+        if isinstance(message, AIMessage) and message.response_metadata.get("model_provider") not in (
+            None,
+            "bedrock_converse",
+            "bedrock",
+        ):
+            b.frozen = {**b.frozen, index: "ChatBedrockConverse rewrites another provider's AI message"}
+        blocks = _bedrock_content(b, index, message.content)
+        if isinstance(message, SystemMessage):
+            b.system.extend(blocks)
+        elif isinstance(message, ToolMessage):
+            results = [(x, s) for x, s in blocks if "cachePoint" not in x]
+            points = [(x, s) for x, s in blocks if "cachePoint" in x]
+            tool_result = {
+                "toolResult": {
+                    "content": [x for x, _ in results] or [{"text": " "}],
+                    "toolUseId": message.tool_call_id,
+                    "status": message.status,
+                }
+            }
+            b.add("user", [(tool_result, b.slot(index, None, "tool_result")), *points], merge=True)
+        elif isinstance(message, AIMessage):
+            for call in message.tool_calls:
+                use = {"toolUse": {"toolUseId": call.get("id") or "", "name": call["name"], "input": call["args"]}}
+                blocks.append((use, Slot(index, None, "block", "ChatBedrockConverse rebuilds tool calls")))
+            b.add("assistant", blocks, merge=False)
+        else:
+            b.add("user", blocks, merge=True)
+
+    payload: dict[str, Any] = {"modelId": target.model, "inferenceConfig": {}}
+    mirror = Mirror(target, payload)
+    payload["system"] = _place_points(mirror, "system", None, b.system)
+    turns = [(role, blocks) for role, blocks in b.turns if blocks]
+    payload["messages"] = [
+        {"role": role, "content": _place_points(mirror, "messages", m, blocks)}
+        for m, (role, blocks) in enumerate(turns)
+    ]
+    specs = [(_tool_spec(t), Slot(-1, i, "tool")) for i, t in enumerate(tools)]
+    if specs:
+        payload["toolConfig"] = {"tools": _place_points(mirror, "tools", None, specs)}
+    return mirror
+
+
+def _same_run(a: BaseMessage, b: BaseMessage) -> bool:
+    return type(a) is type(b) and not isinstance(a, ToolMessage)
+
+
+def _place_points(mirror: Mirror, section: Any, message: int | None, blocks: list[tuple[Any, Slot]]) -> list[Any]:
+    """Blocks in order; a cachePoint is a marker on the block before it, so it gets no slot of its own."""
+    out: list[Any] = []
+    index = 0
+    for block, slot in blocks:
+        out.append(block)
+        if isinstance(block, dict) and "cachePoint" in block:
+            continue
+        mirror.slots[Locator(section, message, index)] = slot
+        index += 1
+    return out
+
+
+def _bedrock_content(b: _Builder, index: int, content: Any) -> list[tuple[Any, Slot]]:
+    if isinstance(content, str):
+        return [({"text": content if content.strip() else " "}, b.slot(index, None, "string"))]
+    copied = any(isinstance(item, dict) and _copied(item) for item in content)
+    blocked = "LangChain passes callbacks a copy of this message (a block has no 'type')" if copied else None
+    out: list[tuple[Any, Slot]] = []
+    for j, item in enumerate(content):
+        if isinstance(item, str):
+            out.append(({"text": item}, b.slot(index, j, "item", blocked)))
+        elif isinstance(item, dict):
+            block = _bedrock_block(item, copied=copied)
+            if block is not None:
+                out.append((block, b.slot(index, j, "block", blocked)))
+    return out
+
+
+def _bedrock_block(item: dict[str, Any], *, copied: bool) -> dict[str, Any] | None:
+    """The Converse block LangChain sends for a content dict (``None``: nothing is sent for it)."""
+    kind = item.get("type")
+    if kind == "non_standard" and isinstance(item.get("value"), dict):
+        return dict(item["value"]) or None
+    if kind is not None and copied and kind in item and len(item) == 2:
+        return {kind: item[kind]}  # the copy's rewrite of a type-less block: sent as written
+    if kind is None:
+        return dict(item) or None
+    if kind == "tool_use" or kind in _UNSENT:
+        return None  # tool calls are rebuilt from the AI message's tool_calls
+    if kind == "text":
+        return {"text": item["text"]} if str(item.get("text", "")).strip() else None
+    return {"text": f"[{kind}]"}  # images, documents, reasoning...: counted as a block, carried roughly
+
+
+def _tool_spec(tool: Any) -> dict[str, Any]:
+    if isinstance(tool, Mapping) and ("cachePoint" in tool or "toolSpec" in tool):
+        return dict(tool)
+    spec = dict(convert_to_openai_tool(tool)["function"])
+    spec["inputSchema"] = {"json": spec.pop("parameters", {"type": "object", "properties": {}})}
+    spec["description"] = spec.get("description") or spec["name"]
+    return {"toolSpec": spec}
+
+
+# --- OpenAI Chat Completions (ChatOpenAI): the body for the trace and the static layers of prompt_cache_key ---
+
+
+def _openai(target: Target, messages: Sequence[BaseMessage], tools: Sequence[Any]) -> Mirror:
+    from langchain_core.messages import convert_to_openai_messages
+
+    payload: dict[str, Any] = {"model": target.model, "messages": convert_to_openai_messages(list(messages))}
+    if tools:
+        payload["tools"] = [
+            dict(t) if isinstance(t, Mapping) and t.get("type") == "function" else convert_to_openai_tool(t)
+            for t in tools
+        ]
+    return Mirror(target, payload)

@@ -1,0 +1,213 @@
+"""Place a strategy's breakpoints on a LangChain request: core plans on the rebuilt payload, and the plan is
+written back as new content for the LangChain messages (and new tool definitions) that carry a marker.
+
+Nothing here changes a caller's object: `Placement.contents` holds new content values, `mark_tools` returns a
+new list. The callback handler swaps those contents in for the duration of a call (see
+`cachepoint.langchain.patches`); the middleware and `with_cache_points` send copies of the messages.
+
+>>> from langchain_core.messages import HumanMessage, SystemMessage
+>>> from cachepoint.core.prompt import auto
+>>> from cachepoint.langchain.targets import identify
+>>> placement = place(identify("anthropic-chat", "claude-sonnet-4-5"),
+...                   [SystemMessage("Answer from the manual. " * 300), HumanMessage("How do I reset it?")], auto())
+>>> placement.contents[0][0]["cache_control"], placement.contents[1][0]["cache_control"]
+({'type': 'ephemeral', 'ttl': '1h'}, {'type': 'ephemeral'})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import BaseMessage, ToolMessage
+
+from cachepoint.core.prompt import (
+    Breakpoint,
+    CacheMarker,
+    CachePlan,
+    PlacementContext,
+    Request,
+    Strategy,
+    plan_cache_points,
+)
+from cachepoint.langchain.payload import Mirror, Slot, build
+from cachepoint.langchain.targets import Target
+
+__all__ = ["TOOLS_BLOCKED", "Placement", "mark_tools", "place"]
+
+#: Why the callback handler leaves tool definitions alone.
+TOOLS_BLOCKED = (
+    "a callback cannot change the tools a model is called with: use CachepointMiddleware or with_cache_points"
+)
+
+
+@dataclass
+class Placement:
+    """A plan written for LangChain: ``contents`` maps message indexes to their new content, ``tool_markers``
+    tool indexes to the marker each tool gets; ``plan`` is core's `CachePlan` (``None`` for models that take no
+    markers), ``mirror`` the rebuilt request."""
+
+    mirror: Mirror
+    plan: CachePlan | None
+    contents: dict[int, Any] = field(default_factory=dict)
+    tool_markers: dict[int, CacheMarker] = field(default_factory=dict)
+
+    @property
+    def cache_key(self) -> str | None:
+        """The OpenAI ``prompt_cache_key`` derived from the static layers (``None`` for other providers)."""
+        return self.plan.cache_key if self.plan is not None else None
+
+    def request(self) -> Request:
+        """The request as sent, markers included (what the recorder writes)."""
+        request = self.mirror.request
+        assert request is not None
+        return request.with_markers(self.plan.markers()) if self.plan is not None and self.plan.placed else request
+
+
+@dataclass(frozen=True)
+class _Writable:
+    """The strategy, minus breakpoints on blocks LangChain would not send a marker for (reported as dropped)."""
+
+    inner: Strategy
+    blocked: Mapping[int, str]
+
+    def __call__(self, ctx: PlacementContext) -> list[Breakpoint]:
+        kept = []
+        for bp in self.inner(ctx):
+            reason = self.blocked.get(bp.position)
+            if reason is None:
+                kept.append(bp)
+            else:
+                ctx.skip(bp, "ineligible", reason)
+        return kept
+
+
+def place(
+    target: Target,
+    messages: Sequence[BaseMessage],
+    strategy: Strategy,
+    *,
+    tools: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    frozen: Mapping[int, str] | None = None,
+    tools_writable: bool = False,
+    system: Sequence[Any] = (),
+) -> Placement:
+    """Plan ``strategy`` on the request ``target``'s model would send, and write the plan as LangChain values."""
+    mirror = build(target, messages, tools, kwargs=kwargs, frozen=frozen, system=system)
+    request = mirror.request
+    assert request is not None
+    view = request.positions(provider=target.provider)
+    if target.kind == "openai":  # no markers from LangChain: only the prompt_cache_key of the static layers
+        return Placement(mirror, plan_cache_points(view, lambda _ctx: [], provider=target.provider))
+    blocked: dict[int, str] = {}
+    for position in view:
+        slot = mirror.slots[position.locator]
+        if slot.how == "tool" and not tools_writable:
+            blocked[position.index] = TOOLS_BLOCKED
+        elif slot.blocked is not None:
+            blocked[position.index] = slot.blocked
+    plan = plan_cache_points(view, _Writable(strategy, blocked), provider=target.provider)
+    placement = Placement(mirror, plan)
+    writes: dict[int, list[tuple[Slot, CacheMarker]]] = {}
+    for locator, marker in plan.markers().items():
+        if marker is None:  # markers() only removes when asked to; a plan never does
+            continue
+        slot = mirror.slots[locator]
+        if slot.how == "tool":
+            assert slot.item is not None
+            placement.tool_markers[slot.item] = marker
+        else:
+            writes.setdefault(slot.message, []).append((slot, marker))
+    for index, marks in writes.items():
+        placement.contents[index] = _write(target, messages[index], marks)
+    return placement
+
+
+def anthropic_marker(marker: CacheMarker) -> dict[str, Any]:
+    """Anthropic's ``cache_control`` for a core marker."""
+    return {"type": "ephemeral", **({"ttl": marker.ttl} if marker.ttl else {})}
+
+
+def bedrock_point(marker: CacheMarker) -> dict[str, Any]:
+    """A Bedrock Converse ``cachePoint`` block for a core marker."""
+    return {"cachePoint": {"type": "default", **({"ttl": marker.ttl} if marker.ttl else {})}}
+
+
+def _write(target: Target, message: BaseMessage, marks: list[tuple[Slot, CacheMarker]]) -> Any:
+    """``message``'s content with markers at the given slots (a new value; the message is not touched)."""
+    content = message.content
+    whole = [(s, m) for s, m in marks if s.item is None]
+    if whole:
+        slot, marker = whole[0]
+        return _write_whole(target, message, slot, marker)
+    items: list[Any] = list(content)
+    # Bedrock inserts a block after the marked one: go from the end so earlier indexes stay put.
+    for slot, marker in sorted(marks, key=lambda sm: -(sm[0].item or 0)):
+        assert slot.item is not None
+        item = items[slot.item]
+        if target.kind == "bedrock":
+            items.insert(slot.item + 1, bedrock_point(marker))
+        elif isinstance(item, str):
+            items[slot.item] = {"type": "text", "text": item, "cache_control": anthropic_marker(marker)}
+        else:
+            items[slot.item] = {**item, "cache_control": anthropic_marker(marker)}
+    return items
+
+
+def _write_whole(target: Target, message: BaseMessage, slot: Slot, marker: CacheMarker) -> Any:
+    content = message.content
+    if target.kind == "bedrock":
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+        return [*blocks, bedrock_point(marker)]
+    if slot.how == "tool_result":
+        assert isinstance(message, ToolMessage)
+        inner: Any = content
+        if isinstance(content, list):
+            inner = [
+                {k: v for k, v in x.items() if k != "cache_control"} if isinstance(x, dict) else x for x in content
+            ]
+        # Written as the tool_result block ChatAnthropic would build (same keys, same order), plus the marker:
+        # the block it sends hashes like the unmarked one, so the next turn still reads this prefix.
+        return [
+            {
+                "type": "tool_result",
+                "content": inner,
+                "tool_use_id": message.tool_call_id,
+                "is_error": message.status == "error",
+                "cache_control": anthropic_marker(marker),
+            }
+        ]
+    return [{"type": "text", "text": content, "cache_control": anthropic_marker(marker)}]
+
+
+def mark_tools(target: Target, tools: Sequence[Any], markers: Mapping[int, CacheMarker]) -> list[Any]:
+    """``tools`` with the markers of `Placement.tool_markers` (a new list; tool objects are copied, not changed).
+
+    Anthropic: a `BaseTool` gets ``extras["cache_control"]`` (what ChatAnthropic copies into the definition), a
+    dict tool is replaced by its Anthropic definition with ``cache_control``. Bedrock: a ``cachePoint`` entry
+    follows the tool.
+    """
+    out: list[Any] = []
+    for i, tool in enumerate(tools):
+        marker = markers.get(i)
+        if marker is None:
+            out.append(tool)
+        elif target.kind == "bedrock":
+            out.extend([tool, bedrock_point(marker)])
+        else:
+            out.append(_anthropic_tool(tool, anthropic_marker(marker)))
+    return out
+
+
+def _anthropic_tool(tool: Any, control: dict[str, Any]) -> Any:
+    from langchain_core.tools import BaseTool
+
+    if isinstance(tool, BaseTool):
+        return tool.model_copy(update={"extras": {**(tool.extras or {}), "cache_control": control}})
+    if isinstance(tool, Mapping) and ("input_schema" in tool or ("type" in tool and "function" not in tool)):
+        return {**tool, "cache_control": control}
+    from langchain_anthropic import convert_to_anthropic_tool
+
+    return {**convert_to_anthropic_tool(tool), "cache_control": control}

@@ -1,0 +1,117 @@
+"""Where the handler puts breakpoints, the provider's limit of four, and the trace it records for the analyzer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+from cachepoint.core.emulator import Emulator
+from cachepoint.core.prompt import cache_at
+from cachepoint.core.traces import read_trace
+from cachepoint.langchain import CachepointCallbackHandler
+from langchain_support import MANUAL, MODELS, markers, support_tools
+
+
+def history(turns: int) -> list[Any]:
+    messages: list[Any] = [SystemMessage(MANUAL)]
+    for i in range(turns):
+        messages += [HumanMessage(f"Question {i}: " + "details " * 40), AIMessage(f"Answer {i}: " + "steps " * 40)]
+    return [*messages, HumanMessage("And now?")]
+
+
+def test_anthropic_markers_go_on_the_system_prompt_and_the_tail(emulator: Emulator) -> None:
+    MODELS["anthropic"](emulator).invoke(history(2), config={"callbacks": [CachepointCallbackHandler()]})
+    body = emulator.requests[0].body
+    assert body["system"] == [{"type": "text", "text": MANUAL, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    assert body["messages"][-1]["content"] == [
+        {"type": "text", "text": "And now?", "cache_control": {"type": "ephemeral"}}
+    ]
+    assert markers(body) == 2
+
+
+def test_bedrock_cache_points_follow_the_system_prompt_and_the_tail(emulator: Emulator) -> None:
+    MODELS["bedrock"](emulator).invoke(history(2), config={"callbacks": [CachepointCallbackHandler()]})
+    body = emulator.requests[0].body
+    assert body["system"] == [{"text": MANUAL}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
+    assert body["messages"][-1]["content"] == [{"text": "And now?"}, {"cachePoint": {"type": "default"}}]
+
+
+@pytest.mark.parametrize("provider", sorted(MODELS))
+def test_the_handler_never_marks_tools_and_says_why(emulator: Emulator, provider: str) -> None:
+    handler = CachepointCallbackHandler(cache_at("tools", "system", -1))
+    model = MODELS[provider](emulator).bind_tools(support_tools())
+    model.invoke(history(1), config={"callbacks": [handler]})
+    body = emulator.requests[0].body
+    tools = body.get("tools") or body["toolConfig"]["tools"]
+    assert "cache_control" not in repr(tools)
+    assert "cachePoint" not in repr(tools)
+    assert markers(body) == 2
+
+
+def test_never_more_than_four_counting_the_callers_markers_and_the_kwarg(emulator: Emulator) -> None:
+    # The caller already marked two blocks and asks for automatic caching (one more): one slot is left.
+    messages = history(3)
+    cc = {"type": "ephemeral"}
+    messages[1] = HumanMessage([{"type": "text", "text": "Question 0: " + "details " * 40, "cache_control": cc}])
+    messages[3] = HumanMessage([{"type": "text", "text": "Question 1: " + "details " * 40, "cache_control": cc}])
+    MODELS["anthropic"](emulator).invoke(
+        messages, cache_control=cc, config={"callbacks": [CachepointCallbackHandler()]}
+    )
+    call = emulator.requests[0]
+    assert call.status == 200, call.error  # the emulator rejects a fifth marker as the API does
+    assert markers(call.body) == 4  # 2 of the caller's + the kwarg's (top-level or on the tail) + the system's
+
+
+def test_bedrock_kwarg_cache_points_fill_only_what_is_left(emulator: Emulator) -> None:
+    MODELS["bedrock"](emulator).invoke(
+        history(3), cache_control={"type": "ephemeral"}, config={"callbacks": [CachepointCallbackHandler()]}
+    )
+    call = emulator.requests[0]
+    assert call.status == 200, call.error
+    assert markers(call.body) <= 4
+
+
+def test_a_callers_own_cache_point_is_counted_and_its_message_left_alone(emulator: Emulator) -> None:
+    # LangChain hands callbacks a copy of a message holding a type-less block: the handler cannot reach the
+    # caller's object, so it counts the marker there and places its own elsewhere.
+    messages = history(1)
+    messages[1] = HumanMessage([{"type": "text", "text": "Question 0"}, {"cachePoint": {"type": "default"}}])
+    MODELS["bedrock"](emulator).invoke(messages, config={"callbacks": [CachepointCallbackHandler()]})
+    body = emulator.requests[0].body
+    assert body["messages"][0]["content"] == [{"text": "Question 0"}, {"cachePoint": {"type": "default"}}]
+    assert markers(body) == 3
+    assert messages[1].content == [{"type": "text", "text": "Question 0"}, {"cachePoint": {"type": "default"}}]
+
+
+def test_a_recorded_session_is_what_cachepoint_analyze_reads(emulator: Emulator, tmp_path: Path) -> None:
+    trace = tmp_path / "session.jsonl"
+    handler = CachepointCallbackHandler(recorder=trace)
+    model = MODELS["anthropic"](emulator)
+    messages: list[Any] = [SystemMessage(MANUAL), HumanMessage("My router blinks red.")]
+    for turn in range(4):
+        config: Any = {"callbacks": [handler], "metadata": {"thread_id": "ticket-7"}}
+        messages += [model.invoke(messages, config=config), HumanMessage(f"Step {turn} did not help.")]
+    records = list(read_trace(trace))
+    assert [r.session for r in records] == ["ticket-7"] * 4
+    assert [r.request["messages"][-1]["content"][-1]["cache_control"] for r in records] == [{"type": "ephemeral"}] * 4
+    assert [r.usage["cache_read_input_tokens"] for r in records] == [
+        c.usage.cache_read_tokens for c in emulator.requests
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "cachepoint.core.cli", "analyze", str(trace), "--json", "--no-progress"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    observed = json.loads(result.stdout)["observed"]
+    assert observed["requests"] == 4
+    # The trace holds what was sent: replaying its markers through the cache model predicts what the provider
+    # (here the emulator) reported.
+    assert observed["observed"]["cached_token_ratio"] > 0.5
+    assert observed["predicted"]["cached_token_ratio"] == pytest.approx(observed["observed"]["cached_token_ratio"])

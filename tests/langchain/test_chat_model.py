@@ -1,0 +1,123 @@
+"""with_cache_points: an LCEL chat model that marks requests (tools included) and replays repeated calls and
+streams from a response cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
+from langchain_core.prompts import ChatPromptTemplate
+
+from cachepoint.core.emulator import Emulator
+from cachepoint.core.response_cache import CachePolicy, ResponseCache
+from cachepoint.core.stores import MemoryStore
+from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
+from langchain_support import MANUAL, MODELS, markers, openai, support_tools
+
+
+@pytest.mark.parametrize("provider", sorted(MODELS))
+def test_an_lcel_chain_sends_marked_requests_and_leaves_its_input_alone(emulator: Emulator, provider: str) -> None:
+    prompt = ChatPromptTemplate.from_messages([("system", MANUAL), ("human", "{question}")])
+    model = with_cache_points(MODELS[provider](emulator))
+    chain = prompt | model.bind_tools(support_tools())
+    for question in ("My router blinks red.", "It is an AX-1."):
+        chain.invoke({"question": question})
+    first, second = emulator.requests
+    tools = first.body.get("tools") or first.body["toolConfig"]["tools"]
+    assert "cache_control" in repr(tools[-1]) or "cachePoint" in repr(tools[-1])
+    assert 3 <= markers(first.body) <= 4  # tools, system, tail
+    assert second.usage.cache_read_tokens > 0
+    assert model.ledger.stats().calls == 2
+    assert model.ledger.stats().cache_read_tokens == second.usage.cache_read_tokens
+
+
+def test_caller_messages_are_never_changed(emulator: Emulator) -> None:
+    messages = [SystemMessage(MANUAL), HumanMessage("Hi")]
+    with_cache_points(MODELS["anthropic"](emulator)).invoke(messages)
+    assert messages[0].content == MANUAL
+    assert messages[1].content == "Hi"
+    assert markers(emulator.requests[0].body) == 2
+
+
+def test_openai_gets_a_prompt_cache_key_from_the_static_layers(emulator: Emulator) -> None:
+    model = with_cache_points(openai(emulator))
+    model.invoke([SystemMessage(MANUAL), HumanMessage("Hi")])
+    model.invoke([SystemMessage(MANUAL), HumanMessage("Something else entirely")])
+    keys = [r.body.get("prompt_cache_key") for r in emulator.requests]
+    assert keys[0]
+    assert keys[0] == keys[1]
+
+
+def test_a_handler_on_the_chain_does_not_count_a_call_twice(emulator: Emulator) -> None:
+    handler = CachepointCallbackHandler()
+    model = with_cache_points(MODELS["anthropic"](emulator))
+    model.invoke([SystemMessage(MANUAL), HumanMessage("Hi")], config={"callbacks": [handler]})
+    assert handler.ledger.stats().calls == 1
+    assert model.ledger.stats().calls == 1
+    assert markers(emulator.requests[0].body) == 2  # the handler merged with the wrapper's markers
+
+
+def cached_model(emulator: Emulator, provider: str) -> Any:
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("lc-test"))
+    return with_cache_points(MODELS[provider](emulator, temperature=0), response_cache=cache)
+
+
+@pytest.mark.parametrize("provider", sorted(MODELS))
+def test_repeated_calls_are_answered_from_the_response_cache(emulator: Emulator, provider: str) -> None:
+    model = cached_model(emulator, provider)
+    messages = [SystemMessage(MANUAL), HumanMessage("My router blinks red.")]
+    first, second = model.invoke(messages), model.invoke(messages)
+    assert len(emulator.requests) == 1
+    assert second.text == first.text
+    assert second.response_metadata["cachepoint_cache"] == "hit"
+    assert model.ledger.stats().calls == 1  # the replay made no provider call
+
+
+def merged(chunks: list[AIMessageChunk]) -> AIMessageChunk:
+    total = chunks[0]
+    for chunk in chunks[1:]:
+        total = total + chunk  # type: ignore[assignment]
+    return total
+
+
+def dumped(chunks: list[AIMessageChunk]) -> list[dict[str, Any]]:
+    return [c.model_dump(exclude={"id"}) for c in chunks]
+
+
+@pytest.mark.parametrize("provider", sorted(MODELS))
+def test_a_replayed_stream_yields_the_same_chunks_and_final_usage(emulator: Emulator, provider: str) -> None:
+    model = cached_model(emulator, provider)
+    messages = [SystemMessage(MANUAL), HumanMessage("How do I reset it?")]
+    live, replayed = list(model.stream(messages)), list(model.stream(messages))
+    assert len(emulator.requests) == 1
+    assert emulator.requests[0].stream
+    assert dumped(replayed) == dumped(live)
+    assert len(live) > 1
+    assert merged(replayed).usage_metadata == merged(live).usage_metadata
+    details = merged(live).usage_metadata["input_token_details"]
+    assert sum(v for k, v in details.items() if k != "cache_read") > 0  # the first stream wrote the cache
+
+
+@pytest.mark.parametrize("provider", sorted(MODELS))
+async def test_a_replayed_async_stream_yields_the_same_chunks_and_final_usage(
+    emulator: Emulator, provider: str
+) -> None:
+    model = cached_model(emulator, provider)
+    messages = [SystemMessage(MANUAL), HumanMessage("How do I reset it?")]
+    live = [c async for c in model.astream(messages)]
+    replayed = [c async for c in model.astream(messages)]
+    assert len(emulator.requests) == 1
+    assert dumped(replayed) == dumped(live)
+    assert merged(replayed).usage_metadata == merged(live).usage_metadata
+    again = await model.ainvoke(messages)  # a plain call is keyed apart from the stream
+    assert len(emulator.requests) == 2
+    assert again.text
+
+
+def test_a_sampled_call_is_not_replayed_under_the_default_policy(emulator: Emulator) -> None:
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("lc-test"))
+    model = with_cache_points(MODELS["anthropic"](emulator), response_cache=cache)  # temperature unset
+    model.invoke("Hi")
+    model.invoke("Hi")
+    assert len(emulator.requests) == 2

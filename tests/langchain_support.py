@@ -1,0 +1,62 @@
+"""Helpers for the cachepoint-langchain tests: real LangChain chat models pointed at a cachepoint emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.tools import BaseTool, tool
+
+from cachepoint.core.emulator import Emulator
+
+ANTHROPIC_MODEL = "claude-sonnet-4-6"
+BEDROCK_MODEL = "anthropic.claude-sonnet-4-6"
+#: A system prompt well above every model's minimum cacheable prefix (about 2,400 tokens).
+MANUAL = "You are the support agent of Acme routers. Answer from the manual and cite its section. " * 130
+
+
+def anthropic(emulator: Emulator, **kwargs: Any) -> Any:
+    from langchain_anthropic import ChatAnthropic
+
+    return ChatAnthropic(model=ANTHROPIC_MODEL, base_url=emulator.url, api_key="test-key", max_retries=0, **kwargs)
+
+
+def bedrock(emulator: Emulator, **kwargs: Any) -> Any:
+    from langchain_aws import ChatBedrockConverse
+
+    return ChatBedrockConverse(
+        model=BEDROCK_MODEL,
+        endpoint_url=emulator.bedrock_endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="test-key",
+        aws_secret_access_key="test-secret",
+        **kwargs,
+    )
+
+
+def openai(emulator: Emulator, **kwargs: Any) -> Any:
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(model="gpt-5", base_url=emulator.openai_base_url, api_key="test-key", max_retries=0, **kwargs)
+
+
+MODELS = {"anthropic": anthropic, "bedrock": bedrock}
+
+
+def support_tools(count: int = 12) -> list[BaseTool]:
+    """``count`` support-desk tools with real schemas and long descriptions (together above 1,024 tokens)."""
+    return [_support_tool(i) for i in range(count)]
+
+
+def _support_tool(i: int) -> BaseTool:
+    def lookup(customer_id: str, detail: str = "summary") -> str:
+        return f"record {i} of {customer_id}: {detail} ok"
+
+    lookup.__doc__ = f"Look up record kind {i} of a customer's router: serial, firmware, last reboot, owner. " * 6
+    lookup.__name__ = f"lookup_record_{i}"
+    return tool(lookup)
+
+
+def markers(body: dict[str, Any]) -> int:
+    """Cache markers in a request body as the emulator received it (Anthropic or Bedrock Converse)."""
+    text = repr(body)
+    return text.count("'cache_control'") + text.count("'cachePoint'")
