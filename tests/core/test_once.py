@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
 import logging
 
 import pytest
 
 from cachepoint.core import once
-
-
-def test_docstring_examples() -> None:
-    assert doctest.testmod(once).failed == 0
 
 
 def test_first_time_is_a_warning_then_debug_and_forget_resets(caplog: pytest.LogCaptureFixture) -> None:

@@ -10,6 +10,7 @@ process and thread-safe.
 ...     def emit(self, record): logged.append((record.levelname, record.getMessage()))
 >>> log = logging.getLogger("cachepoint.doctest.once")
 >>> log.addHandler(Keep()); log.setLevel(logging.DEBUG); log.propagate = False
+>>> forget("demo")  # a fresh start, however often this example runs in one process
 >>> [log_once("demo", "model 'x' is unknown", logger=log) for _ in range(2)]
 [True, False]
 >>> logged
@@ -31,6 +32,10 @@ def log_once(key: str, message: str, *, logger: logging.Logger, level: int = log
     """Log ``message`` at ``level`` the first time ``key`` comes up for ``logger``, at DEBUG afterwards.
 
     Returns whether this was the first time.
+
+    >>> forget("example")
+    >>> [log_once("example", "said once", logger=logging.getLogger("cachepoint.doctest")) for _ in range(2)]
+    [True, False]
     """
     with _lock:
         first = (logger.name, key) not in _said
