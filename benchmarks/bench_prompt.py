@@ -336,10 +336,16 @@ def run(trace: dict[str, list[bytes]], rounds: int, cold_sample: int) -> None:
                 timings = _time_stage(data, factory(), prepare)
                 medians.setdefault(name, []).append(statistics.median(timings))
                 means.setdefault(name, []).append(statistics.fmean(timings))
-        print(f"{'stage':<14} {'median us':>10} {'mean us':>10} {'requests/s':>11} {'s per 100k':>11}")
+        print(
+            f"{'stage':<14} {'median us':>10} {'mean us':>10} {'requests/s':>11} {'s per 100k':>11}"
+            f"  {'mean us per round: median (min-max)':>36}"
+        )
         for name, runs in medians.items():
             med, mean = statistics.median(runs), statistics.median(means[name])
-            print(f"{name:<14} {_us(med)} {_us(mean)} {1 / mean if mean else 0:11,.0f} {mean * 1e5:11.1f}")
+            print(
+                f"{name:<14} {_us(med)} {_us(mean)} {1 / mean if mean else 0:11,.0f} {mean * 1e5:11.1f}"
+                f"  {_spread([m * 1e6 for m in means[name]]):>36}"
+            )
         plain = statistics.median(means["parse"]) + statistics.median(means["view plain"])
         fast = statistics.median(means["builder"])
         cold = statistics.median(means["parse"]) + statistics.median(means["view cold"])
