@@ -244,7 +244,9 @@ class PrefixCache(Generic[P]):
             ``put(..., size=n)`` overrides it per entry.
         clock: time source for ``ttl`` (seconds; default ``time.monotonic``).
 
-    Thread-safe (one lock). Tokens are any hashable values (token ids, or block hashes).
+    Thread-safe (one lock). Tokens are any hashable values (token ids, or block hashes). Integer ids (anything
+    with ``__index__`` that fits in 64 bits, as tokenizers return) are compared by value, packed; the first
+    sequence holding any other token switches the cache to comparing tokens with ``==``, for good.
 
     >>> cache = PrefixCache(max_entries=2, min_prefix_length=2)
     >>> cache.put((1, 2, 3), b"a"), cache.put((1, 2, 4), b"b"), cache.put((5,), b"c")
