@@ -1,4 +1,4 @@
-"""Analyzer throughput: `cachepoint analyze` end to end on a large generated trace, and its prefix index alone.
+"""Analyzer throughput: `cachepoint analyze` end to end on a large generated trace.
 
 The trace is a support agent's day, written as JSONL envelopes: 20 tools and a 1.5k-token system prompt shared by
 every session, multi-turn sessions whose every model call carries the whole conversation (a few thousand tokens
@@ -7,22 +7,20 @@ per request, as agents send), interleaved in time. Measured, in this process:
 - ``json floor``: only decoding every line with orjson, the least any analyzer of this trace must do (baseline);
 - ``analyze``: the whole pipeline (parse each body, build its prefix view, place every strategy, fingerprint new
   blocks, then replay through the simulator under 7 scenarios and explain misses), with one process and with a
-  pool; the split between preparing requests and replaying them is reported too;
-- ``prefix index``: `PrefixCache.insert` over every request's block-hash sequence (what the analyzer's sharing
-  index does per request), against the cheapest possible index: one dict lookup and store of the whole
-  prompt's hash per request.
+  pool; the split between preparing requests and replaying them is reported too.
+
+The analyzer's prefix index alone, on this trace's own block sequences, is measured by `bench_prefix.py`.
 
     python benchmarks/bench_analyze.py                  # 100k requests
     python benchmarks/bench_analyze.py --requests 20000
     python benchmarks/bench_analyze.py --quick          # 3k requests, 3 rounds (CI smoke)
 
-Goal (issue 6): 100k requests of several thousand tokens well under a minute on 2 cores for the prefix index.
+Goal (issue 6): 100k requests of several thousand tokens well under a minute on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import random
 import resource
@@ -35,7 +33,6 @@ from typing import Any
 import orjson
 
 from cachepoint.core.analyze import analyze
-from cachepoint.core.prefix import PrefixCache
 
 VOCAB = (  # noqa: SIM905 - a paragraph of words reads better than a list literal
     "order refund customer shipment invoice address payment label carrier tracking warranty policy exchange "
@@ -130,41 +127,6 @@ def run_analyze(path: Path, jobs: int) -> tuple[float, float, float, int]:
     return total, prepared, _cpu() - cpu, report.sharing.input_tokens
 
 
-def index_sequences(requests: int, seed: int = 5) -> list[tuple[str, ...]]:
-    """Block-hash sequences shaped like the trace's: 21 shared blocks, then each session's growing turns."""
-    rng = random.Random(seed)
-    shared = tuple(hashlib.sha256(f"static{i}".encode()).hexdigest()[:16] for i in range(21))
-    out: list[tuple[str, ...]] = []
-    session = 0
-    while len(out) < requests:
-        session += 1
-        blocks = list(shared)
-        for turn in range(rng.randint(3, 12)):
-            blocks.append(hashlib.sha256(f"{session}/{turn}/u".encode()).hexdigest()[:16])
-            out.append(tuple(blocks))
-            blocks.append(hashlib.sha256(f"{session}/{turn}/a".encode()).hexdigest()[:16])
-    rng.shuffle(out)  # interleaved sessions
-    return out[:requests]
-
-
-def time_index(sequences: list[tuple[str, ...]]) -> float:
-    cache: PrefixCache[int] = PrefixCache()
-    insert = cache.insert
-    begin = time.perf_counter()
-    for n, seq in enumerate(sequences):
-        insert(seq, n)
-    return time.perf_counter() - begin
-
-
-def time_dict(sequences: list[tuple[str, ...]]) -> float:
-    seen: dict[str, int] = {}
-    begin = time.perf_counter()
-    for n, seq in enumerate(sequences):
-        seen.get(seq[-1])
-        seen[seq[-1]] = n
-    return time.perf_counter() - begin
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=100_000, help="requests in the generated trace")
@@ -210,18 +172,6 @@ def main() -> None:
                 f"{name:<22} {total:9.2f} {count / total:11,.0f} {tokens / total:12,.0f} {prep:10.2f} "
                 f"{total - prep:9.2f} {cpu:7.1f} {total / floor:13.1f}x"
             )
-
-    sequences = index_sequences(requests)
-    blocks = sum(len(s) for s in sequences)
-    index_runs = [time_index(sequences) for _ in range(max(rounds, 3))]
-    dict_runs = [time_dict(sequences) for _ in range(max(rounds, 3))]
-    index_s, dict_s = statistics.median(index_runs), statistics.median(dict_runs)
-    print(f"\nprefix index over {requests:,} block-hash sequences ({blocks / requests:.0f} blocks each):")
-    print(f"  PrefixCache.insert  {index_s:8.3f}s  {requests / index_s:12,.0f} requests/s")
-    print(
-        f"  dict baseline       {dict_s:8.3f}s  {requests / dict_s:12,.0f} requests/s   "
-        f"(index costs {index_s / dict_s:.1f}x a whole-prompt dict lookup)"
-    )
 
 
 if __name__ == "__main__":

@@ -46,3 +46,19 @@ def test_long_words_cost_one_token_per_five_letters_past_eight() -> None:
     assert _estimate_ascii("internationalization") == 4
     assert _estimate_ascii("HTTPServerErrors") == 3
     assert _estimate_ascii("ABCDEFGHIJKLMN") == 3
+
+
+PROSE_WORDS = st.builds(
+    lambda letters, capital: letters.capitalize() if capital else letters,
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=400),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(PROSE_WORDS, st.sampled_from([" ", ", ", ". ", "\n", "  ", "-", "0"])), max_size=30))
+@example([("a" * 1000, " ")])
+def test_fast_path_on_prose_with_words_of_any_length(words: list[tuple[str, str]]) -> None:
+    # Prose (no case change inside a word) takes the path that counts long words by their lengths in C.
+    text = "".join(word + gap for word, gap in words)
+    assert _estimate_ascii(text) == _estimate(text)

@@ -258,7 +258,9 @@ class ProviderTable:
         canonical = _canonical_model(provider, model)
         with self._lock:
             models = self._entries.get(provider, {})
-            best: ModelInfo | None = None
+            best = models.get(canonical)  # the id itself: no other matching key is longer
+            if best is not None:
+                return best
             for key, info in models.items():
                 if _matches(key, canonical) and (best is None or len(key) > len(best.model)):
                     best = info

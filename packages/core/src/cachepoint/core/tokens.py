@@ -149,6 +149,7 @@ _PUNCTS = _run_mask(".")
 _NEWLINES = _run_mask("n")
 _SPACES = _run_mask(" ")
 _WORD_PIECES = re.compile(rb"A?a+|A+(?!a)")  # the word alternative of _PIECES, on class letters
+_LETTER_MARKS = _run_mask("aA")
 
 
 def _estimate_ascii(text: str) -> int:
@@ -156,15 +157,27 @@ def _estimate_ascii(text: str) -> int:
     letters = b" " + classes.translate(_LETTERS)
     # Word pieces: each lowercase run (with the capital before it, if any) and each capital run (less the capital
     # that starts a following lowercase run) -> one per run of letters, plus one per case change aA and AAa.
-    runs = letters.split()
-    total = len(runs) + letters.count(b"aA") + letters.count(b"AAa")
-    for run in runs:
-        if len(run) > _SHORT_WORD:
-            # A run with no case change after its first letter (word, Word, WORD) is one piece.
-            pieces = (run,) if b"A" not in run[1:] or b"a" not in run else _WORD_PIECES.findall(run)
-            for piece in pieces:
-                if len(piece) > _SHORT_WORD:
-                    total += -(-(len(piece) - _SHORT_WORD) // _WORD_CHARS_PER_TOKEN)
+    changes = letters.count(b"aA") + letters.count(b"AAa")
+    if changes:
+        runs = letters.split()
+        total = len(runs) + changes
+        for run in runs:
+            if len(run) > _SHORT_WORD:
+                # A run with no case change after its first letter (word, Word, WORD) is one piece.
+                pieces = (run,) if b"A" not in run[1:] or b"a" not in run else _WORD_PIECES.findall(run)
+                for piece in pieces:
+                    if len(piece) > _SHORT_WORD:
+                        total += -(-(len(piece) - _SHORT_WORD) // _WORD_CHARS_PER_TOKEN)
+    else:
+        # Every run is one piece (prose): a run of n letters costs 1 + ceil((n - 8) / 5) tokens, that is one,
+        # plus one for each of the lengths 9, 14, 19... it reaches. " " and k marks occur once in each run of at
+        # least k letters (at its start), so each term is one C count.
+        marks = letters.translate(_LETTER_MARKS)
+        total = marks.count(b" x")
+        width = _SHORT_WORD + 1
+        while found := marks.count(b" " + b"x" * width):
+            total += found
+            width += _WORD_CHARS_PER_TOKEN
     if b"0" in classes:
         total += sum([-(-len(run) // _DIGITS_PER_TOKEN) for run in classes.translate(_DIGITS).split()])
     if b"." in classes:

@@ -2,13 +2,22 @@
 
 Design: a radix trie (edges labelled with runs of tokens, children keyed by the first token of their run).
 
-- Why a trie and not a block-hash chain (vLLM's design)? A chain of hashed blocks matches only at block
-  boundaries, needs a collision check before a payload may be trusted, and cannot tell which stored entry
-  covers a node once the entry that created it is evicted. The trie matches to the token, holds no hashes, and
-  every node knows the entry to return for its subtree.
-- No per-token Python work: an edge is compared with one tuple-slice comparison (C), and a mismatch inside an
-  edge is located by binary search over slice comparisons (O(log n) C comparisons). A lookup costs one dict
-  probe and one slice comparison per branching point on the path, not per token.
+- Integer tokens (what tokenizers return) are packed into 8 bytes each (``struct``, one C call per sequence), so
+  a query is compared with an edge by ``bytes.startswith`` (memcmp), not token by token: a tokenizer returns new
+  int objects for every prompt, and comparing those one Python object at a time costs more than packing them.
+  Edge labels are held packed too (8 bytes per distinct token; a tuple would hold an 8-byte pointer plus a
+  28-byte int object). Any other hashable tokens (block hashes, strings) switch the cache, once and for good,
+  to tuple labels compared by slices; either way a comparison runs in C, and a mismatch inside an edge is
+  located by binary search over prefix comparisons (O(log n) of them). A lookup costs one dict probe and one
+  comparison per branching point on its path, not per token.
+- Why not a chain of hashed token blocks (vLLM's design)? Its speed comes from not looking at the tokens that
+  the hash covers, so an exact answer needs every block verified (or the risk of a silent 64-bit collision:
+  Python's hash of ints is not keyed, so collisions can be built on purpose). Packed labels make the exact
+  comparison as cheap as the hashing it would replace, match to the token, keep less memory than the hashes
+  plus the tokens verification needs, and every node knows the entry to return for its subtree, even after the
+  entry that created the node is evicted.
+- Entries keep no copy of their tokens: an entry is its node, and `PrefixCache.items` spells the tokens out
+  from the labels on the node's path.
 - Every node caches ``best``: the most recently used live entry in its subtree. The longest common prefix of a
   query with any stored sequence ends at some node (or inside its edge); every entry below that point shares
   exactly that prefix, and ``best`` is the freshest of them. Lookups and stores refresh ``best`` along the
@@ -24,12 +33,13 @@ token ids).
 from __future__ import annotations
 
 import heapq
+import struct
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 __all__ = ["BatchAnalysis", "Policy", "PrefixCache", "PrefixCacheStats", "PrefixMatch", "analyze_batch"]
 
@@ -75,6 +85,9 @@ class PrefixMatch(Generic[P]):
     def ratio(self) -> float:
         """Share of the query covered by the match."""
         return self.length / self.total if self.total else 0.0
+
+
+_object_new = object.__new__
 
 
 @dataclass(frozen=True)
@@ -140,44 +153,75 @@ class BatchAnalysis:
         return self.saved_tokens / self.total_tokens if self.total_tokens else 0.0
 
 
-class _Entry:
-    __slots__ = ("hits", "node", "payload", "seq", "size", "tokens", "used")
+#: A sequence as the trie holds it: 8 bytes per token (integer tokens), or the tokens themselves.
+_Key: TypeAlias = "bytes | tuple[Any, ...]"
+_PACKED = 8  # bytes per packed token
+#: What `PrefixCache._walk` finds: match, entry, key, node, depth, partly matched child, tokens matched of it.
+_Walk: TypeAlias = "tuple[PrefixMatch[P] | None, _Entry | None, _Key, _Node, int, _Node | None, int]"
 
-    def __init__(self, tokens: tuple[Any, ...], payload: Any, size: int, node: _Node) -> None:
-        self.tokens = tokens
-        self.payload = payload
-        self.size = size
-        self.node = node
+
+class _Node:
+    """A trie node: ``label`` is its edge from ``parent`` (packed like the keys), ``depth`` its end in tokens.
+
+    The node where a stored sequence ends is that entry (``stored``, with its payload, size and use record): an
+    entry costs no object of its own, and the garbage collector has half as many objects to walk."""
+
+    __slots__ = ("best", "children", "depth", "hits", "label", "parent", "payload", "seq", "size", "stored", "used")
+
+    def __init__(self, label: _Key, parent: _Node | None, depth: int) -> None:
+        self.label = label
+        self.parent = parent
+        self.depth = depth
+        self.children: dict[Any, _Node] | None = None  # a leaf has none (most nodes are leaves)
+        self.best: _Node | None = None  # the most recently used entry in this subtree
+        self.stored = False
+        self.payload: Any = None
+        self.size = 0
         self.hits = 0
         self.seq = 0
         self.used = 0.0
 
 
-class _Node:
-    __slots__ = ("best", "children", "depth", "label", "parent", "terminal")
-
-    def __init__(self, label: tuple[Any, ...], parent: _Node | None, depth: int) -> None:
-        self.label = label
-        self.parent = parent
-        self.depth = depth
-        self.children: dict[Any, _Node] = {}
-        self.terminal: _Entry | None = None
-        self.best: _Entry | None = None
+#: A node that holds an entry (``stored``): what the recency and frequency bookkeeping orders.
+_Entry = _Node
 
 
-def _common(query: tuple[Any, ...], pos: int, label: tuple[Any, ...]) -> int:
-    """How many leading tokens of ``label`` equal ``query[pos:]`` (the first is known to be equal)."""
-    lo, hi = 1, min(len(label), len(query) - pos)
+_SHORT = [struct.Struct(f"<{n}q").pack for n in range(256)]  # a Struct costs more than packing a short query
+
+
+def _unpack(label: _Key) -> tuple[Any, ...]:
+    if isinstance(label, bytes):
+        return struct.unpack(f"<{len(label) // _PACKED}q", label)
+    return label
+
+
+def _first(label: _Key) -> Any:
+    """The token a label starts with (its key among its parent's children)."""
+    if isinstance(label, bytes):
+        return int.from_bytes(label[:_PACKED], "little", signed=True)
+    return label[0]
+
+
+def _common(key: _Key, pos: int, label: _Key, width: int, unit: int) -> int:
+    """How many leading tokens of ``label`` (``width`` tokens) equal ``key``'s from token ``pos`` on (the first is
+    known to be equal): a binary search over prefix comparisons, each one C call."""
+    start = pos * unit
+    lo, hi = 1, min(width, len(key) // unit - pos)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if query[pos : pos + mid] == label[:mid]:
+        if key[start : start + mid * unit] == label[: mid * unit]:
             lo = mid
         else:
             hi = mid - 1
     return lo
 
 
+_SIZELESS = frozenset({str, int, float, bool, type(None), tuple, list, dict})
+
+
 def _default_size(payload: Any) -> int:
+    if type(payload) in _SIZELESS:  # the common payloads with neither len() nor .nbytes to count
+        return 0
     if isinstance(payload, (bytes, bytearray, memoryview)):
         return len(payload)
     nbytes = getattr(payload, "nbytes", None)  # numpy arrays, torch tensors
@@ -200,7 +244,9 @@ class PrefixCache(Generic[P]):
             ``put(..., size=n)`` overrides it per entry.
         clock: time source for ``ttl`` (seconds; default ``time.monotonic``).
 
-    Thread-safe (one lock). Tokens are any hashable values (token ids, or block hashes).
+    Thread-safe (one lock). Tokens are any hashable values (token ids, or block hashes). Integer ids (anything
+    with ``__index__`` that fits in 64 bits, as tokenizers return) are compared by value, packed; the first
+    sequence holding any other token switches the cache to comparing tokens with ``==``, for good.
 
     >>> cache = PrefixCache(max_entries=2, min_prefix_length=2)
     >>> cache.put((1, 2, 3), b"a"), cache.put((1, 2, 4), b"b"), cache.put((5,), b"c")
@@ -243,7 +289,8 @@ class PrefixCache(Generic[P]):
         self.sizeof = sizeof or _default_size
         self.clock = clock
         self._lock = threading.RLock()
-        self._root = _Node((), None, 0)
+        self._root = _Node(b"", None, 0)
+        self._packed = True  # labels hold 8-byte integers until a sequence of other tokens arrives
         self._order: OrderedDict[_Entry, None] = OrderedDict()  # least recently used first
         self._heap: list[tuple[int, int, _Entry]] = []  # (hits, seq, entry) for LFU; stale items skipped
         self._seq = 0
@@ -284,7 +331,8 @@ class PrefixCache(Generic[P]):
         query = tuple(tokens)
         with self._lock:
             self._expire()
-            match, entry = self._match(query)
+            match, entry, _, _, _, _, _ = self._walk(query, True)
+            assert match is not None
             self._lookups += 1
             self._requested += len(query)
             if entry is not None:
@@ -304,7 +352,9 @@ class PrefixCache(Generic[P]):
         query = tuple(tokens)
         with self._lock:
             self._expire()
-            return self._match(query)[0]
+            match = self._walk(query, True)[0]
+            assert match is not None
+            return match
 
     def get(self, tokens: Sequence[Hashable]) -> P | None:
         """The payload stored under exactly ``tokens`` (a use), or ``None``.
@@ -339,7 +389,7 @@ class PrefixCache(Generic[P]):
     def clear(self) -> None:
         """Remove every entry (statistics are kept)."""
         with self._lock:
-            self._root = _Node((), None, 0)
+            self._root = _Node(b"" if self._packed else (), None, 0)
             self._order.clear()
             self._heap.clear()
             self._bytes = 0
@@ -348,7 +398,7 @@ class PrefixCache(Generic[P]):
         """``(tokens, payload)`` of every live entry, least recently used first (a snapshot)."""
         with self._lock:
             self._expire()
-            snapshot = [(e.tokens, e.payload) for e in self._order]
+            snapshot = [(_spell(e), e.payload) for e in self._order]
         return iter(snapshot)
 
     def analyze_batch(self, sequences: Iterable[Sequence[Hashable]]) -> BatchAnalysis:
@@ -368,10 +418,11 @@ class PrefixCache(Generic[P]):
             for seq in sequences:
                 query = tuple(seq)
                 total += len(query)
-                here = self._match(query)[0].length
+                here = self._walk(query, True)[0]
+                assert here is not None
                 within = scratch._store(query, None, 0, want_match=True)[1]
                 assert within is not None
-                reused.append(max(here, within.length))
+                reused.append(max(here.length, within.length))
         saved = sum(reused)
         return BatchAnalysis(len(reused), total, saved, sum(1 for r in reused if r), tuple(reused))
 
@@ -407,40 +458,73 @@ class PrefixCache(Generic[P]):
 
     # --- internals ---
 
-    def _descend(self, query: tuple[Any, ...]) -> tuple[_Node, int, _Node | None, int]:
-        """(deepest node fully matched, its depth, the child whose edge matched partly, tokens of that edge)."""
-        node = self._root
-        pos = 0
-        n = len(query)
-        while pos < n:
-            child = node.children.get(query[pos])
-            if child is None:
-                return node, pos, None, 0
-            label = child.label
-            width = len(label)
-            if query[pos : pos + width] == label:
-                node = child
-                pos += width
-                continue
-            return node, pos, child, _common(query, pos, label)
-        return node, pos, None, 0
+    def _walk(self, query: tuple[Any, ...], want_match: bool) -> _Walk[P]:
+        """The one descent every operation makes: (the match and the entry answering it, both when ``want_match``
+        and the entry ``None`` on a miss; the query's key; the deepest node fully matched; its depth; the child
+        whose edge matched partly, ``None`` if none; how many tokens of that edge matched).
 
-    def _match(self, query: tuple[Any, ...]) -> tuple[PrefixMatch[P], _Entry | None]:
-        node, pos, child, partial = self._descend(query)
-        where = child if child is not None else node
+        Packing, descending and answering share one frame: a short query's lookup is mostly fixed costs."""
+        n = len(query)
+        key: _Key = query
+        if self._packed:
+            try:  # struct takes exactly the int-likes (__index__) that fit in 64 bits
+                key = (_SHORT[n] if n < 256 else struct.Struct(f"<{n}q").pack)(*query)
+            except (struct.error, TypeError):
+                self._to_tuples()
+        unit = _PACKED if self._packed else 1
+        node = self._root
+        pos = partial = 0
+        child: _Node | None = None
+        while pos < n:
+            children = node.children
+            child = children.get(query[pos]) if children is not None else None
+            if child is None:
+                break
+            label = child.label
+            # One C call: memcmp of the packed bytes, or a comparison of tuple slices (key and labels share a form).
+            agrees = (
+                key.startswith(label, pos * unit)  # type: ignore[union-attr]
+                if unit != 1
+                else key[pos : child.depth] == label
+            )
+            if not agrees:
+                partial = _common(key, pos, label, child.depth - pos, unit)
+                break
+            node = child
+            pos = child.depth
+            child = None
+        if not want_match:
+            return None, None, key, node, pos, child, partial
         length = pos + partial
-        entry = where.best
+        entry = (child or node).best
+        # `PrefixMatch` made without its frozen __init__, which pays one object.__setattr__ call per field (a
+        # fifth of a short lookup); the instance is the same: its fields in its __dict__, frozen.
+        match: PrefixMatch[P] = _object_new(PrefixMatch)
+        fields = match.__dict__
+        fields["total"] = n
         if entry is None or length < self.min_prefix_length:
-            return PrefixMatch(0, len(query), remaining=query), None
-        return PrefixMatch(length, len(query), entry.payload, len(entry.tokens), query[length:]), entry
+            fields["length"], fields["payload"], fields["entry_length"], fields["remaining"] = 0, None, 0, query
+            return match, None, key, node, pos, child, partial
+        fields["length"], fields["payload"], fields["entry_length"] = length, entry.payload, entry.depth
+        fields["remaining"] = query[length:]
+        return match, entry, key, node, pos, child, partial
+
+    def _to_tuples(self) -> None:
+        """Hold labels as tuples from now on (a sequence of tokens that are not all 64-bit integers arrived)."""
+        self._packed = False
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            node.label = _unpack(node.label)
+            stack.extend(node.children.values() if node.children else ())
 
     def _find(self, query: tuple[Any, ...]) -> _Entry | None:
         with self._lock:
             self._expire()
-            node, pos, child, _ = self._descend(query)
+            _, _, _, node, pos, child, _ = self._walk(query, False)
             if child is not None or pos != len(query):
                 return None
-            return node.terminal
+            return node if node.stored else None
 
     def _store(
         self, query: tuple[Any, ...], payload: Any, size: int | None, *, want_match: bool
@@ -450,44 +534,41 @@ class PrefixCache(Generic[P]):
             raise ValueError(f"size: expected >= 0 bytes, got {nbytes}")
         with self._lock:
             self._expire()
-            node, pos, child, partial = self._descend(query)
-            match: PrefixMatch[P] | None = None
-            if want_match:
-                where = child if child is not None else node
-                length = pos + partial
-                best = where.best
-                if best is None or length < self.min_prefix_length:
-                    match = PrefixMatch(0, len(query), remaining=query)
-                else:
-                    match = PrefixMatch(length, len(query), best.payload, len(best.tokens), query[length:])
+            match, _, key, node, pos, child, partial = self._walk(query, want_match)
             if len(query) < self.min_prefix_length or (self.max_bytes is not None and nbytes > self.max_bytes):
                 self._rejected += 1
                 return False, match
+            unit = _PACKED if self._packed else 1
             if child is not None:  # the query ends or branches inside child's edge: split it
-                node = self._split(node, child, partial)
+                node = self._split(node, child, partial, unit)
                 pos += partial
             if pos < len(query):
-                leaf = _Node(query[pos:], node, len(query))
+                leaf = _Node(key[pos * unit :], node, len(query))
+                if node.children is None:
+                    node.children = {}
                 node.children[query[pos]] = leaf
                 node = leaf
-            entry = node.terminal
-            if entry is None:
-                entry = node.terminal = _Entry(query, payload, nbytes, node)
-                self._bytes += nbytes
-            else:
+            entry = node
+            if entry.stored:
                 self._bytes += nbytes - entry.size
-                entry.payload, entry.size = payload, nbytes
+            else:
+                entry.stored, entry.hits = True, 0
+                self._bytes += nbytes
+            entry.payload, entry.size = payload, nbytes
             self._touch(entry)
-            self._enforce(entry)
+            if self.max_entries is not None or self.max_bytes is not None:
+                self._enforce(entry)
             return True, match
 
-    def _split(self, parent: _Node, child: _Node, at: int) -> _Node:
-        middle = _Node(child.label[:at], parent, parent.depth + at)
+    def _split(self, parent: _Node, child: _Node, at: int, unit: int) -> _Node:
+        label = child.label
+        middle = _Node(label[: at * unit], parent, parent.depth + at)
         middle.best = child.best
-        parent.children[middle.label[0]] = middle
-        child.label = child.label[at:]
+        assert parent.children is not None
+        parent.children[_first(label)] = middle
+        child.label = label[at * unit :]
         child.parent = middle
-        middle.children[child.label[0]] = child
+        middle.children = {_first(child.label): child}
         return middle
 
     def _touch(self, entry: _Entry) -> None:
@@ -497,7 +578,7 @@ class PrefixCache(Generic[P]):
         entry.hits += 1
         self._order[entry] = None
         self._order.move_to_end(entry)
-        node: _Node | None = entry.node
+        node: _Node | None = entry
         while node is not None:
             node.best = entry
             node = node.parent
@@ -547,19 +628,20 @@ class PrefixCache(Generic[P]):
     def _remove(self, entry: _Entry) -> None:
         del self._order[entry]
         self._bytes -= entry.size
-        node = entry.node
-        node.terminal = None
+        node = entry
+        node.stored, node.payload = False, None
         root = self._root
         while node is not root:
             parent = node.parent
             assert parent is not None
-            if node.terminal is None and not node.children:
-                del parent.children[node.label[0]]
-            elif node.terminal is None and len(node.children) == 1:
+            assert parent.children is not None
+            if not node.stored and not node.children:
+                del parent.children[_first(node.label)]
+            elif not node.stored and node.children is not None and len(node.children) == 1:
                 (only,) = node.children.values()
-                only.label = node.label + only.label
+                only.label = node.label + only.label  # type: ignore[operator] # one form per trie
                 only.parent = parent
-                parent.children[node.label[0]] = only
+                parent.children[_first(node.label)] = only
             elif node.best is entry:
                 node.best = _freshest(node)
             node = parent
@@ -567,9 +649,23 @@ class PrefixCache(Generic[P]):
             root.best = _freshest(root)
 
 
+def _spell(node: _Node) -> tuple[Any, ...]:
+    """The tokens on the path from the root to ``node``."""
+    labels = []
+    while node.parent is not None:
+        labels.append(node.label)
+        node = node.parent
+    if not labels:
+        return ()
+    labels.reverse()
+    if isinstance(labels[0], bytes):
+        return _unpack(b"".join(labels))  # type: ignore[arg-type] # one form per trie
+    return tuple(token for label in labels for token in label)
+
+
 def _freshest(node: _Node) -> _Entry | None:
-    best = node.terminal
-    for child in node.children.values():
+    best = node if node.stored else None
+    for child in node.children.values() if node.children else ():
         candidate = child.best
         if candidate is not None and (best is None or candidate.seq > best.seq):
             best = candidate
