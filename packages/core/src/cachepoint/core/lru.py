@@ -5,7 +5,7 @@ order of use and the view builder's memos all keep "what was used last" within a
 view builder, bytes). They share this class, a thin layer over `collections.OrderedDict` (in C: a hit is a dict
 lookup and a relink). It is written here rather than taken from ``cachetools`` because these lookups run
 millions of times per analyzed trace and ``cachetools.LRUCache``, pure Python with a miss raising inside
-``get``, costs several times as much per call (``benchmarks/bench_lru.py``); ``functools.lru_cache`` memoizes
+``get``, costs more per call (``benchmarks/bench_analyze.py``, "memo"); ``functools.lru_cache`` memoizes
 functions of hashable arguments only, with no byte budget and no way to read without counting a use.
 
 Threads may share one without a lock: no operation fails because another thread changed it meanwhile; a race
