@@ -10,7 +10,11 @@ per request, as agents send), interleaved in time. Measured, in this process:
   pool; the split between preparing requests and replaying them is reported too;
 - ``prefix index``: `PrefixCache.insert` over every request's block-hash sequence (what the analyzer's sharing
   index does per request), against the cheapest possible index: one dict lookup and store of the whole
-  prompt's hash per request.
+  prompt's hash per request;
+- ``memo``: the bounded LRU memo every hot path of the analyzer uses (`cachepoint.core.lru.LRU`: token counts,
+  block fingerprints, the view builder's memos, the simulator's entries) on a stream of block hashes (90% hits),
+  against a plain ``dict`` (no bound, the floor), the same LRU written inline over an ``OrderedDict``, and
+  ``cachetools.LRUCache`` when it is installed (`pip install cachetools`; it is not a dependency).
 
     python benchmarks/bench_analyze.py                  # 100k requests
     python benchmarks/bench_analyze.py --requests 20000
@@ -23,18 +27,21 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import os
 import random
 import resource
 import statistics
 import tempfile
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from cachepoint.core.analyze import analyze
+from cachepoint.core.lru import LRU
 from cachepoint.core.prefix import PrefixCache
 
 VOCAB = (  # noqa: SIM905 - a paragraph of words reads better than a list literal
@@ -165,6 +172,65 @@ def time_dict(sequences: list[tuple[str, ...]]) -> float:
     return time.perf_counter() - begin
 
 
+def memo_stream(count: int, seed: int = 3) -> list[str]:
+    """Block hashes as the analyzer's memos see them: 90% from a working set that fits, 10% new."""
+    rng = random.Random(seed)
+    hot = [hashlib.sha256(f"hot{i}".encode()).hexdigest()[:16] for i in range(20_000)]
+    return [
+        rng.choice(hot) if rng.random() < 0.9 else hashlib.sha256(f"cold{n}".encode()).hexdigest()[:16]
+        for n in range(count)
+    ]
+
+
+def time_memos(stream: list[str], capacity: int = 40_000) -> dict[str, float]:
+    """Seconds for a get-or-put of every key of ``stream``, per memo."""
+
+    def lru() -> None:
+        memo: LRU[str, int] = LRU(capacity)
+        get, put = memo.get, memo.put
+        for key in stream:
+            if get(key) is None:
+                put(key, 1)
+
+    def inline() -> None:
+        memo: OrderedDict[str, int] = OrderedDict()
+        for key in stream:
+            if memo.get(key) is not None:
+                memo.move_to_end(key)
+                continue
+            memo[key] = 1
+            if len(memo) > capacity:
+                memo.popitem(last=False)
+
+    def plain() -> None:
+        memo: dict[str, int] = {}
+        for key in stream:
+            if memo.get(key) is None:
+                memo[key] = 1
+
+    runs: dict[str, Any] = {"dict (unbounded, the floor)": plain, "OrderedDict inline": inline, "LRU": lru}
+    try:
+        cachetools = importlib.import_module("cachetools")  # optional: measured only where it is installed
+
+        def other() -> None:
+            memo: Any = cachetools.LRUCache(capacity)
+            get = memo.get
+            for key in stream:
+                if get(key) is None:
+                    memo[key] = 1
+
+        runs["cachetools.LRUCache"] = other
+    except ImportError:
+        pass
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(5):  # interleaved, so machine noise hits every memo alike
+        for name, run in runs.items():
+            begin = time.process_time()
+            run()
+            times[name].append(time.process_time() - begin)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=100_000, help="requests in the generated trace")
@@ -222,6 +288,13 @@ def main() -> None:
         f"  dict baseline       {dict_s:8.3f}s  {requests / dict_s:12,.0f} requests/s   "
         f"(index costs {index_s / dict_s:.1f}x a whole-prompt dict lookup)"
     )
+
+    stream = memo_stream(1_000_000)
+    memos = time_memos(stream)
+    floor = memos["dict (unbounded, the floor)"]
+    print(f"\nmemo: get-or-put of {len(stream):,} block hashes (90% hits), CPU, median of 5:")
+    for name, seconds in memos.items():
+        print(f"  {name:<28} {seconds / len(stream) * 1e9:6.0f} ns per key  {seconds / floor:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -16,12 +16,13 @@ import orjson
 import pytest
 
 from cachepoint.core.analyze import AnalysisReport, analyze
+from cachepoint.core.simulate import EngineOptions, OpenAIOptions
 from cachepoint.core.traces import TraceFormatError
 
 TRACES = Path(__file__).parents[3] / "examples" / "traces"
 
 # Every fork of this process, as the interpreter announces it (`os.register_at_fork` is called before any
-# `os.fork` and fork-based start of a process; starting a program, as the forkserver and spawn do, is not a fork).
+# `os.fork` and fork-based start of a process; starting a program, as spawn does, is not a fork).
 _FORKS: list[int] = []
 os.register_at_fork(before=lambda: _FORKS.append(os.getpid()))
 
@@ -170,3 +171,18 @@ def test_the_collector_is_left_as_it_was_found(tmp_path: Path, big_trace: Path) 
         assert not gc.isenabled()  # a caller that switched it off keeps it off
     finally:
         gc.enable()
+
+
+def test_workers_replay_with_the_callers_simulator_options(tmp_path: Path) -> None:
+    # The options travel to the workers as plain data: an OpenAI trace replayed with in-memory retention (five
+    # minutes of idle life instead of 24 hours) and an engine with larger blocks comes back as one process has it.
+    plain = tmp_path / "rag_docs.jsonl"
+    with lzma.open(TRACES / "rag_docs.jsonl.xz") as handle:
+        plain.write_bytes(handle.read())
+    options = {"openai": OpenAIOptions(default_retention="in_memory", in_memory_idle=120.0)}
+    serial = analyze(plain, jobs=1, **options)
+    default = analyze(plain, jobs=1)
+    assert [s.cache_read_tokens for s in serial.scenarios] != [s.cache_read_tokens for s in default.scenarios]
+    _same(serial, analyze(plain, jobs=3, **options))
+    engine = {"provider": "vllm", "engine": EngineOptions(block_size=64, capacity_blocks=4096)}
+    _same(analyze(plain, jobs=1, **engine), analyze(plain, jobs=2, **engine))

@@ -286,9 +286,9 @@ def analyze(
             conversation (``session``, else the first message), so each process sees every turn of its
             conversations and parses only what is new in each; other sources are sent to the workers in chunks.
             The replay, sequential per scenario, is split by scenario. The report is the same as with one
-            process. Workers are started by multiprocessing's ``forkserver`` (``spawn`` where there is none),
-            never forked from this process: a script that passes ``jobs`` needs the
-            ``if __name__ == "__main__":`` guard. A worker that dies raises `WorkerError`.
+            process. Workers are started by multiprocessing's ``spawn``, never forked from this process: a
+            script that passes ``jobs`` needs the ``if __name__ == "__main__":`` guard. A worker that dies
+            raises `WorkerError`.
         table, counter: provider table and token counter (custom ones keep the work they touch in this process).
         openai, engine: options of the simulator's OpenAI and engine cache models.
         examples: examples kept per miss cause.

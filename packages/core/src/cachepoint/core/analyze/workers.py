@@ -1,16 +1,20 @@
 """Where the analyzer's parallel work runs: one `WorkerPool` over a `concurrent.futures.Executor`.
 
 Every piece of work handed to another process is a plain module-level function over plain data (strings,
-numbers, bytes, lists and dicts: see `cachepoint.core.analyze.tasks`), submitted through `WorkerPool.submit` and
-collected through `WorkerPool.result`. That is the one parallel path: preparing shards of a trace, preparing
-chunks of a stream and replaying groups of scenarios all take it.
+numbers, bytes, lists and dicts: `cachepoint.core.analyze.shards.prepare_shard` and ``prepare_chunk``,
+`cachepoint.core.analyze.replay.replay_group`), submitted through `WorkerPool.submit` and collected through
+`WorkerPool.result`. That is the one parallel path: preparing shards of a trace, preparing chunks of a stream and
+replaying groups of scenarios all take it.
 
-By default the executor is a local `ProcessPoolExecutor` whose processes are started by the ``forkserver``
-(``spawn`` where there is none): never forked from the caller. A library call may come from a process with
+By default the executor is a local `ProcessPoolExecutor` whose processes are started by multiprocessing's
+``spawn`` method: a fresh interpreter, never a fork of the caller. A library call may come from a process with
 threads (a web server, a notebook's kernel): a forked child inherits a copy of every lock those threads held at
-that instant (the provider table's, logging's, an allocator's) and can block on it forever. Any other
-`concurrent.futures.Executor` can stand in (a Dask ``Client.get_executor()``, a Ray pool) because nothing here
-depends on more than ``submit`` and futures.
+that instant (the provider table's, logging's, an allocator's) and can block on it forever. (The
+``forkserver`` method is safe too, but leaves a server process running after the call and makes the workers its
+children rather than the caller's, out of the caller's own accounting: ``spawn`` costs a fraction of a second
+per worker, paid while this process works on its own share.) Any other `concurrent.futures.Executor` can stand
+in (a Dask ``Client.get_executor()``, a Ray pool) because nothing here depends on more than ``submit`` and
+futures.
 
 The arguments and results cross to the workers through the executor's own channel (multiprocessing pickles a
 call and its result on its pipes). That is not the project's "no pickle" rule, which is about what cachepoint
@@ -35,7 +39,7 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Job", "WorkerError", "WorkerPool", "collector_paused", "start_method"]
+__all__ = ["Job", "WorkerError", "WorkerPool", "collector_paused"]
 
 T = TypeVar("T")
 
@@ -56,15 +60,6 @@ class WorkerError(RuntimeError):
         )
         self.work = work
         self.how = how
-
-
-def start_method() -> str:
-    """How the local pool starts its processes: ``forkserver`` where the platform has it, else ``spawn``.
-
-    >>> start_method() in ("forkserver", "spawn")
-    True
-    """
-    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 class _Tracked:
@@ -132,7 +127,7 @@ class WorkerPool:
         """Start ``fn(*args)`` in a worker: ``fn`` a module-level function, ``args`` plain data; ``work`` says
         what it does (``"preparing shard 2 of 2"``), for the error if its worker dies."""
         if self._executor is None:
-            self._context = _Tracked(multiprocessing.get_context(start_method()))
+            self._context = _Tracked(multiprocessing.get_context("spawn"))
             self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)  # type: ignore[call-overload]
         try:
             return Job(work, self._executor.submit(fn, *args))
