@@ -7,7 +7,11 @@ per request, as agents send), interleaved in time. Measured, in this process:
 - ``json floor``: only decoding every line with orjson, the least any analyzer of this trace must do (baseline);
 - ``analyze``: the whole pipeline (parse each body, build its prefix view, place every strategy, fingerprint new
   blocks, then replay through the simulator under 7 scenarios and explain misses), with one process and with a
-  pool; the split between preparing requests and replaying them is reported too.
+  pool; the split between preparing requests and replaying them is reported too;
+- ``memo``: the bounded LRU memo every hot path of the analyzer uses (`cachepoint.core.lru.LRU`: token counts,
+  block fingerprints, the view builder's memos, the simulator's entries) on a stream of block hashes (90% hits),
+  against a plain ``dict`` (no bound, the floor), the same LRU written inline over an ``OrderedDict``, and
+  ``cachetools.LRUCache`` when it is installed (`pip install cachetools`; it is not a dependency).
 
 The analyzer's prefix index alone, on this trace's own block sequences, is measured by `bench_prefix.py`.
 
@@ -21,18 +25,22 @@ Goal (issue 6): 100k requests of several thousand tokens well under a minute on 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib
 import os
 import random
 import resource
 import statistics
 import tempfile
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from cachepoint.core.analyze import analyze
+from cachepoint.core.lru import LRU
 
 VOCAB = (  # noqa: SIM905 - a paragraph of words reads better than a list literal
     "order refund customer shipment invoice address payment label carrier tracking warranty policy exchange "
@@ -127,6 +135,65 @@ def run_analyze(path: Path, jobs: int) -> tuple[float, float, float, int]:
     return total, prepared, _cpu() - cpu, report.sharing.input_tokens
 
 
+def memo_stream(count: int, seed: int = 3) -> list[str]:
+    """Block hashes as the analyzer's memos see them: 90% from a working set that fits, 10% new."""
+    rng = random.Random(seed)
+    hot = [hashlib.sha256(f"hot{i}".encode()).hexdigest()[:16] for i in range(20_000)]
+    return [
+        rng.choice(hot) if rng.random() < 0.9 else hashlib.sha256(f"cold{n}".encode()).hexdigest()[:16]
+        for n in range(count)
+    ]
+
+
+def time_memos(stream: list[str], capacity: int = 40_000) -> dict[str, float]:
+    """Seconds for a get-or-put of every key of ``stream``, per memo."""
+
+    def lru() -> None:
+        memo: LRU[str, int] = LRU(capacity)
+        get, put = memo.get, memo.put
+        for key in stream:
+            if get(key) is None:
+                put(key, 1)
+
+    def inline() -> None:
+        memo: OrderedDict[str, int] = OrderedDict()
+        for key in stream:
+            if memo.get(key) is not None:
+                memo.move_to_end(key)
+                continue
+            memo[key] = 1
+            if len(memo) > capacity:
+                memo.popitem(last=False)
+
+    def plain() -> None:
+        memo: dict[str, int] = {}
+        for key in stream:
+            if memo.get(key) is None:
+                memo[key] = 1
+
+    runs: dict[str, Any] = {"dict (unbounded, the floor)": plain, "OrderedDict inline": inline, "LRU": lru}
+    try:
+        cachetools = importlib.import_module("cachetools")  # optional: measured only where it is installed
+
+        def other() -> None:
+            memo: Any = cachetools.LRUCache(capacity)
+            get = memo.get
+            for key in stream:
+                if get(key) is None:
+                    memo[key] = 1
+
+        runs["cachetools.LRUCache"] = other
+    except ImportError:
+        pass
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(5):  # interleaved, so machine noise hits every memo alike
+        for name, run in runs.items():
+            begin = time.process_time()
+            run()
+            times[name].append(time.process_time() - begin)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=100_000, help="requests in the generated trace")
@@ -172,6 +239,13 @@ def main() -> None:
                 f"{name:<22} {total:9.2f} {count / total:11,.0f} {tokens / total:12,.0f} {prep:10.2f} "
                 f"{total - prep:9.2f} {cpu:7.1f} {total / floor:13.1f}x"
             )
+
+    stream = memo_stream(1_000_000)
+    memos = time_memos(stream)
+    floor = memos["dict (unbounded, the floor)"]
+    print(f"\nmemo: get-or-put of {len(stream):,} block hashes (90% hits), CPU, median of 5:")
+    for name, seconds in memos.items():
+        print(f"  {name:<28} {seconds / len(stream) * 1e9:6.0f} ns per key  {seconds / floor:5.2f}x")
 
 
 if __name__ == "__main__":

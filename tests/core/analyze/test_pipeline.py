@@ -65,7 +65,7 @@ def _same(a: AnalysisReport, b: AnalysisReport) -> None:
 
 
 def test_every_turn_of_a_conversation_goes_to_one_process() -> None:
-    from cachepoint.core.analyze.run import _shard_of
+    from cachepoint.core.analyze.shards import shard_of as _shard_of
 
     lines = _support_lines(300)
     by_session: dict[str | None, set[int]] = {}
@@ -123,22 +123,12 @@ def test_auto_jobs_uses_the_cores_for_large_files_only(tmp_path: Path) -> None:
     assert auto_jobs(tmp_path / "missing.jsonl") == 1
 
 
-def test_scenarios_replayed_in_forked_processes_match_one_process(tmp_path: Path) -> None:
+def test_scenarios_replayed_in_worker_processes_match_one_process(tmp_path: Path) -> None:
     # A Bedrock coding agent whose long conversations exceed the lookback: every scenario's numbers, chart
-    # buckets and cost samples come back from the children exactly as one process computes them.
+    # buckets and cost samples come back from the workers exactly as one process computes them.
     plain = tmp_path / "coding_agent.jsonl"
     with lzma.open(TRACES / "coding_agent.jsonl.xz") as handle:
         plain.write_bytes(handle.read())
     serial = analyze(plain, jobs=1, focus="auto")
     assert serial.scenario("rolling") is not None
     _same(serial, analyze(plain, jobs=3, focus="auto"))
-
-
-def test_replay_stays_in_this_process_when_it_cannot_fork(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_fork() -> int:
-        raise OSError(11, "Resource temporarily unavailable")
-
-    records = [orjson.loads(raw) for raw in _support_lines(200)]
-    serial = analyze(records, jobs=1)
-    monkeypatch.setattr(os, "fork", no_fork)
-    _same(serial, analyze(records, jobs=2))

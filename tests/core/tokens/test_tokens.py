@@ -236,3 +236,18 @@ def test_sync_count_on_an_async_client_says_so(count_server: str) -> None:
     counter = AnthropicCountTokens(anthropic.AsyncAnthropic(base_url=count_server, api_key="t"), model="m")
     with pytest.raises(TypeError, match=r"acount_request"):
         counter.count_request({"messages": []})
+
+
+def test_anthropic_counter_keeps_the_texts_it_is_asked_for_again(count_server: str) -> None:
+    # A memo of 3 texts: the system prompt, counted before every new message, must stay in it (least recently
+    # used goes first) instead of being dropped for being the oldest, which costs a paid API call each time.
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=count_server, api_key="test", max_retries=0)
+    counter = AnthropicCountTokens(client, model="claude-sonnet-4-5", cache_size=3)
+    assert counter.count("system prompt") == len("system prompt")
+    for n in range(6):
+        calls = len(_CountTokens.seen)
+        assert counter.count("system prompt") == len("system prompt")
+        assert len(_CountTokens.seen) == calls, f"turn {n}: the system prompt was counted again"
+        counter.count(f"message {n}")

@@ -29,10 +29,11 @@ import math
 import re
 import struct
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+from cachepoint.core.lru import LRU
 
 __all__ = [
     "DEFAULT_COUNTER",
@@ -203,7 +204,7 @@ class EstimateCounter:
     """
 
     def __init__(self, *, cache_size: int = 8192) -> None:
-        self._cache: OrderedDict[str, int] = OrderedDict()
+        self._cache: LRU[str, int] = LRU(cache_size)
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -213,15 +214,12 @@ class EstimateCounter:
             return 0
         with self._lock:
             hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
+        if hit is not None:
+            return hit
         value = _estimate_ascii(text) if text.isascii() else _estimate(text)
         if self._cache_size:
             with self._lock:
-                self._cache[text] = value
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+                self._cache.put(text, value)
         return value
 
     def __repr__(self) -> str:
@@ -347,8 +345,7 @@ class AnthropicCountTokens:
         self._client = client
         self.model = model
         self._base: int | None = None
-        self._cache: OrderedDict[str, int] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: LRU[str, int] = LRU(cache_size)
         self._lock = threading.Lock()
 
     def _params(self, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -384,9 +381,7 @@ class AnthropicCountTokens:
 
     def _remember(self, text: str, value: int) -> int:
         with self._lock:
-            self._cache[text] = value
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._cache.put(text, value)
         return value
 
     @staticmethod
@@ -398,8 +393,9 @@ class AnthropicCountTokens:
         if not text:
             return 0
         with self._lock:
-            if text in self._cache:
-                return self._cache[text]
+            known = self._cache.get(text)
+        if known is not None:
+            return known
         if self._base is None:
             self._base = self.count_request(self._text_payload("."))
         total = self.count_request(self._text_payload(text))
@@ -410,8 +406,9 @@ class AnthropicCountTokens:
         if not text:
             return 0
         with self._lock:
-            if text in self._cache:
-                return self._cache[text]
+            known = self._cache.get(text)
+        if known is not None:
+            return known
         if self._base is None:
             self._base = await self.acount_request(self._text_payload("."))
         total = await self.acount_request(self._text_payload(text))

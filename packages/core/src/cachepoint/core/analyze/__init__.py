@@ -36,6 +36,7 @@ from cachepoint.core.analyze.report import (
 )
 from cachepoint.core.analyze.run import Progress, analyze, auto_jobs
 from cachepoint.core.analyze.scenarios import DEFAULT_STRATEGIES, Scenario, parse_strategy, place, scenarios_for
+from cachepoint.core.analyze.workers import WorkerError
 
 __all__ = [
     "CAUSES",
@@ -53,6 +54,7 @@ __all__ = [
     "SessionSharing",
     "SharingStats",
     "Timeline",
+    "WorkerError",
     "analyze",
     "auto_jobs",
     "parse_strategy",

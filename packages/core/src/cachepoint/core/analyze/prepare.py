@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -19,6 +18,7 @@ import orjson
 
 from cachepoint.core.analyze.fingerprints import BlockPrint, block_print
 from cachepoint.core.analyze.scenarios import Scenario, place, scenarios_for, unmarked
+from cachepoint.core.lru import LRU
 from cachepoint.core.prompt import RequestFormatError, ViewBuilder
 from cachepoint.core.prompt.formats import get_format
 from cachepoint.core.providers import ModelInfo, ProviderTable, UnknownModelWarning, model_info, normalize_provider
@@ -131,8 +131,7 @@ class PrepareContext:
         # parses and views each distinct piece once (see `cachepoint.core.prompt.ViewBuilder`).
         self.builder = ViewBuilder(counter=counter, table=table)
         self._infos: dict[tuple[str, str, str], tuple[ModelInfo, bool]] = {}
-        self._described: OrderedDict[str, None] = OrderedDict()
-        self._memo = memo
+        self._described: LRU[str, bool] = LRU(memo)  # blocks whose fingerprint this context has sent
 
     def info(self, provider: str, model: str, fmt: str) -> tuple[ModelInfo, bool]:
         """The model's rules as the payload format expresses them, and whether the table knows the model."""
@@ -208,18 +207,16 @@ class PrepareContext:
 
         prints: dict[str, BlockPrint] = {}
         blocks = []
-        described = self._described
+        seen = self._described.touch
+        remember = self._described.put
         for p in positions:
             block = p.block_hash[:_HASH]
             blocks.append(block)
-            if block in described:
-                described.move_to_end(block)
+            if seen(block):
                 continue
             item = request.get(p.locator)
             prints[block] = block_print(item.data)
-            described[block] = None
-            if len(described) > self._memo:
-                described.popitem(last=False)
+            remember(block, True)
 
         observed = None
         output = 0

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import heapq
 import math
-import os
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -33,13 +32,14 @@ from cachepoint.core.analyze.report import (
     Timeline,
 )
 from cachepoint.core.analyze.scenarios import Scenario
+from cachepoint.core.analyze.workers import Job, WorkerPool, collector_paused
 from cachepoint.core.prefix import PrefixCache
 from cachepoint.core.prompt.ttl import ttl_seconds
 from cachepoint.core.providers import ModelInfo, Pricing, ProviderTable, UnknownModelWarning, model_info
-from cachepoint.core.simulate import EngineOptions, OpenAIOptions, SimPrompt, SimResult, Simulator
+from cachepoint.core.simulate import EngineOptions, OpenAIOptions, SimBreakpoint, SimPrompt, SimResult, Simulator
 from cachepoint.core.usage import CacheUsage, call_cost
 
-__all__ = ["Replay", "ReplayResult"]
+__all__ = ["Replay", "ReplayResult", "replay_group"]
 
 _ENGINES = ("vllm", "sglang")
 _NO_WRITES: Mapping[str, int] = {}
@@ -227,58 +227,103 @@ class _Track:
         return track
 
 
-class _Child:
-    """A forked process replaying some scenarios (see `Replay.run`); its tracks come back as JSON on a pipe."""
-
-    def __init__(self, indexes: Sequence[int], clock: _Clock, pid: int | None, fd: int | None) -> None:
-        self.indexes = list(indexes)
-        self.clock = clock
-        self.pid = pid
-        self.fd = fd
-
-    def join(self, replay: Replay, items: Sequence[Prepared]) -> dict[int, _Track]:
-        """The child's tracks; if it failed, the same replayed here."""
-        data = b""
-        if self.fd is not None and self.pid is not None:
-            chunks = []
-            with os.fdopen(self.fd, "rb") as pipe:
-                while chunk := pipe.read(1 << 20):
-                    chunks.append(chunk)
-            _, status = os.waitpid(self.pid, 0)
-            data = b"".join(chunks) if os.waitstatus_to_exitcode(status) == 0 else b""
-        if data:
-            encoded = orjson.loads(data)
-            return {s: _Track.decode(t) for s, t in zip(self.indexes, encoded, strict=True)}
-        return replay._replay_scenarios(items, self.indexes, self.clock)
+# --- replaying some scenarios in a worker process (see `Replay.run`) -------------------------------------------
 
 
-def _fork(replay: Replay, items: Sequence[Prepared], indexes: Sequence[int], clock: _Clock) -> _Child:
-    """Replay ``indexes`` in a forked process: it inherits ``items`` as they are (nothing is copied or encoded
-    on the way in) and writes its tracks back as JSON."""
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        # Python 3.12+ warns that forking a process with threads may deadlock the child: this child takes no
-        # lock another thread could hold (no I/O but its pipe, no logging, no console) and leaves by os._exit.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            pid = os.fork()
-        except OSError:  # no process to spare: the parent replays these scenarios itself
-            os.close(read_fd)
-            os.close(write_fd)
-            return _Child(indexes, clock, None, None)
-    if pid == 0:  # the child
-        code = 1
-        try:
-            os.close(read_fd)
-            tracks = replay._replay_scenarios(items, indexes, clock)
-            payload = orjson.dumps([tracks[s].encode() for s in indexes])
-            with os.fdopen(write_fd, "wb") as pipe:
-                pipe.write(payload)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    return _Child(indexes, clock, pid, read_fd)
+def _encode_rows(items: Sequence[Prepared], scenarios: Sequence[int]) -> bytes:
+    """What a worker needs to replay ``scenarios``, as JSON bytes: per request in replay order, its time and
+    partition, its prefix columns and those scenarios' breakpoints (the rest of `Prepared` stays here)."""
+    return orjson.dumps(
+        [
+            [
+                item.time,
+                item.ttft,
+                item.tenant,
+                item.provider,
+                item.model,
+                item.format,
+                item.retention,
+                item.cache_mode,
+                item.output,
+                item.hashes,
+                item.cumulative,
+                item.lookback,
+                [[tuple(b) for b in item.placements[s]] for s in scenarios],
+                [item.keys[s] for s in scenarios],
+            ]
+            for item in items
+        ]
+    )
+
+
+def _decode_rows(data: bytes, count: int, scenarios: Sequence[int]) -> list[Prepared]:
+    """`_encode_rows` read back as `Prepared` requests that hold what the replay reads (placements and keys at
+    the positions of ``scenarios`` among ``count``; hashes interned, as sessions repeat them)."""
+    keep = sys.intern
+    out = []
+    for (
+        time,
+        ttft,
+        tenant,
+        provider,
+        model,
+        fmt,
+        retention,
+        mode,
+        output,
+        hashes,
+        cumulative,
+        lookback,
+        bps,
+        ks,
+    ) in orjson.loads(data):
+        placements: list[tuple[SimBreakpoint, ...]] = [()] * count
+        keys: list[str | None] = [None] * count
+        for s, points, key in zip(scenarios, bps, ks, strict=True):
+            placements[s] = tuple(SimBreakpoint(b[0], b[1], b[2]) for b in points)
+            keys[s] = key
+        out.append(
+            Prepared(
+                line=0,
+                offset=0,
+                time=time,
+                ttft=ttft,
+                tenant=tenant,
+                session=None,
+                provider=provider,
+                model=model,
+                format=fmt,
+                known=True,
+                hashes=tuple(map(keep, hashes)),
+                blocks=(),
+                cumulative=tuple(cumulative),
+                lookback=tuple(lookback),
+                layers="",
+                stable="",
+                paths=(),
+                placements=tuple(placements),
+                keys=tuple(keys),
+                retention=retention,
+                cache_mode=mode,
+                observed=None,
+                output=output,
+                prints={},
+                ignored=(),
+            )
+        )
+    return out
+
+
+def replay_group(
+    spec: Mapping[str, Any], clock: Sequence[Any], rows: bytes, sent: Sequence[int], group: Sequence[int]
+) -> bytes:
+    """Worker process: replay the scenarios ``group`` (indexes, among the ``sent`` ones ``rows`` holds) of the
+    replay `Replay.spec` describes, on the report's time axis ``clock``; their tracks come back as JSON bytes."""
+    with collector_paused():
+        replay = Replay.from_spec(spec)
+        items = _decode_rows(rows, len(replay.scenarios), sent)
+        tracks = replay.replay_scenarios(items, group, _Clock(*clock))
+        return orjson.dumps([tracks[s].encode() for s in group])
 
 
 class Replay:
@@ -325,6 +370,34 @@ class Replay:
         self._infos: dict[tuple[str, str], ModelInfo] = {}
         self._prices: dict[tuple[str, str], Pricing | None] = {}
         self._write_prices: dict[tuple[str, str], dict[str, float]] = {}
+
+    def spec(self) -> dict[str, Any]:
+        """This replay's settings as plain data, for a worker process (`from_spec`). A custom provider table is
+        not plain data: a replay with one stays in its process."""
+        return {
+            "scenarios": [[sc.name, sc.kind, sc.label, sc.spec] for sc in self.scenarios],
+            "focus": self.scenarios[self.focus].name,
+            "openai": asdict(self.openai),
+            "engine": asdict(self.engine),
+            "examples": self.examples,
+            "samples": self.samples,
+            "buckets": self.buckets,
+            "top_sessions": self.top_sessions,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Replay:
+        """The replay `spec` describes (its scenarios without their strategies: the breakpoints are placed)."""
+        return cls(
+            [Scenario(*row) for row in spec["scenarios"]],
+            focus=spec["focus"],
+            openai=OpenAIOptions(**spec["openai"]),
+            engine=EngineOptions(**spec["engine"]),
+            examples=spec["examples"],
+            samples=spec["samples"],
+            buckets=spec["buckets"],
+            top_sessions=spec["top_sessions"],
+        )
 
     # --- helpers ---
 
@@ -401,10 +474,10 @@ class Replay:
         return sorted({self.focus, *(names.index(n) for n in ("recorded", "auto") if n in names)})
 
     def _split(self, jobs: int, recorded: int | None) -> list[list[int]]:
-        """The scenarios forked processes replay: this process keeps the focus and ``recorded`` (the diagnosis
+        """The scenarios worker processes replay: this process keeps the focus and ``recorded`` (the diagnosis
         and the observed comparison read their results request by request) and, since the per-request analysis
         costs about two scenarios' replay, as many others as balance the work; the rest is dealt out."""
-        if jobs <= 1 or not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+        if jobs <= 1 or self.table is not None:
             return []
         simulated = [i for i, s in enumerate(self.scenarios) if s.kind != "none"]
         free = [i for i in simulated if i not in (self.focus, recorded)]
@@ -412,8 +485,8 @@ class Replay:
         groups = [away[k :: jobs - 1] for k in range(jobs - 1)]
         return [g for g in groups if g]
 
-    def _replay_scenarios(self, items: Sequence[Prepared], indexes: Sequence[int], clock: _Clock) -> dict[int, _Track]:
-        """Replay only the scenarios ``indexes``: what a forked process does (see `Replay.run`)."""
+    def replay_scenarios(self, items: Sequence[Prepared], indexes: Sequence[int], clock: _Clock) -> dict[int, _Track]:
+        """Replay only the scenarios ``indexes``: what a worker process does (see `Replay.run`)."""
         tracks = {s: self._track(s, clock) for s in indexes}
         simulated = any(t.sim is not None for t in tracks.values())
         with warnings.catch_warnings():
@@ -438,11 +511,13 @@ class Replay:
         progress: Callable[[int], None] | None = None,
         *,
         jobs: int = 1,
+        pool: WorkerPool | None = None,
     ) -> ReplayResult:
         """Replay ``items`` (sorted by ``time``, every ``time`` set); ``prints`` holds every block's fingerprint.
 
-        ``jobs`` > 1 (on Linux): scenarios are independent, so forked processes replay some of them while this
-        one replays the rest and does the per-request analysis (sharing, diagnosis); the result is the same.
+        ``jobs`` > 1 and a ``pool``: scenarios are independent, so worker processes replay some of them while
+        this one replays the rest and does the per-request analysis (sharing, diagnosis); the result is the
+        same. A worker that dies is a `WorkerError`.
         """
         scenarios = self.scenarios
         count = len(scenarios)
@@ -459,8 +534,19 @@ class Replay:
         assert t1 is not None
         clock = _Clock(t0, (t1 - t0) / self.buckets if t1 > t0 else 0.0, self.buckets, n, every)
         width = clock.width
-        forked = [_fork(self, items, group, clock) for group in self._split(jobs, recorded)] if n else []
-        away = {s for child in forked for s in child.indexes}
+        groups = self._split(jobs, recorded) if pool is not None and n else []
+        away = sorted(s for group in groups for s in group)
+        jobs_away: list[tuple[list[int], Job[bytes]]] = []
+        if groups:
+            assert pool is not None
+            spec = self.spec()
+            clock_args = [clock.t0, clock.width, clock.buckets, clock.count, clock.every]
+            rows = _encode_rows(items, away)
+            for group in groups:
+                names = ", ".join(repr(scenarios[s].name) for s in group)
+                job = pool.submit(f"replaying {names}", replay_group, spec, clock_args, rows, away, group)
+                jobs_away.append((group, job))
+            del rows
         tracks = {s: self._track(s, clock) for s in range(count) if s not in away}
         inline = sorted(tracks)
         simulated = any(tracks[s].sim is not None for s in inline)
@@ -608,8 +694,10 @@ class Replay:
                 if progress is not None:
                     progress(idx + 1)
 
-        for child in forked:
-            tracks.update(child.join(self, items))
+        for group, job in jobs_away:
+            assert pool is not None
+            encoded = orjson.loads(pool.result(job))
+            tracks.update({s: _Track.decode(t) for s, t in zip(group, encoded, strict=True)})
         results = [self._result(sc, tracks[i].accs) for i, sc in enumerate(scenarios)]
 
         engines = sorted({p for p, _ in self._infos if p in _ENGINES})

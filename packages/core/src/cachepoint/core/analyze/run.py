@@ -7,35 +7,30 @@ the cache the earlier ones left) and costs a few dictionary lookups per request 
 ``benchmarks/bench_analyze.py`` measures both.
 
 With ``jobs`` > 1 a trace file is prepared by several processes, split by conversation so each keeps the memo
-of its sessions (`_shard_of`), and the scenarios are replayed by forked processes (`Replay.run`); the report is
-the same as with one process. Prepared requests and replay tallies cross as JSON bytes on pipes; only the
-workers' settings (strings and numbers) go through multiprocessing's own start-up.
+of its sessions (`cachepoint.core.analyze.shards`), and groups of scenarios are replayed by worker processes
+(`Replay.run`); the report is the same as with one process. All of it goes through one `WorkerPool`
+(`cachepoint.core.analyze.workers`): plain functions over plain data, prepared requests and replay tallies as
+JSON bytes.
 """
 
 from __future__ import annotations
 
-import gc
 import io
-import itertools
-import multiprocessing
 import os
-import re
 import sys
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Literal
 
-from cachepoint.core.analyze.prepare import PrepareContext, Prepared, decode_batch, encode_batch
+from cachepoint.core.analyze.prepare import PrepareContext, Prepared, decode_batch
 from cachepoint.core.analyze.replay import Replay, ReplayResult, _Example
 from cachepoint.core.analyze.report import AnalysisReport, MissExample
 from cachepoint.core.analyze.scenarios import DEFAULT_STRATEGIES, scenarios_for
+from cachepoint.core.analyze.shards import prepare_chunk, prepare_one, prepare_shard, shard_items
+from cachepoint.core.analyze.workers import Job, WorkerPool, collector_paused
 from cachepoint.core.prompt import Tool
 from cachepoint.core.prompt.formats import get_format
 from cachepoint.core.prompt.formats.base import dumps
@@ -47,7 +42,6 @@ from cachepoint.core.traces import TraceFormatError, TraceSource, iter_lines, op
 __all__ = ["Progress", "analyze", "auto_jobs"]
 
 _CHUNK = 128  # lines per task, when lines are sent to the workers
-_BATCH = 512  # prepared requests per message, when a worker sends its shard
 _STRUCTURAL = ("key_order", "tool_order", "block_order", "settings")
 
 #: ``progress(phase, done, total)``: phase ``"reading"`` counts bytes (total: the file size, when known),
@@ -55,96 +49,7 @@ _STRUCTURAL = ("key_order", "tool_order", "block_order", "settings")
 Progress = Callable[[str, int, "int | None"], None]
 
 
-# --- the process pool ------------------------------------------------------------------------------------------
-
-_WORKER: PrepareContext | None = None
-
-
-def _init_worker(settings: dict[str, Any]) -> None:
-    global _WORKER  # noqa: PLW0603 - one context per worker process, built once
-    _WORKER = PrepareContext(**settings)
-    gc.disable()  # as in `analyze`: the worker only allocates what it returns, and the cyclic collector would rescan it
-
-
-def _work(chunk: list[tuple[int, int, bytes]]) -> bytes:
-    assert _WORKER is not None
-    return encode_batch([_prepare_one(_WORKER, line, offset, raw) for line, offset, raw in chunk])
-
-
-def _prepare_one(ctx: PrepareContext, line: int, offset: int, raw: Any) -> Prepared | TraceFormatError:
-    try:
-        return ctx.prepare_line(raw, line=line, offset=offset)
-    except TraceFormatError as exc:
-        return exc
-    except ValueError as exc:  # a value the format or the rules reject, without a field path of its own
-        return TraceFormatError(line, "", str(exc))
-
-
-_SESSION_VALUE = re.compile(rb'\s*:\s*("(?:[^"\\]|\\.)*"|-?[0-9.]+)')
-
-
-def _shard_of(raw: bytes, shards: int) -> int:
-    """The shard a trace line belongs to, read off its raw bytes (no JSON decoding: every process routes every
-    line, and decodes only its own). All turns of a conversation should land in one process, so that its
-    `ViewBuilder` sees each turn after the one before and parses only the new messages: the key is the
-    ``"session"`` value, else the opening of the first message (which every turn repeats), else the line. The
-    key only decides which process prepares a line, never what the line means, so a nested ``"session"`` key
-    or an odd layout can only cost speed, not change the report."""
-    key = b""
-    at = raw.rfind(b'"session"')  # the recorder writes the envelope's fields after the request body
-    if at >= 0:
-        match = _SESSION_VALUE.match(raw, at + 9)
-        if match is not None:
-            key = match.group(1)
-    if not key:
-        for name in (b'"messages"', b'"input"'):
-            at = raw.find(name)
-            if at >= 0:
-                # Through the first closing brace: inside the first message whatever follows it (the first turn
-                # has nothing after it, later turns more messages).
-                end = raw.find(b"}", at, at + 512)
-                key = raw[at : end if end >= 0 else at + 512]
-                break
-        else:
-            key = raw
-    return zlib.crc32(key) % shards
-
-
-def _prepare_shard(
-    ctx: PrepareContext, path: str, shard: int, shards: int, skip_invalid: bool
-) -> Iterator[Prepared | TraceFormatError]:
-    """Prepare the lines of ``path`` that belong to ``shard`` (see `_shard_of`), in line order. Without
-    ``skip_invalid`` it stops at its first error, which the caller compares with the other shards'."""
-    for line, offset, raw in iter_lines(path):
-        assert isinstance(raw, bytes)
-        if _shard_of(raw, shards) != shard:
-            continue
-        item = _prepare_one(ctx, line, offset, raw)
-        yield item
-        if not skip_invalid and isinstance(item, TraceFormatError):
-            return
-
-
-def _shard_process(  # noqa: PLR0917 - a process target: positional arguments
-    settings: dict[str, Any], path: str, shard: int, shards: int, skip_invalid: bool, conn: Connection
-) -> None:
-    """A worker process: prepare one shard, send it in batches of JSON bytes (an empty one ends it), and leave."""
-    try:
-        gc.disable()  # as in `analyze`: nothing to collect, and millions of objects to rescan
-        batch: list[Prepared | TraceFormatError] = []
-        for item in _prepare_shard(PrepareContext(**settings), path, shard, shards, skip_invalid):
-            batch.append(item)
-            if len(batch) >= _BATCH:
-                conn.send_bytes(encode_batch(batch))
-                batch = []
-        if batch:
-            conn.send_bytes(encode_batch(batch))
-        conn.send_bytes(b"")
-        conn.close()
-    finally:
-        # Freeing the memo object by object takes seconds the parent's replay wants this core for; the OS takes
-        # the memory back at once. (An exception leaves nothing sent: the parent prepares the shard itself.)
-        os._exit(0)
+# --- preparing in worker processes ----------------------------------------------------------------------------
 
 
 def _chunks(lines: Iterable[tuple[int, int, Any]], size: int) -> Iterator[list[tuple[int, int, Any]]]:
@@ -158,118 +63,59 @@ def _chunks(lines: Iterable[tuple[int, int, Any]], size: int) -> Iterator[list[t
         yield chunk
 
 
-class _ShardWorker:
-    """A spawned process preparing one shard (see `_shard_process`), or, when none could start, a placeholder
-    whose shard this process prepares."""
-
-    def __init__(self, settings: dict[str, Any], path: str, shard: int, shards: int, skip_invalid: bool) -> None:
-        self.args = (path, shard, shards, skip_invalid)
-        spawn = multiprocessing.get_context("spawn")
-        receiver, sender = spawn.Pipe(duplex=False)
-        process = spawn.Process(target=_shard_process, args=(settings, *self.args, sender), daemon=True)
-        self.process: BaseProcess | None = process
-        self.receiver: Connection | None = receiver
-        self.received: list[Prepared | TraceFormatError] = []
-        self.done = False
-        try:
-            process.start()
-        except OSError:  # no process to spare
-            receiver.close()
-            self.process = self.receiver = None
-        finally:
-            sender.close()
-
-    def drain(self, *, wait: bool = False) -> None:
-        """Take in the batches the worker has sent so far (``wait``: all of them, to its end). The worker
-        blocks once the pipe is full, so this process drains it while preparing its own shard."""
-        receiver = self.receiver
-        while receiver is not None and not self.done and (wait or receiver.poll()):
-            try:
-                data = receiver.recv_bytes()
-            except (EOFError, OSError):  # the worker died: its shard is prepared here (see `items`)
-                self.receiver = None
-                self.received.clear()
-                return
-            if data:
-                self.received.extend(decode_batch(data))
-            else:
-                self.done = True
-
-    def items(self, local: PrepareContext) -> list[Prepared | TraceFormatError]:
-        """The shard's items: the worker's, or prepared here if it could not start or died."""
-        self.drain(wait=True)
-        if self.done:
-            return self.received
-        return list(_prepare_shard(local, *self.args))
-
-    def close(self) -> None:
-        if self.receiver is not None:
-            self.receiver.close()
-        if self.process is not None:
-            self.process.join(timeout=5)
-            if self.process.is_alive():
-                self.process.kill()
-
-
 def _prepare_sharded(
-    path: Path, settings: dict[str, Any], jobs: int, skip_invalid: bool
+    path: Path, settings: dict[str, Any], jobs: int, skip_invalid: bool, pool: WorkerPool
 ) -> Iterator[Prepared | TraceFormatError]:
     """Split the trace by conversation over ``jobs`` processes, this one included (it prepares shard 0 and
-    reports progress while the others work). Every process reads the whole file but prepares only its shard,
-    so each keeps the memo of a serial run for its conversations. Items come out in no particular order; line
-    errors come last, by line (the first is the one a serial run would raise)."""
-    workers = [_ShardWorker(settings, str(path), shard, jobs, skip_invalid) for shard in range(1, jobs)]
+    reports progress while the workers prepare the others). Every process reads the whole file but prepares
+    only its shard, so each keeps the memo of a serial run for its conversations. Items come out in no
+    particular order; line errors come last, by line (the first is the one a serial run would raise)."""
+    shards = [
+        pool.submit(f"preparing shard {k + 1} of {jobs}", prepare_shard, settings, str(path), k, jobs, skip_invalid)
+        for k in range(1, jobs)
+    ]
     errors: list[TraceFormatError] = []
-    local = PrepareContext(**settings)
-    try:
-        for n, item in enumerate(_prepare_shard(local, str(path), 0, jobs, skip_invalid)):
-            if n % 64 == 0:
-                for worker in workers:
-                    worker.drain()
-            if isinstance(item, TraceFormatError):
-                errors.append(item)
-            else:
-                yield item
-        for item in itertools.chain.from_iterable(w.items(local) for w in workers):
-            if isinstance(item, TraceFormatError):
-                errors.append(item)
-            else:
-                yield item
-    finally:
-        for worker in workers:
-            worker.close()
+    for n, item in enumerate(shard_items(PrepareContext(**settings), str(path), 0, jobs, skip_invalid)):
+        if n % 256 == 0:
+            for job in shards:
+                pool.check(job)
+        if isinstance(item, TraceFormatError):
+            errors.append(item)
+        else:
+            yield item
+    for job in shards:
+        for batch in pool.result(job):
+            for item in decode_batch(batch):
+                if isinstance(item, TraceFormatError):
+                    errors.append(item)
+                else:
+                    yield item
     errors.sort(key=lambda e: e.line or 0)
     yield from errors
 
 
 def _prepare_all(
-    lines: Iterable[tuple[int, int, Any]], settings: dict[str, Any], ctx: PrepareContext | None, jobs: int
+    lines: Iterable[tuple[int, int, Any]],
+    settings: dict[str, Any],
+    ctx: PrepareContext | None,
+    jobs: int,
+    pool: WorkerPool | None,
 ) -> Iterator[Prepared | TraceFormatError]:
-    if jobs <= 1 or ctx is not None:
+    if pool is None or ctx is not None:
         local = ctx or PrepareContext(**settings)
         for line, offset, raw in lines:
-            yield _prepare_one(local, line, offset, raw)
+            yield prepare_one(local, line, offset, raw)
         return
-    pool = ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(settings,),
-    )
-    # A stream (stdin, records, a list of lines) is read once: chunks of lines are sent to the workers.
-    tasks = ((_work, (c,)) for c in _chunks(lines, _CHUNK))
-    pending: deque[Future[bytes]] = deque()
-    try:
-        for fn, args in tasks:
-            pending.append(pool.submit(fn, *args))
-            while len(pending) >= 3 * jobs:
-                yield from decode_batch(pending.popleft().result())
-        while pending:
-            yield from decode_batch(pending.popleft().result())
-    finally:
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+    # A stream (stdin, records, a list of lines) is read once: chunks of lines go to the workers, a few per
+    # worker ahead of the results taken in.
+    pending: deque[Job[bytes]] = deque()
+    for chunk in _chunks(lines, _CHUNK):
+        work = f"preparing lines {chunk[0][0]} to {chunk[-1][0]}"
+        pending.append(pool.submit(work, prepare_chunk, settings, chunk))
+        while len(pending) >= 3 * jobs:
+            yield from decode_batch(pool.result(pending.popleft()))
+    while pending:
+        yield from decode_batch(pool.result(pending.popleft()))
 
 
 # --- reading back lines for examples ---------------------------------------------------------------------------
@@ -436,14 +282,14 @@ def analyze(
             markers, or OpenAI's automatic caching), else ``auto``.
         interval: seconds between requests that carry no timestamp (each starts this long after the previous).
         skip_invalid: skip bad lines (counted in the report) instead of raising `TraceFormatError`.
-        jobs: processes that prepare requests (default 1: this process; ``"auto"``: `auto_jobs`). A file is
-            split by conversation (``session``, else the first message), so each process sees every turn of its
-            conversations and parses only what is new in each; the report is the same as with one process. Other
-            sources are sent to the workers in chunks. The replay, sequential per scenario, is split by scenario
-            over forked processes (Linux). Preparation workers are spawned:
-            a script that passes ``jobs`` needs the ``if __name__ == "__main__":`` guard (without it, the work
-            falls back to this process).
-        table, counter: provider table and token counter (custom ones keep the work in this process).
+        jobs: processes to use (default 1: this process; ``"auto"``: `auto_jobs`). A file is split by
+            conversation (``session``, else the first message), so each process sees every turn of its
+            conversations and parses only what is new in each; other sources are sent to the workers in chunks.
+            The replay, sequential per scenario, is split by scenario. The report is the same as with one
+            process. Workers are started by multiprocessing's ``spawn``, never forked from this process: a
+            script that passes ``jobs`` needs the ``if __name__ == "__main__":`` guard. A worker that dies
+            raises `WorkerError`.
+        table, counter: provider table and token counter (custom ones keep the work they touch in this process).
         openai, engine: options of the simulator's OpenAI and engine cache models.
         examples: examples kept per miss cause.
         progress: ``progress(phase, done, total)`` callback (see `Progress`).
@@ -474,46 +320,47 @@ def analyze(
     if counter is not None or table is not None:
         local = PrepareContext(provider=provider, model=model, scenarios=scenarios, counter=counter, table=table)
     lines = _Lines(source)
-    size = lines.size
-    # The analysis keeps every prepared request alive until the end (millions of small tuples) and allocates
-    # without pause: the cyclic collector would rescan them all, again and again, for nothing to free.
-    collecting = gc.isenabled()
-    gc.disable()
     jobs = auto_jobs(source) if jobs == "auto" else (jobs or 1)
+    # The workers: for a file this process prepares a shard too; a stream goes out in chunks, all of it.
+    pool = WorkerPool(jobs - 1 if lines.path is not None else jobs) if jobs > 1 else None
     try:
-        compressed = lines.path is not None and lines.path.suffix in (".gz", ".xz")
-        if jobs > 1 and local is None and lines.path is not None:
-            prepared = _prepare_sharded(lines.path, settings, jobs, skip_invalid)
-        else:
-            prepared = _prepare_all(lines.iterate(), settings, local, jobs)
-        items, errors, prints = _collect(prepared, skip_invalid, progress, None if compressed else size)
-        items.sort(key=lambda p: p.line)  # workers return their shards in turn; the rest reads in file order
+        # The analysis keeps every prepared request alive until the end (millions of small tuples) and
+        # allocates without pause: the cyclic collector would rescan them all, again and again, for nothing.
+        with collector_paused():
+            size = lines.size
+            compressed = lines.path is not None and lines.path.suffix in (".gz", ".xz")
+            if pool is not None and local is None and lines.path is not None:
+                prepared = _prepare_sharded(lines.path, settings, jobs, skip_invalid, pool)
+            else:
+                prepared = _prepare_all(lines.iterate(), settings, local, jobs, pool)
+            items, errors, prints = _collect(prepared, skip_invalid, progress, None if compressed else size)
+            items.sort(key=lambda p: p.line)  # workers return their shards in turn; the rest reads in file order
 
-        if chosen is None:
-            chosen = _default_focus(items, names)
-        warnings: list[str] = []
-        timestamps = _assign_times(items, interval, warnings)
-        items.sort(key=lambda p: (p.time, p.line))
-        replay = Replay(scenarios, focus=chosen, table=table, openai=openai, engine=engine, examples=examples)
-        total = len(items)
-        step = max(1, total // 200)
+            if chosen is None:
+                chosen = _default_focus(items, names)
+            warnings: list[str] = []
+            timestamps = _assign_times(items, interval, warnings)
+            items.sort(key=lambda p: (p.time, p.line))
+            replay = Replay(scenarios, focus=chosen, table=table, openai=openai, engine=engine, examples=examples)
+            total = len(items)
+            step = max(1, total // 200)
 
-        def replayed(count: int) -> None:
-            if progress is not None and (count % step == 0 or count == total):
-                progress("replaying", count, total)
+            def replayed(count: int) -> None:
+                if progress is not None and (count % step == 0 or count == total):
+                    progress("replaying", count, total)
 
-        result = replay.run(items, prints, replayed if progress is not None else None, jobs=jobs)
-        _snippets(lines, result.examples)
-        report = _assemble(
-            source, items, errors, warnings, result, focus=chosen, timestamps=timestamps, started=started
-        )
-        # Free the requests by reference counting while the collector is still off: switched on first, its
-        # next pass would scan every one of them (they are all still in its youngest generation), for seconds.
-        del items, prints, result
+            result = replay.run(items, prints, replayed if progress is not None else None, jobs=jobs, pool=pool)
+            _snippets(lines, result.examples)
+            report = _assemble(
+                source, items, errors, warnings, result, focus=chosen, timestamps=timestamps, started=started
+            )
+            # Free the requests by reference counting while the collector is still off: switched on first, its
+            # next pass would scan every one of them (all still in its youngest generation), for seconds.
+            del items, prints, result
     finally:
         lines.close()
-        if collecting:
-            gc.enable()
+        if pool is not None:
+            pool.close()
     return report
 
 

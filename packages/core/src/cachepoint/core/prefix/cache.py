@@ -36,10 +36,11 @@ import heapq
 import struct
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
+
+from cachepoint.core.lru import LRU
 
 __all__ = ["BatchAnalysis", "Policy", "PrefixCache", "PrefixCacheStats", "PrefixMatch", "analyze_batch"]
 
@@ -291,7 +292,7 @@ class PrefixCache(Generic[P]):
         self._lock = threading.RLock()
         self._root = _Node(b"", None, 0)
         self._packed = True  # labels hold 8-byte integers until a sequence of other tokens arrives
-        self._order: OrderedDict[_Entry, None] = OrderedDict()  # least recently used first
+        self._order: LRU[_Entry, bool] = LRU()  # least recently used first (budgets enforced here: LFU too)
         self._heap: list[tuple[int, int, _Entry]] = []  # (hits, seq, entry) for LFU; stale items skipped
         self._seq = 0
         self._bytes = 0
@@ -576,8 +577,7 @@ class PrefixCache(Generic[P]):
         entry.seq = self._seq
         entry.used = self.clock()
         entry.hits += 1
-        self._order[entry] = None
-        self._order.move_to_end(entry)
+        self._order.put(entry, True)
         node: _Node | None = entry
         while node is not None:
             node.best = entry
@@ -626,7 +626,7 @@ class PrefixCache(Generic[P]):
             self._expired += 1
 
     def _remove(self, entry: _Entry) -> None:
-        del self._order[entry]
+        self._order.pop(entry)
         self._bytes -= entry.size
         node = entry
         node.stored, node.payload = False, None

@@ -15,11 +15,8 @@ breakpoints, and an equal `Request`), but:
   seen before only by its cache marker (the previous last turn, once the app moved its breakpoint) reuses them;
 - **format detection** adds up per-message scores remembered with each message.
 
-Every memo is bounded (``max_entries`` and ``max_bytes``, split between them) and keeps what was used recently:
-each is two generations of dicts; a hit in the old generation moves the entry to the young one, and when the young
-one fills up the old one is dropped. A lookup is one dict access, cheaper than an ordered LRU (this is written
-by hand because ``functools.lru_cache`` takes no byte budget and hashable-argument functions only, and
-``cachetools`` would be a new dependency for a slower pure-Python LRU).
+Every memo is bounded (``max_entries`` and ``max_bytes``, split between them) and keeps what was used recently
+(`cachepoint.core.lru.LRU`).
 
 The plain path runs instead when a payload is a `Request` the builder did not parse, is not plain JSON data (a
 Bedrock payload holding ``bytes`` for boto3), is in a format whose dialect does not parse messages one at a
@@ -48,12 +45,13 @@ from __future__ import annotations
 import itertools
 import operator
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import orjson
 
+from cachepoint.core.lru import LRU
 from cachepoint.core.prompt.formats import get_format, pick_format, registered_dialects
 from cachepoint.core.prompt.formats.base import DETECT_MESSAGES, Dialect, dumps
 from cachepoint.core.prompt.model import Message, Request
@@ -71,54 +69,10 @@ from cachepoint.core.tokens import DEFAULT_COUNTER, TokenCounter
 
 __all__ = ["ViewBuilder", "ViewBuilderStats"]
 
-K = TypeVar("K")
-V = TypeVar("V")
-
 #: Rough bytes one cached `Position` holds (the object, two hex digests, a path, a locator).
 _POSITION_BYTES = 640
 #: What follows an element of a JSON list: "," or "]".
 _LIST_GAPS = (ord(","), ord("]"))
-
-
-class _Generations(Generic[K, V]):
-    """A bounded memo: two generations of dicts (see the module notes)."""
-
-    __slots__ = ("_half_bytes", "_half_entries", "_old", "_size", "_young_bytes", "evictions", "young")
-
-    def __init__(self, entries: int, nbytes: int, size: Callable[[K, V], int]) -> None:
-        # Each generation holds at most half: the young one is retired as soon as it reaches it.
-        self._half_entries = max(1, entries // 2)
-        self._half_bytes = max(1, nbytes // 2)
-        self._size = size
-        #: The young generation: callers may read it directly for the common hit (one dict lookup, no call).
-        self.young: dict[K, V] = {}
-        self._old: dict[K, V] = {}
-        self._young_bytes = 0
-        self.evictions = 0
-
-    def get(self, key: K) -> V | None:
-        value = self.young.get(key)
-        if value is None:
-            value = self._old.get(key)
-            if value is not None:
-                self.put(key, value)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        young = self.young
-        young[key] = value
-        self._young_bytes += self._size(key, value)
-        if len(young) >= self._half_entries or self._young_bytes >= self._half_bytes:
-            self.evictions += len(self._old)
-            self._old = young
-            self.young = {}
-            self._young_bytes = 0
-
-    def __len__(self) -> int:
-        return len(self.young) + len(self._old)
-
-    def clear(self) -> None:
-        self.young, self._old, self._young_bytes = {}, {}, 0
 
 
 @dataclass
@@ -266,23 +220,21 @@ class ViewBuilder:
         # Entries and bytes are split between the memos by what a long trace fills them with (the shares add up to
         # at most the whole budget).
         n, size = max_entries, max_bytes
-        self._shells: _Generations[bytes, dict[str, _Shell]] = _Generations(
-            n // 64, size // 16, lambda key, _: 2 * len(key) + 4096
+        self._shells: LRU[bytes, dict[str, _Shell]] = LRU(
+            n // 64, max_bytes=size // 16, size=lambda key, _: 2 * len(key) + 4096
         )
-        self._payload_scores: _Generations[bytes, tuple[int, ...]] = _Generations(
-            n // 64, size // 64, lambda key, _: len(key) + 100
+        self._payload_scores: LRU[bytes, tuple[int, ...]] = LRU(
+            n // 64, max_bytes=size // 64, size=lambda key, _: len(key) + 100
         )
-        self._sessions: _Generations[bytes, _Session] = _Generations(
-            n // 32, size // 8, lambda key, session: len(key) + 2 * len(session.text)
+        self._sessions: LRU[bytes, _Session] = LRU(
+            n // 32, max_bytes=size // 8, size=lambda key, session: len(key) + 2 * len(session.text)
         )
-        self._messages: _Generations[bytes, _Message] = _Generations(
-            n // 4, size // 4, lambda key, _: 2 * len(key) + 200
+        self._messages: LRU[bytes, _Message] = LRU(n // 4, max_bytes=size // 4, size=lambda key, _: 2 * len(key) + 200)
+        self._chain: LRU[tuple[WalkState, int, int, bytes], _Chunk] = LRU(
+            n // 4, max_bytes=size // 4, size=lambda _, chunk: 200 + _POSITION_BYTES * len(chunk.positions)
         )
-        self._chain: _Generations[tuple[WalkState, int, int, bytes], _Chunk] = _Generations(
-            n // 4, size // 4, lambda _, chunk: 200 + _POSITION_BYTES * len(chunk.positions)
-        )
-        self._blocks: _Generations[tuple[str, bytes], tuple[bytes, int]] = _Generations(
-            n * 7 // 16, size // 4, lambda key, _: len(key[1]) + 120
+        self._blocks: LRU[tuple[str, bytes], tuple[bytes, int]] = LRU(
+            n * 7 // 16, max_bytes=size // 4, size=lambda key, _: len(key[1]) + 120
         )
         self._last_shell = b""
         # The dialects detection scores were computed for, their names, whether all score message by message
@@ -378,7 +330,7 @@ class ViewBuilder:
         request = self.parse(payload, format=format, provider=provider)
         return self.positions(request, provider=provider, model=model, info=info)
 
-    def _caches(self) -> tuple[_Generations[Any, Any], ...]:
+    def _caches(self) -> tuple[LRU[Any, Any], ...]:
         return (self._shells, self._payload_scores, self._sessions, self._messages, self._chain, self._blocks)
 
     # --- parsing ---
@@ -407,7 +359,7 @@ class ViewBuilder:
             lead += 1 + len(json(items[1]))
         key = text[:lead]
         sessions = self._sessions
-        previous = sessions.young.get(key) or sessions.get(key)
+        previous = sessions.get(key)
         matched = 0
         if previous is not None:
             known = previous.ends
@@ -427,10 +379,9 @@ class ViewBuilder:
         else:
             entries, ends, offset = [], [], 0
         memo = self._messages
-        young = memo.young
         for item in items[matched:]:
             message_key = json(item)
-            entry = young.get(message_key) or memo.get(message_key)
+            entry = memo.get(message_key)
             if entry is None:
                 entry = _Message(message_key)
                 memo.put(message_key, entry)
@@ -555,7 +506,7 @@ class ViewBuilder:
 
     def _shell(self, dialect: Dialect, payload: dict[str, Any], key: str, raw: bytes) -> _Shell:
         memo = self._shells
-        group = memo.young.get(raw) or memo.get(raw)
+        group = memo.get(raw)
         if group is None:
             group = {}
             memo.put(raw, group)
@@ -628,10 +579,9 @@ class ViewBuilder:
             position_ends, marked_ends, states = [], [], []
             state = head.state
         chain = self._chain
-        young = chain.young
         for m in range(start, len(entries)):
             key = (state, ctx_id, m, entries[m].key)
-            chunk = young.get(key) or chain.get(key)
+            chunk = chain.get(key)
             if chunk is None:
                 stats.message_misses += 1
                 if walk is None:

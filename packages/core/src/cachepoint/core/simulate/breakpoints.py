@@ -23,11 +23,11 @@ Per request the work is (breakpoints x lookback) dictionary lookups: no loop ove
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from cachepoint.core.lru import LRU
 from cachepoint.core.simulate.prompt import SimPrompt
 from cachepoint.core.simulate.result import BreakpointOutcome
 
@@ -115,13 +115,13 @@ class BreakpointStore:
     __slots__ = ("entries", "recent", "writes_since_purge")
 
     def __init__(self, recent: int | None = None) -> None:
-        self.entries: OrderedDict[str, Entry] = OrderedDict()
+        self.entries: LRU[str, Entry] = LRU(recent)  # by last write: ``recent`` keeps the latest writes
         self.recent = recent
         self.writes_since_purge = 0
 
     def live(self, key: str, at: float) -> Entry | None:
         """The entry under ``key`` if it is readable at ``at``."""
-        entry = self.entries.get(key)
+        entry = self.entries.peek(key)
         if entry is not None and entry.readable_at <= at < entry.expires_at:
             return entry
         return None
@@ -139,34 +139,35 @@ class BreakpointStore:
     ) -> None:
         """Store (or renew) the entry for ``key``, readable from ``first_byte_at``."""
         expires = started_at + seconds
-        entry = self.entries.get(key)
+        entry = self.entries.peek(key)
         if entry is not None and entry.expires_at > started_at:
             entry.expires_at = max(entry.expires_at, expires)
             entry.readable_at = min(entry.readable_at, first_byte_at)
             if seconds > entry.ttl_seconds:
                 entry.ttl, entry.ttl_seconds = ttl, seconds
+            if self.recent is not None:
+                self.entries.touch(key)
         else:
-            self.entries[key] = Entry(
-                key=key,
-                tokens=tokens,
-                ttl=ttl,
-                ttl_seconds=seconds,
-                created_at=started_at,
-                readable_at=first_byte_at,
-                expires_at=expires,
-                path=path,
+            self.entries.put(
+                key,
+                Entry(
+                    key=key,
+                    tokens=tokens,
+                    ttl=ttl,
+                    ttl_seconds=seconds,
+                    created_at=started_at,
+                    readable_at=first_byte_at,
+                    expires_at=expires,
+                    path=path,
+                ),
             )
-        if self.recent is not None:
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.recent:
-                self.entries.popitem(last=False)
         self.writes_since_purge += 1
 
     def purge(self, at: float) -> None:
         """Drop entries expired at ``at`` (amortized: called when writes outnumber the entries)."""
         expired = [k for k, e in self.entries.items() if e.expires_at <= at]
         for key in expired:
-            del self.entries[key]
+            self.entries.pop(key)
         self.writes_since_purge = 0
 
 
@@ -237,7 +238,7 @@ def plan_breakpoints(  # noqa: PLR0912, PLR0915 - the rules read best in one pla
     read = -1
     hit_entries: dict[str, Entry] = {}
     window = rules.lookback
-    get = store.entries.get  # `BreakpointStore.live`, inlined: this loop is the replay's hot spot
+    get = store.entries.peek  # `BreakpointStore.live`, inlined: this loop is the replay's hot spot
     if window is None:
         # No lookback limit (OpenAI): the longest live prefix anywhere in the request.
         for j in range(len(hashes) - 1, -1, -1):

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cachepoint.core.lru import LRU
 from cachepoint.core.simulate.prompt import SimPrompt
 
 __all__ = ["EngineCache", "EngineHit", "TokenPrompt", "prompt_block_keys", "token_block_keys"]
@@ -125,7 +125,7 @@ class EngineCache:
             raise ValueError(f"capacity_blocks: expected a positive number or None, got {capacity_blocks}")
         self.block_size = block_size
         self.capacity_blocks = capacity_blocks
-        self._blocks: OrderedDict[bytes, None] = OrderedDict()
+        self._blocks: LRU[bytes, bool] = LRU(capacity_blocks)
 
     def __len__(self) -> int:
         return len(self._blocks)
@@ -133,21 +133,17 @@ class EngineCache:
     def lookup(self, keys: Sequence[bytes], prompt_tokens: int) -> EngineHit:
         """How many leading blocks of ``keys`` are cached (at most ``(prompt_tokens - 1) // block_size``)."""
         usable = min(len(keys), max(prompt_tokens - 1, 0) // self.block_size)
-        blocks = self._blocks
+        cached = self._blocks.peek
         hit = 0
-        while hit < usable and keys[hit] in blocks:
+        while hit < usable and cached(keys[hit]):
             hit += 1
         return EngineHit(prompt_tokens, hit * self.block_size, hit, len(keys))
 
     def insert(self, keys: Sequence[bytes]) -> None:
         """Mark ``keys`` most recently used, tail first, and evict the least recently used past capacity."""
-        blocks = self._blocks
+        put = self._blocks.put
         for key in reversed(keys):
-            blocks[key] = None
-            blocks.move_to_end(key)
-        if self.capacity_blocks is not None:
-            while len(blocks) > self.capacity_blocks:
-                blocks.popitem(last=False)
+            put(key, True)
 
     def request(self, tokens: Sequence[int], *, salt: str | None = None) -> EngineHit:
         """Look ``tokens`` up and then cache its blocks (a request that runs to completion)."""

@@ -1,0 +1,197 @@
+"""Where the analyzer's parallel work runs: one `WorkerPool` over a `concurrent.futures.Executor`.
+
+Every piece of work handed to another process is a plain module-level function over plain data (strings,
+numbers, bytes, lists and dicts: `cachepoint.core.analyze.shards.prepare_shard` and ``prepare_chunk``,
+`cachepoint.core.analyze.replay.replay_group`), submitted through `WorkerPool.submit` and collected through
+`WorkerPool.result`. That is the one parallel path: preparing shards of a trace, preparing chunks of a stream and
+replaying groups of scenarios all take it.
+
+By default the executor is a local `ProcessPoolExecutor` whose processes are started by multiprocessing's
+``spawn`` method: a fresh interpreter, never a fork of the caller. A library call may come from a process with
+threads (a web server, a notebook's kernel): a forked child inherits a copy of every lock those threads held at
+that instant (the provider table's, logging's, an allocator's) and can block on it forever. (The
+``forkserver`` method is safe too, but leaves a server process running after the call and makes the workers its
+children rather than the caller's, out of the caller's own accounting: ``spawn`` costs a fraction of a second
+per worker, paid while this process works on its own share.) Any other `concurrent.futures.Executor` can stand
+in (a Dask ``Client.get_executor()``, a Ray pool) because nothing here depends on more than ``submit`` and
+futures.
+
+The arguments and results cross to the workers through the executor's own channel (multiprocessing pickles a
+call and its result on its pipes). That is not the project's "no pickle" rule, which is about what cachepoint
+stores (cache keys and values, which never go this way): here both ends are this process and its own children,
+and the payloads are plain data and JSON bytes.
+
+A worker that dies (killed by the out-of-memory killer, a signal, a crash) fails its work at once: the pool
+watches every worker process, so `WorkerPool.result` raises `WorkerError` naming the work and how the process
+ended instead of waiting for an answer that cannot come. There is no deadline on a live worker: its share of the
+work grows with the trace (and can be all of it), so any fixed time would fail honest runs.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from typing import Any, Generic, TypeVar
+
+__all__ = ["Job", "WorkerError", "WorkerPool", "collector_paused"]
+
+T = TypeVar("T")
+
+
+class WorkerError(RuntimeError):
+    """A worker process of the analysis died (or the executor lost it) before it returned its work.
+
+    >>> error = WorkerError("replaying 'auto'", "killed by SIGKILL")
+    >>> str(error).split(". ")[0]
+    "a worker process died while replaying 'auto' (killed by SIGKILL)"
+    """
+
+    def __init__(self, work: str, how: str) -> None:
+        super().__init__(
+            f"a worker process died while {work} ({how}). A process killed by SIGKILL is often the out-of-memory "
+            "killer: run with fewer processes (jobs=1, `cachepoint analyze --jobs 1`). A script that passes jobs "
+            "needs the `if __name__ == '__main__':` guard."
+        )
+        self.work = work
+        self.how = how
+
+
+class _Tracked:
+    """A multiprocessing context that remembers the processes it starts (`ProcessPoolExecutor` takes any
+    context as ``mp_context``), so the pool can say how a dead one ended and stop its own at the end."""
+
+    def __init__(self, context: BaseContext) -> None:
+        self._context = context
+        self.processes: list[BaseProcess] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> BaseProcess:  # noqa: N802 - the context's own name
+        process: BaseProcess = self._context.Process(*args, **kwargs)  # type: ignore[attr-defined]
+        self.processes.append(process)
+        return process
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+def _ending(process: BaseProcess) -> str | None:
+    """How a finished process ended, in words (``None``: still running)."""
+    code = process.exitcode
+    if code is None:
+        return None
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class Job(Generic[T]):
+    """Work handed to a worker: what it is (for errors) and its future."""
+
+    __slots__ = ("future", "work")
+
+    def __init__(self, work: str, future: Future[T]) -> None:
+        self.work = work
+        self.future = future
+
+
+class WorkerPool:
+    """Runs plain functions in worker processes; a worker that dies is a `WorkerError`, never a hang.
+
+    Args:
+        workers: processes of the local pool (started on the first `submit`).
+        executor: any other `concurrent.futures.Executor` to run the work instead (it is not shut down here).
+
+    >>> from operator import add
+    >>> with WorkerPool(1) as pool:
+    ...     pool.result(pool.submit("adding", add, 2, 3))
+    5
+    """
+
+    def __init__(self, workers: int, *, executor: Executor | None = None) -> None:
+        if workers < 1:
+            raise ValueError(f"workers: expected 1 or more, got {workers}")
+        self.workers = workers
+        self._given = executor
+        self._executor = executor
+        self._context: _Tracked | None = None
+
+    def submit(self, work: str, fn: Callable[..., T], *args: Any) -> Job[T]:
+        """Start ``fn(*args)`` in a worker: ``fn`` a module-level function, ``args`` plain data; ``work`` says
+        what it does (``"preparing shard 2 of 2"``), for the error if its worker dies."""
+        if self._executor is None:
+            self._context = _Tracked(multiprocessing.get_context("spawn"))
+            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)  # type: ignore[call-overload]
+        try:
+            return Job(work, self._executor.submit(fn, *args))
+        except BrokenExecutor as exc:  # a worker died after its last result: the pool takes no more work
+            raise WorkerError(work, self._how(exc)) from exc
+
+    def result(self, job: Job[T]) -> T:
+        """The result of ``job``: the function's own exception is raised as it is; a dead worker is a
+        `WorkerError`."""
+        try:
+            return job.future.result()
+        except BrokenExecutor as exc:
+            raise WorkerError(job.work, self._how(exc)) from exc
+
+    def check(self, job: Job[Any]) -> None:
+        """Raise `WorkerError` now if the worker running ``job`` has died: a cheap look for a caller busy with a
+        share of its own, which then need not finish it to learn that the run cannot succeed."""
+        if job.future.done() and isinstance(job.future.exception(), BrokenExecutor):
+            self.result(job)
+
+    def _how(self, exc: BaseException) -> str:
+        endings = [e for e in map(_ending, self._context.processes if self._context else ()) if e]
+        failed = [e for e in endings if e != "exit code 0"]
+        return ", ".join(failed or endings) or str(exc) or type(exc).__name__
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the local pool: its processes hold nothing the caller needs once the results are in, so they are
+        stopped rather than left to free their memory object by object (``wait``: for them to go)."""
+        executor, self._executor = self._executor, None
+        if executor is None or executor is self._given:
+            return
+        executor.shutdown(wait=False, cancel_futures=True)
+        assert self._context is not None
+        started = [p for p in self._context.processes if p.pid is not None]
+        for process in started:
+            if process.exitcode is None:
+                process.kill()
+        if wait:
+            for process in started:
+                process.join()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Switch the cyclic garbage collector off for the block and back on after it, however it ends (it is left
+    off if it was off). The analysis keeps millions of small objects alive to the end and allocates without
+    pause: the collector would rescan them all again and again, for nothing to free.
+
+    >>> with collector_paused():
+    ...     gc.isenabled()
+    False
+    >>> gc.isenabled()
+    True
+    """
+    collecting = gc.isenabled()
+    try:
+        gc.disable()
+        yield
+    finally:
+        if collecting:
+            gc.enable()
