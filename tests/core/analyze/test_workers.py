@@ -7,6 +7,8 @@ import gc
 import lzma
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -186,3 +188,23 @@ def test_workers_replay_with_the_callers_simulator_options(tmp_path: Path) -> No
     _same(serial, analyze(plain, jobs=3, **options))
     engine = {"provider": "vllm", "engine": EngineOptions(block_size=64, capacity_blocks=4096)}
     _same(analyze(plain, jobs=1, **engine), analyze(plain, jobs=2, **engine))
+
+
+def test_the_command_line_reports_a_killed_worker_as_an_error_not_a_traceback(big_trace: Path) -> None:
+    command = [sys.executable, "-m", "cachepoint.core.cli", "analyze", "--jobs", "2", str(big_trace)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
+        killed = []
+        deadline = time.monotonic() + 60
+        while not killed and run.poll() is None and time.monotonic() < deadline:
+            for child in _children(run.pid):
+                if "spawn_main" in _cmdline(child) and _alive(child):
+                    os.kill(child, signal.SIGKILL)
+                    killed.append(child)
+                    break
+            time.sleep(0.02)
+        _, err = run.communicate(timeout=120)
+    assert killed, "the analysis finished before a worker could be killed"
+    assert run.returncode == 2, (killed, err)
+    assert "Traceback" not in err
+    assert "error: a worker process died" in err
+    assert "killed by SIGKILL" in err

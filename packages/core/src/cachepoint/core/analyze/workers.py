@@ -168,6 +168,9 @@ class WorkerPool:
         if wait:
             for process in started:
                 process.join()
+            # Join the executor's management thread too: left running after a worker died, it is woken at
+            # interpreter exit through a pipe it has already closed, and Python prints that traceback on exit.
+            executor.shutdown(wait=True)
 
     def __enter__(self) -> WorkerPool:
         return self

@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
     from rich.console import Console
     from rich.text import Text
 
-    from cachepoint.core.analyze import DEFAULT_STRATEGIES, analyze
+    from cachepoint.core.analyze import DEFAULT_STRATEGIES, WorkerError, analyze
     from cachepoint.core.traces import TraceFileError, TraceFormatError
 
     err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -270,6 +270,8 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
         return error(f"{args.trace}: {exc}", "--skip-invalid skips bad lines and counts them")
     except TraceFileError as exc:
         return error(f"{args.trace}: {exc.detail}")
+    except WorkerError as exc:
+        return error(str(exc))
     except (ValueError, OSError) as exc:
         return error(str(exc))
     finally:
