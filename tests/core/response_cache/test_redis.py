@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -134,17 +135,21 @@ from cachepoint.core.response_cache import CachePolicy, RedisLock, ResponseCache
 from cachepoint.core.stores import RedisStore
 
 url, prefix, name, patient = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+lock_ttl, seconds = float(sys.argv[5]), float(sys.argv[6])
 raw = redis.Redis.from_url(url)
 
 async def main():
     store = RedisStore(url, prefix=prefix, timeout=patient)
     cache = ResponseCache(
-        GuardedStore(store, timeout=patient), CachePolicy("chat", lock_wait=60), lock=RedisLock(store)
+        GuardedStore(store, timeout=patient),
+        CachePolicy("chat", lock_ttl=lock_ttl),
+        lock=RedisLock(store),
+        timeout=patient,
     )
 
     async def upstream():
         raw.incr(prefix + "upstream-calls")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(seconds)
         return {"answer": 42, "made_by": name}
 
     raw.set(prefix + "ready:" + name, 1)
@@ -159,38 +164,118 @@ asyncio.run(main())
 """
 
 
-def test_two_processes_make_one_upstream_call(redis_url: str, redis_prefix: str, tmp_path: Path, helpers: Any) -> None:
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(script), redis_url, redis_prefix, name, str(helpers.PATIENT)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name in ("w1", "w2")
-    ]
-    client = redis.Redis.from_url(redis_url)
-    try:
-        helpers.wait_until_sync(lambda: client.exists(f"{redis_prefix}ready:w1", f"{redis_prefix}ready:w2") == 2, 60)
-        client.set(f"{redis_prefix}go", 1)
-        outputs = []
-        for worker in workers:
-            out, err = worker.communicate(timeout=120)
-            assert worker.returncode == 0, err
-            outputs.append(json.loads(out))
-        assert int(client.get(f"{redis_prefix}upstream-calls") or 0) == 1
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-        client.close()
+@pytest.fixture
+def run_workers(redis_url: str, redis_prefix: str, tmp_path: Path, helpers: Any) -> Any:
+    """``run(names, lock_ttl=, seconds=)``: one worker process per name, all asking at once for one request whose
+    upstream call takes ``seconds``; returns (upstream calls made, each worker's results)."""
+
+    def run(names: list[str], *, lock_ttl: float, seconds: float) -> tuple[int, list[list[Any]]]:
+        script = tmp_path / "worker.py"
+        script.write_text(WORKER)
+        argv = [redis_url, redis_prefix]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, str(script), *argv, name, str(helpers.PATIENT), str(lock_ttl), str(seconds)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in names
+        ]
+        client = redis.Redis.from_url(redis_url)
+        try:
+            ready = [f"{redis_prefix}ready:{name}" for name in names]
+            helpers.wait_until_sync(lambda: client.exists(*ready) == len(names), 60)
+            client.set(f"{redis_prefix}go", 1)
+            outputs = []
+            for worker in workers:
+                out, err = worker.communicate(timeout=120)
+                assert worker.returncode == 0, err
+                outputs.append(json.loads(out))
+            return int(client.get(f"{redis_prefix}upstream-calls") or 0), outputs
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+            client.close()
+
+    return run
+
+
+def test_two_processes_make_one_upstream_call(run_workers: Any) -> None:
+    calls, outputs = run_workers(["w1", "w2"], lock_ttl=60, seconds=1.0)
+    assert calls == 1
     values = [value for output in outputs for value, _ in output]
     assert len(values) == 20
     assert len({json.dumps(v, sort_keys=True) for v in values}) == 1  # everyone got the one answer
     sources = sorted(source for output in outputs for _, source in output)
     assert sources == ["joined"] * 19 + ["miss"]
+
+
+def test_a_call_that_outlasts_the_lease_is_still_made_once_across_processes(run_workers: Any) -> None:
+    # The holder renews its lease while its call runs: three processes, a 0.4 s lease, a 2 s call, one call.
+    calls, outputs = run_workers(["w1", "w2", "w3"], lock_ttl=0.4, seconds=2.0)
+    assert calls == 1
+    sources = sorted(source for output in outputs for _, source in output)
+    assert sources == ["joined"] * 29 + ["miss"]
+
+
+async def test_a_call_that_outlasts_the_lease_is_made_once_by_independent_caches(
+    worker_cache: Any, helpers: Any
+) -> None:
+    a, b = worker_cache(lock_ttl=0.3), worker_cache(lock_ttl=0.3)
+    describe = helpers.describe_caches(a=a, b=b)
+    upstream = helpers.Upstream()
+    upstream.hold()
+    holder = asyncio.create_task(a.get_or_call(helpers.request(), upstream))
+    await helpers.wait_until(lambda: upstream.calls == 1, describe=describe)
+    waiter = asyncio.create_task(b.get_or_call(helpers.request(), upstream))
+    await helpers.wait_until(lambda: b.stats().lock_waits == 1, describe=describe)
+    await asyncio.sleep(1.5)  # five leases: a lease nobody renews has long expired
+    upstream.open()
+    results = await asyncio.gather(holder, waiter)
+    assert upstream.calls == 1
+    assert [r.source for r in results] == [Source.MISS, Source.JOINED]
+
+
+async def test_a_sync_holder_renews_its_lease_while_its_call_runs(worker_cache: Any, helpers: Any) -> None:
+    # The sync face makes the call in the caller's thread; the lease is renewed on the bridge loop meanwhile.
+    a, b = worker_cache(lock_ttl=0.3), worker_cache(lock_ttl=0.3)
+    describe = helpers.describe_caches(a=a, b=b)
+    upstream = helpers.Upstream()
+    upstream.hold()
+    holder = asyncio.get_running_loop().run_in_executor(None, a.sync.get_or_call, helpers.request(), upstream.sync)
+    await helpers.wait_until(lambda: upstream.calls == 1, describe=describe)
+    waiter = asyncio.create_task(b.get_or_call(helpers.request(), upstream))
+    await helpers.wait_until(lambda: b.stats().lock_waits == 1, describe=describe)
+    await asyncio.sleep(1.5)  # five leases
+    upstream.open()
+    results = [await holder, await waiter]
+    assert upstream.calls == 1
+    assert [r.source for r in results] == [Source.MISS, Source.JOINED]
+
+
+async def test_waiters_give_up_as_one_when_the_holders_result_cannot_be_stored(worker_cache: Any, helpers: Any) -> None:
+    holder_cache = worker_cache()
+    waiters = [worker_cache() for _ in range(3)]
+    describe = helpers.describe_caches(holder=holder_cache, **{f"w{i}": w for i, w in enumerate(waiters)})
+    unstorable = helpers.Upstream({"when": object()})  # the codec cannot carry it: returned, never stored
+    unstorable.hold()
+    holder = asyncio.create_task(holder_cache.get_or_call(helpers.request(), unstorable))
+    await helpers.wait_until(lambda: unstorable.calls == 1, describe=describe)
+    theirs = helpers.Upstream({"when": object()})
+    theirs.hold()
+    tasks = [asyncio.create_task(w.get_or_call(helpers.request(), theirs)) for w in waiters]
+    await helpers.wait_until(lambda: all(w.stats().lock_waits == 1 for w in waiters), describe=describe)
+    unstorable.open()
+    assert (await holder).source is Source.MISS
+    # The holder said its result will not be stored: the three waiters stop waiting together and call at once,
+    # instead of taking the lock one after another, each waiting for the previous one's (unstorable) result.
+    await helpers.wait_until(lambda: theirs.calls == 3, timeout=15, describe=describe)
+    theirs.open()
+    results = await asyncio.gather(*tasks)
+    assert [r.source for r in results] == [Source.MISS] * 3
+    assert sum(w.stats().lock_timeouts for w in waiters) == 0
 
 
 async def test_streams_are_replayed_from_redis(redis_store: RedisStore, helpers: Any) -> None:
@@ -344,3 +429,30 @@ async def test_the_sync_face_works_inside_a_running_loop_on_redis(redis_store: R
     assert cache.sync.get_or_call(helpers.request(), lambda: {"n": 1}).source is Source.MISS
     assert (await cache.get_or_call(helpers.request(), helpers.Upstream())).value == {"n": 1}
     assert cache.sync.get_or_call(helpers.request(), lambda: {"n": 2}).value == {"n": 1}
+
+
+async def test_one_call_spends_one_time_budget_on_a_silent_store(silent_server: int, helpers: Any) -> None:
+    # A store that accepts and never answers, before the breaker opens: the read, the lock and the write of one
+    # call share the call's budget (the guard's one-second timeout), instead of each spending a second of its own.
+    store = RedisStore(f"redis://127.0.0.1:{silent_server}/0", prefix="cptest:", timeout=1.0)
+    cache = ResponseCache(store, CachePolicy("docs"), lock=RedisLock(store))  # guarded by default, 1 s
+    upstream = helpers.Upstream()
+    try:
+        for call in (
+            lambda: cache.get_or_call(helpers.request("plain"), upstream),
+            lambda: cache.get_or_call(helpers.request("tagged"), upstream, tags=["kb"]),
+        ):
+            started = time.monotonic()
+            result = await call()
+            spent = time.monotonic() - started
+            assert (result.source, result.value) == (Source.MISS, upstream.answer)
+            assert spent < 1.8, f"one call spent {spent:.2f}s on a store that never answers (budget 1 s)"
+        started = time.monotonic()
+        assert cache.sync.get_or_call(helpers.request("sync"), lambda: {"n": 1}).value == {"n": 1}
+        spent = time.monotonic() - started
+        assert spent < 1.8, f"one sync call spent {spent:.2f}s on a store that never answers (budget 1 s)"
+        assert isinstance(cache.store, GuardedStore)
+        assert cache.store.breaker.state is BreakerState.CLOSED  # the budget did it, not the breaker
+        assert cache.stats().over_budget >= 3  # each call skipped what its first read had left no time for
+    finally:
+        await store.close()
