@@ -12,6 +12,7 @@ from cachepoint.core.response_cache import CachePolicy, ResponseCache, Source, c
 from cachepoint.core.stores import MemoryStore, RedisStore
 
 
+# The caches below get all the time Redis needs (`helpers.PATIENT`): these tests prove freshness, not budgets.
 @pytest.fixture(params=["memory", "redis"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     if request.param == "memory":
@@ -48,7 +49,7 @@ def read_sync_lookup(cache: ResponseCache, request: dict[str, Any], upstream: An
 async def test_an_invalidated_tag_retires_the_entry_for_a_reader_that_names_no_tags(
     backend: Any, read: str, helpers: Any
 ) -> None:
-    cache = ResponseCache(backend, CachePolicy("docs"))
+    cache = ResponseCache(backend, CachePolicy("docs"), timeout=helpers.PATIENT)
     await cache.get_or_call(helpers.request(), helpers.Upstream({"content": "old"}), tags=["doc42"])
     assert (await cache.get_or_call(helpers.request(), helpers.Upstream())).hit  # fresh: served to anyone
     await cache.invalidate(tag="doc42")
@@ -62,7 +63,7 @@ async def test_an_invalidated_tag_retires_the_entry_for_a_reader_that_names_no_t
 async def test_a_reader_naming_some_of_the_entrys_tags_still_sees_the_others_invalidated(
     backend: Any, read: str, helpers: Any
 ) -> None:
-    cache = ResponseCache(backend, CachePolicy("docs"))
+    cache = ResponseCache(backend, CachePolicy("docs"), timeout=helpers.PATIENT)
     await cache.get_or_call(helpers.request(), helpers.Upstream({"content": "old"}), tags=["A", "B"])
     await cache.invalidate(tag="B")
     if read == "get_or_call":
@@ -92,7 +93,7 @@ async def call_read(read: str, cache: ResponseCache, request: dict[str, Any], up
 
 
 async def test_an_entry_fresh_under_all_its_tags_is_served_to_any_reader(backend: Any, helpers: Any) -> None:
-    cache = ResponseCache(backend, CachePolicy("docs"))
+    cache = ResponseCache(backend, CachePolicy("docs"), timeout=helpers.PATIENT)
     upstream = helpers.Upstream({"content": "kept"})
     await cache.get_or_call(helpers.request(), upstream, tags=["A", "B"])
     await cache.invalidate(tag="C")  # a tag the entry does not carry
@@ -103,7 +104,7 @@ async def test_an_entry_fresh_under_all_its_tags_is_served_to_any_reader(backend
 
 
 async def test_replayed_streams_check_the_tags_their_entry_recorded(backend: Any, helpers: Any) -> None:
-    cache = ResponseCache(backend, CachePolicy("docs"))
+    cache = ResponseCache(backend, CachePolicy("docs"), timeout=helpers.PATIENT)
     old = helpers.StreamUpstream(["old ", "answer"])
     assert [c async for c in cache.stream(helpers.request(), old, tags=["doc42"])] == ["old ", "answer"]
     await helpers.wait_until(lambda: cache.stats().stored == 1)
@@ -124,7 +125,7 @@ async def test_replayed_streams_check_the_tags_their_entry_recorded(backend: Any
 
 
 async def test_decorated_functions_check_the_tags_their_entry_recorded(backend: Any, helpers: Any) -> None:
-    cache = ResponseCache(backend, CachePolicy("fn"))
+    cache = ResponseCache(backend, CachePolicy("fn"), timeout=helpers.PATIENT)
     answers = {"value": "old"}
 
     @cached(cache, name="answer", tags=["kb"])
@@ -154,7 +155,7 @@ async def test_decorated_functions_check_the_tags_their_entry_recorded(backend: 
 
 
 async def test_warming_refreshes_an_entry_whose_tag_was_invalidated(backend: Any, helpers: Any) -> None:
-    cache = ResponseCache(backend, CachePolicy("docs"))
+    cache = ResponseCache(backend, CachePolicy("docs"), timeout=helpers.PATIENT)
     await cache.get_or_call(helpers.request(), helpers.Upstream({"content": "old"}), tags=["doc42"])
     await cache.invalidate(tag="doc42")
 
