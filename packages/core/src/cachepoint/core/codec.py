@@ -544,7 +544,7 @@ class Codec:
         self._tally.add(result.outcome)
         return result
 
-    def verify(self, data: object, *, context: bytes = b"") -> Verified | Decoded:  # noqa: PLR0911, PLR0912 - one return per outcome
+    def verify(self, data: object, context: bytes = b"") -> Verified | Decoded:  # noqa: PLR0911, PLR0912 - one return per outcome
         """Check an envelope without parsing its payload: a `Verified` (parse it with `Verified.value`), or the
         `Decoded` failure naming the problem (``outcome`` and ``detail``). Not counted in `counts`: a caller that
         verifies on its own counts what it makes of the outcome (see `tally`).
@@ -564,9 +564,11 @@ class Codec:
                 return Decoded(_NOT_ENVELOPE, None, f"expected bytes, got {type(data).__name__}")
             data = bytes(data)
         size = len(data)
-        if size < _HEADER_SIZE or data[_MAGIC_SIZE] != FORMAT_VERSION or not data.startswith(MAGIC):
+        if size < _HEADER_SIZE:
             return _bad_header(data)
-        _, _, encoding, flags, length = _HEADER.unpack_from(data)
+        magic, version, encoding, flags, length = _HEADER.unpack_from(data)
+        if magic != MAGIC or version != FORMAT_VERSION:
+            return _bad_header(data)
         parse: Callable[[memoryview], Any]
         if encoding == _JSON:
             parse = _parse_tagged_json if flags & _FLAG_TAGGED else orjson.loads

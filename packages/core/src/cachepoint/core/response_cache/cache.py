@@ -456,17 +456,18 @@ class ResponseCache:
         if load is None:
             load = self._load
         context = key.encode("utf-8") if self._signs else b""
-        budget = None
+        began = None
         if self._memory is not None:
             found = self._read_memory(key, context, KIND_VALUE, self._policy_tags, load, True)
         else:
-            budget = self._new_budget()
+            began = time.monotonic()
             found = await self._read_store(
-                key, context, KIND_VALUE, self._policy_tags, self._policy_tag_keys, load, True, budget, True
+                key, context, KIND_VALUE, self._policy_tags, self._policy_tag_keys, load, True, None
             )
         if found is not _MISS and found is not _UNSTORABLE:
             return CacheResult(found, _HIT, key)
-        plan = self._make_plan(key, KIND_VALUE, ttl=ttl, dump=dump, load=load, budget=budget)
+        spent = 0.0 if began is None else time.monotonic() - began  # charged on a miss only: a hit has no more to do
+        plan = self._make_plan(key, KIND_VALUE, ttl=ttl, dump=dump, load=load, spent=spent)
         return await self._after_miss(plan, call, count=True, marked=found is _UNSTORABLE)
 
     async def lookup(
@@ -666,9 +667,10 @@ class ResponseCache:
         ttl: Any = UNSET,
         dump: Dump | None = None,
         load: Load | None = None,
-        budget: Budget | None = None,
+        spent: float = 0.0,
     ) -> Plan:
-        """Everything a call of ``key`` needs: tags with their token keys, TTL, dump/load, budget (internal)."""
+        """Everything a call of ``key`` needs: tags with their token keys, TTL, dump/load, and its time budget, of
+        which ``spent`` seconds are gone already (internal)."""
         if tags:
             extra = (tags,) if isinstance(tags, str) else tuple(tags)
             for index, name in enumerate(extra):
@@ -688,15 +690,15 @@ class ResponseCache:
             ttl=ttl,
             dump=dump if dump is not None else self._dump,
             load=load if load is not None else self._load,
-            budget=budget if budget is not None else self._new_budget(),
+            budget=self._new_budget(spent),
         )
 
-    def _new_budget(self) -> Budget | None:
-        """A fresh time budget for one call, if its operations can wait on anything (not for a MemoryStore
-        without a distributed lock: nothing there awaits I/O)."""
+    def _new_budget(self, spent: float = 0.0) -> Budget | None:
+        """A time budget for one call, ``spent`` seconds of it gone, if its operations can wait on anything (not
+        for a MemoryStore without a distributed lock: nothing there awaits I/O)."""
         if self._timeout is None or (self._memory is not None and self.lock is None):
             return None
-        return Budget(self._timeout)
+        return Budget(self._timeout - spent)
 
     def _bypass_reason(self, request: Mapping[str, Any]) -> str | None:
         """Why the policy does not cache ``request``, or ``None`` (internal)."""
@@ -746,14 +748,21 @@ class ResponseCache:
         """What is stored for ``plan``: its loaded value, or ``_MISS`` (counted by cause), or ``_UNSTORABLE``.
 
         ``count``: a good entry counts as a hit (else only as a decode). ``first``: this is the call's first read,
-        bounded by the store's guard rather than cut short by the call's budget (see `_store_op`). Internal.
+        bounded by the store's guard rather than cut short by the call's budget, and charged to it after (see
+        `_store_op`). Internal.
         """
         found = self._read_local(plan, count)
         if found is not _IN_PROCESS_ONLY:
             return found
-        return await self._read_store(
-            plan.key, plan.context, plan.kind, plan.tags, plan.tag_keys, plan.load, count, plan.budget, first
-        )
+        args = (plan.key, plan.context, plan.kind, plan.tags, plan.tag_keys, plan.load, count)
+        budget = plan.budget
+        if not first or budget is None:
+            return await self._read_store(*args, budget)
+        began = time.monotonic()
+        try:
+            return await self._read_store(*args, None)
+        finally:
+            budget.charge(time.monotonic() - began)
 
     def _read_local(self, plan: Plan, count: bool = True) -> Any:
         """`_read` without awaiting, for an in-process MemoryStore; ``_IN_PROCESS_ONLY`` for any other store (the
@@ -803,17 +812,20 @@ class ResponseCache:
         load: Load | None,
         count: bool,
         budget: Budget | None,
-        first: bool = False,
     ) -> Any:
         """`_read` on any other store: the entry and the tokens of the tags the reader names in one round trip;
-        a second one for tags the entry recorded that the reader did not name."""
+        a second one for tags the entry recorded that the reader did not name. ``budget``: what is left of the
+        call's; ``None`` for its first read, which the store's guard bounds (a hit needs no budget: the caller
+        charges the time when a miss follows)."""
         store = self._store
         try:
-            if tag_keys:
-                raws = await self._store_op(budget, lambda: store.get_many([key, *tag_keys]), first)
-                raw = raws[0]
+            if budget is None:
+                raws = await store.get_many([key, *tag_keys]) if tag_keys else [await store.get(key)]
+            elif tag_keys:
+                raws = await self._store_op(budget, lambda: store.get_many([key, *tag_keys]))
             else:
-                raw = await self._store_op(budget, lambda: store.get(key), first)
+                raws = [await self._store_op(budget, lambda: store.get(key))]
+            raw = raws[0]
             if raw is None:
                 return _MISS
             body = self._open(raw, None, context)
@@ -825,7 +837,9 @@ class ResponseCache:
                 missing = [name for name in tags_to_check(body, tags) if name not in current]
                 if missing:
                     keys = [tag_key(self.policy.namespace, name) for name in missing]
-                    more = await self._store_op(budget, lambda: store.get_many(keys))
+                    more = await (
+                        store.get_many(keys) if budget is None else self._store_op(budget, lambda: store.get_many(keys))
+                    )
                     current.update(zip(missing, more, strict=True))
         except BudgetSpentError:
             return _MISS
@@ -839,7 +853,7 @@ class ResponseCache:
         """The body of the envelope ``raw``, verified and parsed, or ``_MISS`` (counted by cause). An in-process
         ``entry`` keeps the `Verified` (in `MemoryEntry.note`), so that later reads of the same immutable bytes
         parse them without checking them again (`_read_memory`)."""
-        checked = self._codec.verify(raw, context=context)
+        checked = self._codec.verify(raw, context)
         if not isinstance(checked, Verified):
             self._stats.decoded(checked.outcome)
             return _MISS
@@ -984,20 +998,15 @@ class ResponseCache:
         except Exception:
             log.debug("response cache: writing the unstorable marker of %s failed", plan.key, exc_info=True)
 
-    async def _store_op(self, budget: Budget | None, start: Callable[[], Awaitable[T]], first: bool = False) -> T:
+    async def _store_op(self, budget: Budget | None, start: Callable[[], Awaitable[T]]) -> T:
         """Run one store operation of a call within what is left of its ``budget``.
 
-        The call's ``first`` read is bounded by the store's guard (which times out and counts the failure), and
-        only charged to the budget. Any later operation is cut short when the budget runs out; the guard then sees
-        a cancellation, not a failure, so the failure is reported to the breaker here."""
+        (The call's first read is not run here: the store's guard bounds it, so that a store that hangs times out
+        there and the breaker counts it; its time is charged to the budget afterwards.) An operation cut short
+        here when the budget runs out is seen by the guard as a cancellation, not a failure, so the failure is
+        reported to the breaker here."""
         if budget is None:
             return await start()
-        if first:
-            began = time.monotonic()
-            try:
-                return await start()
-            finally:
-                budget.charge(time.monotonic() - began)
         try:
             return await budget.run(start)
         except BudgetSpentError:
