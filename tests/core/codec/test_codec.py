@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import struct
 import zlib
@@ -14,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cachepoint.core.codec import MAX_DEPTH, Codec, DecodeError, DecodeOutcome, EncodeError, Encoding
-from cachepoint.core.stores.memory import MemoryEntry, MemoryStore
+from cachepoint.core.codec import MAX_DEPTH, Codec, DecodeError, DecodeOutcome, EncodeError, Encoding, Verified
 
 KEY_A = b"A" * 32
 KEY_B = b"B" * 32
@@ -266,70 +264,76 @@ def test_subclasses_are_written_as_their_base_types() -> None:
         assert type(out["n"]) is int
 
 
-# -- in-process entries: verified once, then trusted only by the codec (and context) that verified them ---------
-
-
-def entry_of(data: bytes) -> MemoryEntry:
-    store = MemoryStore(max_entries=10)
-    asyncio.run(store.set("k", data))
-    entry = store.get_entry("k")
-    assert entry is not None
-    return entry
+# -- verify, then parse as often as asked: what the response cache keeps for in-process entries --------------------
 
 
 @pytest.mark.parametrize("name", sorted(CODECS))
 @given(value=values)
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
-def test_an_in_process_entry_decodes_the_same_before_and_after_it_is_verified(name: str, value: Any) -> None:
+def test_verified_bytes_parse_to_what_a_full_decode_gives_every_time(name: str, value: Any) -> None:
     codec = CODECS[name]
-    entry = entry_of(codec.encode(value, context=b"ctx"))
-    first = codec._decode_entry(entry, b"ctx")
-    assert entry.note is not None  # verified: remembered on the entry
-    second = codec._decode_entry(entry, b"ctx")
-    assert first[0] is second[0] is DecodeOutcome.OK
-    assert strict(first[1]) == strict(second[1]) == strict(value)
+    data = codec.encode(value, context=b"ctx")
+    verified = codec.verify(data, context=b"ctx")
+    assert isinstance(verified, Verified)
+    assert verified.vouches_for(codec, b"ctx")
+    first, second = verified.value(), verified.value()
+    assert strict(first) == strict(second) == strict(codec.decode(data, context=b"ctx")) == strict(value)
     if isinstance(value, (dict, list)):
-        assert second[1] is not first[1]  # every read is a fresh copy the caller may change
+        assert second is not first  # every parse is a fresh copy the caller may change
 
 
 @pytest.mark.parametrize("name", sorted(CODECS))
 @given(value=values, data=st.data())
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
-def test_a_corrupt_in_process_entry_is_never_trusted(name: str, value: Any, data: st.DataObject) -> None:
+def test_a_corrupt_envelope_never_verifies(name: str, value: Any, data: st.DataObject) -> None:
     codec = CODECS[name]
     envelope = bytearray(codec.encode(value))
     position = data.draw(st.integers(0, len(envelope) - 1), label="position")
     envelope[position] ^= data.draw(st.integers(1, 255), label="xor")
-    entry = entry_of(bytes(envelope))
-    for _ in range(2):
-        assert codec._decode_entry(entry, b"")[0] is not DecodeOutcome.OK
-    assert entry.note is None
+    checked = codec.verify(bytes(envelope))
+    assert not isinstance(checked, Verified)
+    assert checked.outcome is not DecodeOutcome.OK
+    assert checked.outcome is codec.try_decode(bytes(envelope)).outcome  # one path, one verdict
 
 
-def test_a_verified_signed_entry_is_trusted_only_for_its_context_and_its_codec() -> None:
+def test_verification_is_vouched_for_only_to_its_codec_and_for_a_signature_its_context() -> None:
     signer, stranger = Codec(signing_keys=KEY_A), Codec(signing_keys=KEY_B)
-    entry = entry_of(signer.encode({"secret": "acme"}, context=b"chat:t.acme:v1:00"))
-    assert signer._decode_entry(entry, b"chat:t.acme:v1:00")[0] is DecodeOutcome.OK
-    # Read under another key (another tenant's), the signature does not verify, however often it did before.
-    assert signer._decode_entry(entry, b"chat:t.globex:v1:00")[0] is DecodeOutcome.BAD_SIGNATURE
+    data = signer.encode({"secret": "acme"}, context=b"chat:t.acme:v1:00")
+    verified = signer.verify(data, context=b"chat:t.acme:v1:00")
+    assert isinstance(verified, Verified)
+    assert verified.vouches_for(signer, b"chat:t.acme:v1:00")
+    # Under another key (another tenant's), the signature was never checked: not vouched for.
+    assert not verified.vouches_for(signer, b"chat:t.globex:v1:00")
+    assert signer.verify(data, context=b"chat:t.globex:v1:00").outcome is DecodeOutcome.BAD_SIGNATURE
     # Another codec never takes this codec's word for it.
-    assert stranger._decode_entry(entry, b"chat:t.acme:v1:00")[0] is DecodeOutcome.BAD_SIGNATURE
-    assert Codec()._decode_entry(entry, b"chat:t.acme:v1:00")[0] is DecodeOutcome.BAD_SIGNATURE
-    assert signer._decode_entry(entry, b"chat:t.acme:v1:00")[0] is DecodeOutcome.OK
+    assert not verified.vouches_for(stranger, b"chat:t.acme:v1:00")
+    assert not verified.vouches_for(Codec(), b"chat:t.acme:v1:00")
+    # An unsigned envelope's CRC covers no context: its verification holds under any.
+    plain = Codec()
+    unsigned = plain.verify(plain.encode(1))
+    assert isinstance(unsigned, Verified)
+    assert unsigned.vouches_for(plain, b"any key")
 
 
-def test_a_rewritten_entry_is_checked_again() -> None:
+def test_verify_is_uncounted_and_a_tally_can_be_shared() -> None:
     codec = Codec()
-    store = MemoryStore(max_entries=10)
-    good = codec.encode({"n": 12345})
-    asyncio.run(store.set("k", good))
-    first = store.get_entry("k")
-    assert first is not None
-    assert codec._decode_entry(first, b"")[0] is DecodeOutcome.OK
-    # Same length, one digit changed, still valid JSON: only the CRC can tell.
-    asyncio.run(store.set("k", good.replace(b"12345", b"12346")))
-    second = store.get_entry("k")
-    assert second is not None
-    assert second is not first
-    assert second.note is None
-    assert codec._decode_entry(second, b"")[0] is DecodeOutcome.CORRUPT
+    assert isinstance(codec.verify(codec.encode([1])), Verified)
+    assert codec.verify(b"\x80\x04junk").outcome is DecodeOutcome.PICKLE
+    assert sum(codec.counts.values()) == 0  # the caller of verify counts what it makes of it
+    with codec.tally.lock:
+        codec.tally.counts[DecodeOutcome.OK] += 2
+    codec.try_decode(b"junk")
+    assert (codec.counts["ok"], codec.counts["not_envelope"]) == (2, 1)
+
+
+def test_a_payload_that_does_not_parse_verifies_but_does_not_decode() -> None:
+    # Only someone who can compute the checksum crafts this: the bytes check out, the payload is not JSON.
+    payload = b"{not json"
+    header = b"CPE" + bytes([1, 1, 0]) + len(payload).to_bytes(4, "big")
+    crafted = header + zlib.crc32(header + payload).to_bytes(4, "big") + payload
+    verified = Codec().verify(crafted)
+    assert isinstance(verified, Verified)
+    with pytest.raises(DecodeError) as info:
+        verified.value()
+    assert info.value.outcome is DecodeOutcome.CORRUPT
+    assert Codec().try_decode(crafted).outcome is DecodeOutcome.CORRUPT

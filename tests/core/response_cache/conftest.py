@@ -173,7 +173,7 @@ def store() -> MemoryStore:
 @pytest.fixture
 def make_cache(store: MemoryStore) -> Callable[..., ResponseCache]:
     def make(namespace: str = "chat", *, store_: Any = None, **kwargs: Any) -> ResponseCache:
-        cache_kwargs = {k: kwargs.pop(k) for k in ("codec", "guard", "lock", "dump", "load") if k in kwargs}
+        cache_kwargs = {k: kwargs.pop(k) for k in ("codec", "guard", "lock", "dump", "load", "timeout") if k in kwargs}
         return ResponseCache(store_ if store_ is not None else store, CachePolicy(namespace, **kwargs), **cache_kwargs)
 
     return make
@@ -196,7 +196,7 @@ async def worker_cache(redis_url: str, redis_prefix: str) -> AsyncIterator[Calla
         store = RedisStore(redis_url, prefix=redis_prefix, timeout=PATIENT)
         stores.append(store)
         guarded = GuardedStore(store, timeout=PATIENT)
-        return ResponseCache(guarded, CachePolicy(namespace, **policy), lock=RedisLock(store))
+        return ResponseCache(guarded, CachePolicy(namespace, **policy), lock=RedisLock(store), timeout=PATIENT)
 
     yield make
     for store in stores:

@@ -26,6 +26,9 @@ class FinishedJustBefore:
         await other.get_or_call(self.request, elsewhere)
         return "token-1"
 
+    async def renew(self, key: str, token: str, lease: float) -> bool:
+        return True
+
     async def release(self, key: str, token: str) -> bool:
         self.released.append(token)
         return True
@@ -33,6 +36,9 @@ class FinishedJustBefore:
 
 class Broken:
     async def acquire(self, key: str, lease: float) -> str | None:
+        raise ConnectionError("lock backend down")
+
+    async def renew(self, key: str, token: str, lease: float) -> bool:
         raise ConnectionError("lock backend down")
 
     async def release(self, key: str, token: str) -> bool:

@@ -1,5 +1,9 @@
 """The response cache on a real Redis: replay, single-flight across instances and processes through the lease
-lock, streams, tags, tenant isolation, and real faults (closed port, a server that never answers)."""
+lock, streams, tags, tenant isolation, and real faults (closed port, a server that never answers).
+
+Caches that prove replay and locking get all the time Redis needs (``timeout=helpers.PATIENT``, see conftest):
+on a loaded machine a cold connection can take most of the default one-second budget of a call, whose write
+would then be skipped. Budgets are proved by the fault tests at the end, with the defaults."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +32,7 @@ pytestmark = pytest.mark.redis
 
 
 async def test_replay_through_redis(redis_store: RedisStore, helpers: Any) -> None:
-    cache = ResponseCache(redis_store, CachePolicy("chat"))
+    cache = ResponseCache(redis_store, CachePolicy("chat"), timeout=helpers.PATIENT)
     upstream = helpers.Upstream()
     assert (await cache.get_or_call(helpers.request(), upstream)).source is Source.MISS
     hit = await cache.get_or_call(helpers.request(), upstream)
@@ -37,7 +42,7 @@ async def test_replay_through_redis(redis_store: RedisStore, helpers: Any) -> No
 
 
 async def test_100_concurrent_calls_on_redis_make_one_upstream_call(redis_store: RedisStore, helpers: Any) -> None:
-    cache = ResponseCache(redis_store, CachePolicy("chat"))
+    cache = ResponseCache(redis_store, CachePolicy("chat"), timeout=helpers.PATIENT)
     upstream = helpers.Upstream()
     upstream.hold()
     tasks = [asyncio.create_task(cache.get_or_call(helpers.request(), upstream)) for _ in range(100)]
@@ -134,17 +139,21 @@ from cachepoint.core.response_cache import CachePolicy, RedisLock, ResponseCache
 from cachepoint.core.stores import RedisStore
 
 url, prefix, name, patient = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+lock_ttl, seconds = float(sys.argv[5]), float(sys.argv[6])
 raw = redis.Redis.from_url(url)
 
 async def main():
     store = RedisStore(url, prefix=prefix, timeout=patient)
     cache = ResponseCache(
-        GuardedStore(store, timeout=patient), CachePolicy("chat", lock_wait=60), lock=RedisLock(store)
+        GuardedStore(store, timeout=patient),
+        CachePolicy("chat", lock_ttl=lock_ttl),
+        lock=RedisLock(store),
+        timeout=patient,
     )
 
     async def upstream():
         raw.incr(prefix + "upstream-calls")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(seconds)
         return {"answer": 42, "made_by": name}
 
     raw.set(prefix + "ready:" + name, 1)
@@ -159,33 +168,47 @@ asyncio.run(main())
 """
 
 
-def test_two_processes_make_one_upstream_call(redis_url: str, redis_prefix: str, tmp_path: Path, helpers: Any) -> None:
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(script), redis_url, redis_prefix, name, str(helpers.PATIENT)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name in ("w1", "w2")
-    ]
-    client = redis.Redis.from_url(redis_url)
-    try:
-        helpers.wait_until_sync(lambda: client.exists(f"{redis_prefix}ready:w1", f"{redis_prefix}ready:w2") == 2, 60)
-        client.set(f"{redis_prefix}go", 1)
-        outputs = []
-        for worker in workers:
-            out, err = worker.communicate(timeout=120)
-            assert worker.returncode == 0, err
-            outputs.append(json.loads(out))
-        assert int(client.get(f"{redis_prefix}upstream-calls") or 0) == 1
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-        client.close()
+@pytest.fixture
+def run_workers(redis_url: str, redis_prefix: str, tmp_path: Path, helpers: Any) -> Any:
+    """``run(names, lock_ttl=, seconds=)``: one worker process per name, all asking at once for one request whose
+    upstream call takes ``seconds``; returns (upstream calls made, each worker's results)."""
+
+    def run(names: list[str], *, lock_ttl: float, seconds: float) -> tuple[int, list[list[Any]]]:
+        script = tmp_path / "worker.py"
+        script.write_text(WORKER)
+        argv = [redis_url, redis_prefix]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, str(script), *argv, name, str(helpers.PATIENT), str(lock_ttl), str(seconds)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in names
+        ]
+        client = redis.Redis.from_url(redis_url)
+        try:
+            ready = [f"{redis_prefix}ready:{name}" for name in names]
+            helpers.wait_until_sync(lambda: client.exists(*ready) == len(names), 60)
+            client.set(f"{redis_prefix}go", 1)
+            outputs = []
+            for worker in workers:
+                out, err = worker.communicate(timeout=120)
+                assert worker.returncode == 0, err
+                outputs.append(json.loads(out))
+            return int(client.get(f"{redis_prefix}upstream-calls") or 0), outputs
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+            client.close()
+
+    return run
+
+
+def test_two_processes_make_one_upstream_call(run_workers: Any) -> None:
+    calls, outputs = run_workers(["w1", "w2"], lock_ttl=60, seconds=1.0)
+    assert calls == 1
     values = [value for output in outputs for value, _ in output]
     assert len(values) == 20
     assert len({json.dumps(v, sort_keys=True) for v in values}) == 1  # everyone got the one answer
@@ -193,13 +216,79 @@ def test_two_processes_make_one_upstream_call(redis_url: str, redis_prefix: str,
     assert sources == ["joined"] * 19 + ["miss"]
 
 
+def test_a_call_that_outlasts_the_lease_is_still_made_once_across_processes(run_workers: Any) -> None:
+    # The holder renews its lease while its call runs: three processes, a 0.4 s lease, a 2 s call, one call.
+    calls, outputs = run_workers(["w1", "w2", "w3"], lock_ttl=0.4, seconds=2.0)
+    assert calls == 1
+    sources = sorted(source for output in outputs for _, source in output)
+    assert sources == ["joined"] * 29 + ["miss"]
+
+
+async def test_a_call_that_outlasts_the_lease_is_made_once_by_independent_caches(
+    worker_cache: Any, helpers: Any
+) -> None:
+    a, b = worker_cache(lock_ttl=0.3), worker_cache(lock_ttl=0.3)
+    describe = helpers.describe_caches(a=a, b=b)
+    upstream = helpers.Upstream()
+    upstream.hold()
+    holder = asyncio.create_task(a.get_or_call(helpers.request(), upstream))
+    await helpers.wait_until(lambda: upstream.calls == 1, describe=describe)
+    waiter = asyncio.create_task(b.get_or_call(helpers.request(), upstream))
+    await helpers.wait_until(lambda: b.stats().lock_waits == 1, describe=describe)
+    await asyncio.sleep(1.5)  # five leases: a lease nobody renews has long expired
+    upstream.open()
+    results = await asyncio.gather(holder, waiter)
+    assert upstream.calls == 1
+    assert [r.source for r in results] == [Source.MISS, Source.JOINED]
+
+
+async def test_a_sync_holder_renews_its_lease_while_its_call_runs(worker_cache: Any, helpers: Any) -> None:
+    # The sync face makes the call in the caller's thread; the lease is renewed on the bridge loop meanwhile.
+    a, b = worker_cache(lock_ttl=0.3), worker_cache(lock_ttl=0.3)
+    describe = helpers.describe_caches(a=a, b=b)
+    upstream = helpers.Upstream()
+    upstream.hold()
+    holder = asyncio.get_running_loop().run_in_executor(None, a.sync.get_or_call, helpers.request(), upstream.sync)
+    await helpers.wait_until(lambda: upstream.calls == 1, describe=describe)
+    waiter = asyncio.create_task(b.get_or_call(helpers.request(), upstream))
+    await helpers.wait_until(lambda: b.stats().lock_waits == 1, describe=describe)
+    await asyncio.sleep(1.5)  # five leases
+    upstream.open()
+    results = [await holder, await waiter]
+    assert upstream.calls == 1
+    assert [r.source for r in results] == [Source.MISS, Source.JOINED]
+
+
+async def test_waiters_give_up_as_one_when_the_holders_result_cannot_be_stored(worker_cache: Any, helpers: Any) -> None:
+    holder_cache = worker_cache()
+    waiters = [worker_cache() for _ in range(3)]
+    describe = helpers.describe_caches(holder=holder_cache, **{f"w{i}": w for i, w in enumerate(waiters)})
+    unstorable = helpers.Upstream({"when": object()})  # the codec cannot carry it: returned, never stored
+    unstorable.hold()
+    holder = asyncio.create_task(holder_cache.get_or_call(helpers.request(), unstorable))
+    await helpers.wait_until(lambda: unstorable.calls == 1, describe=describe)
+    theirs = helpers.Upstream({"when": object()})
+    theirs.hold()
+    tasks = [asyncio.create_task(w.get_or_call(helpers.request(), theirs)) for w in waiters]
+    await helpers.wait_until(lambda: all(w.stats().lock_waits == 1 for w in waiters), describe=describe)
+    unstorable.open()
+    assert (await holder).source is Source.MISS
+    # The holder said its result will not be stored: the three waiters stop waiting together and call at once,
+    # instead of taking the lock one after another, each waiting for the previous one's (unstorable) result.
+    await helpers.wait_until(lambda: theirs.calls == 3, timeout=15, describe=describe)
+    theirs.open()
+    results = await asyncio.gather(*tasks)
+    assert [r.source for r in results] == [Source.MISS] * 3
+    assert sum(w.stats().lock_timeouts for w in waiters) == 0
+
+
 async def test_streams_are_replayed_from_redis(redis_store: RedisStore, helpers: Any) -> None:
     chunks = [{"delta": "Pa"}, {"delta": "ris"}, {"usage": {"output_tokens": 2}}, b"\x00raw"]
-    first = ResponseCache(redis_store, CachePolicy("chat"))
+    first = ResponseCache(redis_store, CachePolicy("chat"), timeout=helpers.PATIENT)
     upstream = helpers.StreamUpstream(chunks)
     assert [c async for c in first.stream(helpers.request(), upstream)] == chunks
     await helpers.wait_until(lambda: first.stats().stored == 1)
-    second = ResponseCache(redis_store, CachePolicy("chat"))
+    second = ResponseCache(redis_store, CachePolicy("chat"), timeout=helpers.PATIENT)
     replay = second.stream(helpers.request(), upstream)
     assert [c async for c in replay] == chunks
     assert replay.hit
@@ -207,7 +296,7 @@ async def test_streams_are_replayed_from_redis(redis_store: RedisStore, helpers:
 
 
 async def test_interrupted_streams_are_not_stored_in_redis(redis_store: RedisStore, helpers: Any) -> None:
-    cache = ResponseCache(redis_store, CachePolicy("chat"))
+    cache = ResponseCache(redis_store, CachePolicy("chat"), timeout=helpers.PATIENT)
     upstream = helpers.StreamUpstream(["a", "b", "c"], pause_after=1)
     stream = cache.stream(helpers.request(), upstream)
     await stream.__anext__()
@@ -219,14 +308,14 @@ async def test_interrupted_streams_are_not_stored_in_redis(redis_store: RedisSto
 async def test_tag_invalidation_reaches_every_instance(redis_url: str, redis_prefix: str, helpers: Any) -> None:
     store_a, store_b = RedisStore(redis_url, prefix=redis_prefix), RedisStore(redis_url, prefix=redis_prefix)
     try:
-        a = ResponseCache(store_a, CachePolicy("docs", tags=["kb"]))
-        b = ResponseCache(store_b, CachePolicy("docs", tags=["kb"]))
+        a = ResponseCache(store_a, CachePolicy("docs", tags=["kb"]), timeout=helpers.PATIENT)
+        b = ResponseCache(store_b, CachePolicy("docs", tags=["kb"]), timeout=helpers.PATIENT)
         upstream = helpers.Upstream()
         await a.get_or_call(helpers.request(), upstream)
         assert (await b.get_or_call(helpers.request(), upstream)).hit
         await a.invalidate(tag="kb")
         assert (await b.get_or_call(helpers.request(), upstream)).source is Source.MISS
-        v2 = ResponseCache(store_b, CachePolicy("docs", tags=["kb"], version=2))
+        v2 = ResponseCache(store_b, CachePolicy("docs", tags=["kb"], version=2), timeout=helpers.PATIENT)
         assert (await v2.get_or_call(helpers.request(), upstream)).source is Source.MISS
         assert upstream.calls == 3
     finally:
@@ -237,7 +326,9 @@ async def test_tag_invalidation_reaches_every_instance(redis_url: str, redis_pre
 async def test_tenants_are_isolated_on_redis_even_against_copied_entries(
     redis_store: RedisStore, redis_url: str, helpers: Any
 ) -> None:
-    cache = ResponseCache(redis_store, CachePolicy("chat"), codec=Codec(signing_keys=[os.urandom(32)]))
+    cache = ResponseCache(
+        redis_store, CachePolicy("chat"), codec=Codec(signing_keys=[os.urandom(32)]), timeout=helpers.PATIENT
+    )
     acme = await cache.get_or_call(helpers.request(), helpers.Upstream({"secret": "acme"}), tenant="acme")
     globex_key = cache.key_for(helpers.request(), tenant="globex")
     client = redis.Redis.from_url(redis_url)
@@ -252,7 +343,7 @@ async def test_tenants_are_isolated_on_redis_even_against_copied_entries(
 
 def test_sync_calls_from_many_threads_on_redis(redis_url: str, redis_prefix: str, helpers: Any) -> None:
     store = RedisStore(redis_url, prefix=redis_prefix)
-    cache = ResponseCache(store, CachePolicy("chat"))
+    cache = ResponseCache(store, CachePolicy("chat"), timeout=helpers.PATIENT)
     upstream = helpers.Upstream()
     upstream.hold()
     with ThreadPoolExecutor(max_workers=20) as pool:
@@ -340,7 +431,34 @@ async def test_a_crashed_holders_lease_expires_and_a_waiter_takes_over(worker_ca
 
 async def test_the_sync_face_works_inside_a_running_loop_on_redis(redis_store: RedisStore, helpers: Any) -> None:
     # Like a Jupyter cell or a sync library called from async code: the bridge serves the store on its own loop.
-    cache = ResponseCache(redis_store, CachePolicy("chat"))
+    cache = ResponseCache(redis_store, CachePolicy("chat"), timeout=helpers.PATIENT)
     assert cache.sync.get_or_call(helpers.request(), lambda: {"n": 1}).source is Source.MISS
     assert (await cache.get_or_call(helpers.request(), helpers.Upstream())).value == {"n": 1}
     assert cache.sync.get_or_call(helpers.request(), lambda: {"n": 2}).value == {"n": 1}
+
+
+async def test_one_call_spends_one_time_budget_on_a_silent_store(silent_server: int, helpers: Any) -> None:
+    # A store that accepts and never answers, before the breaker opens: the read, the lock and the write of one
+    # call share the call's budget (the guard's one-second timeout), instead of each spending a second of its own.
+    store = RedisStore(f"redis://127.0.0.1:{silent_server}/0", prefix="cptest:", timeout=1.0)
+    cache = ResponseCache(store, CachePolicy("docs"), lock=RedisLock(store))  # guarded by default, 1 s
+    upstream = helpers.Upstream()
+    try:
+        for call in (
+            lambda: cache.get_or_call(helpers.request("plain"), upstream),
+            lambda: cache.get_or_call(helpers.request("tagged"), upstream, tags=["kb"]),
+        ):
+            started = time.monotonic()
+            result = await call()
+            spent = time.monotonic() - started
+            assert (result.source, result.value) == (Source.MISS, upstream.answer)
+            assert spent < 1.8, f"one call spent {spent:.2f}s on a store that never answers (budget 1 s)"
+        started = time.monotonic()
+        assert cache.sync.get_or_call(helpers.request("sync"), lambda: {"n": 1}).value == {"n": 1}
+        spent = time.monotonic() - started
+        assert spent < 1.8, f"one sync call spent {spent:.2f}s on a store that never answers (budget 1 s)"
+        assert isinstance(cache.store, GuardedStore)
+        assert cache.store.breaker.state is BreakerState.CLOSED  # the budget did it, not the breaker
+        assert cache.stats().over_budget >= 3  # each call skipped what its first read had left no time for
+    finally:
+        await store.close()

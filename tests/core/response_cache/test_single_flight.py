@@ -168,3 +168,57 @@ async def test_a_sync_call_on_the_leaders_own_loop_thread_does_not_deadlock(
     result = cache.sync.get_or_call(helpers.request(), lambda: {"content": "own call"})
     assert result.source is Source.MISS
     assert (await leader).source is Source.MISS
+
+
+async def three_at_once(cache: Any, upstream: Any, helpers: Any) -> list[Any]:
+    """Three identical calls at once: one leads, two join; their results once the upstream answers."""
+    upstream.hold()
+    tasks = [asyncio.create_task(cache.get_or_call(helpers.request(), upstream)) for _ in range(3)]
+    await helpers.wait_until(lambda: cache.stats().joins == 2)
+    upstream.open()
+    return list(await asyncio.gather(*tasks))
+
+
+async def test_joined_callers_each_get_their_own_value(make_cache: Any, upstream: Any, helpers: Any) -> None:
+    # As a hit does: a caller that changes what it got changes nobody else's answer.
+    upstream.answer = {"role": "assistant", "content": [{"type": "text", "text": "Paris"}]}
+    results = await three_at_once(make_cache(), upstream, helpers)
+    assert sorted(r.source.value for r in results) == ["joined", "joined", "miss"]
+    joined = [r for r in results if r.source is Source.JOINED]
+    joined[0].value["content"][0]["text"] = "changed by one caller"
+    for result in results:
+        if result is not joined[0]:
+            assert result.value == {"role": "assistant", "content": [{"type": "text", "text": "Paris"}]}
+    assert upstream.answer["content"][0]["text"] == "Paris"  # the leader's (upstream's) object is its own too
+
+
+def test_joined_sync_callers_each_get_their_own_loaded_value(make_cache: Any, helpers: Any) -> None:
+    class Reply:
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+    upstream = helpers.Upstream(Reply("Paris"))
+    cache = make_cache(dump=lambda r: {"text": r.text}, load=lambda d: Reply(d["text"]))
+    upstream.hold()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(cache.sync.get_or_call, helpers.request(), upstream.sync) for _ in range(3)]
+        helpers.wait_until_sync(lambda: cache.stats().joins == 2)
+        upstream.open()
+        results = [f.result(timeout=60) for f in futures]
+    values = [r.value for r in results]
+    assert len({id(v) for v in values}) == 3  # three objects, each loaded for its caller
+    assert all(isinstance(v, Reply) and v.text == "Paris" for v in values)
+
+
+async def test_joined_callers_of_an_unstorable_result_each_get_a_copy(make_cache: Any, helpers: Any) -> None:
+    class Opaque:  # nothing the codec carries: the result is returned, not stored
+        def __init__(self) -> None:
+            self.items = ["a"]
+
+    upstream = helpers.Upstream({"opaque": Opaque()})
+    cache = make_cache()
+    results = await three_at_once(cache, upstream, helpers)
+    assert cache.stats().unstorable == 1
+    results[1].value["opaque"].items.append("b")
+    assert results[0].value["opaque"].items == ["a"]
+    assert results[2].value["opaque"].items == ["a"]

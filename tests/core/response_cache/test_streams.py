@@ -132,6 +132,41 @@ async def test_concurrent_identical_streams_share_one_live_upstream(make_cache: 
     assert cache.stats().joins == 1
 
 
+async def test_a_joined_stream_consumer_gets_chunks_of_its_own(make_cache: Any, helpers: Any) -> None:
+    # As a replay does: a consumer that changes a chunk it got changes no other consumer's chunk.
+    cache = make_cache()
+    chunks = [{"delta": {"text": "Pa"}}, {"delta": {"text": "ris"}}]
+    upstream = helpers.StreamUpstream(chunks, pause_after=1)
+    first = cache.stream(helpers.request(), upstream)
+    head = await first.__anext__()
+    await upstream.paused.wait()
+    second = cache.stream(helpers.request(), upstream)
+    mine = await second.__anext__()
+    assert second.source is Source.JOINED
+    mine["delta"]["text"] = "changed by the joined consumer"
+    upstream.release.set()
+    rest_first = [c async for c in first]
+    rest_second = [c async for c in second]
+    rest_second[0]["delta"]["text"] = "changed again"
+    assert [head, *rest_first] == [{"delta": {"text": "Pa"}}, {"delta": {"text": "ris"}}]
+    assert chunks == [{"delta": {"text": "Pa"}}, {"delta": {"text": "ris"}}]
+    await helpers.wait_until(lambda: cache.stats().stored == 1)
+    assert [c async for c in cache.stream(helpers.request(), upstream)] == chunks
+
+
+async def test_a_consumer_changing_its_chunks_does_not_change_what_is_stored(make_cache: Any, helpers: Any) -> None:
+    cache = make_cache()
+    upstream = helpers.StreamUpstream([{"delta": "Pa"}, {"delta": "ris"}])
+    async for chunk in cache.stream(helpers.request(), upstream):
+        chunk["delta"] = chunk["delta"].upper()  # a consumer post-processing what it reads
+    await helpers.wait_until(lambda: cache.stats().stored == 1)
+    assert [c async for c in cache.stream(helpers.request(), upstream)] == [{"delta": "Pa"}, {"delta": "ris"}]
+    with cache.sync.stream(helpers.request("sync"), lambda: iter([{"delta": "Pa"}])) as stream:
+        for chunk in stream:
+            chunk["delta"] = "changed"
+    assert list(cache.sync.stream(helpers.request("sync"), lambda: iter([]))) == [{"delta": "Pa"}]
+
+
 async def test_the_first_consumer_may_leave_while_others_read_on(
     make_cache: Any, store: MemoryStore, helpers: Any
 ) -> None:

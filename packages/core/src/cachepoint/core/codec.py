@@ -40,6 +40,11 @@ rotate: the first key signs, any listed key verifies, compared in constant time.
 single-byte (indeed every burst up to 32 bits) corruption of an unsigned entry; it is not a defence against
 someone who can write to the store — signing is.
 
+Decoding is two steps, and `Codec.try_decode` does both: `Codec.verify` checks the envelope (header, length,
+CRC-32 or HMAC) and returns a `Verified`, whose `Verified.value` parses a fresh copy of the payload. A reader
+that keeps immutable bytes (the response cache, on a `MemoryStore` entry) may keep their `Verified` and parse
+them again later without checking them again, if `Verified.vouches_for` its codec and context.
+
 >>> codec = Codec(signing_keys=[b"k" * 32])
 >>> data = codec.encode({"text": "hi", "raw": b"\\x00\\x01"})
 >>> codec.decode(data)
@@ -57,8 +62,8 @@ import math
 import struct
 import threading
 import zlib
-from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple
 
 import msgpack
 import orjson
@@ -68,9 +73,11 @@ __all__ = [
     "Codec",
     "DecodeError",
     "DecodeOutcome",
+    "DecodeTally",
     "Decoded",
     "EncodeError",
     "Encoding",
+    "Verified",
 ]
 
 MAGIC = b"CPE"
@@ -101,13 +108,6 @@ _TAG_BYTES = "bytes"
 _TAG_FLOAT = "float"
 _TAG_DICT = "dict"
 _PICKLE_OPCODE_PROTO = 0x80  # first byte of every pickle of protocol 2 and later
-
-
-class _Noted(Protocol):
-    """An in-process store entry: immutable ``value`` bytes and a ``note`` a reader may set (see `_decode_entry`)."""
-
-    value: bytes
-    note: object
 
 
 class Encoding(enum.IntEnum):
@@ -198,6 +198,98 @@ class Decoded(NamedTuple):
         False
         """
         return self.outcome is DecodeOutcome.OK
+
+
+class DecodeTally:
+    """Thread-safe counts of decode outcomes: what `Codec.counts` reports.
+
+    ``lock`` guards ``counts`` (a dict by `DecodeOutcome`). `add` takes the lock itself; a caller that counts
+    events of its own together with decode outcomes may hold ``lock`` and update ``counts`` and its own counters
+    in one acquisition (the response cache counts a hit and its decode so, see `cachepoint.core.response_cache`).
+
+    >>> tally = DecodeTally()
+    >>> tally.add(DecodeOutcome.PICKLE)
+    >>> tally.snapshot()["pickle"]
+    1
+    """
+
+    __slots__ = ("counts", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: dict[DecodeOutcome, int] = dict.fromkeys(DecodeOutcome, 0)
+
+    def add(self, outcome: DecodeOutcome, n: int = 1) -> None:
+        """Count ``n`` decodes that ended in ``outcome``.
+
+        >>> tally = DecodeTally()
+        >>> tally.add(DecodeOutcome.OK, 2)
+        >>> tally.snapshot()["ok"]
+        2
+        """
+        with self.lock:
+            self.counts[outcome] += n
+
+    def snapshot(self) -> dict[str, int]:
+        """The counts by outcome value (``"ok"``, ``"corrupt"``...), copied under the lock.
+
+        >>> DecodeTally().snapshot()["corrupt"]
+        0
+        """
+        with self.lock:
+            return {outcome.value: n for outcome, n in self.counts.items()}
+
+
+class Verified:
+    """Envelope bytes that a `Codec` has checked (`Codec.verify`): `value` parses a fresh copy of their payload,
+    as often as asked, without checking them again.
+
+    Bytes are immutable, so what was verified stays verified: a reader that keeps the same bytes (an in-process
+    store entry) may keep their `Verified` too. Trust it only where `vouches_for` says so: with the codec that
+    checked the bytes, and for a signed envelope only under the context its signature covered (an entry moved
+    under another tenant's key is not vouched for there). It holds a view of the bytes, not a copy.
+
+    >>> codec = Codec()
+    >>> verified = codec.verify(codec.encode({"a": [1]}))
+    >>> verified.value(), verified.value() is verified.value()
+    ({'a': [1]}, False)
+    >>> verified.vouches_for(codec), verified.vouches_for(Codec())
+    (True, False)
+    """
+
+    __slots__ = ("_codec", "_context", "_parse", "_payload")
+
+    def __init__(
+        self, codec: Codec, context: bytes | None, payload: memoryview, parse: Callable[[memoryview], Any]
+    ) -> None:
+        self._codec = codec
+        self._context = context  # None: unsigned, trusted under any context (the CRC does not cover one)
+        self._payload = payload
+        self._parse = parse
+
+    def value(self) -> Any:
+        """A fresh copy of the value in the envelope (callers may change it freely); `DecodeError` (``corrupt``)
+        if the verified payload does not parse, which only an envelope crafted with a valid checksum can do.
+
+        >>> codec = Codec(encoding="msgpack")
+        >>> codec.verify(codec.encode([1, b"x"])).value()
+        [1, b'x']
+        """
+        try:
+            return self._parse(self._payload)
+        except (ValueError, TypeError, RecursionError, msgpack.ExtraData, msgpack.FormatError) as exc:
+            raise DecodeError(DecodeOutcome.CORRUPT, f"payload does not parse: {exc}") from None
+
+    def vouches_for(self, codec: Codec, context: bytes = b"") -> bool:
+        """Whether ``codec`` may take these bytes as verified under ``context``: it is the codec that checked them,
+        and, for a signed envelope, ``context`` is the one the signature covered.
+
+        >>> signer = Codec(signing_keys=b"k" * 32)
+        >>> verified = signer.verify(signer.encode(1, context=b"acme"), context=b"acme")
+        >>> verified.vouches_for(signer, b"acme"), verified.vouches_for(signer, b"globex")
+        (True, False)
+        """
+        return codec is self._codec and (self._context is None or self._context == context)
 
 
 class _InvalidValueError(Exception):
@@ -292,6 +384,14 @@ def _reject_ext(code: int, data: bytes) -> Any:
     raise ValueError(f"msgpack extension type {code} is not carried")
 
 
+def _parse_msgpack(payload: memoryview) -> Any:
+    return msgpack.unpackb(payload, raw=False, strict_map_key=True, ext_hook=_reject_ext)
+
+
+def _parse_tagged_json(payload: memoryview) -> Any:
+    return _from_json_tree(orjson.loads(payload))
+
+
 def _normalize_keys(keys: bytes | str | Sequence[bytes | str] | None) -> tuple[bytes, ...]:
     if keys is None:
         return ()
@@ -348,8 +448,7 @@ class Codec:
         if require_signature and not self._keys:
             raise ValueError("require_signature=True needs signing_keys")
         self.require_signature = require_signature
-        self._counts = dict.fromkeys(DecodeOutcome, 0)
-        self._lock = threading.Lock()
+        self._tally = DecodeTally()
 
     @property
     def signed(self) -> bool:
@@ -369,8 +468,17 @@ class Codec:
         >>> codec.counts["pickle"]
         1
         """
-        with self._lock:
-            return {outcome.value: n for outcome, n in self._counts.items()}
+        return self._tally.snapshot()
+
+    @property
+    def tally(self) -> DecodeTally:
+        """The `DecodeTally` behind `counts`, for a reader that verifies and parses on its own (`verify`,
+        `Verified.value`) and counts the outcomes there, as `try_decode` does.
+
+        >>> Codec().tally.snapshot()["ok"]
+        0
+        """
+        return self._tally
 
     def encode(self, value: Any, *, context: bytes = b"") -> bytes:
         """The envelope for ``value``; `EncodeError` (naming the path) if it holds something not carried.
@@ -420,144 +528,96 @@ class Codec:
     def try_decode(self, data: bytes, *, context: bytes = b"") -> Decoded:
         """Decode without raising: a `Decoded` whose ``outcome`` says what happened. Counts the outcome.
 
+        `verify` then `Verified.value`, in one step.
+
         >>> Codec().try_decode(b"CPE\\x09rest").outcome.value
         'unknown_version'
         """
-        return Decoded(*self._decode_counted(data, context))
-
-    def _decode_counted(self, data: bytes, context: bytes = b"") -> tuple[DecodeOutcome, Any, str]:
-        """`try_decode` as a plain ``(outcome, value, detail)`` tuple (internal)."""
-        result = self._decode(data, context)
-        with self._lock:
-            self._counts[result[0]] += 1
-        return result
-
-    def _counter(self) -> tuple[threading.Lock, dict[DecodeOutcome, int]]:
-        """The lock and the outcome counts behind `counts`, for a caller that decodes with the uncounted `_decode`
-        and reports the outcome together with its own counters, in one lock acquisition (the response cache's
-        hit path; see `cachepoint.core.response_cache.stats.CacheStats`). Internal."""
-        return self._lock, self._counts
-
-    def _decode(self, data: object, context: bytes) -> tuple[DecodeOutcome, Any, str]:
-        # The hot path of every cache hit: a well-formed unsigned entry is checked with one struct unpack and one
-        # CRC; anything else takes the careful path that names the problem. A small payload is sliced out once
-        # (a copy of a few KiB costs less than two memoryview slices, and both the CRC and the parser read it);
-        # a large one is read through a memoryview, never copied.
-        if type(data) is bytes and len(data) > _UNSIGNED_START and not self.require_signature:
-            magic, version, encoding, flags, length, crc = _HEADER_CRC.unpack_from(data)
-            if (
-                magic == MAGIC
-                and version == FORMAT_VERSION
-                and (flags == 0 or flags == _FLAG_TAGGED)  # noqa: PLR1714 - two int compares beat a set here
-                and len(data) == _UNSIGNED_START + length
-            ):
-                payload = data[_UNSIGNED_START:] if length <= _COPY_LIMIT else memoryview(data)[_UNSIGNED_START:]
-                if zlib.crc32(payload, zlib.crc32(data[:_HEADER_SIZE])) == crc:
-                    try:
-                        if encoding == _JSON:
-                            value = orjson.loads(payload)
-                            if flags:
-                                value = _from_json_tree(value)
-                            return _OK, value, ""
-                        if encoding == _MSGPACK:
-                            return (
-                                _OK,
-                                msgpack.unpackb(payload, raw=False, strict_map_key=True, ext_hook=_reject_ext),
-                                "",
-                            )
-                    except (ValueError, TypeError, RecursionError, msgpack.ExtraData, msgpack.FormatError):
-                        pass  # the careful path reports it
-        return self._decode_carefully(data, context)
-
-    def _decode_entry(self, entry: _Noted, context: bytes) -> tuple[DecodeOutcome, Any, str]:
-        """Decode the bytes of an in-process store entry (a `MemoryEntry <cachepoint.core.stores.memory.
-        MemoryEntry>`), checking them (CRC-32 or HMAC) only the first time this codec sees those exact bytes.
-
-        The first decode is the full `_decode`; when it succeeds the entry's ``note`` records this codec. Bytes are
-        immutable and every store write makes a new entry, so a later decode of the same entry reads the same
-        bytes that were verified: only the header is read again to find the payload, and the payload is parsed
-        into a fresh value. Bytes that came from anywhere else — an L2 tier, another process, a caller's ``set``
-        — sit in a new entry and are checked like any other. The note names the codec that verified the bytes
-        (and, for a signed entry, the context the signature covered), so no other codec, and no other context,
-        trusts it. Uncounted, like `_decode`. Internal.
-        """
-        data = entry.value
-        note = entry.note
-        if note is self or (type(note) is tuple and note[0] is self and note[1] == context):
-            _, _, encoding, flags, length = _HEADER.unpack_from(data)
-            start = len(data) - length
-            payload = data[start:] if length <= _COPY_LIMIT else memoryview(data)[start:]
+        checked = self.verify(data, context=context)
+        if isinstance(checked, Verified):
             try:
-                if encoding == _JSON:
-                    value = orjson.loads(payload)
-                    return _OK, (_from_json_tree(value) if flags & _FLAG_TAGGED else value), ""
-                return _OK, msgpack.unpackb(payload, raw=False, strict_map_key=True, ext_hook=_reject_ext), ""
-            except (ValueError, TypeError, RecursionError, msgpack.ExtraData, msgpack.FormatError):
-                pass  # cannot happen to bytes that decoded before; the full check below reports it if it does
-        result = self._decode(data, context)
-        if result[0] is _OK:
-            entry.note = (self, bytes(context)) if data[_FLAGS_AT] & _FLAG_SIGNED else self
+                result = Decoded(_OK, checked.value())
+            except DecodeError as exc:
+                result = Decoded(exc.outcome, None, exc.detail)
+        else:
+            result = checked
+        self._tally.add(result.outcome)
         return result
 
-    def _decode_carefully(self, data: object, context: bytes) -> tuple[DecodeOutcome, Any, str]:  # noqa: PLR0911, PLR0912 - one return per outcome
+    def verify(self, data: object, context: bytes = b"") -> Verified | Decoded:  # noqa: PLR0911, PLR0912 - one return per outcome
+        """Check an envelope without parsing its payload: a `Verified` (parse it with `Verified.value`), or the
+        `Decoded` failure naming the problem (``outcome`` and ``detail``). Not counted in `counts`: a caller that
+        verifies on its own counts what it makes of the outcome (see `tally`).
+
+        Checked, in order: bytes, magic (a pickle is named as such), format version, header, encoding, flags,
+        a signature when this codec requires one, length, then the CRC-32 or the HMAC (over ``context``, the
+        header and the payload; every signing key is tried, in constant time).
+
+        >>> codec = Codec()
+        >>> codec.verify(codec.encode("hi")).value()
+        'hi'
+        >>> codec.verify(b"\\x80\\x04...").outcome.value
+        'pickle'
+        """
         if type(data) is not bytes:
             if not isinstance(data, (bytes, bytearray, memoryview)):
-                return (_NOT_ENVELOPE, None, f"expected bytes, got {type(data).__name__}")
+                return Decoded(_NOT_ENVELOPE, None, f"expected bytes, got {type(data).__name__}")
             data = bytes(data)
         size = len(data)
-        if not data.startswith(MAGIC):
-            if size and data[0] == _PICKLE_OPCODE_PROTO:
-                return (_PICKLE, None, "pickle data (refused, never unpickled)")
-            if MAGIC.startswith(data):
-                return (_TRUNCATED, None, f"{size} bytes, shorter than the header")
-            return (_NOT_ENVELOPE, None, "no envelope magic")
-        if size <= _MAGIC_SIZE:
-            return (_TRUNCATED, None, f"{size} bytes, shorter than the header")
-        version = data[_MAGIC_SIZE]
-        if version != FORMAT_VERSION:
-            return (_UNKNOWN_VERSION, None, f"format version {version}, this reads 1")
         if size < _HEADER_SIZE:
-            return (_TRUNCATED, None, f"{size} bytes, shorter than the header")
-        _, _, encoding, flags, length = _HEADER.unpack_from(data)
-        if encoding != _MSGPACK and encoding != _JSON:  # noqa: PLR1714 - int compares beat a tuple of IntEnums here
-            return (_UNKNOWN_ENCODING, None, f"encoding id {encoding}")
+            return _bad_header(data)
+        magic, version, encoding, flags, length = _HEADER.unpack_from(data)
+        if magic != MAGIC or version != FORMAT_VERSION:
+            return _bad_header(data)
+        parse: Callable[[memoryview], Any]
+        if encoding == _JSON:
+            parse = _parse_tagged_json if flags & _FLAG_TAGGED else orjson.loads
+        elif encoding == _MSGPACK:
+            parse = _parse_msgpack
+        else:
+            return Decoded(_UNKNOWN_ENCODING, None, f"encoding id {encoding}")
         if flags & ~_KNOWN_FLAGS:
-            return (_CORRUPT, None, f"unknown flags {flags:#04x}")
+            return Decoded(_CORRUPT, None, f"unknown flags {flags:#04x}")
         signed = flags & _FLAG_SIGNED
         if not signed and self.require_signature:
-            return (_UNSIGNED, None, "unsigned entry, this codec requires signatures")
+            return Decoded(_UNSIGNED, None, "unsigned entry, this codec requires signatures")
         start = _HEADER_SIZE + (_MAC_SIZE if signed else _CRC_SIZE)
         expected = start + length
-        if size < expected:
-            return (_TRUNCATED, None, f"{size} bytes, the envelope says {expected}")
-        if size > expected:
-            return (_CORRUPT, None, f"{size - expected} trailing bytes")
-        view = memoryview(data)
-        header = view[:_HEADER_SIZE]
-        payload = view[start:]
+        if size != expected:
+            if size < expected:
+                return Decoded(_TRUNCATED, None, f"{size} bytes, the envelope says {expected}")
+            return Decoded(_CORRUPT, None, f"{size - expected} trailing bytes")
+        payload = memoryview(data)[start:]
         if signed:
             if not self._keys:
-                return (_BAD_SIGNATURE, None, "signed entry, but this codec has no key")
+                return Decoded(_BAD_SIGNATURE, None, "signed entry, but this codec has no key")
             mac = data[_HEADER_SIZE:start]
-            message = _signed_bytes(context, header, payload)
+            message = _signed_bytes(context, data[:_HEADER_SIZE], payload)
             # Every key is tried (no early exit) so timing does not tell which key, if any, matched.
             verified = False
             for key in self._keys:
                 verified = hmac.compare_digest(hmac.digest(key, message, "sha256"), mac) or verified
             if not verified:
-                return (_BAD_SIGNATURE, None, "no signing key verifies this entry")
-        elif zlib.crc32(payload, zlib.crc32(header)) != _CRC.unpack_from(data, _HEADER_SIZE)[0]:
-            return (_CORRUPT, None, "checksum mismatch")
-        try:
-            if encoding == _MSGPACK:
-                value = msgpack.unpackb(payload, raw=False, strict_map_key=True, ext_hook=_reject_ext)
-            else:
-                value = orjson.loads(payload)
-                if flags & _FLAG_TAGGED:
-                    value = _from_json_tree(value)
-        except (ValueError, TypeError, RecursionError, msgpack.ExtraData, msgpack.FormatError) as exc:
-            return (_CORRUPT, None, f"payload does not parse: {exc}")
-        return (_OK, value, "")
+                return Decoded(_BAD_SIGNATURE, None, "no signing key verifies this entry")
+            return Verified(self, bytes(context), payload, parse)
+        if zlib.crc32(payload, zlib.crc32(data[:_HEADER_SIZE])) != _CRC.unpack_from(data, _HEADER_SIZE)[0]:
+            return Decoded(_CORRUPT, None, "checksum mismatch")
+        return Verified(self, None, payload, parse)
+
+
+def _bad_header(data: bytes) -> Decoded:
+    """What is wrong with the first bytes of ``data``, which `Codec.verify` found not to start a whole header of
+    this format version."""
+    size = len(data)
+    if not data.startswith(MAGIC):
+        if size and data[0] == _PICKLE_OPCODE_PROTO:
+            return Decoded(_PICKLE, None, "pickle data (refused, never unpickled)")
+        if MAGIC.startswith(data):
+            return Decoded(_TRUNCATED, None, f"{size} bytes, shorter than the header")
+        return Decoded(_NOT_ENVELOPE, None, "no envelope magic")
+    if size > _MAGIC_SIZE and data[_MAGIC_SIZE] != FORMAT_VERSION:
+        return Decoded(_UNKNOWN_VERSION, None, f"format version {data[_MAGIC_SIZE]}, this reads 1")
+    return Decoded(_TRUNCATED, None, f"{size} bytes, shorter than the header")
 
 
 _OK = DecodeOutcome.OK
@@ -572,10 +632,6 @@ _CORRUPT = DecodeOutcome.CORRUPT
 _JSON = int(Encoding.JSON)
 _MSGPACK = int(Encoding.MSGPACK)
 _MAGIC_SIZE = len(MAGIC)
-_HEADER_CRC = struct.Struct(">3sBBBII")
-_UNSIGNED_START = _HEADER_SIZE + _CRC_SIZE
-_FLAGS_AT = 5  # offset of the flags byte in the header
-_COPY_LIMIT = 64 * 1024  # payloads up to this size are sliced (copied) on the fast path, larger ones viewed
 
 
 def _signed_bytes(context: bytes, header: bytes | memoryview, payload: bytes | memoryview) -> bytes:

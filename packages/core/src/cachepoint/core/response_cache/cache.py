@@ -5,23 +5,33 @@ The flow of ``await cache.get_or_call(request, call)``:
 1. **Policy.** A call the policy does not cache (sampled, by default: ``temperature > 0``, an LLM request without a
    temperature, ``n > 1``) goes straight upstream (``BYPASS``, with the reason on the result and in the stats).
 2. **Key.** `cachepoint.core.keys` fingerprints the request and scopes it: ``"<ns>:<tenant>:<version>:<sha256>"``.
-3. **Lookup.** One store round trip (the entry and its tags' generation tokens together). A good entry is a
-   ``HIT``. A missing, expired, stale, corrupt, tampered or foreign entry is a miss, counted by cause; a store
-   that fails is a miss too (the store is wrapped in a `GuardedStore <cachepoint.core.breaker.GuardedStore>`
-   by default, so a sick store also stops being asked for a while).
+3. **Lookup.** One store round trip (the entry, with the generation tokens of the tags the reader names). The
+   entry is judged in one place for every read path (`get_or_call`, `lookup`, streams, the sync face, the
+   decorators, `warm`): a good entry of the right kind, fresh under every tag it *recorded* (a second round trip
+   fetches the tokens of recorded tags the reader did not name), is a ``HIT``. A missing, expired, stale, corrupt,
+   tampered or foreign entry is a miss, counted by cause; a store that fails is a miss too (the store is wrapped
+   in a `GuardedStore <cachepoint.core.breaker.GuardedStore>` by default, so a sick store also stops being asked
+   for a while).
 4. **Single-flight.** The first caller of a key leads; identical calls arriving meanwhile — from any task,
-   thread or event loop of the process — wait for the leader's result (``JOINED``). With a
-   `DistributedLock`, the leader also takes a lease lock, so callers in other processes wait and poll the store
-   for its result instead of calling too, and go ahead themselves after ``policy.lock_wait``. Lock calls go
-   through the guarded store's circuit breaker, so a dead Redis costs no lock round trips either.
+   thread or event loop of the process — wait for the leader's result (``JOINED``), each getting its own copy
+   (decoded from the entry the leader wrote, as a hit is). With a `DistributedLock`, the leader also takes a
+   lease lock and renews it while its call runs, so callers in other processes wait and poll the store for its
+   result instead of calling too, however long the call takes; when the result cannot be stored, the leader
+   leaves a short-lived marker and the waiters stop waiting together. Lock calls go through the guarded store's
+   circuit breaker, so a dead Redis costs no lock round trips either.
 5. **Call and store.** The leader calls upstream. An exception propagates to the leader and to its waiters and
    is never stored. A result is encoded by the codec and written with the policy's TTL; a result the codec
    cannot carry is returned anyway (counted as ``unstorable``).
+
+All the store and lock operations of one call share one time budget (``ResponseCache(timeout=...)``, see
+`cachepoint.core.response_cache.budget`): a store that hangs costs a call that budget once, not once per
+operation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import logging
 import random
@@ -31,11 +41,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cachepoint.core.breaker import CircuitBreaker, GuardedStore
-from cachepoint.core.codec import Codec, DecodeOutcome
+from cachepoint.core.codec import Codec, DecodeError, DecodeOutcome, Verified
 from cachepoint.core.keys import canonical_json, canonical_request, fingerprint, key_prefix
-from cachepoint.core.response_cache.entry import KIND_STREAM, KIND_VALUE, new_tag_token, tag_key
+from cachepoint.core.response_cache.budget import Budget, BudgetSpentError
+from cachepoint.core.response_cache.entry import (
+    KIND_STREAM,
+    KIND_UNSTORABLE,
+    KIND_VALUE,
+    UNSTORABLE_MARK_TTL,
+    fresh,
+    new_tag_token,
+    tag_key,
+    tags_to_check,
+)
 from cachepoint.core.response_cache.flight import ABANDONED, Flights, wait_async
-from cachepoint.core.response_cache.lock import DistributedLock
+from cachepoint.core.response_cache.lock import DistributedLock, Lease
 from cachepoint.core.response_cache.policy import (
     SAMPLED_CANDIDATES,
     SAMPLED_TEMPERATURE,
@@ -48,7 +68,7 @@ from cachepoint.core.response_cache.stats import CacheStats, StatsSnapshot
 from cachepoint.core.response_cache.streamflight import StreamFlights
 from cachepoint.core.stores._deadline import within
 from cachepoint.core.stores.base import CacheStore
-from cachepoint.core.stores.memory import MemoryStore
+from cachepoint.core.stores.memory import MemoryEntry, MemoryStore
 from cachepoint.core.stores.tiered import TieredStore
 
 if TYPE_CHECKING:
@@ -71,8 +91,16 @@ class _Unset:
 
 UNSET: Any = _Unset()
 _OK = DecodeOutcome.OK
+_CORRUPT = DecodeOutcome.CORRUPT
 _HIT = Source.HIT
 _MISS: Any = object()
+"""A read found no usable entry."""
+_UNSTORABLE: Any = object()
+"""A read found the marker of a lock holder whose result could not be stored (see `entry.KIND_UNSTORABLE`)."""
+_UNDUMPABLE: Any = object()
+"""``dump`` failed on a result: nothing to store."""
+_IN_PROCESS_ONLY: Any = object()
+"""`ResponseCache._read_local`: this store needs I/O."""
 
 # Bound on one call of a lock that does not state its own budget (`RedisLock` does: its store's).
 _LOCK_OP_TIMEOUT = 5.0
@@ -83,28 +111,44 @@ _POLL_MAX = 0.25
 class Plan:
     """Everything one call needs after its key is known (internal)."""
 
-    __slots__ = ("context", "dump", "key", "kind", "load", "read_keys", "tag_keys", "tags", "ttl")
+    __slots__ = ("budget", "context", "dump", "key", "kind", "load", "tag_keys", "tags", "ttl")
 
     def __init__(
         self,
         key: str,
         kind: str,
         *,
+        context: bytes,
         tags: tuple[str, ...],
         tag_keys: tuple[str, ...],
         ttl: float | None,
         dump: Dump | None,
         load: Load | None,
+        budget: Budget | None,
     ) -> None:
         self.key = key
-        self.context = key.encode("utf-8")
         self.kind = kind
+        self.context = context
+        """What a signing codec binds the entry to (its key); empty for an unsigned codec."""
         self.tags = tags
+        """The tags the caller names (the policy's, then the call's own)."""
         self.tag_keys = tag_keys
-        self.read_keys = [key, *tag_keys] if tag_keys else None
         self.ttl = ttl
         self.dump = dump
         self.load = load
+        self.budget = budget
+        """What is left of this call's time for store and lock operations (``None``: unbounded, or none needed)."""
+
+
+class _Shared:
+    """What a flight's leader hands its in-process waiters: its value, and the entry it encoded (if any), from
+    which each waiter decodes a copy of its own."""
+
+    __slots__ = ("value", "verified")
+
+    def __init__(self, value: Any, verified: Verified | None) -> None:
+        self.value = value
+        self.verified = verified
 
 
 @dataclass
@@ -138,16 +182,18 @@ def _check_ttl(ttl: Any) -> float | None:
     return cast("float | None", ttl)
 
 
-def _guarded(store: CacheStore) -> CacheStore:
+def _guarded(store: CacheStore, timeout: float | None) -> CacheStore:
     # A breaker and a timeout protect calls from a remote backend that fails or hangs. An in-process MemoryStore
     # does neither (no I/O, no awaiting), and any exception it raised would still be a miss (`_read`/`_write`
     # catch everything), so guarding it would only add a timer per call to the hit path. A TieredStore whose L2 is
-    # already guarded is left alone for the same reason: its L1 hits stay as cheap as a MemoryStore's.
+    # already guarded is left alone for the same reason: its L1 hits stay as cheap as a MemoryStore's. The guard
+    # bounds one operation by the call's whole budget: a call's first read then fails there (counted by the
+    # breaker) rather than being cut short by the budget (which the breaker would not see).
     if isinstance(store, (GuardedStore, MemoryStore)):
         return store
     if isinstance(store, TieredStore) and isinstance(store.l2, GuardedStore):
         return store
-    return cast(CacheStore, GuardedStore(store))
+    return cast(CacheStore, GuardedStore(store, timeout=timeout))
 
 
 def _unguarded(store: CacheStore) -> list[CacheStore]:
@@ -180,6 +226,12 @@ class ResponseCache:
     - ``dump`` / ``load``: turn results into codec values and back (e.g. ``ChatCompletion.model_dump`` /
       ``ChatCompletion.model_validate``); per call too. Without them, results must already be codec values
       (dicts, lists, str, bytes...), and hits return them as the codec gives them back (tuples as lists).
+    - ``timeout``: the most time, in seconds, one call spends waiting on the store and the lock, all its
+      operations together (read, lock, tag tokens, write, release, polls while waiting for another process);
+      once spent, the call's other store operations are skipped (a read is a miss, a write is dropped) and counted
+      as ``over_budget``. It is also the per-operation timeout of the guard the cache puts around ``store``; if
+      you pass your own `GuardedStore`, give it this timeout too (the call's first read is bounded by the guard,
+      so that a store that hangs is seen by the breaker). ``None``: no budget.
 
     Every method is safe from any task, thread or event loop; ``cache.sync`` is the blocking twin.
 
@@ -207,23 +259,30 @@ class ResponseCache:
         lock: DistributedLock | None = None,
         dump: Dump | None = None,
         load: Load | None = None,
+        timeout: float | None = 1.0,
     ) -> None:
         if not isinstance(policy, CachePolicy):
             raise TypeError(f"policy: expected a CachePolicy, got {type(policy).__name__}")
         if not isinstance(store, CacheStore):
             raise TypeError(f"store: expected a CacheStore, got {type(store).__name__}")
         if lock is not None and not isinstance(lock, DistributedLock):
-            raise TypeError(f"lock: expected a DistributedLock, got {type(lock).__name__}")
+            raise TypeError(
+                f"lock: expected a DistributedLock (async acquire, renew and release), got {type(lock).__name__}"
+            )
+        if timeout is not None and not (
+            isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0
+        ):
+            raise ValueError(f"timeout: expected a positive number of seconds or None, got {timeout!r}")
         self.policy = policy
         self._codec = codec if codec is not None else Codec()
-        self._decode = self._codec._decode
-        self._decode_entry = self._codec._decode_entry
         self._signs = self._codec.signed  # only a signing codec reads the context (the key) it verifies against
         self.backend = store
         """The store as given."""
-        self._store: CacheStore = _guarded(store) if guard else store
+        self._store: CacheStore = _guarded(store, timeout) if guard else store
+        self._breaker = _breaker_of(self._store)
         # An in-process MemoryStore (exactly: a subclass may do I/O) is read synchronously, through its entries.
         self._memory = self._store if type(self._store) is MemoryStore else None
+        self._timeout = timeout
         self.lock = lock
         self._dump = dump
         self._load = load
@@ -362,11 +421,13 @@ class ResponseCache:
     ) -> CacheResult[T]:
         """The cached result of ``request``, or ``await call()``'s — made once however many callers ask at once.
 
-        ``tenant``, ``ttl`` override the policy for this call; ``tags`` add to the policy's tags; ``dump`` /
-        ``load`` override the cache's. Returns a `CacheResult` (``.value``, ``.hit``, ``.source``, and for a
-        call the policy does not cache, ``.reason``). Raises what ``call`` raises (nothing is stored then), a
-        `FingerprintError <cachepoint.core.keys.FingerprintError>` for a request that cannot be keyed,
-        ``ValueError`` without a tenant under ``require_tenant``; never a store error.
+        ``tenant``, ``ttl`` override the policy for this call; ``tags`` add to the policy's tags (recorded in the
+        entry written on a miss; an entry is served only while every tag it recorded, and every tag named here,
+        is uninvalidated); ``dump`` / ``load`` override the cache's. Returns a `CacheResult` (``.value``, ``.hit``,
+        ``.source``, and for a call the policy does not cache, ``.reason``); every caller gets a value of its own
+        (a hit and a joined call decode theirs), so changing it changes no one else's. Raises what ``call`` raises
+        (nothing is stored then), a `FingerprintError <cachepoint.core.keys.FingerprintError>` for a request that
+        cannot be keyed, ``ValueError`` without a tenant under ``require_tenant``; never a store error.
 
         >>> import asyncio
         >>> from cachepoint.core.stores import MemoryStore
@@ -388,45 +449,26 @@ class ResponseCache:
         key = prefix + fingerprint(request, ignore=self._ignore_params)
         if ttl is not UNSET:
             _check_ttl(ttl)  # a bad argument is an error even when the call is a hit
-        if tags or self._policy_tags:
+        if tags:
             plan = self._make_plan(key, KIND_VALUE, tags=tags, ttl=ttl, dump=dump, load=load)
             return await self._get_or_call(plan, call)
-        # The hit path without tags, inlined (no plan object, no extra frames): it is most of what a cache does.
-        # A miss continues below with the same single-flight path as everyone else.
+        # The usual call, read without building a plan first (a hit needs none): the same read as `_read`'s.
+        if load is None:
+            load = self._load
         context = key.encode("utf-8") if self._signs else b""
-        memory = self._memory
-        raw: bytes | None = None
-        decoded = None
-        try:
-            if memory is not None:  # in-process: no coroutine, and bytes already verified are not checked again
-                entry = memory.get_entry(key)
-                if entry is not None:
-                    raw = entry.value
-                    decoded = self._decode_entry(entry, context)
-            else:
-                raw = await self.store.get(key)
-        except Exception:
-            raw = None
-            self._stats.add(store_errors=1)
-            log.debug("response cache: store read failed for %s", key, exc_info=True)
-        if raw is not None:
-            decoded = decoded or self._decode(raw, context)
-            load = load or self._load
-            body = decoded[1]
-            if (
-                decoded[0] is _OK
-                and load is None
-                and type(body) is dict
-                and body.get("k") == KIND_VALUE
-                and "d" in body
-            ):
-                self._stats.hit(len(raw))  # a good entry as stored, nothing to load: the usual hit, judged inline
-                return CacheResult(body["d"], _HIT, key)
-            found = self._accept(raw, decoded, KIND_VALUE, (), None, load)
-            if found is not _MISS:
-                return CacheResult(found, _HIT, key)
-        plan = self._make_plan(key, KIND_VALUE, ttl=ttl, dump=dump, load=load)
-        return await self._after_miss(plan, call, count=True)
+        began = None
+        if self._memory is not None:
+            found = self._read_memory(key, context, KIND_VALUE, self._policy_tags, load, True)
+        else:
+            began = time.monotonic()
+            found = await self._read_store(
+                key, context, KIND_VALUE, self._policy_tags, self._policy_tag_keys, load, True, None
+            )
+        if found is not _MISS and found is not _UNSTORABLE:
+            return CacheResult(found, _HIT, key)
+        spent = 0.0 if began is None else time.monotonic() - began  # charged on a miss only: a hit has no more to do
+        plan = self._make_plan(key, KIND_VALUE, ttl=ttl, dump=dump, load=load, spent=spent)
+        return await self._after_miss(plan, call, count=True, marked=found is _UNSTORABLE)
 
     async def lookup(
         self,
@@ -447,8 +489,8 @@ class ResponseCache:
         if not self.cacheable(request):
             return None
         plan = self._make_plan(self.key_for(request, tenant=tenant), KIND_VALUE, tags=tags, load=load)
-        found = await self._read(plan)
-        if found is _MISS:
+        found = await self._read(plan, first=True)
+        if found is _MISS or found is _UNSTORABLE:
             self._stats.add(misses=1)
             return None
         return CacheResult(found, Source.HIT, plan.key)
@@ -522,7 +564,8 @@ class ResponseCache:
                 return
             plan = self._make_plan(self.key_for(request, tenant=tenant), KIND_VALUE, tags=tags, ttl=ttl)
             async with gate:
-                if await self._read(plan, count=False) is not _MISS:
+                found = await self._read(plan, count=False, first=True)
+                if found is not _MISS and found is not _UNSTORABLE:
                     report.present += 1
                     return
                 try:
@@ -624,8 +667,10 @@ class ResponseCache:
         ttl: Any = UNSET,
         dump: Dump | None = None,
         load: Load | None = None,
+        spent: float = 0.0,
     ) -> Plan:
-        """Everything a call of ``key`` needs: tags with their token keys, TTL, dump/load (internal)."""
+        """Everything a call of ``key`` needs: tags with their token keys, TTL, dump/load, and its time budget, of
+        which ``spent`` seconds are gone already (internal)."""
         if tags:
             extra = (tags,) if isinstance(tags, str) else tuple(tags)
             for index, name in enumerate(extra):
@@ -639,12 +684,21 @@ class ResponseCache:
         return Plan(
             key,
             kind,
+            context=key.encode("utf-8") if self._signs else b"",
             tags=all_tags,
             tag_keys=tag_keys,
             ttl=ttl,
             dump=dump if dump is not None else self._dump,
             load=load if load is not None else self._load,
+            budget=self._new_budget(spent),
         )
+
+    def _new_budget(self, spent: float = 0.0) -> Budget | None:
+        """A time budget for one call, ``spent`` seconds of it gone, if its operations can wait on anything (not
+        for a MemoryStore without a distributed lock: nothing there awaits I/O)."""
+        if self._timeout is None or (self._memory is not None and self.lock is None):
+            return None
+        return Budget(self._timeout - spent)
 
     def _bypass_reason(self, request: Mapping[str, Any]) -> str | None:
         """Why the policy does not cache ``request``, or ``None`` (internal)."""
@@ -688,50 +742,152 @@ class ResponseCache:
             advice = f"calls are not cached ({reason})"
         log.info("response cache %r: %s (bypassed calls are counted in stats().bypass_reasons)", namespace, advice)
 
-    async def _read(self, plan: Plan, *, count: bool = True) -> Any:
-        """The loaded value stored for ``plan``, or ``_MISS``; counts hits and bad entries (internal)."""
-        raws: list[bytes | None] | None = None
-        decoded = None
+    # -- the read: one judgement of an entry, whatever the read path ---------------------------------------------
+
+    async def _read(self, plan: Plan, *, count: bool = True, first: bool = False) -> Any:
+        """What is stored for ``plan``: its loaded value, or ``_MISS`` (counted by cause), or ``_UNSTORABLE``.
+
+        ``count``: a good entry counts as a hit (else only as a decode). ``first``: this is the call's first read,
+        bounded by the store's guard rather than cut short by the call's budget, and charged to it after (see
+        `_store_op`). Internal.
+        """
+        found = self._read_local(plan, count)
+        if found is not _IN_PROCESS_ONLY:
+            return found
+        args = (plan.key, plan.context, plan.kind, plan.tags, plan.tag_keys, plan.load, count)
+        budget = plan.budget
+        if not first or budget is None:
+            return await self._read_store(*args, budget)
+        began = time.monotonic()
         try:
-            if plan.tag_keys:
-                raws = await self.store.get_many(plan.read_keys or ())
-                raw = raws[0]
-            elif self._memory is not None:
-                entry = self._memory.get_entry(plan.key)
-                raw = None if entry is None else entry.value
-                decoded = None if entry is None else self._decode_entry(entry, plan.context)
+            return await self._read_store(*args, None)
+        finally:
+            budget.charge(time.monotonic() - began)
+
+    def _read_local(self, plan: Plan, count: bool = True) -> Any:
+        """`_read` without awaiting, for an in-process MemoryStore; ``_IN_PROCESS_ONLY`` for any other store (the
+        sync face reads a MemoryStore in the caller's thread, and only goes through the bridge for I/O)."""
+        if self._memory is None:
+            return _IN_PROCESS_ONLY
+        return self._read_memory(plan.key, plan.context, plan.kind, plan.tags, plan.load, count)
+
+    def _read_memory(  # noqa: PLR0917 - positional: it is on the hit path
+        self, key: str, context: bytes, kind: str, tags: tuple[str, ...], load: Load | None, count: bool
+    ) -> Any:
+        """`_read` on an in-process MemoryStore: its entries, and tag tokens, read synchronously."""
+        memory = self._memory
+        assert memory is not None
+        try:
+            entry = memory.get_entry(key)
+            if entry is None:
+                return _MISS
+            # Bytes this cache's codec verified before (`_open` keeps the `Verified` on the entry) are only parsed.
+            note = entry.note
+            if type(note) is Verified and note.vouches_for(self._codec, context):
+                body = note.value()
             else:
-                raw = await self.store.get(plan.key)
+                body = self._open(entry.value, entry, context)
+                if body is _MISS:
+                    return _MISS
+            current = None
+            if tags or (type(body) is dict and "g" in body):
+                namespace = self.policy.namespace
+                current = {}
+                for name in tags_to_check(body, tags):
+                    token = memory.get_entry(tag_key(namespace, name))
+                    current[name] = None if token is None else token.value
         except Exception:
             self._stats.add(store_errors=1)
-            log.debug("response cache: store read failed for %s", plan.key, exc_info=True)
+            log.debug("response cache: store read failed for %s", key, exc_info=True)
             return _MISS
-        if raw is None:
-            return _MISS
-        decoded = decoded or self._decode(raw, plan.context)
-        return self._accept(raw, decoded, plan.kind, plan.tags, raws, plan.load, count)
+        return self._judge(body, len(entry.value), kind, tags, current, load, count)
 
-    def _accept(  # noqa: PLR0917 - one exit per miss cause; positional: it is on the hit path
+    async def _read_store(  # noqa: PLR0917 - positional: it is on the hit path
         self,
-        raw: bytes,
-        decoded: tuple[DecodeOutcome, Any, str],
+        key: str,
+        context: bytes,
         kind: str,
         tags: tuple[str, ...],
-        raws: list[bytes | None] | None,
+        tag_keys: tuple[str, ...],
         load: Load | None,
-        count: bool = True,
+        count: bool,
+        budget: Budget | None,
     ) -> Any:
-        """Judge a stored entry and its decode (uncounted, see `CacheStats`): its value, or ``_MISS`` counted by
-        cause (bad, wrong kind, stale, unloadable). The codec's count and this cache's take one lock."""
-        outcome, body, _ = decoded
+        """`_read` on any other store: the entry and the tokens of the tags the reader names in one round trip;
+        a second one for tags the entry recorded that the reader did not name. ``budget``: what is left of the
+        call's; ``None`` for its first read, which the store's guard bounds (a hit needs no budget: the caller
+        charges the time when a miss follows)."""
+        store = self._store
+        try:
+            if budget is None:
+                raws = await store.get_many([key, *tag_keys]) if tag_keys else [await store.get(key)]
+            elif tag_keys:
+                raws = await self._store_op(budget, lambda: store.get_many([key, *tag_keys]))
+            else:
+                raws = [await self._store_op(budget, lambda: store.get(key))]
+            raw = raws[0]
+            if raw is None:
+                return _MISS
+            body = self._open(raw, None, context)
+            if body is _MISS:
+                return _MISS
+            current = None
+            if tags or (type(body) is dict and "g" in body):
+                current = dict(zip(tags, raws[1:], strict=True)) if tag_keys else {}
+                missing = [name for name in tags_to_check(body, tags) if name not in current]
+                if missing:
+                    keys = [tag_key(self.policy.namespace, name) for name in missing]
+                    more = await (
+                        store.get_many(keys) if budget is None else self._store_op(budget, lambda: store.get_many(keys))
+                    )
+                    current.update(zip(missing, more, strict=True))
+        except BudgetSpentError:
+            return _MISS
+        except Exception:
+            self._stats.add(store_errors=1)
+            log.debug("response cache: store read failed for %s", key, exc_info=True)
+            return _MISS
+        return self._judge(body, len(raw), kind, tags, current, load, count)
+
+    def _open(self, raw: bytes, entry: MemoryEntry | None, context: bytes) -> Any:
+        """The body of the envelope ``raw``, verified and parsed, or ``_MISS`` (counted by cause). An in-process
+        ``entry`` keeps the `Verified` (in `MemoryEntry.note`), so that later reads of the same immutable bytes
+        parse them without checking them again (`_read_memory`)."""
+        checked = self._codec.verify(raw, context)
+        if not isinstance(checked, Verified):
+            self._stats.decoded(checked.outcome)
+            return _MISS
+        try:
+            body = checked.value()
+        except DecodeError as exc:
+            self._stats.decoded(exc.outcome)
+            return _MISS
+        if entry is not None:
+            entry.note = checked
+        return body
+
+    def _judge(  # noqa: PLR0917 - one exit per miss cause; positional: it is on the hit path
+        self,
+        body: Any,
+        nbytes: int,
+        kind: str,
+        tags: tuple[str, ...],
+        current: dict[str, bytes | None] | None,
+        load: Load | None,
+        count: bool,
+    ) -> Any:
+        """Judge a decoded entry ``body``: its value (loaded), or ``_MISS`` counted by cause (not an entry, the
+        wrong kind, stale under its tags, unloadable), or ``_UNSTORABLE``. ``current``: the tokens of the tags
+        `tags_to_check` names, or ``None`` when neither the entry nor the reader has tags. The codec's count and
+        this cache's take one lock (see `CacheStats`)."""
         stats = self._stats
-        if outcome is not _OK:
-            stats.decoded(outcome)
-            return _MISS
         if type(body) is not dict or body.get("k") != kind or "d" not in body:
-            stats.decoded(_OK, bad=DecodeOutcome.CORRUPT)
+            if type(body) is dict and body.get("k") == KIND_UNSTORABLE and kind == KIND_VALUE:
+                stats.decoded(_OK)
+                return _UNSTORABLE
+            stats.decoded(_OK, bad=_CORRUPT)
             return _MISS
-        if raws is not None and not self._fresh(body.get("g"), tags, raws):
+        if current is not None and not fresh(body.get("g"), tags, current):
             stats.decoded(_OK, stale=1)
             return _MISS
         data = body["d"]
@@ -743,28 +899,72 @@ class ResponseCache:
                 self._warn_once("load", f"response cache {self.policy.namespace!r}: load() failed on a stored entry")
                 return _MISS
         if count:
-            stats.hit(len(raw))
+            stats.hit(nbytes)
         else:
             stats.decoded(_OK)
         return data
 
-    @staticmethod
-    def _fresh(recorded: Any, tags: tuple[str, ...], raws: list[bytes | None]) -> bool:
-        """Whether the tag generations an entry recorded are still the current ones."""
-        if type(recorded) is not dict:
-            return False
-        for name, current in zip(tags, raws[1:], strict=True):
-            if current is None or recorded.get(name) != current.decode("ascii", "replace"):
-                return False
-        return True
+    # -- the write ------------------------------------------------------------------------------------------------
 
-    async def _write(self, plan: Plan, data: Any) -> None:
-        """Encode and store ``data`` (already dumped) under ``plan``; never raises (internal)."""
+    def _dump_value(self, plan: Plan, value: Any) -> Any:
+        """``plan.dump(value)`` (or ``value``); may raise (internal)."""
+        return value if plan.dump is None else plan.dump(value)
+
+    def _record(self, plan: Plan, chunk: Any) -> Any:
+        """What a stream stores for ``chunk``: its dump, or without ``dump`` a private copy (the consumer gets the
+        chunk itself and may change it before the stream completes and is stored); may raise (internal)."""
+        record = self._dump_value(plan, chunk)
+        return self._private_copy(record) if record is chunk else record
+
+    def _dump_for_store(self, plan: Plan, value: Any) -> Any:
+        """What to store for ``value``: its dump, or ``_UNDUMPABLE`` (counted, warned once)."""
         try:
-            body: dict[str, Any] = {"k": plan.kind, "d": data}
+            return self._dump_value(plan, value)
+        except Exception as exc:
+            self._stats.add(unstorable=1)
+            self._warn_once("dump", f"response cache {self.policy.namespace!r}: dump() failed ({exc})")
+            return _UNDUMPABLE
+
+    async def _write(self, plan: Plan, data: Any) -> tuple[Verified | None, bool]:
+        """Encode and store ``data`` (already dumped) under ``plan``; never raises (internal).
+
+        Returns the entry as verified bytes (for in-process waiters to decode copies from; ``None`` if it could
+        not be encoded) and whether it was stored."""
+        raw = await self._entry_bytes(plan, data)
+        if raw is None:
+            return None, False
+        checked = self._codec.verify(raw, context=plan.context)
+        verified = checked if isinstance(checked, Verified) else None
+        limit = self.policy.max_entry_bytes
+        if limit is not None and len(raw) > limit:
+            self._stats.add(too_large=1)
+            return verified, False
+        store = self._store
+        try:
+            await self._store_op(plan.budget, lambda: store.set(plan.key, raw, plan.ttl))
+        except BudgetSpentError:
+            return verified, False
+        except Exception:
+            self._stats.add(store_errors=1)
+            log.debug("response cache: store write failed for %s", plan.key, exc_info=True)
+            return verified, False
+        self._stats.add(stored=1, bytes_written=len(raw))
+        return verified, True
+
+    async def _entry_bytes(self, plan: Plan, data: Any) -> bytes | None:
+        """The envelope of the entry for ``data`` (with its tags' current tokens), or ``None`` (counted)."""
+        body: dict[str, Any] = {"k": plan.kind, "d": data}
+        try:
             if plan.tag_keys:
                 body["g"] = await self._tag_tokens(plan)
-            raw = self.codec.encode(body, context=plan.context)
+        except BudgetSpentError:
+            return None
+        except Exception:
+            self._stats.add(store_errors=1)
+            log.debug("response cache: reading the tag tokens of %s failed", plan.key, exc_info=True)
+            return None
+        try:
+            return self._codec.encode(body, context=plan.context)
         except Exception as exc:
             self._stats.add(unstorable=1)
             self._warn_once(
@@ -772,25 +972,11 @@ class ResponseCache:
                 f"response cache {self.policy.namespace!r}: a result could not be stored ({exc}); pass dump=/load= "
                 "to convert results to plain data",
             )
-            return
-        limit = self.policy.max_entry_bytes
-        if limit is not None and len(raw) > limit:
-            self._stats.add(too_large=1)
-            return
-        try:
-            await self.store.set(plan.key, raw, plan.ttl)
-        except Exception:
-            self._stats.add(store_errors=1)
-            log.debug("response cache: store write failed for %s", plan.key, exc_info=True)
-            return
-        self._stats.add(stored=1, bytes_written=len(raw))
-
-    def _dump_value(self, plan: Plan, value: Any) -> Any:
-        """``plan.dump(value)`` (or ``value``); may raise (internal)."""
-        return value if plan.dump is None else plan.dump(value)
+            return None
 
     async def _tag_tokens(self, plan: Plan) -> dict[str, str]:
-        current = await self.store.get_many(list(plan.tag_keys))
+        store = self._store
+        current = await self._store_op(plan.budget, lambda: store.get_many(list(plan.tag_keys)))
         tokens: dict[str, str] = {}
         created: dict[str, bytes] = {}
         for name, key, found in zip(plan.tags, plan.tag_keys, current, strict=True):
@@ -799,49 +985,119 @@ class ResponseCache:
                 token = created[key] = new_tag_token()
             tokens[name] = token.decode("ascii", "replace")
         if created:
-            await self.store.set_many(created, None)
+            await self._store_op(plan.budget, lambda: store.set_many(created, None))
         return tokens
 
-    async def _get_or_call(self, plan: Plan, call: Callable[[], Awaitable[T]], *, count: bool = True) -> CacheResult[T]:
-        found = await self._read(plan, count=count)
-        if found is not _MISS:
-            return CacheResult(found, Source.HIT, plan.key)
-        return await self._after_miss(plan, call, count=count)
+    async def _mark_unstorable(self, plan: Plan) -> None:
+        """Tell the processes waiting for this result that it will not be stored: a short-lived marker under its
+        key, which their next poll reads (they then call upstream themselves, at once)."""
+        store = self._store
+        try:
+            raw = self._codec.encode({"k": KIND_UNSTORABLE}, context=plan.context)
+            await self._store_op(plan.budget, lambda: store.set(plan.key, raw, UNSTORABLE_MARK_TTL))
+        except Exception:
+            log.debug("response cache: writing the unstorable marker of %s failed", plan.key, exc_info=True)
 
-    async def _after_miss(self, plan: Plan, call: Callable[[], Awaitable[T]], *, count: bool) -> CacheResult[T]:
+    async def _store_op(self, budget: Budget | None, start: Callable[[], Awaitable[T]]) -> T:
+        """Run one store operation of a call within what is left of its ``budget``.
+
+        (The call's first read is not run here: the store's guard bounds it, so that a store that hangs times out
+        there and the breaker counts it; its time is charged to the budget afterwards.) An operation cut short
+        here when the budget runs out is seen by the guard as a cancellation, not a failure, so the failure is
+        reported to the breaker here."""
+        if budget is None:
+            return await start()
+        try:
+            return await budget.run(start)
+        except BudgetSpentError:
+            self._note_over_budget()
+            raise
+        except TimeoutError:
+            self._note_over_budget()
+            breaker = self._breaker
+            if breaker is not None:
+                breaker.failure(breaker.allow())
+            raise
+
+    def _note_over_budget(self) -> None:
+        self._stats.add(over_budget=1)
+        self._warn_once(
+            "budget",
+            f"response cache {self.policy.namespace!r}: a call spent its time budget on the store "
+            f"(timeout={self._timeout}s); its other store and lock operations were skipped",
+        )
+
+    # -- misses: single-flight in this process, the distributed lock across processes -----------------------------
+
+    async def _get_or_call(self, plan: Plan, call: Callable[[], Awaitable[T]], *, count: bool = True) -> CacheResult[T]:
+        found = await self._read(plan, count=count, first=True)
+        if found is not _MISS and found is not _UNSTORABLE:
+            return CacheResult(found, Source.HIT, plan.key)
+        return await self._after_miss(plan, call, count=count, marked=found is _UNSTORABLE)
+
+    async def _after_miss(
+        self, plan: Plan, call: Callable[[], Awaitable[T]], *, count: bool, marked: bool = False
+    ) -> CacheResult[T]:
+        """A miss: lead the flight of ``plan.key`` in this process, or wait for its leader and get a copy of its
+        result. ``marked``: the read found an unstorable marker (no process waits on this key's lock then)."""
         if count:
             self._stats.add(misses=1)
         if not self.policy.single_flight:
-            return await self._lead(plan, call)
+            return (await self._lead(plan, call, marked))[0]
         while True:
             flight, leader = self._flights.lead_or_join(plan.key)
             if leader:
                 try:
-                    result = await self._lead(plan, call)
+                    result, shared = await self._lead(plan, call, marked)
                 except Exception as exc:
                     self._flights.settle(plan.key, flight, error=exc)
                     raise
                 except BaseException:  # cancelled or interrupted: someone else should lead
                     self._flights.settle(plan.key, flight, value=ABANDONED)
                     raise
-                self._flights.settle(plan.key, flight, value=result.value)
+                self._flights.settle(plan.key, flight, value=shared)
                 return result
             self._stats.add(joins=1)
             outcome = await wait_async(flight.future)
             if outcome is ABANDONED:
                 found = await self._read(plan, count=False)
-                if found is not _MISS:
+                if found is not _MISS and found is not _UNSTORABLE:
                     return CacheResult(found, Source.JOINED, plan.key)
                 continue
-            return CacheResult(outcome, Source.JOINED, plan.key)
+            return CacheResult(self._own_copy(outcome, plan), Source.JOINED, plan.key)
 
-    async def _lead(self, plan: Plan, call: Callable[[], Awaitable[T]]) -> CacheResult[T]:
-        token = None
-        if self.lock is not None:
-            found, token = await self._acquire_or_wait(plan)
-            if found is not _MISS:
-                self._stats.add(joins=1)
-                return CacheResult(found, Source.JOINED, plan.key)
+    def _own_copy(self, shared: _Shared, plan: Plan) -> Any:
+        """A waiter's own copy of its leader's result, as a hit would give it: decoded from the entry the leader
+        encoded and loaded with the waiter's ``load``; a deep copy when there is no such entry (a result the codec
+        cannot carry); the leader's object itself, with a warning, when even that fails."""
+        if shared.verified is not None:
+            try:
+                data = shared.verified.value()["d"]
+                return data if plan.load is None else plan.load(data)
+            except Exception:
+                log.debug("response cache: decoding a copy for a waiter of %s failed", plan.key, exc_info=True)
+        return self._private_copy(shared.value)
+
+    def _private_copy(self, value: Any) -> Any:
+        """A deep copy of ``value`` that no one else holds (for a waiter sharing a result, a joined stream's
+        consumer, a stream's record); ``value`` itself, warned once, if it cannot be copied. Internal."""
+        try:
+            return copy.deepcopy(value)
+        except Exception:
+            self._warn_once(
+                "copy",
+                f"response cache {self.policy.namespace!r}: a result could be neither decoded nor copied for the "
+                "callers that shared its call; they share one object",
+            )
+            return value
+
+    async def _lead(
+        self, plan: Plan, call: Callable[[], Awaitable[T]], marked: bool = False
+    ) -> tuple[CacheResult[T], _Shared]:
+        found, lease = await self._begin(plan, marked)
+        if found is not _MISS:
+            self._stats.add(joins=1)
+            return CacheResult(found, Source.JOINED, plan.key), _Shared(found, None)
         try:
             self._stats.add(upstream_calls=1)
             try:
@@ -849,78 +1105,139 @@ class ResponseCache:
             except Exception:
                 self._stats.add(errors=1)
                 raise
-            try:
-                data = self._dump_value(plan, value)
-            except Exception as exc:
-                self._stats.add(unstorable=1)
-                self._warn_once("dump", f"response cache {self.policy.namespace!r}: dump() failed ({exc})")
-            else:
-                await self._write(plan, data)
-            return CacheResult(value, Source.MISS, plan.key)
-        finally:
-            if token is not None:
-                await self._release_lock(plan, token)
+        except BaseException:
+            if lease is not None:
+                await self._end(plan, lease)
+            raise
+        verified = await self._conclude(plan, self._dump_for_store(plan, value), lease)
+        return CacheResult(value, Source.MISS, plan.key), _Shared(value, verified)
 
-    async def _acquire_or_wait(self, plan: Plan) -> tuple[Any, str | None]:
+    async def _begin(self, plan: Plan, marked: bool = False) -> tuple[Any, Lease | None]:
+        """Before the upstream call: with a distributed lock, take it (and keep it alive while the call runs) or
+        wait for its holder's result. ``(value, None)`` when the holder's result appeared in the store; otherwise
+        ``(_MISS, the kept lease or None)``. Internal (the sync face runs it on the bridge loop)."""
+        if self.lock is None or marked:
+            return _MISS, None
+        found, token = await self._acquire_or_wait(plan)
+        if found is not _MISS or token is None:
+            return found, None
+        lease = Lease(plan.key, token, self.policy.lock_ttl, lambda: self._renew(plan.key, token))
+        lease.start()
+        return _MISS, lease
+
+    async def _conclude(self, plan: Plan, data: Any, lease: Lease | None) -> Verified | None:
+        """After the upstream call succeeded: store ``data`` (the dumped result, or ``_UNDUMPABLE``); if it cannot
+        be stored, tell the processes waiting on the lock; let go of the lock. Returns the encoded entry, for this
+        process's waiters. Never raises. Internal (the sync face runs it on the bridge loop)."""
+        try:
+            verified, stored = (None, False) if data is _UNDUMPABLE else await self._write(plan, data)
+            if lease is not None and not stored:
+                await self._mark_unstorable(plan)
+            return verified
+        finally:
+            if lease is not None:
+                await self._end(plan, lease)
+
+    async def _end(self, plan: Plan, lease: Lease) -> None:
+        """Stop renewing ``lease`` and release its lock (internal)."""
+        await lease.stop()
+        await self._release_lock(plan, lease.token)
+
+    async def _acquire_or_wait(self, plan: Plan) -> tuple[Any, str | None]:  # noqa: PLR0911 - one exit per outcome
         """Take the distributed lock, or wait for its holder's result: ``(value or _MISS, token or None)``.
 
         Returns a value when the holder's result appeared in the store; ``(_MISS, token)`` when this caller
-        holds the lock; ``(_MISS, None)`` when it should call without the lock (lock backend failure, or
-        ``policy.lock_wait`` ran out). Internal.
+        holds the lock; ``(_MISS, None)`` when it should call without the lock: the lock backend failed, the
+        call's budget is spent, ``policy.lock_wait`` ran out, or the holder said its result cannot be stored.
+        While the lock is held (a live holder renews it), waiting goes on. Internal.
         """
         lock = self.lock
         assert lock is not None
-        deadline = time.monotonic() + self.policy.lock_wait
+        policy = self.policy
+        give_up_at = None if policy.lock_wait is None else time.monotonic() + policy.lock_wait
         delay = _POLL_FIRST
         waited = False
         while True:
             try:
-                token = await self._lock_op(lambda: lock.acquire(plan.key, self.policy.lock_ttl))
+                token = await self._lock_op(lambda: lock.acquire(plan.key, policy.lock_ttl), plan.budget)
+            except BudgetSpentError:
+                return _MISS, None
             except Exception:
                 self._stats.add(lock_errors=1)
-                self._warn_once("lock", f"response cache {self.policy.namespace!r}: the lock failed, going ahead")
+                self._warn_once("lock", f"response cache {policy.namespace!r}: the lock failed, going ahead")
                 return _MISS, None
             if token is not None:
                 # Another process may have stored its result (and released) between our lookup and now: one
                 # more read is cheap next to a duplicate upstream call.
                 found = await self._read(plan, count=False)
-                if found is not _MISS:
-                    await self._release_lock(plan, token)
-                    return found, None
-                return _MISS, token
+                if found is _MISS:
+                    return _MISS, token
+                await self._release_lock(plan, token)
+                return (_MISS if found is _UNSTORABLE else found), None
             if not waited:
                 waited = True
                 self._stats.add(lock_waits=1)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._stats.add(lock_timeouts=1)
-                return _MISS, None
-            await asyncio.sleep(min(delay * (0.5 + random.random()), remaining))  # noqa: S311 - jitter
+            pause = min(delay * (0.5 + random.random()), _POLL_MAX)  # noqa: S311 - jitter
+            if give_up_at is not None:
+                remaining = give_up_at - time.monotonic()
+                if remaining <= 0:
+                    self._stats.add(lock_timeouts=1)
+                    return _MISS, None
+                pause = min(pause, remaining)
+            await asyncio.sleep(pause)
             delay = min(delay * 2, _POLL_MAX)
             found = await self._read(plan, count=False)
+            if found is _UNSTORABLE:
+                self._stats.add(lock_unstorable=1)
+                return _MISS, None
             if found is not _MISS:
                 return found, None
 
+    async def _renew(self, key: str, token: str) -> bool:
+        """Renew the lease of the lock on ``key`` (a `Lease`'s renewal; outside the call's budget: it runs beside
+        the upstream call, not in its way). Failures are counted as lock errors."""
+        lock = self.lock
+        assert lock is not None
+        try:
+            return await self._lock_op(lambda: lock.renew(key, token, self.policy.lock_ttl), None)
+        except Exception:
+            self._stats.add(lock_errors=1)
+            raise
+
     async def _release_lock(self, plan: Plan, token: str) -> None:
         """Release the distributed lock; failures only log (the lease expires anyway). Internal."""
-        assert self.lock is not None
+        lock = self.lock
+        assert lock is not None
         try:
-            lock = self.lock
-            await self._lock_op(lambda: lock.release(plan.key, token))
+            await self._lock_op(lambda: lock.release(plan.key, token), plan.budget)
+        except BudgetSpentError:
+            log.debug("response cache: no time left to release the lock on %s; its lease will expire", plan.key)
         except Exception:
             self._stats.add(lock_errors=1)
             log.debug("response cache: lock release failed for %s", plan.key, exc_info=True)
 
-    async def _lock_op(self, start: Callable[[], Awaitable[T]]) -> T:
+    async def _lock_op(self, start: Callable[[], Awaitable[T]], budget: Budget | None) -> T:
         # Lock calls share the guarded store's breaker: when Redis is down, a miss must not first wait on a lock
         # call that is bound to fail; when it recovers, the breaker's probe lets locking resume. A lock that states
-        # its own budget (`RedisLock.timeout`, its store's) is held to it; any other lock to `_LOCK_OP_TIMEOUT`.
-        budget = getattr(self.lock, "timeout", _LOCK_OP_TIMEOUT)
+        # its own budget (`RedisLock.timeout`, its store's) is held to it; any other lock to `_LOCK_OP_TIMEOUT`;
+        # and every lock call of a call to what is left of the call's budget. The timer runs inside the breaker's
+        # call, so a lock call cut short by either is a failure the breaker counts.
+        cap = getattr(self.lock, "timeout", _LOCK_OP_TIMEOUT)
+        if budget is not None and budget.left <= 0:
+            self._note_over_budget()
+            raise BudgetSpentError
 
         async def bounded() -> T:
-            return await within(budget, start)
+            if budget is None:
+                return await within(cap, start)
+            try:
+                return await budget.run(start, cap)
+            except TimeoutError:
+                if budget.left <= 0:
+                    self._note_over_budget()
+                raise
 
-        breaker = _breaker_of(self.store)
+        breaker = self._breaker
         if breaker is not None:
             return await breaker.call(bounded)
         return await bounded()

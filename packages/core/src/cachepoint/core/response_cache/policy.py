@@ -163,8 +163,10 @@ class CachePolicy:
       (e.g. a model you configured greedy on the server side, or reasoning models you are content to replay).
     - ``ignore_params``: more top-level request parameters that do not change the answer (left out of keys).
     - ``single_flight``: concurrent identical calls in this process share one upstream call.
-    - ``lock_ttl`` / ``lock_wait``: with a distributed lock, how long a holder's lease lasts and how long
-      other processes wait for its result before calling upstream themselves.
+    - ``lock_ttl``: with a distributed lock, the holder's lease in seconds. The holder renews it every third of
+      it while its call runs, so it only bounds how long a holder that died blocks the others.
+    - ``lock_wait``: how long other processes wait for the holder's result before calling upstream themselves;
+      ``None`` (the default): as long as the holder holds the lock, however long its call takes.
     - ``max_entry_bytes``: do not store larger entries (counted as ``too_large``).
 
     >>> policy = CachePolicy("chat", tenant="acme", ttl=600, tags=["faq"])
@@ -185,8 +187,8 @@ class CachePolicy:
     require_tenant: bool = False
     ignore_params: frozenset[str] = field(default_factory=frozenset)
     single_flight: bool = True
-    lock_ttl: float = 60.0
-    lock_wait: float = 30.0
+    lock_ttl: float = 15.0
+    lock_wait: float | None = None
     max_entry_bytes: int | None = None
     unset_temperature: UnsetTemperature = "sampled"  # last: positional construction of older fields is unchanged
 
@@ -201,7 +203,7 @@ class CachePolicy:
             raise type(exc)(f"CachePolicy.{exc}") from None
         _positive("ttl", self.ttl, allow_none=True)
         _positive("lock_ttl", self.lock_ttl)
-        _positive("lock_wait", self.lock_wait)
+        _positive("lock_wait", self.lock_wait, allow_none=True)
         if self.max_entry_bytes is not None and (
             not isinstance(self.max_entry_bytes, int) or isinstance(self.max_entry_bytes, bool)
         ):

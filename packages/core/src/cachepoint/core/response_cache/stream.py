@@ -164,7 +164,7 @@ class CachedStream(Generic[T], AsyncIterator[T]):
             async for chunk in self._bypass():
                 yield chunk
             return
-        found = await cache._read(plan)
+        found = await cache._read(plan, first=True)
         if found is not _MISS:
             self.source = Source.HIT
             for chunk in found:
@@ -175,7 +175,10 @@ class CachedStream(Generic[T], AsyncIterator[T]):
         while True:
             flight = self._lead_or_join(flights, plan)
             progress = _Progress()
-            follow = _follow(flight, progress)
+            # A consumer that joined gets chunks of its own, as a replay would give it; the one that started the
+            # upstream stream gets the upstream's chunks.
+            joined = self.source is Source.JOINED
+            follow = _follow(flight, progress, cache._private_copy if joined else None)
             try:
                 async for chunk in follow:
                     yield chunk
@@ -231,9 +234,11 @@ class _Progress:
         self.finished = False
 
 
-async def _follow(flight: StreamFlight, progress: _Progress) -> AsyncGenerator[Any, None]:
-    """Yield ``flight``'s chunks as they arrive; mark ``progress.finished`` at the end, raise its error, or just
-    return if the flight is aborted."""
+async def _follow(
+    flight: StreamFlight, progress: _Progress, copy: Callable[[Any], Any] | None
+) -> AsyncGenerator[Any, None]:
+    """Yield ``flight``'s chunks as they arrive (each through ``copy``, if given); mark ``progress.finished`` at
+    the end, raise its error, or just return if the flight is aborted."""
     sub = flight.subscribe()
     try:
         while True:
@@ -247,7 +252,7 @@ async def _follow(flight: StreamFlight, progress: _Progress) -> AsyncGenerator[A
                     if state is State.RUNNING:
                         sub.event.clear()  # under the lock: a publish after this check will set it again
             if state is None:
-                yield chunk
+                yield chunk if copy is None else copy(chunk)
             elif state is State.RUNNING:
                 await sub.event.wait()
             elif state is State.DONE:
@@ -275,7 +280,7 @@ async def _pump(
             async for chunk in upstream:
                 if records is not None:
                     try:
-                        records.append(cache._dump_value(plan, chunk))
+                        records.append(cache._record(plan, chunk))
                     except Exception as exc:
                         records = None
                         cache._count(unstorable=1)

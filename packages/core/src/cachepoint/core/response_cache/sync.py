@@ -16,7 +16,17 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cachepoint.core.bridge import run_sync
-from cachepoint.core.response_cache.cache import _MISS, UNSET, Dump, Load, Plan, WarmReport
+from cachepoint.core.response_cache.cache import (
+    _IN_PROCESS_ONLY,
+    _MISS,
+    _UNSTORABLE,
+    UNSET,
+    Dump,
+    Load,
+    Plan,
+    WarmReport,
+    _Shared,
+)
 from cachepoint.core.response_cache.entry import KIND_STREAM, KIND_VALUE
 from cachepoint.core.response_cache.flight import ABANDONED
 from cachepoint.core.response_cache.result import CacheResult, Source
@@ -103,38 +113,39 @@ class SyncResponseCache:
     def _get_or_call_plan(self, plan: Plan, call: Callable[[], T]) -> CacheResult[T]:
         """`get_or_call` for an already built plan (internal, used by the decorators)."""
         cache = self._cache
-        found = run_sync(lambda: cache._read(plan))
-        if found is not _MISS:
+        found = self._read(plan, first=True)
+        if found is not _MISS and found is not _UNSTORABLE:
             return CacheResult(found, Source.HIT, plan.key)
+        marked = found is _UNSTORABLE
         cache._count(misses=1)
         if not cache.policy.single_flight:
-            return self._lead(plan, call)
+            return self._lead(plan, call, marked)[0]
         flights = cache._flights
         while True:
             flight, leader = flights.lead_or_join(plan.key)
             if leader:
                 try:
-                    result = self._lead(plan, call)
+                    result, shared = self._lead(plan, call, marked)
                 except Exception as exc:
                     flights.settle(plan.key, flight, error=exc)
                     raise
                 except BaseException:
                     flights.settle(plan.key, flight, value=ABANDONED)
                     raise
-                flights.settle(plan.key, flight, value=result.value)
+                flights.settle(plan.key, flight, value=shared)
                 return result
             if flight.leader_thread == threading.get_ident():
                 # The leader is an async call suspended on this very thread's event loop: blocking here would
                 # stop it forever. Call without sharing instead.
-                return self._lead(plan, call)
+                return self._lead(plan, call, marked)[0]
             cache._count(joins=1)
             outcome = flight.future.result()
             if outcome is ABANDONED:
-                found = run_sync(lambda: cache._read(plan, count=False))
-                if found is not _MISS:
+                found = self._read(plan, count=False)
+                if found is not _MISS and found is not _UNSTORABLE:
                     return CacheResult(found, Source.JOINED, plan.key)
                 continue
-            return CacheResult(outcome, Source.JOINED, plan.key)
+            return CacheResult(cache._own_copy(outcome, plan), Source.JOINED, plan.key)
 
     def lookup(
         self, request: Mapping[str, Any], *, tenant: Any = UNSET, tags: Iterable[str] = (), load: Load | None = None
@@ -210,7 +221,8 @@ class SyncResponseCache:
                 report.bypassed += 1
                 continue
             plan = cache._make_plan(cache.key_for(request, tenant=tenant), KIND_VALUE, tags=tags, ttl=ttl)
-            if run_sync(lambda plan=plan: cache._read(plan, count=False)) is not _MISS:  # type: ignore[misc]
+            found = self._read(plan, count=False, first=True)
+            if found is not _MISS and found is not _UNSTORABLE:
                 report.present += 1
                 continue
             try:
@@ -263,28 +275,35 @@ class SyncResponseCache:
         self._cache._note_bypass(reason)
         return self._call(call)
 
-    def _lead(self, plan: Plan, call: Callable[[], T]) -> CacheResult[T]:
+    def _read(self, plan: Plan, *, count: bool = True, first: bool = False) -> Any:
+        """`ResponseCache._read`, in this thread for an in-process MemoryStore, through the bridge otherwise."""
         cache = self._cache
-        token = None
-        if cache.lock is not None:
-            found, token = run_sync(lambda: cache._acquire_or_wait(plan))
-            if found is not _MISS:
-                cache._count(joins=1)
-                return CacheResult(found, Source.JOINED, plan.key)
+        found = cache._read_local(plan, count)
+        if found is _IN_PROCESS_ONLY:
+            found = run_sync(lambda: cache._read(plan, count=count, first=first))
+        return found
+
+    def _lead(self, plan: Plan, call: Callable[[], T], marked: bool = False) -> tuple[CacheResult[T], _Shared]:
+        """`ResponseCache._lead` with a sync call, made in this thread; the lock and the store go through the
+        bridge (where the lease is renewed while the call runs)."""
+        cache = self._cache
+        found, lease = _MISS, None
+        if cache.lock is not None and not marked:
+            found, lease = run_sync(lambda: cache._begin(plan))
+        if found is not _MISS:
+            cache._count(joins=1)
+            return CacheResult(found, Source.JOINED, plan.key), _Shared(found, None)
         try:
             cache._count(upstream_calls=1)
             value = self._call(call)
-            try:
-                data = cache._dump_value(plan, value)
-            except Exception:
-                cache._count(unstorable=1)
-            else:
-                run_sync(lambda: cache._write(plan, data))
-            return CacheResult(value, Source.MISS, plan.key)
-        finally:
-            if token is not None:
-                held = token
-                run_sync(lambda: cache._release_lock(plan, held))
+        except BaseException:
+            if lease is not None:
+                held = lease
+                run_sync(lambda: cache._end(plan, held))
+            raise
+        data = cache._dump_for_store(plan, value)
+        verified = run_sync(lambda: cache._conclude(plan, data, lease))
+        return CacheResult(value, Source.MISS, plan.key), _Shared(value, verified)
 
     def _bypass_stream(
         self, stream: SyncCachedStream[T], call: Callable[[], Iterable[T]], reason: str
@@ -304,7 +323,7 @@ class SyncResponseCache:
         self, stream: SyncCachedStream[T], plan: Plan, call: Callable[[], Iterable[T]]
     ) -> Generator[T, None, None]:
         cache = self._cache
-        found = run_sync(lambda: cache._read(plan))
+        found = self._read(plan, first=True)
         if found is not _MISS:
             stream.source = Source.HIT
             yield from found
@@ -318,7 +337,7 @@ class SyncResponseCache:
             for chunk in upstream:
                 if records is not None:
                     try:
-                        records.append(cache._dump_value(plan, chunk))
+                        records.append(cache._record(plan, chunk))
                     except Exception:
                         records = None
                         cache._count(unstorable=1)

@@ -67,9 +67,10 @@ class MemoryEntry:
     """One entry of a `MemoryStore`, as `MemoryStore.get_entry` hands it to in-process readers.
 
     ``value`` is the stored bytes; treat the entry as read-only except for ``note``: a slot where a reader may
-    remember something about these exact bytes (the response cache's codec records that it has verified them,
-    so it does not check the same immutable bytes again). Every write makes a new entry, so a note never outlives
-    the bytes it is about. ``note`` starts as ``None``.
+    remember something about these exact bytes (the response cache keeps there the `Verified
+    <cachepoint.core.codec.Verified>` its codec made of them, so it does not check the same immutable bytes
+    again). Every write makes a new entry, so a note never outlives the bytes it is about. ``note`` starts as
+    ``None``; a reader that finds a note it did not write leaves it be or replaces it, never trusts it blindly.
 
     >>> import asyncio
     >>> store = MemoryStore(max_entries=10)
