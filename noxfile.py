@@ -90,35 +90,6 @@ def _extras(pyproject: Path) -> list[str]:
 
 
 @nox.session
-@nox.parametrize("package", LOWEST)
-def lowest(session: nox.Session, package: str) -> None:
-    """One package's tests on the lowest versions of its direct dependencies (``uv pip install --resolution
-    lowest-direct``: the lock file cannot say "lowest", so this resolves afresh), the way OpenTelemetry's
-    instrumentations test both ends of the versions they declare. Not in the default run: it resolves and
-    installs a second environment and runs the package's tests again (about two minutes)."""
-    extras = _extras(ROOT / "packages" / package / "pyproject.toml")
-    session.run_install(
-        "uv",
-        "pip",
-        "install",
-        f"--python={session.virtualenv.location}",
-        "--resolution=lowest-direct",
-        "--reinstall-package=cachepoint-core",
-        f"--reinstall-package=cachepoint-{package}",
-        str(ROOT / "packages" / "core"),
-        f"{ROOT / 'packages' / package}[{','.join(extras)}]",
-        "--group=test",
-        "opentelemetry-sdk>=1.30",
-    )
-    session.run("uv", "pip", "list", f"--python={session.virtualenv.location}", silent=False)
-    session.run("pytest", f"tests/{package}", *session.posargs, env={"PYTHONHASHSEED": "0"})
-
-
-def _extras(pyproject: Path) -> list[str]:
-    return sorted(nox.project.load_toml(pyproject)["project"].get("optional-dependencies", {}))
-
-
-@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check over the whole tree."""
     _sync(session, "--only-group=lint")

@@ -336,7 +336,7 @@ class CircuitBreaker:
     # -- internals (lock held unless noted) --------------------------------------------------------------------
 
     def _succeeded(self, permit: Permit) -> None:
-        """`success` with the lock held (also by `GuardedStore`, which counts its own call in the same hold)."""
+        """`success` with the lock held."""
         if permit.done:
             return
         permit.done = True
@@ -485,9 +485,7 @@ class GuardedStore(ClosesOnExit):
         self._name = name or type(store).__name__
         self._breaker = breaker if breaker is not None else CircuitBreaker(name=self._name)
         self._breaker.add_listener(self._on_state_change)
-        # The breaker's own lock (shared by every guard of that breaker): a call's outcome is counted here and
-        # reported to the breaker in one lock hold.
-        self._lock = self._breaker._lock
+        self._lock = threading.Lock()  # this guard's counters; the breaker keeps its own
         self._calls = self._successes = self._errors = self._timeouts = self._short = 0
         self._last_error: BaseException | None = None
         self._unsupported = Unsupported(log)
@@ -623,21 +621,19 @@ class GuardedStore(ClosesOnExit):
         except NotImplementedError as exc:
             with self._lock:
                 self._calls += 1
-                breaker._succeeded(permit)  # the backend answered: the operation does not exist there
-            breaker._notify()
+            breaker.success(permit)  # the backend answered: the operation does not exist there
             self._unsupported.report(f"store {self._name}", what, str(exc) or type(exc).__name__, repr(fallback))
             return fallback
         except Exception as exc:
             timed_out = _is_timeout(exc)
-            with self._lock:  # the breaker's lock: this call and the breaker's verdict, counted in one hold
+            with self._lock:
                 self._calls += 1
                 self._last_error = exc
                 if timed_out:
                     self._timeouts += 1
                 else:
                     self._errors += 1
-                breaker._failed(permit)
-            breaker._notify()
+            breaker.failure(permit)
             log.debug("cachepoint: %s failed, served as a miss: %s", self._name, _describe(exc))
             return fallback
         except BaseException:  # KeyboardInterrupt, SystemExit, GeneratorExit: no verdict on the backend
@@ -646,9 +642,7 @@ class GuardedStore(ClosesOnExit):
         with self._lock:
             self._calls += 1
             self._successes += 1
-            breaker._succeeded(permit)
-        if breaker._pending:
-            breaker._notify()
+        breaker.success(permit)
         return result
 
     def _on_state_change(self, old: BreakerState, new: BreakerState, breaker: CircuitBreaker) -> None:
