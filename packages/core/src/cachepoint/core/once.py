@@ -3,17 +3,6 @@
 Adapters run inside other frameworks' calls, where a problem (an unknown model, a failing telemetry hook) can
 repeat on every call; the log should say it once, with the reason, without going silent. The registry is per
 process and thread-safe.
-
->>> import logging
->>> logged = []
->>> class Keep(logging.Handler):
-...     def emit(self, record): logged.append((record.levelname, record.getMessage()))
->>> log = logging.getLogger("cachepoint.doctest.once")
->>> log.addHandler(Keep()); log.setLevel(logging.DEBUG); log.propagate = False
->>> [log_once("demo", "model 'x' is unknown", logger=log) for _ in range(2)]
-[True, False]
->>> logged
-[('WARNING', "model 'x' is unknown"), ('DEBUG', "model 'x' is unknown")]
 """
 
 from __future__ import annotations
@@ -31,6 +20,18 @@ def log_once(key: str, message: str, *, logger: logging.Logger, level: int = log
     """Log ``message`` at ``level`` the first time ``key`` comes up for ``logger``, at DEBUG afterwards.
 
     Returns whether this was the first time.
+
+    >>> import logging
+    >>> logged = []
+    >>> class Keep(logging.Handler):
+    ...     def emit(self, record): logged.append((record.levelname, record.getMessage()))
+    >>> log = logging.getLogger("cachepoint.doctest.once")
+    >>> log.handlers[:] = [Keep()]; log.setLevel(logging.DEBUG); log.propagate = False
+    >>> forget("demo")  # the example runs more than once in a test session
+    >>> [log_once("demo", "model 'x' is unknown", logger=log) for _ in range(2)]
+    [True, False]
+    >>> logged
+    [('WARNING', "model 'x' is unknown"), ('DEBUG', "model 'x' is unknown")]
     """
     with _lock:
         first = (logger.name, key) not in _said
