@@ -85,6 +85,15 @@ def cache_points(
         name: the ``graph`` label and the base of the derived namespace (default: the graph's ``name``).
         labels: more labels for every ledger entry.
         recorder, otel: as for `CachepointCallbackHandler` (a trace for ``cachepoint analyze``; OpenTelemetry).
+
+    >>> from typing import TypedDict
+    >>> from langgraph.graph import START, StateGraph
+    >>> class State(TypedDict):
+    ...     n: int
+    >>> graph = StateGraph(State).add_node("inc", lambda s: {"n": s["n"] + 1}).add_edge(START, "inc").compile()
+    >>> cached = cache_points(graph, ledger=UsageLedger())
+    >>> type(cached) is type(graph), cached.invoke({"n": 1})
+    (True, {'n': 2})
     """
     if isinstance(graph, StateGraph):
         raise TypeError("cache_points: compile the graph first: cache_points(builder.compile(...), ...)")

@@ -53,7 +53,12 @@ R_co = TypeVar("R_co", covariant=True)
 
 
 class CachepointNode(Protocol, Generic[P, R_co]):
-    """A node function wrapped by `cachepoint_node`: callable as the node was, plus what the wrapper holds."""
+    """A node function wrapped by `cachepoint_node`: callable as the node was, plus what the wrapper holds.
+
+    >>> node = cachepoint_node(lambda state: {"done": True})
+    >>> node({}), node.ledger is node.handler.ledger, node.cache_policy
+    ({'done': True}, True, None)
+    """
 
     handler: CachepointCallbackHandler
     """The handler that places breakpoints and records usage for this node's LLM calls."""
@@ -110,6 +115,13 @@ def cachepoint_node(
 
     Node-cache hits are counted by the node cache, which is where they happen (the node does not run): give
     `CachepointNodeCache` the same ledger, or use `cache_points`, which does.
+
+    >>> from langgraph.types import CachePolicy
+    >>> @cachepoint_node(cache_policy=CachePolicy(ttl=600), labels={"graph": "support"})
+    ... async def summarize(state: dict) -> dict:
+    ...     return {"summary": "..."}
+    >>> inspect.iscoroutinefunction(summarize), summarize.__name__, summarize.cache_policy.ttl
+    (True, 'summarize', 600)
     """
     if fn is None:
 

@@ -120,6 +120,11 @@ class CachepointNodeCache(BaseCache[Any]):
         labels: labels of those ledger entries (`cache_points` sets ``graph``).
         codec: the envelope around each entry (default: msgpack with a CRC); ``Codec(signing_keys=[...])`` signs
             entries so that nobody without the key can plant one in a shared store.
+
+    >>> from cachepoint.core.stores import RedisStore
+    >>> cache = CachepointNodeCache(RedisStore("redis://127.0.0.1:6379/0"), namespace="support")
+    >>> type(cache.store).__name__  # failures of the store are misses
+    'GuardedStore'
     """
 
     def __init__(

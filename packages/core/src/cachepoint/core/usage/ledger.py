@@ -102,12 +102,7 @@ class _Series:
             self.priced_calls += 1
             self.cost_usd += cost.total_usd or 0.0
             self.without_cache_usd += cost.without_cache_usd or 0.0
-        for kind, seconds in latencies.items():
-            key = f"{kind}.{outcome}"
-            hist = self.latency.get(key)
-            if hist is None:
-                hist = self.latency[key] = LatencyHistogram(buckets)
-            hist.observe(seconds)
+        self._observe(latencies, outcome, buckets)
 
     def add_replay(self, latencies: Mapping[str, float], buckets: Sequence[float]) -> None:
         # No provider call: every count is a known zero, the cost a known $0, nothing was written.
@@ -116,8 +111,11 @@ class _Series:
         self.hit_calls += 1
         self.write_known_calls += 1
         self.priced_calls += 1
+        self._observe(latencies, "hit", buckets)
+
+    def _observe(self, latencies: Mapping[str, float], outcome: str, buckets: Sequence[float]) -> None:
         for kind, seconds in latencies.items():
-            key = f"{kind}.hit"
+            key = f"{kind}.{outcome}"
             hist = self.latency.get(key)
             if hist is None:
                 hist = self.latency[key] = LatencyHistogram(buckets)
