@@ -11,6 +11,8 @@ from typing import Any, TypedDict
 
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import strategies as st
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.pregel import Pregel
@@ -18,9 +20,10 @@ from langgraph.types import CachePolicy
 
 from cachepoint.core.breaker import CircuitBreaker, GuardedStore
 from cachepoint.core.codec import Codec
+from cachepoint.core.keys import check_namespace
 from cachepoint.core.stores import CacheStore, MemoryStore, RedisStore
 from cachepoint.core.usage import UsageLedger
-from cachepoint.langgraph import CachepointNodeCache, cache_points
+from cachepoint.langgraph import CachepointNodeCache, cache_points, graph_namespace
 from redis_servers import RedisServer, free_port
 
 
@@ -447,3 +450,13 @@ def test_bad_arguments_are_named() -> None:
         CachepointNodeCache(store, namespace="a:b")
     with pytest.raises(TypeError, match="ledger"):
         CachepointNodeCache(store, namespace="p", ledger={})  # type: ignore[arg-type]
+
+
+QUOTE_GRAPH = chain(None, Calls())
+
+
+@given(st.text(max_size=80))
+def test_any_graph_name_gives_a_valid_namespace(name: str) -> None:
+    namespace = graph_namespace(QUOTE_GRAPH, name or None)
+    assert check_namespace(namespace) == namespace
+    assert namespace.endswith(graph_namespace(QUOTE_GRAPH, "pricing")[-13:])  # the same graph: the same digest

@@ -132,7 +132,7 @@ def graph_namespace(graph: Pregel[Any, Any, Any, Any], name: str | None = None) 
         "edges": sorted([edge.source, edge.target, bool(edge.conditional)] for edge in drawn.edges),
         "channels": sorted(str(channel) for channel in graph.channels),
     }
-    slug = re.sub(r"[^A-Za-z0-9_.\-]+", "-", name).strip("-.")[:40] or "graph"
+    slug = re.sub(r"[^A-Za-z0-9_.\-]+", "-", name).strip("-._")[:40].rstrip("-._") or "graph"
     return f"{slug}-{fingerprint_value(shape, path='graph')[:12]}"
 
 
