@@ -6,8 +6,9 @@ a cachepoint store, and differs from LangGraph's own caches where a shared, long
 
 - **A sick store is a miss.** The store is wrapped in a `GuardedStore` (unless it is one already): a Redis that
   is down, slow or refusing connections answers "nothing cached" within the guard's timeout, and the circuit
-  breaker stops asking it for a while. LangGraph's own caches fail the run instead (an exception from ``get``
-  ends the run; one from ``set`` is raised when the run ends).
+  breaker stops asking it for a while. LangGraph lets a cache's exception end the run (from ``get`` at once,
+  from ``set`` when the run ends); its ``RedisCache`` swallows Redis errors but asks a dead server again on
+  every lookup.
 - **Async all the way.** ``aget`` / ``aset`` / ``aclear`` await the store on the caller's loop; the sync methods
   go through cachepoint's one sync bridge (`cachepoint.core.bridge`), so ``invoke`` works from scripts, threads
   and notebooks with a running loop. One ``get_many`` per superstep, one ``set_many`` per TTL.
