@@ -25,10 +25,13 @@ PACKAGES = ["core", "langchain", "langgraph", "crewai"]
 TEST_EXTRAS = {
     "core": ["--all-extras", "--group=sdk"],
     "langchain": ["--all-extras", "--group=sdk"],
+    "langgraph": ["--all-extras"],
     "crewai": ["--all-extras"],
 }
 # Adapters whose tests also run on the lowest releases of the frameworks their pyproject allows.
-LOWEST = ["langchain", "crewai"]
+LOWEST = ["langchain", "langgraph", "crewai"]
+# Workspace packages an adapter depends on besides core (not on PyPI: the lowest sessions install them from here).
+WORKSPACE_DEPS = {"langgraph": ["langchain"]}
 
 
 def _sync(session: nox.Session, *args: str) -> None:
@@ -76,7 +79,9 @@ def tests_lowest(session: nox.Session, package: str) -> None:
         "--resolution=lowest-direct",
         "--reinstall-package=cachepoint-core",
         f"--reinstall-package=cachepoint-{package}",
+        *(f"--reinstall-package=cachepoint-{dep}" for dep in WORKSPACE_DEPS.get(package, [])),
         str(ROOT / "packages" / "core"),
+        *(str(ROOT / "packages" / dep) for dep in WORKSPACE_DEPS.get(package, [])),
         f"{ROOT / 'packages' / package}[{','.join(extras)}]",
         "--group=test",
         "opentelemetry-sdk>=1.30",

@@ -265,3 +265,39 @@ def test_rich_table_renders_rows_and_total() -> None:
     assert "TTFT" in text
     console.print(ledger)  # __rich__: per provider and model
     assert SONNET in console.export_text()
+
+
+def test_replays_are_hits_without_tokens_or_cost_and_survive_a_round_trip() -> None:
+    # A node the LangGraph node cache served twice, next to its one real call.
+    ledger = UsageLedger()
+    ledger.record(anthropic_call(10, 0, 5000, 100), {"node": "plan"}, duration_s=2.0)
+    ledger.record_replay({"node": "plan"}, duration_s=0.002)
+    ledger.record_replay({"node": "plan"}, duration_s=0.004)
+    s = ledger.group_by("node")[("plan",)]
+    assert (s.calls, s.replayed_calls, s.hit_calls, s.miss_calls) == (3, 2, 2, 1)
+    assert s.hit_rate == pytest.approx(2 / 3)
+    assert s.write_rate == pytest.approx(1 / 3)  # the replays wrote nothing to the provider's cache
+    assert s.input_tokens == 5010  # only the real call's tokens
+    assert s.cached_token_ratio == 0.0
+    assert s.cost_usd == pytest.approx(ledger.stats(provider="anthropic").cost_usd)
+    assert s.unpriced_calls == 0
+    assert s.duration_hit.count == 2
+    assert s.duration_hit.mean_s == pytest.approx(0.003)
+    assert s.duration_miss.mean_s == pytest.approx(2.0)
+    restored = UsageLedger.from_dict(json.loads(json.dumps(ledger.to_dict())))
+    assert restored.to_dict() == ledger.to_dict()
+    assert restored.stats().replayed_calls == 2
+    console = Console(width=250, record=True, color_system=None)
+    console.print(ledger.to_rich_table("node"))
+    assert "3 (2 replayed)" in console.export_text()
+    with pytest.raises(ValueError, match="seconds"):
+        ledger.record_replay({"node": "plan"}, duration_s=-1.0)
+
+
+def test_a_dump_from_before_replays_still_loads() -> None:
+    ledger = UsageLedger()
+    agent_run(ledger)
+    data = json.loads(json.dumps(ledger.to_dict()))
+    for series in data["series"]:
+        del series["raw"]["replayed_calls"]
+    assert UsageLedger.from_dict(data).stats().calls == 5

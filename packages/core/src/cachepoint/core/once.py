@@ -3,18 +3,6 @@
 Adapters run inside other frameworks' calls, where a problem (an unknown model, a failing telemetry hook) can
 repeat on every call; the log should say it once, with the reason, without going silent. The registry is per
 process and thread-safe.
-
->>> import logging
->>> logged = []
->>> class Keep(logging.Handler):
-...     def emit(self, record): logged.append((record.levelname, record.getMessage()))
->>> log = logging.getLogger("cachepoint.doctest.once")
->>> log.addHandler(Keep()); log.setLevel(logging.DEBUG); log.propagate = False
->>> forget("demo")  # a fresh start, however often this example runs in one process
->>> [log_once("demo", "model 'x' is unknown", logger=log) for _ in range(2)]
-[True, False]
->>> logged
-[('WARNING', "model 'x' is unknown"), ('DEBUG', "model 'x' is unknown")]
 """
 
 from __future__ import annotations
@@ -33,9 +21,17 @@ def log_once(key: str, message: str, *, logger: logging.Logger, level: int = log
 
     Returns whether this was the first time.
 
-    >>> forget("example")
-    >>> [log_once("example", "said once", logger=logging.getLogger("cachepoint.doctest")) for _ in range(2)]
+    >>> import logging
+    >>> logged = []
+    >>> class Keep(logging.Handler):
+    ...     def emit(self, record): logged.append((record.levelname, record.getMessage()))
+    >>> log = logging.getLogger("cachepoint.doctest.once")
+    >>> log.handlers[:] = [Keep()]; log.setLevel(logging.DEBUG); log.propagate = False
+    >>> forget("demo")  # the example runs more than once in a test session
+    >>> [log_once("demo", "model 'x' is unknown", logger=log) for _ in range(2)]
     [True, False]
+    >>> logged
+    [('WARNING', "model 'x' is unknown"), ('DEBUG', "model 'x' is unknown")]
     """
     with _lock:
         first = (logger.name, key) not in _said

@@ -5,6 +5,9 @@ Every call is recorded under a set of labels (any keys: namespace, tenant, node,
 label keys. A count a provider did not report is left out of the sums and counted in `LedgerStats.unreported`,
 so a total is never silently short; ratios use only the calls that reported what they need.
 
+A call a cache answered without asking the provider (a LangGraph node-cache hit, a replayed response) is recorded
+with `UsageLedger.record_replay`: a hit with no tokens and no cost, counted apart in `LedgerStats.replayed_calls`.
+
 Recording takes one short lock and never awaits, so one ledger is safe from many threads and many tasks.
 Ledgers merge (``a.merge(b)``), also across processes through `UsageLedger.to_dict` / `UsageLedger.from_dict`.
 """
@@ -44,6 +47,7 @@ _TOKEN_FIELDS = (
 _LEDGER_FORMAT = 1
 
 Labels = tuple[tuple[str, str], ...]
+_COUNTERS = ("calls", "replayed_calls", "hit_calls", "miss_calls", "write_calls", "write_known_calls", "priced_calls")
 
 
 @dataclass
@@ -51,6 +55,7 @@ class _Series:
     """Mutable sums of one label set (internal; `LedgerStats` is the public, frozen view)."""
 
     calls: int = 0
+    replayed_calls: int = 0
     hit_calls: int = 0
     miss_calls: int = 0
     write_calls: int = 0
@@ -97,6 +102,18 @@ class _Series:
             self.priced_calls += 1
             self.cost_usd += cost.total_usd or 0.0
             self.without_cache_usd += cost.without_cache_usd or 0.0
+        self._observe(latencies, outcome, buckets)
+
+    def add_replay(self, latencies: Mapping[str, float], buckets: Sequence[float]) -> None:
+        # No provider call: every count is a known zero, the cost a known $0, nothing was written.
+        self.calls += 1
+        self.replayed_calls += 1
+        self.hit_calls += 1
+        self.write_known_calls += 1
+        self.priced_calls += 1
+        self._observe(latencies, "hit", buckets)
+
+    def _observe(self, latencies: Mapping[str, float], outcome: str, buckets: Sequence[float]) -> None:
         for kind, seconds in latencies.items():
             key = f"{kind}.{outcome}"
             hist = self.latency.get(key)
@@ -105,7 +122,7 @@ class _Series:
             hist.observe(seconds)
 
     def merge(self, other: _Series) -> None:
-        for name in ("calls", "hit_calls", "miss_calls", "write_calls", "write_known_calls", "priced_calls"):
+        for name in _COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for name in ("ratio_input_tokens", "ratio_read_tokens"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -131,6 +148,7 @@ class _Series:
     def to_dict(self) -> dict[str, Any]:
         return {
             "calls": self.calls,
+            "replayed_calls": self.replayed_calls,
             "hit_calls": self.hit_calls,
             "miss_calls": self.miss_calls,
             "write_calls": self.write_calls,
@@ -149,7 +167,9 @@ class _Series:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], buckets: Sequence[float]) -> _Series:
         series = cls()
-        for name in ("calls", "hit_calls", "miss_calls", "write_calls", "write_known_calls", "priced_calls"):
+        for name in _COUNTERS:
+            if name == "replayed_calls" and name not in data:
+                continue  # a dump from before replays were counted
             setattr(series, name, _non_negative_int(data, name))
         series.ratio_input_tokens = _non_negative_int(data, "ratio_input_tokens")
         series.ratio_read_tokens = _non_negative_int(data, "ratio_read_tokens")
@@ -216,6 +236,9 @@ class LedgerStats:
     duration_miss: LatencySummary
     write_known_calls: int = 0
     cached_token_ratio: float | None = None
+    replayed_calls: int = 0
+    """Calls a cache answered without a provider call (`UsageLedger.record_replay`); part of ``calls`` and
+    ``hit_calls``."""
 
     @property
     def hit_rate(self) -> float | None:
@@ -250,6 +273,7 @@ class LedgerStats:
         }
         return {
             "calls": self.calls,
+            "replayed_calls": self.replayed_calls,
             "hit_calls": self.hit_calls,
             "miss_calls": self.miss_calls,
             "write_calls": self.write_calls,
@@ -284,6 +308,7 @@ def _stats(series: _Series) -> LedgerStats:
     priced = series.priced_calls > 0
     return LedgerStats(
         calls=series.calls,
+        replayed_calls=series.replayed_calls,
         hit_calls=series.hit_calls,
         miss_calls=series.miss_calls,
         write_calls=series.write_calls,
@@ -399,6 +424,30 @@ class UsageLedger:
                 series = self._series[key] = _Series()
             series.add(usage, cost, latencies, self._buckets)
         return cost
+
+    def record_replay(self, labels: Mapping[str, object] | None = None, *, duration_s: float | None = None) -> None:
+        """Count a call a cache answered without asking the provider (a LangGraph node served from its node cache,
+        a response replayed from a response cache): a hit with no tokens, no cost and no cache write.
+        ``duration_s`` (the lookup) goes to the hit latency. What the replayed call once cost is not known here,
+        so it adds nothing to the savings.
+
+        >>> ledger = UsageLedger()
+        >>> ledger.record_replay({"node": "summarize"}, duration_s=0.002)
+        >>> s = ledger.stats(node="summarize")
+        >>> s.calls, s.replayed_calls, s.hit_rate, s.input_tokens, s.cost_usd
+        (1, 1, 1.0, 0, 0.0)
+        """
+        merged = _labels(labels)
+        latencies: dict[str, float] = {}
+        if duration_s is not None:
+            LatencyHistogram((1.0,)).observe(duration_s)  # validate before taking the lock
+            latencies["duration"] = duration_s
+        key: Labels = tuple(sorted(merged.items()))
+        with self._lock:
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = _Series()
+            series.add_replay(latencies, self._buckets)
 
     def _snapshot(self) -> dict[Labels, _Series]:
         with self._lock:

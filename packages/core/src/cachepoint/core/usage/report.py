@@ -43,10 +43,16 @@ def _latency(stats: LedgerStats) -> str:
     return f"{_ms(hit)} / {_ms(miss)} ({kind})"
 
 
+def _calls(stats: LedgerStats) -> str:
+    # Calls a cache answered without the provider (node-cache hits) are said apart: they hold no tokens.
+    text = f"{stats.calls:,}"
+    return f"{text} ({stats.replayed_calls:,} replayed)" if stats.replayed_calls else text
+
+
 def _row(stats: LedgerStats) -> list[str]:
     unreported = stats.unreported
     return [
-        f"{stats.calls:,}",
+        _calls(stats),
         _pct(stats.hit_rate),
         _pct(stats.cached_token_ratio),
         _pct(stats.write_rate),
