@@ -78,7 +78,7 @@ def sessions(draw: st.DrawFn) -> list[SearchRequest]:
         hashes, cumulative = list(base[0]), list(base[1])
         keep = draw(st.integers(0, len(hashes)))
         hashes, cumulative = hashes[:keep], cumulative[:keep]
-        for b in range(draw(st.integers(1 if hashes else 1, 3 - min(len(hashes), 2)))):
+        for b in range(draw(st.integers(1, 3 - min(len(hashes), 2)))):
             tokens = draw(st.sampled_from((200, 900, 1500, 2000)))
             hashes.append(f"{hashes[-1] if hashes else ''}/{n}.{b}")
             cumulative.append((cumulative[-1] if cumulative else 0) + tokens)
