@@ -44,14 +44,24 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from cachepoint.core.prompt.ttl import ttl_seconds
 from cachepoint.core.providers import ModelInfo, Pricing, ProviderTable, model_info
 from cachepoint.core.simulate import OpenAIOptions, SimBreakpoint, SimPrompt
 from cachepoint.core.simulate.breakpoints import BreakpointRules, BreakpointStore, Entry, plan_breakpoints
 
-__all__ = ["Optimum", "SearchRequest", "TraceItem", "exact_optimum", "lower_bound", "placements_for"]
+__all__ = [
+    "Optimum",
+    "ReplayItem",
+    "SearchRequest",
+    "TraceItem",
+    "clairvoyant",
+    "exact_optimum",
+    "lower_bound",
+    "placements_for",
+    "request_cost",
+]
 
 _ENGINES = ("vllm", "sglang")
 
@@ -60,15 +70,17 @@ _ENGINES = ("vllm", "sglang")
 class Optimum:
     """The optimum's cost and token counts, or a lower bound on them (``exact`` false).
 
-    ``placements``: the breakpoints of each request, as ``(position, ttl)`` pairs (exact search only).
-    ``unpriced_requests``: requests whose model has no prices (not in ``cost_usd``).
+    ``kind``: ``exact`` (the optimum itself), ``lower`` (no placement costs less) or ``upper`` (a real
+    placement that costs this much: the optimum costs at most that). ``placements``: the breakpoints of each
+    request, as ``(position, ttl)`` pairs (exact search only). ``unpriced_requests``: requests whose model has no
+    prices (not in ``cost_usd``).
 
-    >>> Optimum(2.5, True, 3, 2, 9000, 6000, 3000).cached_ratio
+    >>> Optimum(2.5, "exact", 3, 2, 9000, 6000, 3000).cached_ratio
     0.6666666666666666
     """
 
     cost_usd: float
-    exact: bool
+    kind: Literal["exact", "lower", "upper"]
     requests: int
     hit_requests: int
     input_tokens: int
@@ -76,6 +88,11 @@ class Optimum:
     write_tokens: int
     placements: tuple[tuple[tuple[int, str], ...], ...] = ()
     unpriced_requests: int = 0
+
+    @property
+    def exact(self) -> bool:
+        """Whether this is the optimum itself rather than a bound on it."""
+        return self.kind == "exact"
 
     @property
     def hit_rate(self) -> float:
@@ -251,7 +268,7 @@ def exact_optimum(requests: Sequence[SearchRequest], *, info: ModelInfo, max_sta
     cost, _, chosen, read_sum, write_sum, hits = min(level.values(), key=lambda v: v[0])
     return Optimum(
         cost_usd=cost,
-        exact=True,
+        kind="exact",
         requests=len(requests),
         hit_requests=hits,
         input_tokens=total_input,
@@ -407,7 +424,7 @@ def lower_bound(
                 costs[use.request] += tokens * price.write_price(status) * 1e-6
     return Optimum(
         cost_usd=sum(c for c, p in zip(costs, priced, strict=True) if p),
-        exact=False,
+        kind="lower",
         requests=len(ordered),
         hit_requests=sum(1 for r in reads if r > 0),
         input_tokens=sum(it.cumulative[-1] if it.cumulative else 0 for it in ordered),
@@ -444,3 +461,118 @@ def _automatic_read(  # noqa: PLR0917 - internal
     for h in item.hashes:
         seen[(*partition, h)] = at
     return cached
+
+
+# --- a clairvoyant placement: an upper bound --------------------------------------------------------------------
+
+
+class ReplayItem(TraceItem, Protocol):
+    """What `clairvoyant` replays (`cachepoint.core.analyze.prepare.Prepared` has it)."""
+
+    @property
+    def ttft(self) -> float | None: ...
+    @property
+    def lookback(self) -> tuple[int, ...]: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def cache_mode(self) -> str | None: ...
+
+
+def clairvoyant(
+    items: Sequence[ReplayItem],
+    placements: Sequence[Sequence[SimBreakpoint]],
+    *,
+    table: ProviderTable | None = None,
+) -> Optimum:
+    """A real placement that knows the future: ``placements`` (one per item, e.g. `auto`'s) with each
+    breakpoint's TTL raised to the longest when its prefix is next sent after the shortest TTL but within the
+    longest (longer before shorter, as the provider requires), replayed through the simulator
+    like any scenario. The optimum costs at most this (``kind="upper"``); with `lower_bound` it brackets it.
+
+    ``items`` in time order, breakpoint providers only (others are replayed with their placements as given).
+    """
+    order = sorted(range(len(items)), key=lambda i: (items[i].time or 0.0, i))
+    infos: dict[tuple[str, str], ModelInfo] = {}
+    chosen: dict[int, tuple[SimBreakpoint, ...]] = {}
+    upcoming: dict[tuple[str, str, str, str], float] = {}  # prefix -> when a later request next sends it
+    for i in reversed(order):
+        item = items[i]
+        key = (item.provider, item.model)
+        info = infos.get(key)
+        if info is None:
+            info = infos[key] = model_info(
+                "openai" if item.provider in _ENGINES else item.provider, item.model, table=table
+            )
+        at = item.time or 0.0
+        partition = (item.provider, item.tenant, item.model)
+        durations = _durations(info)
+        shortest, longest = (durations[0], durations[-1]) if durations else (None, None)
+        retimed: list[SimBreakpoint] = []
+        for bp in sorted(placements[i], key=lambda b: b.position):
+            nxt = upcoming.get((*partition, item.hashes[bp.position]))
+            label = bp.ttl
+            if nxt is not None and shortest is not None and longest is not None and not bp.implicit:
+                gap = nxt - at
+                if shortest[1] <= gap < longest[1]:
+                    label = longest[0]
+            retimed.append(SimBreakpoint(bp.position, label, bp.implicit))
+        # Longer TTLs before shorter: an earlier breakpoint takes the longest TTL of any after it.
+        seconds = dict(durations)
+        ordered: list[SimBreakpoint] = []
+        need: tuple[str | None, float] = (None, 0.0)
+        for bp in reversed(retimed):
+            mine = seconds.get(bp.ttl or info.default_ttl, 0.0)
+            if mine > need[1]:
+                need = (bp.ttl, mine)
+            ordered.append(bp if mine >= need[1] else SimBreakpoint(bp.position, need[0], bp.implicit))
+        chosen[i] = tuple(reversed(ordered))
+        for h in item.hashes:
+            upcoming[(*partition, h)] = at
+    from cachepoint.core.simulate import Simulator
+
+    sim = Simulator("anthropic", table=table)
+    cost = 0.0
+    reads = writes = hits = unpriced = 0
+    for i in order:
+        item = items[i]
+        info = infos[(item.provider, item.model)]
+        prompt = SimPrompt(
+            item.hashes,
+            item.cumulative,
+            item.lookback,
+            chosen[i],
+            format=item.format,
+            model=item.model,
+            retention=item.retention,
+            cache_mode=item.cache_mode,
+        )
+        at = item.time or 0.0
+        result = sim.request(
+            prompt,
+            at=at,
+            first_byte_at=at + (item.ttft or 0.0),
+            tenant=item.tenant,
+            provider=item.provider,
+            model=item.model,
+            output_tokens=item.output,
+        )
+        reads += result.read_tokens
+        writes += result.write_tokens or 0
+        hits += result.read_tokens > 0
+        if info.pricing is None or item.provider in _ENGINES:
+            unpriced += 1
+            continue
+        cost += request_cost(
+            info.pricing, prompt.total_tokens, result.read_tokens, dict(result.write_by_ttl), item.output
+        )
+    return Optimum(
+        cost_usd=cost,
+        kind="upper",
+        requests=len(items),
+        hit_requests=hits,
+        input_tokens=sum(it.cumulative[-1] if it.cumulative else 0 for it in items),
+        read_tokens=reads,
+        write_tokens=writes,
+        unpriced_requests=unpriced,
+    )
