@@ -10,12 +10,14 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cachepoint.core.analyze.incumbents import crewai_default, langchain_anthropic_middleware, litellm_injection
 from cachepoint.core.analyze.optimal import (
     SearchRequest,
+    clairvoyant,
     exact_optimum,
     lower_bound,
     placements_for,
@@ -177,3 +179,31 @@ def test_openai_automatic_bound_reads_what_an_earlier_request_sent() -> None:
         item.provider, item.model = "openai", "gpt-4.1"
     bound = lower_bound([a, b])
     assert (bound.read_tokens, bound.write_tokens, bound.hit_requests) == (2944, 0, 1)  # 23 x 128 tokens
+
+
+class _Replayed(_Item):
+    """A request as `clairvoyant` replays it."""
+
+    def __init__(self, prompt: SimPrompt, at: float) -> None:
+        super().__init__(prompt, at)
+        self.ttft = 0.0
+        self.lookback = tuple(range(len(prompt.hashes)))
+        self.format = "anthropic"
+        self.cache_mode = None
+
+
+def test_the_clairvoyant_placement_lengthens_ttls_to_reach_the_next_use() -> None:
+    prompts = [SimPrompt(("s", f"s/q{n}"), (3000, 3050), model=MODEL) for n in range(3)]
+    items = [_Replayed(p, 1200.0 * n) for n, p in enumerate(prompts)]
+    five_minutes = [(SimBreakpoint(0, "5m"),)] * 3
+    upper = clairvoyant(items, five_minutes)
+    best = exact_optimum([SearchRequest(p, 1200.0 * n, (0, 1)) for n, p in enumerate(prompts)], info=INFO)
+    assert best is not None
+    assert upper.kind == "upper"
+    assert upper.cost_usd == pytest.approx(best.cost_usd)  # 1h on the system prompt: the optimum here
+    assert upper.read_tokens == 6000
+    assert lower_bound(items).cost_usd <= upper.cost_usd
+    # Asked to fit, a prefix that comes back within five minutes keeps 5m; one that does not come back keeps its own.
+    close = [_Replayed(p, 60.0 * n) for n, p in enumerate(prompts)]
+    hour = [(SimBreakpoint(0, "1h"),)] * 3
+    assert clairvoyant(close, hour, fit=True).cost_usd < clairvoyant(close, hour).cost_usd

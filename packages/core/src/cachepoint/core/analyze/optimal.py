@@ -483,12 +483,14 @@ def clairvoyant(
     items: Sequence[ReplayItem],
     placements: Sequence[Sequence[SimBreakpoint]],
     *,
+    fit: bool = False,
     table: ProviderTable | None = None,
 ) -> Optimum:
     """A real placement that knows the future: ``placements`` (one per item, e.g. `auto`'s) with each
     breakpoint's TTL raised to the longest when its prefix is next sent after the shortest TTL but within the
-    longest (longer before shorter, as the provider requires), replayed through the simulator
-    like any scenario. The optimum costs at most this (``kind="upper"``); with `lower_bound` it brackets it.
+    longest (with ``fit``, also lowered to the shortest when the prefix comes back within it; longer before
+    shorter, as the provider requires), replayed through the simulator like any scenario. The optimum costs at
+    most this (``kind="upper"``); with `lower_bound` it brackets it.
 
     ``items`` in time order, breakpoint providers only (others are replayed with their placements as given).
     """
@@ -516,6 +518,8 @@ def clairvoyant(
                 gap = nxt - at
                 if shortest[1] <= gap < longest[1]:
                     label = longest[0]
+                elif fit and gap < shortest[1]:
+                    label = shortest[0]
             retimed.append(SimBreakpoint(bp.position, label, bp.implicit))
         # Longer TTLs before shorter: an earlier breakpoint takes the longest TTL of any after it.
         seconds = dict(durations)
