@@ -31,6 +31,10 @@ def log_once(key: str, message: str, *, logger: logging.Logger, level: int = log
     """Log ``message`` at ``level`` the first time ``key`` comes up for ``logger``, at DEBUG afterwards.
 
     Returns whether this was the first time.
+
+    >>> quiet = logging.getLogger("cachepoint.doctest.log_once"); quiet.propagate = False
+    >>> log_once("unknown-model:x", "model 'x' is unknown", logger=quiet), log_once("unknown-model:x", "", logger=quiet)
+    (True, False)
     """
     with _lock:
         first = (logger.name, key) not in _said
