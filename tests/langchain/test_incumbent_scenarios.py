@@ -9,6 +9,7 @@ is read back, and its breakpoints must be exactly those the scenario places on t
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -36,6 +37,13 @@ CASES = {
     "anthropic": (anthropic, ANTHROPIC_MODEL, AnthropicPromptCachingMiddleware, langchain_anthropic_middleware),
     "bedrock": (bedrock, BEDROCK_MODEL, BedrockPromptCachingMiddleware, langchain_aws_middleware),
 }
+# The releases whose placement the scenarios reimplement (their docstrings cite them); earlier ones placed less
+# (langchain-anthropic 1.3: only the top-level cache_control; langchain-aws 1.5: no end-of-history point).
+MODELLED = {"anthropic": ("langchain-anthropic", (1, 7)), "bedrock": ("langchain-aws", (1, 9))}
+
+
+def _release(package: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version(package).split(".")[:2])
 
 
 @pytest.mark.parametrize("ttl", ["5m", "1h"])
@@ -43,6 +51,9 @@ CASES = {
 def test_the_scenario_places_what_the_middleware_sent(
     make_emulator: Callable[..., Emulator], provider: str, ttl: str
 ) -> None:
+    package, modelled = MODELLED[provider]
+    if _release(package) < modelled:
+        pytest.skip(f"{package} {version(package)} predates the placement the scenario reimplements")
     factory, model, middleware, scenario = CASES[provider]
     emulator = make_emulator(reply=agent_reply)
     agent = create_agent(

@@ -9,11 +9,13 @@ process and thread-safe.
 >>> class Keep(logging.Handler):
 ...     def emit(self, record): logged.append((record.levelname, record.getMessage()))
 >>> log = logging.getLogger("cachepoint.doctest.once")
->>> log.addHandler(Keep()); log.setLevel(logging.DEBUG); log.propagate = False
+>>> keep = Keep()
+>>> log.addHandler(keep); log.setLevel(logging.DEBUG); log.propagate = False
 >>> [log_once("demo", "model 'x' is unknown", logger=log) for _ in range(2)]
 [True, False]
 >>> logged
 [('WARNING', "model 'x' is unknown"), ('DEBUG', "model 'x' is unknown")]
+>>> log.removeHandler(keep); forget("demo")
 """
 
 from __future__ import annotations

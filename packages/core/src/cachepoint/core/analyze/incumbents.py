@@ -21,9 +21,10 @@ exactly as the provider ignores them. None of them sets OpenAI's ``prompt_cache_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from cachepoint.core.prompt import Breakpoint, PlacementContext, PrefixView
+from cachepoint.core.prompt import Breakpoint, PlacementContext, PrefixView, Strategy
 from cachepoint.core.prompt.breakpoints import resolve_target
 
 __all__ = [
@@ -276,7 +277,7 @@ def openai_automatic(prompt_cache_key: str | None = None) -> OpenAIAutomatic:
 
 
 #: The incumbents a strategy spec may name (``cachepoint analyze --strategy langchain_aws_middleware``).
-INCUMBENTS = {
+INCUMBENTS: dict[str, Callable[..., Strategy]] = {
     "langchain_anthropic_middleware": langchain_anthropic_middleware,
     "langchain_aws_middleware": langchain_aws_middleware,
     "crewai_default": crewai_default,

@@ -399,11 +399,33 @@ def lower_bound(
         writable = total >= info.min_cache_tokens
         before = 0
         for h, cum in zip(item.hashes, item.cumulative, strict=True):
-            node = blocks.get((*partition, h))
+            block = (*partition, h)
+            node = blocks.get(block)
             if node is None:
-                node = blocks[(*partition, h)] = (cum - before, [])
+                node = blocks[block] = (cum - before, [])
             node[1].append(_Use(n, at, writable))
             before = cum
+    _settle(blocks, infos, reads, writes, costs)
+    return Optimum(
+        cost_usd=sum(c for c, p in zip(costs, priced, strict=True) if p),
+        kind="lower",
+        requests=len(ordered),
+        hit_requests=sum(1 for r in reads if r > 0),
+        input_tokens=sum(it.cumulative[-1] if it.cumulative else 0 for it in ordered),
+        read_tokens=sum(reads),
+        write_tokens=sum(writes),
+        unpriced_requests=sum(1 for p in priced if not p),
+    )
+
+
+def _settle(
+    blocks: dict[tuple[str, str, str, str], tuple[int, list[_Use]]],
+    infos: dict[tuple[str, str], ModelInfo],
+    reads: list[int],
+    writes: list[int],
+    costs: list[float],
+) -> None:
+    """Decide every block of the prefix tree on its own and add its tokens and cost to the requests using it."""
     for (provider, _, model, _), (tokens, uses) in blocks.items():
         if tokens <= 0:
             continue
@@ -422,16 +444,6 @@ def lower_bound(
             else:
                 writes[use.request] += tokens
                 costs[use.request] += tokens * price.write_price(status) * 1e-6
-    return Optimum(
-        cost_usd=sum(c for c, p in zip(costs, priced, strict=True) if p),
-        kind="lower",
-        requests=len(ordered),
-        hit_requests=sum(1 for r in reads if r > 0),
-        input_tokens=sum(it.cumulative[-1] if it.cumulative else 0 for it in ordered),
-        read_tokens=sum(reads),
-        write_tokens=sum(writes),
-        unpriced_requests=sum(1 for p in priced if not p),
-    )
 
 
 def _automatic_read(  # noqa: PLR0917 - internal
@@ -459,7 +471,8 @@ def _automatic_read(  # noqa: PLR0917 - internal
         if cached < info.min_cache_tokens:
             cached = 0
     for h in item.hashes:
-        seen[(*partition, h)] = at
+        key = (*partition, h)
+        seen[key] = at
     return cached
 
 
@@ -532,7 +545,8 @@ def clairvoyant(
             ordered.append(bp if mine >= need[1] else SimBreakpoint(bp.position, need[0], bp.implicit))
         chosen[i] = tuple(reversed(ordered))
         for h in item.hashes:
-            upcoming[(*partition, h)] = at
+            prefix = (*partition, h)
+            upcoming[prefix] = at
     from cachepoint.core.simulate import Simulator
 
     sim = Simulator("anthropic", table=table)
