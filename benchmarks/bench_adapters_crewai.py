@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 from typing import Any
 
 from anthropic.types import Message, TextBlock, Usage
 from crewai.llms.providers.anthropic.completion import AnthropicCompletion
 
 from cachepoint.crewai import enable_cache_points
+from timing import median_p99_row, timed
 
 WORDS = ["router", "firmware", "reset", "channel", "band", "mesh", "node", "gateway", "subnet", "lease", "dns"]
 
@@ -106,12 +105,6 @@ def conversation(length: int = 60) -> list[dict[str, Any]]:
     return out[: length + 1]
 
 
-def timed(llm: Any, messages: list[dict[str, Any]]) -> float:
-    start = time.perf_counter()
-    llm.call(messages, tools=TOOLS)
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 rounds")
@@ -135,17 +128,15 @@ def main() -> None:
     for _ in range(rounds):
         for k in steps:
             sent = messages[: k + 1]
-            before = timed(plain, sent)
+            before = timed(lambda sent=sent: plain.call(sent, tools=TOOLS))
             base.append(before)
-            added.append(timed(cached, sent) - before)
+            added.append(timed(lambda sent=sent: cached.call(sent, tools=TOOLS)) - before)
     print(f"# CrewAI adapter overhead ({rounds} rounds x {len(steps)} calls, conversation up to 60 messages)")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     print("| per call | median | p99 |")
     print("|---|---:|---:|")
-    for name, values in (("`AnthropicCompletion.call`, stub client (baseline)", base), ("added by cachepoint", added)):
-        values.sort()
-        p99 = values[int(0.99 * (len(values) - 1))]
-        print(f"| {name} | {statistics.median(values) * 1e3:.3f} ms | {p99 * 1e3:.3f} ms |")
+    print(median_p99_row("`AnthropicCompletion.call`, stub client (baseline)", base))
+    print(median_p99_row("added by cachepoint", added, bold=True))
 
 
 if __name__ == "__main__":

@@ -28,15 +28,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
+from timing import median_p99_row, timed
 
 WORDS = [
     "router",
@@ -107,12 +105,6 @@ def conversation(length: int = 60) -> list[BaseMessage]:
     return out[: length + 1]
 
 
-def timed(call: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 rounds")
@@ -153,15 +145,9 @@ def main() -> None:
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     print("| per call | median | p99 |")
     print("|---|---:|---:|")
-    base.sort()
-    print(
-        f"| `GenericFakeChatModel.invoke` (baseline) | {statistics.median(base) * 1e3:.3f} ms | "
-        f"{base[int(0.99 * (len(base) - 1))] * 1e3:.3f} ms |"
-    )
+    print(median_p99_row("`GenericFakeChatModel.invoke` (baseline)", base))
     for name, values in added.items():
-        values.sort()
-        p99 = values[int(0.99 * (len(values) - 1))]
-        print(f"| added by `{name}` | **{statistics.median(values) * 1e3:.3f} ms** | {p99 * 1e3:.3f} ms |")
+        print(median_p99_row(f"added by `{name}`", values, bold=True))
 
 
 if __name__ == "__main__":

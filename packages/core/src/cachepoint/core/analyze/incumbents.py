@@ -52,9 +52,12 @@ class Incumbent:
     cache_key: bool | str = False
 
 
-def _check_ttl(ttl: str) -> None:
+def _check_middleware(ttl: str, min_messages_to_cache: int) -> None:
+    """The arguments both LangChain middlewares take."""
     if ttl not in _TTLS:
         raise ValueError(f"ttl: expected '5m' or '1h', got {ttl!r}")
+    if min_messages_to_cache < 0:
+        raise ValueError(f"min_messages_to_cache: expected >= 0, got {min_messages_to_cache}")
 
 
 def _layer_end(view: PrefixView, layer: str) -> int | None:
@@ -112,9 +115,7 @@ class LangChainAnthropicMiddleware(Incumbent):
 
 def langchain_anthropic_middleware(*, ttl: str = "5m", min_messages_to_cache: int = 0) -> LangChainAnthropicMiddleware:
     """LangChain's ``AnthropicPromptCachingMiddleware(ttl=..., min_messages_to_cache=...)`` (see the class)."""
-    _check_ttl(ttl)
-    if min_messages_to_cache < 0:
-        raise ValueError(f"min_messages_to_cache: expected >= 0, got {min_messages_to_cache}")
+    _check_middleware(ttl, min_messages_to_cache)
     return LangChainAnthropicMiddleware(ttl, min_messages_to_cache)
 
 
@@ -167,9 +168,7 @@ class LangChainAWSMiddleware(Incumbent):
 
 def langchain_aws_middleware(*, ttl: str = "5m", min_messages_to_cache: int = 0) -> LangChainAWSMiddleware:
     """langchain-aws ``BedrockPromptCachingMiddleware(ttl=..., min_messages_to_cache=...)`` (see the class)."""
-    _check_ttl(ttl)
-    if min_messages_to_cache < 0:
-        raise ValueError(f"min_messages_to_cache: expected >= 0, got {min_messages_to_cache}")
+    _check_middleware(ttl, min_messages_to_cache)
     return LangChainAWSMiddleware(ttl, min_messages_to_cache)
 
 
