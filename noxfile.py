@@ -111,12 +111,27 @@ def typecheck(session: nox.Session, package: str) -> None:
     session.run("mypy", str(ROOT / "packages" / package / "src"))
 
 
+# Benchmarks that need CrewAI, which cannot share an environment with LangChain (pyproject `conflicts`).
+CREWAI_BENCHMARKS = ["bench_adapters_crewai.py"]
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run every benchmark in benchmarks/ and print ratios against same-process baselines."""
+    """Run every benchmark in benchmarks/ and print ratios against same-process baselines (``-- --quick`` for a
+    short run of each); the CrewAI ones follow in their own environment (`bench-crewai`)."""
     _sync(session, "--package=cachepoint-core", "--all-extras", "--group=bench")
     for script in sorted(ROOT.glob("benchmarks/bench_*.py")):
-        session.run("python", str(script), *session.posargs)
+        if script.name not in CREWAI_BENCHMARKS:
+            session.run("python", str(script), *session.posargs)
+    session.notify("bench-crewai", posargs=session.posargs)
+
+
+@nox.session(name="bench-crewai")
+def bench_crewai(session: nox.Session) -> None:
+    """The benchmarks that need CrewAI, in an environment with cachepoint-crewai and its extras."""
+    _sync(session, "--package=cachepoint-crewai", "--all-extras")
+    for name in CREWAI_BENCHMARKS:
+        session.run("python", str(ROOT / "benchmarks" / name), *session.posargs)
 
 
 @nox.session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 
@@ -28,3 +29,19 @@ def per_batch_sync(op: Callable[[], object], batches: int, size: int) -> list[fl
             op()
         out.append((clock() - start) / size)
     return out
+
+
+def timed(call: Callable[[], object]) -> float:
+    """Seconds one call takes (for operations long enough to time one by one, a millisecond or so)."""
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def median_p99_row(name: str, seconds: list[float], *, bold: bool = False) -> str:
+    """A Markdown table row: ``name``, then the median and the 99th percentile of ``seconds`` in milliseconds."""
+    ordered = sorted(seconds)
+    median = statistics.median(ordered)
+    p99 = ordered[int(0.99 * (len(ordered) - 1))]
+    mark = "**" if bold else ""
+    return f"| {name} | {mark}{median * 1e3:.3f} ms{mark} | {p99 * 1e3:.3f} ms |"

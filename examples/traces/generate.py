@@ -1,6 +1,6 @@
-"""Regenerate the four synthetic sample traces in this folder (deterministic: same seed, same bytes).
+"""Regenerate the synthetic sample traces in this folder (deterministic: same seed, same bytes).
 
-    python examples/traces/generate.py            # writes the four *.jsonl.xz traces next to this file
+    python examples/traces/generate.py            # writes the six *.jsonl.xz traces next to this file
     python examples/traces/generate.py --out DIR  # somewhere else
 
 These traces are made up, not recorded: each is a day (or an afternoon) of invented traffic shaped like a real
@@ -23,6 +23,16 @@ usage was worked out by hand from the provider's documented rules, for the repor
 - ``timestamp_prompt.jsonl.xz`` - Anthropic Messages. A banking assistant whose system prompt starts with the
   current date and time, with markers on the system prompt (1h) and the conversation: every request writes a
   cache entry that nothing ever reads.
+- ``rag_sessions.jsonl.xz`` - Anthropic Messages. A documentation assistant: 60 chat sessions of 2 to 5
+  questions; each question retrieves 3 to 5 of 80 documents, new ones on every question, sent as separate blocks
+  in that turn's user message before the question, and kept in the history. The team marks the system prompt
+  (5m). Questions come 20 s to 4 min apart, and one in seven after a pause of 6 to 30 minutes.
+- ``coding_session.jsonl.xz`` - Anthropic Messages. One long coding-agent session: 220 model calls, each
+  answered by a tool call whose result is 5k to 20k tokens (file reads and test logs, drawn from the repository's
+  40 files and 10 logs, so files are read again). Old tool results are cleared the way context editing does it
+  (past ~80k tokens, all but the latest three become a short placeholder), which changes the prefix. The app
+  sends a top-level ``cache_control`` (automatic caching). Calls are 4 to 40 s apart, with a few reviews of 6
+  to 20 minutes.
 """
 
 from __future__ import annotations
@@ -366,20 +376,172 @@ def timestamp_prompt(seed: int = 4) -> Iterator[dict[str, Any]]:
         yield {"v": 1, "timestamp": iso(at), "session": chat, "tenant": "northwind", "request": body}
 
 
+# --- 5. RAG chat whose retrieved documents change with every question (Anthropic) -------------------------------
+
+
+def rag_sessions(seed: int = 5) -> Iterator[dict[str, Any]]:
+    rng = random.Random(seed)
+    docs = [
+        f"<document id='kb-{n:03d}'>\n# {' '.join(rng.sample(DOC_WORDS, 4)).capitalize()}\n\n"
+        + text(rng, rng.randint(250, 450), DOC_WORDS)
+        + "\n</document>"
+        for n in range(80)
+    ]
+    system = [
+        {
+            "type": "text",
+            "text": "You are the documentation assistant of Acme routers. Answer from the documents in the latest "
+            "user message and the conversation so far; cite document ids. " + text(rng, 1500, DOC_WORDS),
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    events: list[tuple[datetime, str, list[dict[str, Any]]]] = []
+    start = DAY + timedelta(hours=3)
+    for session in range(60):
+        start += timedelta(seconds=rng.expovariate(1 / 90))
+        moment = start
+        messages: list[dict[str, Any]] = []
+        for _question in range(rng.randint(2, 5)):
+            chosen = rng.sample(range(80), rng.randint(3, 5))  # retrieval: new documents for every question
+            parts: list[dict[str, Any]] = [{"type": "text", "text": docs[d]} for d in chosen]
+            parts.append({"type": "text", "text": "Question: " + text(rng, rng.randint(10, 30), DOC_WORDS)})
+            messages.append({"role": "user", "content": parts})
+            events.append((moment, f"chat-{session + 1:03d}", list(messages)))
+            messages.append({"role": "assistant", "content": text(rng, rng.randint(60, 160), DOC_WORDS)})
+            pause = rng.uniform(360, 1800) if rng.random() < 1 / 7 else rng.uniform(20, 240)
+            moment += timedelta(seconds=pause)
+    events.sort(key=lambda e: e[0])
+    for moment, chat, messages in events:
+        yield {
+            "v": 1,
+            "timestamp": iso(moment),
+            "provider": "anthropic",
+            "tenant": "docs-assistant",
+            "session": chat,
+            "request": {"model": "claude-sonnet-4-5", "max_tokens": 1024, "system": system, "messages": messages},
+        }
+
+
+# --- 6. one long coding-agent session with large tool results (Anthropic) ---------------------------------------
+
+SESSION_TOOLS = [
+    ("read_file", "Read a whole file of the repository.", {"path": "Path from the repository root."}),
+    ("run_tests", "Run the test suite, or one test file, and return its log.", {"target": "Test path or node id."}),
+    ("grep", "Search the repository with a regular expression.", {"pattern": "The expression.", "path": "Where."}),
+    ("apply_patch", "Apply a unified diff to the working tree.", {"patch": "The diff."}),
+    ("list_dir", "List a directory recursively.", {"path": "Directory path."}),
+    ("run_command", "Run a shell command in the sandbox.", {"command": "The command line."}),
+    ("git_log", "Show recent commits touching a path.", {"path": "Path filter."}),
+    ("read_docs", "Read a page of the project documentation.", {"page": "Page name."}),
+]
+
+
+def code_lines(rng: random.Random, tokens: int) -> str:
+    """Python-looking lines totalling about ``tokens`` tokens (about 3.5 characters per token)."""
+    out: list[str] = []
+    size = 0
+    while size < tokens * 3.5:
+        a, b, c = rng.choice(CODE_WORDS), rng.choice(CODE_WORDS), rng.choice(CODE_WORDS)
+        line = rng.choice(
+            (
+                f"    {a}_{b} = {c}({a}, {b}=None)",
+                f"def {a}_{b}(self, {c}: int = 0) -> {b}:",
+                f"        if {a} is not None and {b}[{c}]:",
+                f"            raise {a.capitalize()}Error(f'{b} {{{c}}}')",
+                f"    return {a}.{b}({c})  # {rng.choice(CODE_WORDS)}",
+                f"tests/test_{a}.py::test_{b}_{c} PASSED",
+            )
+        )
+        out.append(line)
+        size += len(line) + 1
+    return "\n".join(out)
+
+
+def coding_session(seed: int = 6) -> Iterator[dict[str, Any]]:
+    rng = random.Random(seed)
+    tools = [
+        {
+            "name": name,
+            "description": desc + " " + text(rng, 120, CODE_WORDS),
+            "input_schema": {
+                "type": "object",
+                "properties": {k: {"type": "string", "description": v} for k, v in params.items()},
+                "required": list(params)[:1],
+            },
+        }
+        for name, desc, params in SESSION_TOOLS
+    ]
+    system = "You are a coding agent working in a sandboxed repository. " + text(rng, 1400, CODE_WORDS)
+    files = [(f"src/pkg/{rng.choice(CODE_WORDS)}_{n}.py", code_lines(rng, rng.randint(5000, 20000))) for n in range(40)]
+    logs = [code_lines(rng, rng.randint(5000, 10000)) for _ in range(10)]
+    cleared = "[tool result cleared to save context]"
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Task: " + text(rng, 80, CODE_WORDS)}]
+    moment = DAY + timedelta(hours=4)
+    chars = 0  # characters of tool results in the context (tokens ~ characters / 3.5)
+    for call in range(220):
+        yield {
+            "v": 1,
+            "timestamp": iso(moment),
+            "provider": "anthropic",
+            "tenant": "dev-team",
+            "session": "refactor-1",
+            "request": {
+                "model": "claude-sonnet-4-5",
+                "max_tokens": 8192,
+                "cache_control": {"type": "ephemeral"},
+                "tools": tools,
+                "system": system,
+                "messages": [dict(m) for m in messages],
+            },
+        }
+        if call % 40 == 39:  # the developer reviews and gives the next instruction
+            messages.append({"role": "assistant", "content": "Done: " + text(rng, 60, CODE_WORDS)})
+            messages.append({"role": "user", "content": "Next: " + text(rng, rng.randint(30, 90), CODE_WORDS)})
+            moment += timedelta(seconds=rng.uniform(360, 1200))
+            continue
+        use_id = f"toolu_{rng.getrandbits(48):012x}"
+        if rng.random() < 0.7:
+            path, body = rng.choice(files)
+            name, tool_input = "read_file", {"path": path}
+        else:
+            body = rng.choice(logs)
+            name, tool_input = "run_tests", {"target": "tests/"}
+        messages.append(
+            {"role": "assistant", "content": [{"type": "tool_use", "id": use_id, "name": name, "input": tool_input}]}
+        )
+        messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": use_id, "content": body}]})
+        chars += len(body)
+        if chars / 3.5 > 80_000:  # context editing: clear every tool result but the latest three
+            results = [
+                m for m in messages if isinstance(m["content"], list) and m["content"][0]["type"] == "tool_result"
+            ]
+            for old in results[:-3]:
+                block = old["content"][0]
+                if block["content"] != cleared:
+                    old["content"] = [{**block, "content": cleared}]
+            chars = sum(len(m["content"][0]["content"]) for m in results[-3:])
+        moment += timedelta(seconds=rng.uniform(4, 40))
+
+
 TRACES: dict[str, Callable[[], Iterator[dict[str, Any]]]] = {
     "support_agent": support_agent,
     "rag_docs": rag_docs,
     "coding_agent": coding_agent,
     "timestamp_prompt": timestamp_prompt,
+    "rag_sessions": rag_sessions,
+    "coding_session": coding_session,
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=HERE, help="folder to write the traces to")
+    parser.add_argument("names", nargs="*", choices=[[], *TRACES], help="which traces (default: all)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for name, make in TRACES.items():
+        if args.names and name not in args.names:
+            continue
         path = args.out / f"{name}.jsonl.xz"
         count, size = write_xz(path, make())
         print(f"{path}: {count} requests, {size / 1024:.0f} KB")

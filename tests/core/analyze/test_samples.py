@@ -1,6 +1,6 @@
 """The shipped sample traces: their scripts reproduce them byte for byte, and each shows what it was made for.
 
-The four generated traces carry no usage (no provider answered them). ``hand_counted.jsonl`` carries usage worked
+The six generated traces carry no usage (no provider answered them). ``hand_counted.jsonl`` carries usage worked
 out by hand from Anthropic's documented rules (``hand_counted.md``): the simulator is checked against it request
 by request, and the report's "reported vs predicted" compares the two."""
 
@@ -22,7 +22,7 @@ from cachepoint.core.simulate import Simulator
 from .conftest import WordCounter
 
 TRACES = Path(__file__).parents[3] / "examples" / "traces"
-NAMES = ("support_agent", "rag_docs", "coding_agent", "timestamp_prompt")
+NAMES = ("support_agent", "rag_docs", "coding_agent", "timestamp_prompt", "rag_sessions", "coding_session")
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +135,31 @@ def test_timestamp_prompt(reports: dict[str, AnalysisReport]) -> None:
     assert today is not None
     assert today.hit_requests == 0
     assert today.write_requests == today.requests
-    assert report.best == "none"
+    # auto sees the timestamp to the second and places nothing: no caching is the cheapest there is.
+    costs = {s.name: s.cost_usd for s in report.scenarios}
+    assert costs["auto"] == costs["none"] == min(c for c in costs.values() if c is not None)
     assert list(_causes(report)) == ["timestamp"]
+
+
+def test_rag_sessions(reports: dict[str, AnalysisReport]) -> None:
+    report = reports["rag_sessions"]
+    assert report.providers == {"anthropic": report.requests}
+    # Each question brings new documents: what a later turn shares is the history, never the new documents.
+    assert report.sharing.shared_tokens < 0.75 * report.sharing.input_tokens
+    auto, today = report.scenario("auto"), report.scenario("recorded")
+    assert auto is not None
+    assert today is not None
+    assert (auto.cached_token_ratio or 0.0) > 2 * (today.cached_token_ratio or 0.0)  # the history, not just system
+
+
+def test_coding_session(reports: dict[str, AnalysisReport]) -> None:
+    report = reports["coding_session"]
+    assert report.requests == 220
+    assert report.sharing.sessions == 1
+    assert report.sharing.input_tokens / report.requests > 40_000  # tool results of 5k-20k tokens pile up
+    today = report.scenario("recorded")  # top-level cache_control: automatic caching
+    assert today is not None
+    assert today.hit_requests > 0.7 * today.requests
 
 
 @pytest.mark.parametrize("form", ["plain", "xz"])

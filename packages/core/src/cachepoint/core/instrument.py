@@ -39,17 +39,22 @@ from cachepoint.core.prompt import (
     CacheReport,
     Locator,
     PlacementContext,
-    Request,
     Strategy,
+    ViewBuilder,
     apply_cache_points,
     auto,
 )
+from cachepoint.core.prompt.formats import get_format
 from cachepoint.core.traces import TraceWriter
 from cachepoint.core.usage import CacheUsage, OtelUsageRecorder, UsageLedger, normalize_usage
 
 __all__ = ["CallRecorder", "place_cache_points", "warn_once"]
 
 logger = logging.getLogger(__name__)
+
+# One view builder for the process: an adapter places breakpoints on every call of an agent, whose requests repeat
+# the tools, system prompt and conversation so far; the builder parses and views only what is new (same result).
+_VIEWS = ViewBuilder()
 
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
@@ -89,11 +94,13 @@ class _Adopting:
 
 
 def _adopt(payload: Mapping[str, Any], strategy: Strategy | None, provider: str, fmt: str | None) -> Any:
-    request = Request.parse(payload, format=fmt, provider=provider)
-    markers = tuple((p.locator, p.marker.ttl) for p in request.positions() if p.marker is not None)
+    request = _VIEWS.parse(payload, format=fmt, provider=provider)
+    markers = tuple((loc, item.cache.ttl) for loc, item in request.locators() if item.cache is not None)
     if not markers:
         return payload, strategy
-    return request.without_markers(), _Adopting(strategy if strategy is not None else auto(), markers)
+    # The payload without its markers, as a payload: the builder reuses what it saw of the earlier calls.
+    bare = request.without_markers()
+    return get_format(bare.format).render(bare), _Adopting(strategy if strategy is not None else auto(), markers)
 
 
 def place_cache_points(
@@ -124,7 +131,9 @@ def place_cache_points(
         request: Any = payload
         if adopt_markers:
             request, strategy = _adopt(payload, strategy, provider, format)
-        placed, report = apply_cache_points(request, strategy, provider=provider, model=model, format=format)
+        placed, report = apply_cache_points(
+            request, strategy, provider=provider, model=model, format=format, builder=_VIEWS
+        )
     except Exception as exc:
         warn_once(
             logger,

@@ -26,10 +26,15 @@ from typing import Any, Literal
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from cachepoint.core.prompt import Locator, Request
+from cachepoint.core.prompt import Locator, Request, ViewBuilder
 from cachepoint.langchain.targets import Target
 
-__all__ = ["Mirror", "Slot", "build"]
+__all__ = ["VIEWS", "Mirror", "Slot", "build"]
+
+#: One view builder for the process: an agent re-sends its tools, system prompt and conversation on every call,
+#: and the builder parses and views only what is new since the last one (same `Request` and `PrefixView` as
+#: `Request.parse` and `Request.positions` give).
+VIEWS = ViewBuilder(lenient=True)
 
 #: How a marker is written at a slot: ``string`` (the message's string content becomes one marked text block),
 #: ``item`` (a string item of list content becomes a marked text block), ``block`` (a dict block gets the
@@ -103,7 +108,7 @@ def build(
         mirror = _bedrock(target, messages, tools, frozen, system)
     else:
         mirror = _openai(target, messages, tools)
-    mirror.request = Request.parse(mirror.payload, format=target.format, provider=target.provider, lenient=True)
+    mirror.request = VIEWS.parse(mirror.payload, format=target.format, provider=target.provider)
     _check(mirror)
     return mirror
 

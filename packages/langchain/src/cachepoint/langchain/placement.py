@@ -31,7 +31,7 @@ from cachepoint.core.prompt import (
     Strategy,
     plan_cache_points,
 )
-from cachepoint.langchain.payload import Mirror, Slot, build
+from cachepoint.langchain.payload import VIEWS, Mirror, Slot, build
 from cachepoint.langchain.targets import Target
 
 __all__ = ["TOOLS_BLOCKED", "Placement", "mark_tools", "place"]
@@ -98,7 +98,7 @@ def place(
     mirror = build(target, messages, tools, kwargs=kwargs, frozen=frozen, system=system)
     request = mirror.request
     assert request is not None
-    view = request.positions(provider=target.provider)
+    view = VIEWS.positions(request, provider=target.provider)
     if target.kind == "openai":  # no markers from LangChain: only the prompt_cache_key of the static layers
         return Placement(mirror, plan_cache_points(view, lambda _ctx: [], provider=target.provider))
     blocked: dict[int, str] = {}

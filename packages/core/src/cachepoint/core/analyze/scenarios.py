@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cachepoint.core.analyze.incumbents import INCUMBENTS, Incumbent
 from cachepoint.core.prompt import Decision, PrefixView, Strategy, plan_cache_points
 from cachepoint.core.prompt import strategies as builtins
 from cachepoint.core.providers import ModelInfo
@@ -37,13 +38,14 @@ __all__ = [
 
 ScenarioKind = Literal["recorded", "none", "strategy"]
 
-#: The built-in strategies a spec may name.
+#: The strategies a spec may name: the built-ins, and what frameworks place today (`analyze.incumbents`).
 STRATEGY_FACTORIES: dict[str, Callable[..., Strategy]] = {
     "auto": builtins.auto,
     "stable_prefix": builtins.stable_prefix,
     "cache_until": builtins.cache_until,
     "cache_at": builtins.cache_at,
     "rolling": builtins.rolling,
+    **INCUMBENTS,
 }
 
 #: Strategies replayed by default: each built-in, with the arguments a first-time user would pick.
@@ -98,7 +100,7 @@ def parse_strategy(spec: str) -> Scenario:
     >>> parse_strategy("magic()")
     Traceback (most recent call last):
     ...
-    ValueError: strategy 'magic()': unknown strategy 'magic' (built-ins: auto, cache_at, cache_until, rolling, ...)
+    ValueError: strategy 'magic()': unknown strategy 'magic' (known: auto, cache_at, cache_until, crewai_default, ...)
     """
     text = spec.strip()
     try:
@@ -121,7 +123,7 @@ def parse_strategy(spec: str) -> Scenario:
     factory = STRATEGY_FACTORIES.get(name)
     if factory is None:
         known = ", ".join(sorted(STRATEGY_FACTORIES))
-        raise ValueError(f"strategy {spec!r}: unknown strategy {name!r} (built-ins: {known})")
+        raise ValueError(f"strategy {spec!r}: unknown strategy {name!r} (known: {known})")
     try:
         strategy = factory(*args, **kwargs)
     except (TypeError, ValueError) as exc:
@@ -207,6 +209,8 @@ def place(view: PrefixView, strategy: Strategy, *, info: ModelInfo, provider: st
     ...                                                                                      (1, None, False))
     True
     """
-    plan = plan_cache_points(unmarked(view), strategy, provider=provider, info=info)
+    # An incumbent sets the OpenAI key it says (usually none); every other strategy gets the derived one.
+    cache_key = strategy.cache_key if isinstance(strategy, Incumbent) else True
+    plan = plan_cache_points(unmarked(view), strategy, provider=provider, info=info, cache_key=cache_key)
     found = tuple(SimBreakpoint(b.position, b.ttl, b.source == "implicit") for b in plan.breakpoints)
     return Placement(found, plan.cache_key, tuple(plan.dropped))

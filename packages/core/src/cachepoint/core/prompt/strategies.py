@@ -14,6 +14,7 @@ Every built-in has ``.excluding(*targets)`` to keep breakpoints off some blocks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from cachepoint.core.prompt.breakpoints import (
     resolve_target,
     target_positions,
 )
+from cachepoint.core.prompt.model import Block
 from cachepoint.core.prompt.positions import Position, PrefixView
 
 __all__ = [
@@ -137,7 +139,8 @@ class Auto(_Excludable):
         rest = statics[:-1]
         rest.sort(key=lambda bp: -_segment(view, bp.position, statics))
         ordered.extend(rest)
-        return ordered
+        volatile = _first_volatile(view)
+        return ordered if volatile is None else _before_volatile(ctx, volatile, ordered)
 
     def _anchors(self, ctx: PlacementContext, tail: Breakpoint | None, statics: list[Breakpoint]) -> list[Breakpoint]:
         view = ctx.view
@@ -174,6 +177,48 @@ class Auto(_Excludable):
         return found
 
 
+# A date and time to the second: rendered per request, it makes every prefix through it unique (a date alone, or a
+# time to the minute, still repeats; ids and epochs are left to `lint`, whose looser patterns would misfire here).
+_TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
+_VOLATILE_MEMO: dict[str, bool] = {}  # block hash -> has a timestamp (blocks repeat on every turn: scan once)
+
+
+def _first_volatile(view: PrefixView) -> int | None:
+    """The first stable block (system, context marked stable) holding a timestamp to the second."""
+    memo = _VOLATILE_MEMO
+    for p in view.positions:
+        if not p.stable:
+            break
+        if p.section == "tools":  # definitions are written once, not rendered per request
+            continue
+        block = view.request.get(p.locator)
+        assert isinstance(block, Block)
+        found = memo.get(p.block_hash)
+        if found is None:
+            if len(memo) > 4096:
+                memo.clear()
+            found = memo[p.block_hash] = bool(_TIMESTAMP.search(block.text))
+        if found:
+            return p.index
+    return None
+
+
+def _before_volatile(ctx: PlacementContext, volatile: int, wanted: list[Breakpoint]) -> list[Breakpoint]:
+    """Nothing at or after a per-request timestamp: such an entry is written on every request and never read."""
+    where = ctx.view[volatile].path
+    kept = []
+    for bp in wanted:
+        if bp.position < volatile:
+            kept.append(bp)
+            continue
+        detail = (
+            f"{where} holds a timestamp to the second: every request has a new prefix from there, so an entry "
+            "written here would never be read (move the time after the last breakpoint to cache the rest)"
+        )
+        ctx.skip(bp, "volatile", detail)
+    return kept
+
+
 def _last_eligible_with_lookback(view: PrefixView, target: int, floor: int) -> int | None:
     best = None
     for i in view.layer_indexes("messages"):
@@ -206,9 +251,22 @@ def auto(*, static_ttl: str | None = None, conversation_ttl: str | None = None, 
        adds 20 or more blocks (a burst of tool calls) still finds the previous turn's cache entry;
     4. the other static boundaries (end of tools, end of system), biggest segment first.
 
+    Nothing goes at or after a stable block holding a date and time to the second (``2026-11-23T10:15:03``):
+    such a prompt is rendered anew on every request, so an entry written there would be paid for and never read;
+    the report lists those breakpoints as skipped (``volatile``).
+
     Static layers get the longest TTL the model allows (``1h`` on Claude 4.5+; writing 1h costs 2x input instead
     of 1.25x, and keeps the prefix through idle periods), the conversation the shortest (``5m``). Override with
     ``static_ttl`` / ``conversation_ttl``; ``anchors`` sets how many lookback anchors at most (0 for none).
+
+    Why not a TTL picked per request by expected reuse: a strategy sees one request, not the traffic around it.
+    An entry is refreshed by every read, so a 1h static entry costs 0.75x input more per token once per cold
+    start (nothing read it for an hour), while a 5m one costs 1.15x more every time the prefix comes back 5 to 60
+    minutes after its last use (a rewrite instead of a read): 1h is the cheaper bet as soon as there are two such
+    returns for every three cold starts, and costs 0.75x the static tokens once when there are none (a short run
+    whose requests all fall within five minutes, where ``static_ttl="5m"`` is cheaper). The conversation tail
+    stays at 5m: it grows every turn, and writing each turn's new tokens at 2x costs more than rewriting the
+    conversation after the occasional long pause (``benchmarks/bench_economics.py`` measures both).
     `apply_cache_points` then drops what falls below the model's minimum or over budget, with reasons.
 
     >>> auto()

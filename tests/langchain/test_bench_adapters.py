@@ -1,0 +1,19 @@
+"""``benchmarks/bench_adapters_langchain.py`` runs at its smallest size (it checks, before timing, that both
+adapters placed markers on every call); nothing is asserted about speed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "bench_adapters_langchain.py"
+
+
+def test_the_adapter_overhead_benchmark_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--rounds", "1"], capture_output=True, text=True, check=False, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "added by `CachepointCallbackHandler`" in done.stdout
+    assert "added by `with_cache_points`" in done.stdout
