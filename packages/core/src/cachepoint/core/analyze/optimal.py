@@ -171,7 +171,7 @@ def _copy(store: BreakpointStore) -> BreakpointStore:
             expires_at=e.expires_at,
             path=e.path,
         )
-        clone.entries[key] = fresh
+        clone.entries.put(key, fresh)
     return clone
 
 
