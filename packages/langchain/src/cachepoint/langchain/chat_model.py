@@ -35,6 +35,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from pydantic import ConfigDict, Field
 
+from cachepoint.core.instrument import CallRecorder, place_safely
 from cachepoint.core.once import log_once
 from cachepoint.core.prompt import Strategy, auto
 from cachepoint.core.response_cache import ResponseCache
@@ -105,15 +106,9 @@ class CachePointsChatModel(BaseChatModel):
                 logger=logger,
             )
             return model, None, messages, call
-        try:
-            return (model, target, *_marked(model, target, messages, call, self.strategy))
-        except Exception as exc:  # never fail the call over a placement problem: send it unmarked
-            log_once(
-                f"wrapper:{type(exc).__name__}",
-                f"cachepoint: with_cache_points placed no breakpoints ({type(exc).__name__}: {exc})",
-                logger=logger,
-            )
-            return model, target, messages, call
+        # Never fail the call over a placement problem: send it unmarked.
+        marked = place_safely(lambda: _marked(model, target, messages, call, self.strategy), provider=target.provider)
+        return (model, target, *marked) if marked is not None else (model, target, messages, call)
 
     def _cache_request(
         self, model: BaseChatModel, target: Target | None, messages: list[BaseMessage], call: Mapping[str, Any]
@@ -241,15 +236,7 @@ class CachePointsChatModel(BaseChatModel):
 
     def _record(self, message: BaseMessage, target: Target | None) -> None:
         provider, model = (target.provider, target.model) if target else (None, None)
-        record(
-            self.ledger,
-            message,
-            provider=provider,
-            model=model,
-            metadata={},
-            static=self.labels,
-            who="with_cache_points",
-        )
+        record(CallRecorder(ledger=self.ledger), message, provider=provider, model=model, static=self.labels)
 
 
 def with_cache_points(
@@ -283,14 +270,16 @@ def with_cache_points(
 
 def _marked(
     model: BaseChatModel, target: Target, messages: list[BaseMessage], call: dict[str, Any], strategy: Strategy
-) -> tuple[list[BaseMessage], dict[str, Any]]:
-    """Copies of ``messages`` with markers, and the call kwargs with marked tools or a prompt_cache_key."""
+) -> tuple[tuple[list[BaseMessage], dict[str, Any]], Any]:
+    """Copies of ``messages`` with markers and the call kwargs with marked tools or a prompt_cache_key; and the
+    plan (for `place_safely` to report)."""
     tools = call.get("tools") or []
     if target.kind == "openai":
-        key = place(target, messages, strategy, tools=tools).cache_key
+        keyed = place(target, messages, strategy, tools=tools)
+        key = keyed.cache_key
         if key and not call.get("prompt_cache_key"):
-            return messages, {**call, "prompt_cache_key": key}
-        return messages, call
+            return (messages, {**call, "prompt_cache_key": key}), keyed.plan
+        return (messages, call), keyed.plan
     system = (getattr(model, "system", None) or ()) if target.kind == "bedrock" else ()
     placement = place(target, messages, strategy, tools=tools, kwargs=call, tools_writable=True, system=system)
     marked = [
@@ -299,7 +288,7 @@ def _marked(
     ]
     if placement.tool_markers:
         call = {**call, "tools": mark_tools(target, tools, placement.tool_markers)}
-    return marked, call
+    return (marked, call), placement.plan
 
 
 def _child(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> RunnableConfig:
