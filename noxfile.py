@@ -24,11 +24,13 @@ PACKAGES = ["core", "langchain", "langgraph", "crewai"]
 # adapters their extras (the provider integrations; CrewAI's own extras pin the SDKs its native providers use).
 TEST_EXTRAS = {
     "core": ["--all-extras", "--group=sdk"],
-    "langchain": ["--all-extras", "--group=sdk"],
+    "langchain": ["--all-extras", "--group=sdk", "--group=langchain-tests"],
     "crewai": ["--all-extras"],
 }
 # Adapters whose tests also run on the lowest releases of the frameworks their pyproject allows.
 LOWEST = ["langchain", "crewai"]
+# Test-only groups an adapter's tests need besides `test` (also in the lowest-versions sessions).
+TEST_GROUPS = {"langchain": ["--group=langchain-tests"]}
 
 
 def _sync(session: nox.Session, *args: str) -> None:
@@ -79,6 +81,7 @@ def tests_lowest(session: nox.Session, package: str) -> None:
         str(ROOT / "packages" / "core"),
         f"{ROOT / 'packages' / package}[{','.join(extras)}]",
         "--group=test",
+        *TEST_GROUPS.get(package, []),
         "opentelemetry-sdk>=1.30",
     )
     session.run("uv", "pip", "list", f"--python={session.virtualenv.location}", silent=False)
@@ -108,6 +111,7 @@ def lowest(session: nox.Session, package: str) -> None:
         str(ROOT / "packages" / "core"),
         f"{ROOT / 'packages' / package}[{','.join(extras)}]",
         "--group=test",
+        *TEST_GROUPS.get(package, []),
         "opentelemetry-sdk>=1.30",
     )
     session.run("uv", "pip", "list", f"--python={session.virtualenv.location}", silent=False)

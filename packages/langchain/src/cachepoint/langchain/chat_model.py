@@ -43,7 +43,7 @@ from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.callback import WRAPPER_TYPE
 from cachepoint.langchain.placement import mark_tools, place
 from cachepoint.langchain.targets import Target, identify_model
-from cachepoint.langchain.usage import record
+from cachepoint.langchain.usage import mark_hit, record
 
 __all__ = ["CachePointsChatModel", "with_cache_points"]
 
@@ -152,7 +152,7 @@ class CachePointsChatModel(BaseChatModel):
         if request is None:
             return _result(invoke())
         result = self._sync_cache().get_or_call(request, invoke, dump=_dump, load=_load)
-        return _result(_marked_hit(result.value) if result.hit else result.value)
+        return _result(mark_hit(result.value) if result.hit else result.value)
 
     def _stream(
         self,
@@ -200,7 +200,7 @@ class CachePointsChatModel(BaseChatModel):
         if request is None or self.response_cache is None:
             return _result(await invoke())
         result = await self.response_cache.get_or_call(request, invoke, dump=_dump, load=_load)
-        return _result(_marked_hit(result.value) if result.hit else result.value)
+        return _result(mark_hit(result.value) if result.hit else result.value)
 
     async def _astream(
         self,
@@ -318,12 +318,3 @@ def _load(data: Any) -> AIMessage:
 
 def _load_chunk(data: Any) -> AIMessageChunk:
     return AIMessageChunk.model_validate(data)
-
-
-def _marked_hit(message: AIMessage) -> AIMessage:
-    """A replayed answer, marked as LangChain marks its own cache hits (no provider call, no cost)."""
-    usage = message.usage_metadata
-    metadata = {**message.response_metadata, "cachepoint_cache": "hit"}
-    if usage is None:
-        return message.model_copy(update={"response_metadata": metadata})
-    return message.model_copy(update={"usage_metadata": {**usage, "total_cost": 0}, "response_metadata": metadata})

@@ -18,7 +18,7 @@ ChatAnthropic responses keep it in ``response_metadata["usage"]``) it is read in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
@@ -27,9 +27,11 @@ from cachepoint.core.instrument import CallRecorder
 from cachepoint.core.prompt import Request
 from cachepoint.core.providers import normalize_provider
 
-__all__ = ["from_cache", "labels_of", "model_of", "native_usage", "record", "response_message"]
+__all__ = ["from_cache", "labels_of", "mark_hit", "model_of", "native_usage", "record", "response_message"]
 
 _RAW_ANTHROPIC = ("cache_creation_input_tokens", "cache_read_input_tokens")
+
+T_Message = TypeVar("T_Message", bound=BaseMessage)
 
 
 def response_message(response: LLMResult) -> BaseMessage | None:
@@ -46,6 +48,23 @@ def from_cache(message: BaseMessage) -> bool:
     provider call was made, so there is no provider usage to record."""
     usage = getattr(message, "usage_metadata", None)
     return isinstance(usage, Mapping) and usage.get("total_cost") == 0
+
+
+def mark_hit(message: T_Message) -> T_Message:
+    """A copy of ``message`` marked as replayed from a cache: ``response_metadata["cachepoint_cache"] == "hit"``
+    (what `with_cache_points`'s response cache and `CachepointLLMCache` return), and, where it reports usage, with
+    ``total_cost: 0`` as LangChain marks its own hits (the token counts are the first call's; no provider call
+    was made for this one).
+
+    >>> from langchain_core.messages import AIMessage
+    >>> mark_hit(AIMessage("Paris")).response_metadata
+    {'cachepoint_cache': 'hit'}
+    """
+    update: dict[str, Any] = {"response_metadata": {**message.response_metadata, "cachepoint_cache": "hit"}}
+    usage = getattr(message, "usage_metadata", None)
+    if usage is not None:
+        update["usage_metadata"] = {**usage, "total_cost": 0}
+    return message.model_copy(update=update)
 
 
 def native_usage(message: BaseMessage) -> dict[str, Any] | None:
