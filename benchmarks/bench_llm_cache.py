@@ -38,7 +38,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from cachepoint.core.stores import MemoryStore, RedisStore
 from cachepoint.langchain import CachepointLLMCache
-from cachepoint.langchain.llm_cache import ALLOWED_OBJECTS
+from cachepoint.langchain.llm_cache import ALLOWED_OBJECTS, _run_inline
 from timing import per_batch_sync
 
 GOAL = 1.05
@@ -124,14 +124,17 @@ def run(contenders: dict[str, Callable[[], object]], rounds: int, size: int) -> 
 
 
 def report(title: str, timings: dict[str, list[float]], baseline: str, ratios: Sequence[str]) -> dict[str, float]:
+    """Medians with min-max; each ratio is the median of the per-round ratios (the two sides of one round ran
+    back to back, so a load spike on the shared machine hits both), with their min-max."""
     print(f"\n{title}")
     medians = {label: statistics.median(ts) for label, ts in timings.items()}
     for label, ts in timings.items():
         print(f"  {label:<44} {us(medians[label])}  [{us(min(ts)).strip()} - {us(max(ts)).strip()}]")
     out = {}
     for label in ratios:
-        out[label] = medians[label] / medians[baseline]
-        print(f"  ratio {label.strip()} / {baseline.strip()}: {out[label]:.3f}")
+        per_round = [a / b for a, b in zip(timings[label], timings[baseline], strict=True)]
+        out[label] = statistics.median(per_round)
+        print(f"  ratio {label.strip()} / baseline: {out[label]:.3f}  [{min(per_round):.3f} - {max(per_round):.3f}]")
     return out
 
 
@@ -152,7 +155,41 @@ def bench_memory(messages: list[BaseMessage], rounds: int, size: int) -> float:
     ratios = report(
         "memory", timings, "InMemoryCache: invoke hit (baseline)", ["CachepointLLMCache(MemoryStore): invoke hit"]
     )
+    parts(theirs, ours, messages, rounds, size)
     return ratios["CachepointLLMCache(MemoryStore): invoke hit"]
+
+
+def parts(
+    theirs: GenericFakeChatModel, ours: GenericFakeChatModel, messages: list[BaseMessage], rounds: int, size: int
+) -> None:
+    """Where a memory hit's time goes: the two caches' ``lookup`` alone, and the parts of cachepoint's."""
+    prompt = dumps([m.model_copy(update={"id": None}) for m in messages])  # LangChain's key strings
+    llm_string = ours._get_llm_string()
+    mine, baseline = ours.cache, theirs.cache
+    assert isinstance(mine, CachepointLLMCache)
+    assert isinstance(baseline, BaseCache)
+    keyed = mine._keyed(prompt, llm_string)
+    request = keyed.request
+    assert request is not None
+    assert mine.lookup(prompt, llm_string) is not None
+    core = mine.response_cache
+    found = _run_inline(core.lookup(request, load=mine._load))
+    assert found is not None
+    timings = run(
+        {
+            "InMemoryCache.lookup": lambda: baseline.lookup(prompt, llm_string),
+            "CachepointLLMCache.lookup": lambda: mine.lookup(prompt, llm_string),
+            "  part: key memo (SHA-256 of the key strings)": lambda: mine._keyed(prompt, llm_string),
+            "  part: core ResponseCache.lookup": lambda: _run_inline(core.lookup(request, load=mine._load)),
+            "    of which its key (fingerprint)": lambda: core.key_for(request),
+            "  part: hit objects and marking": lambda: mine._hit(found.value, keyed),
+        },
+        rounds,
+        size * 10,
+    )
+    print("\nwhere a memory hit's time goes (the lookup alone, no model.invoke)")
+    for label, ts in timings.items():
+        print(f"  {label:<44} {us(statistics.median(ts))}")
 
 
 def bench_redis(messages: list[BaseMessage], rounds: int, size: int) -> None:

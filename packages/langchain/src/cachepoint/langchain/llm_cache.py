@@ -226,12 +226,16 @@ class CachepointLLMCache(BaseCache):
     # --- values ---
 
     def _load(self, data: Any) -> list[Generation]:
-        """Stored JSON to generations; the same stored text is parsed once (a hit asks again)."""
+        """Stored JSON to generations, chat messages marked as hits; the same stored text is parsed once (a hit
+        asks again)."""
         if not isinstance(data, str):
             raise TypeError(f"a LangChain cache entry holds JSON text, got {type(data).__name__}")
         generations = self._values.get(data)
         if generations is None:
-            generations = _parse_generations(data)
+            generations = [
+                g.model_copy(update={"message": mark_hit(g.message)}) if isinstance(g, ChatGeneration) else g
+                for g in _parse_generations(data)
+            ]
             with self._lock:
                 if len(self._values) >= _VALUE_MEMO:
                     del self._values[next(iter(self._values))]
@@ -239,15 +243,13 @@ class CachepointLLMCache(BaseCache):
         return generations
 
     def _hit(self, generations: list[Generation], keyed: _Keyed) -> list[Generation]:
-        """Fresh generation and message objects for this hit (LangChain changes the message of a hit it
-        returns; the parsed entry is shared), chat messages marked as hits; the hit recorded."""
+        """The hit recorded, and generation objects of its own (LangChain replaces the message of a hit it
+        returns). Like LangChain's own caches, hits of one entry share the message's content: treat it as
+        read-only."""
         if self.calls.ledger is not None:
             labels = {"tenant": self.policy.tenant} if self.policy.tenant else {}
             self.calls.record_hit(provider=keyed.provider, model=keyed.model, labels=labels)
-        return [
-            g.model_copy(update={"message": mark_hit(g.message)}) if isinstance(g, ChatGeneration) else g.model_copy()
-            for g in generations
-        ]
+        return [g.model_copy() for g in generations]
 
     def _forget(self) -> None:
         with self._lock:
