@@ -75,12 +75,23 @@ def openai(emulator: Emulator, **kwargs: Any) -> Any:
     return ChatOpenAI(model="gpt-5", base_url=emulator.openai_base_url, api_key="test-key", max_retries=0, **kwargs)
 
 
+def _has_mantle() -> bool:
+    try:
+        from langchain_aws import ChatAnthropicMantle  # noqa: F401 - langchain-aws 1.7.2 and later
+    except ImportError:
+        return False
+    return True
+
+
+#: The chat models every parametrized test runs against (ChatAnthropicMantle where langchain-aws has it).
 MODELS = {
     "anthropic": anthropic,
     "anthropic_bedrock": anthropic_bedrock,
-    "anthropic_mantle": anthropic_mantle,
+    **({"anthropic_mantle": anthropic_mantle} if _has_mantle() else {}),
     "bedrock": bedrock,
 }
+#: The ChatAnthropic family among them (the Messages API, directly or through Bedrock).
+CLAUDE_MESSAGES = [name for name in MODELS if name.startswith("anthropic")]
 
 
 def support_tools(count: int = 12) -> list[BaseTool]:

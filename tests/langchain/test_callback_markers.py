@@ -15,7 +15,7 @@ from cachepoint.core.emulator import Emulator
 from cachepoint.core.prompt import cache_at
 from cachepoint.core.traces import read_trace
 from cachepoint.langchain import CachepointCallbackHandler
-from langchain_support import MANUAL, MODELS, markers, support_tools
+from langchain_support import CLAUDE_MESSAGES, MANUAL, MODELS, markers, support_tools
 
 
 def history(turns: int) -> list[Any]:
@@ -43,7 +43,8 @@ def test_bedrock_cache_points_follow_the_system_prompt_and_the_tail(emulator: Em
 
 
 @pytest.mark.parametrize(
-    ("provider", "operation"), [("anthropic_bedrock", "invoke_model"), ("anthropic_mantle", "messages")]
+    ("provider", "operation"),
+    [(p, "invoke_model" if p == "anthropic_bedrock" else "messages") for p in CLAUDE_MESSAGES if p != "anthropic"],
 )
 def test_claude_on_bedrock_gets_bedrocks_rules_in_the_messages_format(
     emulator: Emulator, provider: str, operation: str
@@ -76,7 +77,7 @@ def test_the_handler_never_marks_tools_and_says_why(emulator: Emulator, provider
     assert markers(body) == 2
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "anthropic_bedrock", "anthropic_mantle"])
+@pytest.mark.parametrize("provider", CLAUDE_MESSAGES)
 def test_never_more_than_four_counting_the_callers_markers_and_the_kwarg(emulator: Emulator, provider: str) -> None:
     # The caller already marked two blocks and asks for automatic caching (one more): one slot is left.
     # (ChatAnthropic sends the kwarg as top-level automatic caching; its Bedrock subclasses put it on the last
