@@ -34,8 +34,9 @@ from typing import Any
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache, InMemoryCache
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.load import dumps, loads
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, convert_to_messages
 
+import bench_response_cache  # the same workloads as the response cache's benchmark
 from cachepoint.core.stores import MemoryStore, RedisStore
 from cachepoint.langchain import CachepointLLMCache
 from cachepoint.langchain.llm_cache import ALLOWED_OBJECTS, _run_inline
@@ -55,20 +56,18 @@ def answer() -> AIMessage:
     )
 
 
+def as_messages(request: dict[str, Any]) -> list[BaseMessage]:
+    """A workload of bench_response_cache (a provider request) as the LangChain messages that send it."""
+    system = [SystemMessage(request["system"])] if isinstance(request.get("system"), str) else []
+    return [*system, *convert_to_messages(request["messages"])]
+
+
 def tiny() -> list[BaseMessage]:
-    return [HumanMessage("What is the capital of France?")]
+    return as_messages(bench_response_cache.tiny()[0])
 
 
 def chat() -> list[BaseMessage]:
-    turns = [
-        "Hi! My order #48213 has not arrived yet and the tracking page has said 'in transit' for six days now.",
-        "I'm sorry about the delay. Let me look up order #48213 for you; could you confirm the delivery postcode?",
-        "Sure, it is 75011. I paid for express shipping, which was supposed to take two business days at most.",
-        "Thank you. The parcel left our Lyon warehouse on Monday and was handed to the carrier the same evening.",
-        "So where is it now? I need it before the weekend, it is a birthday present for my daughter.",
-    ]
-    system = SystemMessage("You are the customer-support assistant of ACME Parcels. Be concise and factual. " * 8)
-    return [system, *(HumanMessage(t) if i % 2 == 0 else AIMessage(t) for i, t in enumerate(turns))]
+    return as_messages(bench_response_cache.chat()[0])
 
 
 WORKLOADS: dict[str, Callable[[], list[BaseMessage]]] = {"tiny": tiny, "chat": chat}

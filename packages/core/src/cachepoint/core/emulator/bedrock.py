@@ -23,7 +23,7 @@ import base64
 import json
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from cachepoint.core.emulator.anthropic import message_body, problem_message, stream_events, text_chunks
@@ -33,7 +33,7 @@ from cachepoint.core.emulator.records import RecordedRequest
 from cachepoint.core.emulator.replies import Reply
 from cachepoint.core.emulator.runtime import Response, Runtime, json_body, json_response
 from cachepoint.core.emulator.validation import Problem, cache_marker_problem
-from cachepoint.core.prompt import Request, RequestFormatError
+from cachepoint.core.prompt import PrefixView, Request, RequestFormatError
 from cachepoint.core.simulate import SimResult
 
 __all__ = ["BEDROCK_ANTHROPIC_VERSION", "handle"]
@@ -130,11 +130,11 @@ def _conversation_problem(request: Request) -> str | None:
     return None
 
 
-def _converse(rt: Runtime, record: RecordedRequest, body: dict[str, Any], model: str) -> Response:
-    try:
-        request = Request.parse(body, format="bedrock")
-    except RequestFormatError as exc:
-        raise bedrock_error(400, _VALIDATION, str(exc)) from None
+def _checked_view(
+    rt: Runtime, record: RecordedRequest, request: Request, model: str, wording: Callable[[Problem], str]
+) -> PrefixView:
+    """The request's prefix view under Bedrock's rules for ``model``, once its turns and cache markers pass what
+    Bedrock checks (a ``ValidationException`` otherwise, a marker problem worded by ``wording``)."""
     record.request = request
     problem = _conversation_problem(request)
     if problem is not None:
@@ -143,15 +143,30 @@ def _converse(rt: Runtime, record: RecordedRequest, body: dict[str, Any], model:
     view = rt.view(request, info)
     marker_problem = cache_marker_problem(view, info)
     if marker_problem is not None:
-        raise bedrock_error(400, _VALIDATION, _problem_message(marker_problem))
+        raise bedrock_error(400, _VALIDATION, wording(marker_problem))
+    return view
+
+
+def _answer(rt: Runtime, record: RecordedRequest, limit: int | None) -> tuple[Reply, bool]:
+    """The reply to send (cut to ``limit`` output tokens), and whether it was cut."""
     try:
         reply = rt.reply(record)
     except LookupError as exc:
         raise bedrock_error(500, "InternalServerException", str(exc)) from None
+    reply, truncated = rt.fit(reply, limit)
+    record.reply = reply
+    return reply, truncated
+
+
+def _converse(rt: Runtime, record: RecordedRequest, body: dict[str, Any], model: str) -> Response:
+    try:
+        request = Request.parse(body, format="bedrock")
+    except RequestFormatError as exc:
+        raise bedrock_error(400, _VALIDATION, str(exc)) from None
+    view = _checked_view(rt, record, request, model, _problem_message)
     config = body.get("inferenceConfig")
     limit = config.get("maxTokens") if isinstance(config, dict) else None
-    reply, truncated = rt.fit(reply, limit if isinstance(limit, int) else None)
-    record.reply = reply
+    reply, truncated = _answer(rt, record, limit if isinstance(limit, int) else None)
     pending = rt.start(view, record, provider="bedrock", model=model, output_tokens=rt.output_tokens(reply))
     result = record.result = pending.result
     stop = "max_tokens" if truncated else _STOP[reply.stop_reason]
@@ -238,21 +253,8 @@ def _invoke(rt: Runtime, record: RecordedRequest, body: dict[str, Any], model: s
         request = Request.parse(body, format="anthropic")
     except RequestFormatError as exc:
         raise bedrock_error(400, _VALIDATION, f"Malformed input request: {exc}") from None
-    record.request = request
-    problem = _conversation_problem(request)
-    if problem is not None:
-        raise bedrock_error(400, _VALIDATION, problem)
-    info = rt.info("bedrock", model, record)
-    view = rt.view(request, info)
-    marker_problem = cache_marker_problem(view, info)
-    if marker_problem is not None:
-        raise bedrock_error(400, _VALIDATION, problem_message(marker_problem))
-    try:
-        reply = rt.reply(record)
-    except LookupError as exc:
-        raise bedrock_error(500, "InternalServerException", str(exc)) from None
-    reply, truncated = rt.fit(reply, limit)
-    record.reply = reply
+    view = _checked_view(rt, record, request, model, problem_message)
+    reply, truncated = _answer(rt, record, limit)
     pending = rt.start(view, record, provider="bedrock", model=model, output_tokens=rt.output_tokens(reply))
     result = record.result = pending.result
     message = message_body(rt, model, reply, "max_tokens" if truncated else reply.stop_reason, result)
