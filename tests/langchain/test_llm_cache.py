@@ -352,3 +352,17 @@ async def test_async_calls_across_event_loops_share_one_redis_cache(redis_store:
         warnings.simplefilter("error", RuntimeWarning)
         other = await asyncio.to_thread(in_another_loop)
     assert other == "one"
+
+
+# --- the cache never fails the call ---
+
+
+def test_an_answer_it_cannot_store_is_not_stored_and_the_call_returns(caplog: pytest.LogCaptureFixture) -> None:
+    class Unwritable(Generation):
+        def to_json(self) -> Any:
+            raise RuntimeError("cannot serialize")
+
+    cache = CachepointLLMCache(MemoryStore(max_entries=10))
+    cache.update("p", "l", [Unwritable(text="x")])
+    assert cache.lookup("p", "l") is None
+    assert any("could not store an answer" in r.getMessage() for r in caplog.records)

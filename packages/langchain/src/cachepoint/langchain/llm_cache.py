@@ -38,6 +38,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import logging
 import threading
 import warnings
 from collections.abc import Coroutine, Mapping, Sequence
@@ -52,6 +53,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generati
 from cachepoint.core.codec import Codec
 from cachepoint.core.instrument import CallRecorder
 from cachepoint.core.keys import fingerprint
+from cachepoint.core.once import log_once
 from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import CacheStore, MemoryStore
 from cachepoint.core.usage import UsageLedger
@@ -60,6 +62,8 @@ from cachepoint.langchain.usage import mark_hit
 __all__ = ["CachepointLLMCache"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("cachepoint.langchain")
 
 #: The classes a stored entry may hold: what a chat model or LLM returns, nothing that runs code on load.
 ALLOWED_OBJECTS = (Generation, ChatGeneration, GenerationChunk, ChatGenerationChunk, AIMessage, AIMessageChunk)
@@ -146,9 +150,13 @@ class CachepointLLMCache(BaseCache):
         if keyed.request is None:
             return None
         request = keyed.request
+        found = None
         if self._inline:
-            found = _run_inline(self.response_cache.lookup(request, load=self._load))
-        else:
+            try:
+                found = _run_inline(self.response_cache.lookup(request, load=self._load))
+            except _SuspendedError:  # not a plain in-process read after all: through the bridge
+                self._inline = False
+        if not self._inline:
             found = self.response_cache.sync.lookup(request, load=self._load)
         return None if found is None else self._hit(found.value, keyed)
 
@@ -164,16 +172,16 @@ class CachepointLLMCache(BaseCache):
         """Store ``return_val`` for ``prompt`` and ``llm_string`` (LangChain calls this after a miss). An entry
         already stored for the same key is kept: both answer the same request."""
         keyed = self._keyed(prompt, llm_string)
-        if keyed.request is not None:
-            value = _dump(return_val)
+        value = _dump(return_val) if keyed.request is not None else None
+        if keyed.request is not None and value is not None:
             self.response_cache.sync.warm([keyed.request], lambda _request: value)
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """`update` for async code, awaiting the store (LangChain calls this)."""
         keyed = self._keyed(prompt, llm_string)
-        if keyed.request is None:
+        value = _dump(return_val) if keyed.request is not None else None
+        if keyed.request is None or value is None:
             return
-        value = _dump(return_val)
 
         async def stored(_request: Mapping[str, Any]) -> str:
             return value
@@ -209,6 +217,20 @@ class CachepointLLMCache(BaseCache):
         return keyed
 
     def _key(self, prompt: str, llm_string: str) -> _Keyed:
+        try:
+            return self._normalized_key(prompt, llm_string)
+        except Exception as exc:  # a bug here must not fail the call: key the strings as LangChain gave them
+            log_once(
+                f"llm-cache-key:{type(exc).__name__}",
+                "cachepoint: CachepointLLMCache keyed a call on LangChain's strings as given, markers and all (%s: %s)",
+                type(exc).__name__,
+                exc,
+                logger=logger,
+            )
+            raw = {"langchain": fingerprint({"prompt": prompt, "llm_string": llm_string})}
+            return _Keyed(raw if self.policy.cache_nondeterministic else None, None, None)
+
+    def _normalized_key(self, prompt: str, llm_string: str) -> _Keyed:
         model, params = parse_llm_string(llm_string)
         request: dict[str, Any] = {**params, "messages": parse_prompt(prompt)}
         if model is not None:
@@ -256,8 +278,19 @@ class CachepointLLMCache(BaseCache):
             self._values.clear()
 
 
-def _dump(return_val: Sequence[Generation]) -> str:
-    return dumps(list(return_val))
+def _dump(return_val: Sequence[Generation]) -> str | None:
+    """The generations as JSON, or ``None`` (logged once) when they cannot be written: the call still returns."""
+    try:
+        return dumps(list(return_val))
+    except Exception as exc:
+        log_once(
+            f"llm-cache-dump:{type(exc).__name__}",
+            "cachepoint: CachepointLLMCache could not store an answer (%s: %s)",
+            type(exc).__name__,
+            exc,
+            logger=logger,
+        )
+        return None
 
 
 def _parse_generations(data: str) -> list[Generation]:
@@ -269,14 +302,19 @@ def _parse_generations(data: str) -> list[Generation]:
     return loaded
 
 
+class _SuspendedError(RuntimeError):
+    """A coroutine expected to finish at once waited on something."""
+
+
 def _run_inline(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never waits (a read of an in-process store) on the caller's thread."""
+    """Run a coroutine that never waits (a read of an in-process store) on the caller's thread; `_SuspendedError`
+    if it does wait (it is closed: a read has nothing to undo)."""
     try:
         coroutine.send(None)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
     coroutine.close()
-    raise RuntimeError("an in-process store read waited on something: it cannot run without an event loop")
+    raise _SuspendedError("an in-process store read waited on something: it cannot run without an event loop")
 
 
 # --- what LangChain's key strings hold ---
