@@ -117,15 +117,27 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         assert self.calls.ledger is not None  # always given one in __init__
         return self.calls.ledger
 
+    @ledger.setter
+    def ledger(self, ledger: UsageLedger) -> None:
+        self.calls.ledger = ledger
+
     @property
     def recorder(self) -> TraceWriter | None:
         """The `TraceWriter` each call becomes a line of (``None``: no trace)."""
         return self.calls.recorder
 
+    @recorder.setter
+    def recorder(self, recorder: TraceWriter | None) -> None:
+        self.calls.recorder = recorder
+
     @property
     def otel(self) -> OtelUsageRecorder | None:
         """The OpenTelemetry recorder (``None``: off)."""
         return self.calls.otel
+
+    @otel.setter
+    def otel(self, otel: OtelUsageRecorder | None) -> None:
+        self.calls.otel = otel
 
     # --- the call starts: place breakpoints ---
 

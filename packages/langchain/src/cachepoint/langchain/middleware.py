@@ -65,6 +65,10 @@ class CachepointMiddleware(AgentMiddleware):
         assert self.calls.ledger is not None  # always given one in __init__
         return self.calls.ledger
 
+    @ledger.setter
+    def ledger(self, ledger: UsageLedger) -> None:
+        self.calls.ledger = ledger
+
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
         """Place breakpoints, call the model, record the usage (the agent calls this)."""
         target = identify_model(request.model)
