@@ -366,3 +366,13 @@ def test_an_answer_it_cannot_store_is_not_stored_and_the_call_returns(caplog: py
     cache.update("p", "l", [Unwritable(text="x")])
     assert cache.lookup("p", "l") is None
     assert any("could not store an answer" in r.getMessage() for r in caplog.records)
+
+
+def test_two_pairs_of_key_strings_never_share_an_answer_by_where_they_split() -> None:
+    # ("a\0b", "c") and ("a", "b\0c") are different calls: the cache must not mix them up.
+    cache = CachepointLLMCache(MemoryStore(max_entries=10))
+    cache.update("a\0b", "c", [Generation(text="first")])
+    assert cache.lookup("a", "b\0c") is None
+    cache.update("a", "b\0c", [Generation(text="second")])
+    assert cache.lookup("a\0b", "c") == [Generation(text="first")]
+    assert cache.lookup("a", "b\0c") == [Generation(text="second")]

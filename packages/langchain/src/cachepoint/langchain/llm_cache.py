@@ -206,7 +206,8 @@ class CachepointLLMCache(BaseCache):
 
     def _keyed(self, prompt: str, llm_string: str) -> _Keyed:
         """The request for ``(prompt, llm_string)``, remembered by a digest of the two (a hit asks again)."""
-        memo = hashlib.sha256(prompt.encode() + b"\0" + llm_string.encode()).digest()
+        raw = prompt.encode()
+        memo = hashlib.sha256(b"%d:%b%b" % (len(raw), raw, llm_string.encode())).digest()  # length: no ambiguity
         keyed = self._keys.get(memo)
         if keyed is None:
             keyed = self._key(prompt, llm_string)
