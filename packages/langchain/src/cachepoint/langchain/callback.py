@@ -102,42 +102,12 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         labels: Mapping[str, str] | None = None,
     ) -> None:
         self.strategy: Strategy = strategy if strategy is not None else auto()
-        self.calls = CallRecorder(
-            ledger=ledger if ledger is not None else UsageLedger(),
-            recorder=recorder if recorder is None or isinstance(recorder, TraceWriter) else TraceWriter(recorder),
-            otel=otel,
-        )
+        self.ledger = ledger if ledger is not None else UsageLedger()
+        self.recorder = recorder if recorder is None or isinstance(recorder, TraceWriter) else TraceWriter(recorder)
+        self.otel: OtelUsageRecorder | None = OtelUsageRecorder() if otel is True else (otel or None)
         self.labels = {str(k): str(v) for k, v in (labels or {}).items()}
         self._runs: dict[UUID, _Run] = {}
         self._lock = threading.Lock()
-
-    @property
-    def ledger(self) -> UsageLedger:
-        """The `UsageLedger` every call's usage goes into."""
-        assert self.calls.ledger is not None  # always given one in __init__
-        return self.calls.ledger
-
-    @ledger.setter
-    def ledger(self, ledger: UsageLedger) -> None:
-        self.calls.ledger = ledger
-
-    @property
-    def recorder(self) -> TraceWriter | None:
-        """The `TraceWriter` each call becomes a line of (``None``: no trace)."""
-        return self.calls.recorder
-
-    @recorder.setter
-    def recorder(self, recorder: TraceWriter | None) -> None:
-        self.calls.recorder = recorder
-
-    @property
-    def otel(self) -> OtelUsageRecorder | None:
-        """The OpenTelemetry recorder (``None``: off)."""
-        return self.calls.otel
-
-    @otel.setter
-    def otel(self, otel: OtelUsageRecorder | None) -> None:
-        self.calls.otel = otel
 
     # --- the call starts: place breakpoints ---
 
@@ -253,7 +223,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         if run.target is not None:
             body = run.body if run.placement is None else run.placement.request()
         record(
-            self.calls,
+            CallRecorder(ledger=self.ledger, recorder=self.recorder, otel=self.otel),
             message,
             provider=run.provider,
             model=run.model,

@@ -56,18 +56,8 @@ class CachepointMiddleware(AgentMiddleware):
     ) -> None:
         super().__init__()
         self.strategy: Strategy = strategy if strategy is not None else auto()
-        self.calls = CallRecorder(ledger=ledger if ledger is not None else UsageLedger())
+        self.ledger = ledger if ledger is not None else UsageLedger()
         self.labels = {str(k): str(v) for k, v in (labels or {}).items()}
-
-    @property
-    def ledger(self) -> UsageLedger:
-        """The `UsageLedger` every model call's usage goes into."""
-        assert self.calls.ledger is not None  # always given one in __init__
-        return self.calls.ledger
-
-    @ledger.setter
-    def ledger(self, ledger: UsageLedger) -> None:
-        self.calls.ledger = ledger
 
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
         """Place breakpoints, call the model, record the usage (the agent calls this)."""
@@ -103,7 +93,8 @@ class CachepointMiddleware(AgentMiddleware):
         message = next((m for m in reversed(response.result) if isinstance(m, AIMessage)), None)
         if message is not None:
             provider, model = (target.provider, target.model) if target else (None, None)
-            record(self.calls, message, provider=provider, model=model, metadata=_run_metadata(), static=self.labels)
+            calls = CallRecorder(ledger=self.ledger)
+            record(calls, message, provider=provider, model=model, metadata=_run_metadata(), static=self.labels)
 
 
 def _placed(request: ModelRequest, target: Target, strategy: Strategy) -> tuple[ModelRequest, Any]:
