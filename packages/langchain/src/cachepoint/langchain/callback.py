@@ -223,7 +223,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         if run.target is not None:
             body = run.body if run.placement is None else run.placement.request()
         record(
-            CallRecorder(ledger=self.ledger, recorder=self.recorder, otel=self.otel),
+            CallRecorder(ledger=self.ledger, recorder=self.recorder, otel=self.otel or False),
             message,
             provider=run.provider,
             model=run.model,
