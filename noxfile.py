@@ -24,7 +24,7 @@ PACKAGES = ["core", "langchain", "langgraph", "crewai"]
 # adapters their extras (the provider integrations; CrewAI's own extras pin the SDKs its native providers use).
 TEST_EXTRAS = {
     "core": ["--all-extras", "--group=sdk"],
-    "langchain": ["--all-extras", "--group=sdk"],
+    "langchain": ["--all-extras", "--group=sdk", "--group=langchain-tests"],
     "langgraph": ["--all-extras"],
     "crewai": ["--all-extras"],
 }
@@ -32,6 +32,8 @@ TEST_EXTRAS = {
 LOWEST = ["langchain", "langgraph", "crewai"]
 # Workspace packages an adapter depends on besides core (not on PyPI: the lowest sessions install them from here).
 WORKSPACE_DEPS = {"langgraph": ["langchain"]}
+# Test-only groups an adapter's tests need besides `test` (also in the lowest-versions sessions).
+TEST_GROUPS = {"langchain": ["--group=langchain-tests"]}
 
 
 def _sync(session: nox.Session, *args: str) -> None:
@@ -84,6 +86,7 @@ def tests_lowest(session: nox.Session, package: str) -> None:
         *(str(ROOT / "packages" / dep) for dep in WORKSPACE_DEPS.get(package, [])),
         f"{ROOT / 'packages' / package}[{','.join(extras)}]",
         "--group=test",
+        *TEST_GROUPS.get(package, []),
         "opentelemetry-sdk>=1.30",
     )
     session.run("uv", "pip", "list", f"--python={session.virtualenv.location}", silent=False)

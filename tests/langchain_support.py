@@ -33,13 +33,65 @@ def bedrock(emulator: Emulator, **kwargs: Any) -> Any:
     )
 
 
+def anthropic_bedrock(emulator: Emulator, **kwargs: Any) -> Any:
+    """``ChatAnthropicBedrock``: the Messages body over Bedrock InvokeModel (the ``anthropic`` SDK's
+    ``AnthropicBedrock`` client). It takes no endpoint argument: the SDK reads ``ANTHROPIC_BEDROCK_BASE_URL``,
+    which the ``make_emulator`` / ``emulator`` fixtures set (never reach AWS by accident)."""
+    import os
+
+    from langchain_aws import ChatAnthropicBedrock
+
+    if os.environ.get("ANTHROPIC_BEDROCK_BASE_URL") != emulator.bedrock_endpoint_url:
+        raise RuntimeError("ChatAnthropicBedrock needs ANTHROPIC_BEDROCK_BASE_URL pointing at this emulator")
+
+    return ChatAnthropicBedrock(
+        model=BEDROCK_MODEL,
+        region_name="us-east-1",
+        aws_access_key_id="test-key",
+        aws_secret_access_key="test-secret",
+        max_retries=0,
+        **kwargs,
+    )
+
+
+def anthropic_mantle(emulator: Emulator, **kwargs: Any) -> Any:
+    """``ChatAnthropicMantle``: the Messages API on Bedrock's Mantle endpoint (Bedrock's caching rules)."""
+    from langchain_aws import ChatAnthropicMantle
+
+    return ChatAnthropicMantle(
+        model=BEDROCK_MODEL,
+        base_url=emulator.bedrock_mantle_url,
+        bedrock_api_key="test-key",
+        auth_mode="api_key",
+        region_name="us-east-1",
+        max_retries=0,
+        **kwargs,
+    )
+
+
 def openai(emulator: Emulator, **kwargs: Any) -> Any:
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(model="gpt-5", base_url=emulator.openai_base_url, api_key="test-key", max_retries=0, **kwargs)
 
 
-MODELS = {"anthropic": anthropic, "bedrock": bedrock}
+def _has_mantle() -> bool:
+    try:
+        from langchain_aws import ChatAnthropicMantle  # noqa: F401 - langchain-aws 1.7.2 and later
+    except ImportError:
+        return False
+    return True
+
+
+#: The chat models every parametrized test runs against (ChatAnthropicMantle where langchain-aws has it).
+MODELS = {
+    "anthropic": anthropic,
+    "anthropic_bedrock": anthropic_bedrock,
+    **({"anthropic_mantle": anthropic_mantle} if _has_mantle() else {}),
+    "bedrock": bedrock,
+}
+#: The ChatAnthropic family among them (the Messages API, directly or through Bedrock).
+CLAUDE_MESSAGES = [name for name in MODELS if name.startswith("anthropic")]
 
 
 def support_tools(count: int = 12) -> list[BaseTool]:

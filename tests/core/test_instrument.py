@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cachepoint.core.instrument import CallRecorder, place_cache_points
+from cachepoint.core.instrument import CallRecorder, place_cache_points, place_safely
+from cachepoint.core.prompt import apply_cache_points
 from cachepoint.core.traces import TraceWriter, read_trace
 from cachepoint.core.usage import UsageLedger
 
@@ -117,3 +118,75 @@ def test_unreadable_usage_or_a_failing_sink_is_a_log_line_not_an_error(
 def test_recorder_arguments_are_checked() -> None:
     with pytest.raises(TypeError, match="ledger: expected a UsageLedger or None, got dict"):
         CallRecorder(ledger={})  # type: ignore[arg-type]
+
+
+def test_place_safely_sends_the_request_as_built_when_placement_raises(caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> tuple[int, None]:
+        raise RuntimeError("strategy exploded")
+
+    with caplog.at_level(logging.DEBUG, logger="cachepoint.core.instrument"):
+        assert place_safely(broken, provider="anthropic", what="LangChain request") is None
+        assert place_safely(broken, provider="anthropic", what="LangChain request") is None
+    levels = [(r.levelname, "strategy exploded" in r.getMessage()) for r in caplog.records]
+    assert levels == [("WARNING", True), ("DEBUG", True)]  # said once, then only at debug: never silent
+
+
+def test_place_safely_logs_the_reports_warnings_once_each(caplog: pytest.LogCaptureFixture) -> None:
+    payload = framework_payload()
+    payload["model"] = "claude-unknown-9"  # an unknown model is a report warning
+
+    def placed() -> tuple[dict, object]:
+        return apply_cache_points(payload, provider="anthropic")
+
+    with caplog.at_level(logging.WARNING, logger="cachepoint.core.instrument"):
+        first = place_safely(placed, provider="anthropic")
+        place_safely(placed, provider="anthropic")
+    assert first is not None
+    assert "cache_control" in first["system"][0]
+    warned = [r.getMessage() for r in caplog.records if "claude-unknown-9" in r.getMessage()]
+    assert len(warned) == 1
+
+
+def test_a_call_without_usage_or_request_records_only_what_there_is(tmp_path: Path) -> None:
+    ledger = UsageLedger()
+    path = tmp_path / "calls.jsonl"
+    with TraceWriter(path) as writer:
+        calls = CallRecorder(ledger=ledger, recorder=writer)
+        # A model that reports no usage: its request is still a trace line, nothing is counted.
+        assert calls.record(framework_payload(), None, provider="anthropic", model="claude-sonnet-4-5") is None
+        # A model whose body cannot be rebuilt: counted, no trace line.
+        usage = {"input_tokens": 3, "output_tokens": 1}
+        assert calls.record(None, usage, provider="anthropic", model="claude-sonnet-4-5") is not None
+        calls.record(
+            framework_payload(),
+            usage,
+            provider="anthropic",
+            model="claude-sonnet-4-5",
+            labels={"tenant": "acme"},
+            session="ticket-7",
+        )
+    assert ledger.stats().calls == 2
+    first, second = read_trace(path)
+    assert first.usage is None
+    assert (second.tenant, second.session, second.metadata) == ("acme", "ticket-7", {"tenant": "acme"})
+
+
+def test_a_response_cache_hit_is_a_hit_with_zero_provider_tokens(tmp_path: Path) -> None:
+    ledger = UsageLedger()
+    path = tmp_path / "calls.jsonl"
+    with TraceWriter(path) as writer:
+        calls = CallRecorder(ledger=ledger, recorder=writer)
+        calls.record(
+            framework_payload(),
+            {"input_tokens": 5, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 1800, "output_tokens": 9},
+            provider="anthropic",
+            model="claude-sonnet-4-5",
+        )
+        calls.record_hit(provider="anthropic", model="claude-sonnet-4-5", labels={"tenant": "acme"})
+    stats = ledger.stats()
+    assert (stats.calls, stats.hit_calls, stats.miss_calls) == (2, 1, 1)
+    assert stats.input_tokens == 1805  # the first call's only: the hit reached no provider
+    assert stats.output_tokens == 9
+    hits = ledger.stats(response_cache="hit")
+    assert (hits.calls, hits.hit_rate, hits.cost_usd) == (1, 1.0, 0.0)
+    assert len(read_trace(path)) == 1  # nothing was sent for the hit

@@ -15,7 +15,7 @@ from cachepoint.core.emulator import Emulator
 from cachepoint.core.prompt import cache_at
 from cachepoint.core.traces import read_trace
 from cachepoint.langchain import CachepointCallbackHandler
-from langchain_support import MANUAL, MODELS, markers, support_tools
+from langchain_support import CLAUDE_MESSAGES, MANUAL, MODELS, markers, support_tools
 
 
 def history(turns: int) -> list[Any]:
@@ -42,6 +42,29 @@ def test_bedrock_cache_points_follow_the_system_prompt_and_the_tail(emulator: Em
     assert body["messages"][-1]["content"] == [{"text": "And now?"}, {"cachePoint": {"type": "default"}}]
 
 
+@pytest.mark.parametrize(
+    ("provider", "operation"),
+    [(p, "invoke_model" if p == "anthropic_bedrock" else "messages") for p in CLAUDE_MESSAGES if p != "anthropic"],
+)
+def test_claude_on_bedrock_gets_bedrocks_rules_in_the_messages_format(
+    emulator: Emulator, provider: str, operation: str
+) -> None:
+    MODELS[provider](emulator).invoke(history(2), config={"callbacks": [CachepointCallbackHandler()]})
+    call = emulator.requests[0]
+    assert (call.status, call.operation) == (200, operation), call.error
+    assert call.body["system"] == [
+        {"type": "text", "text": MANUAL, "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    ]
+    assert call.body["messages"][-1]["content"] == [
+        {"type": "text", "text": "And now?", "cache_control": {"type": "ephemeral"}}
+    ]
+    if provider == "anthropic_bedrock":  # InvokeModel: the model is in the path, the version in the body
+        assert "model" not in call.body
+        assert call.body["anthropic_version"]
+        assert call.path.startswith("/model/anthropic.claude-sonnet-4-6/invoke")
+    assert call.usage.cache_write_tokens > 1024
+
+
 @pytest.mark.parametrize("provider", sorted(MODELS))
 def test_the_handler_never_marks_tools_and_says_why(emulator: Emulator, provider: str) -> None:
     handler = CachepointCallbackHandler(cache_at("tools", "system", -1))
@@ -54,15 +77,16 @@ def test_the_handler_never_marks_tools_and_says_why(emulator: Emulator, provider
     assert markers(body) == 2
 
 
-def test_never_more_than_four_counting_the_callers_markers_and_the_kwarg(emulator: Emulator) -> None:
+@pytest.mark.parametrize("provider", CLAUDE_MESSAGES)
+def test_never_more_than_four_counting_the_callers_markers_and_the_kwarg(emulator: Emulator, provider: str) -> None:
     # The caller already marked two blocks and asks for automatic caching (one more): one slot is left.
+    # (ChatAnthropic sends the kwarg as top-level automatic caching; its Bedrock subclasses put it on the last
+    # eligible block themselves.)
     messages = history(3)
     cc = {"type": "ephemeral"}
     messages[1] = HumanMessage([{"type": "text", "text": "Question 0: " + "details " * 40, "cache_control": cc}])
     messages[3] = HumanMessage([{"type": "text", "text": "Question 1: " + "details " * 40, "cache_control": cc}])
-    MODELS["anthropic"](emulator).invoke(
-        messages, cache_control=cc, config={"callbacks": [CachepointCallbackHandler()]}
-    )
+    MODELS[provider](emulator).invoke(messages, cache_control=cc, config={"callbacks": [CachepointCallbackHandler()]})
     call = emulator.requests[0]
     assert call.status == 200, call.error  # the emulator rejects a fifth marker as the API does
     assert markers(call.body) == 4  # 2 of the caller's + the kwarg's (top-level or on the tail) + the system's

@@ -145,31 +145,31 @@ def run_in_threads(count: int, target: Callable[[], Any]) -> None:
 
 
 @pytest.mark.parametrize("provider", sorted(MODELS))
-def test_the_same_messages_in_concurrent_threads(provider: str) -> None:
-    with Emulator(reply="ok", first_byte_delay=0.2) as emulator:
-        model = MODELS[provider](emulator)
-        shared = conversation()
-        before = snapshot(shared)
-        handler = CachepointCallbackHandler()
-        # Each thread adds its own question to the same history: the shared objects are in every call at once.
-        run_in_threads(6, lambda: model.invoke([*shared, HumanMessage("and now?")], config={"callbacks": [handler]}))
-        assert snapshot(shared) == before
-        assert loans.held() == 0
-        assert len(emulator.requests) == 6
-        assert all(r.status == 200 and 1 <= markers(r.body) <= 4 for r in emulator.requests)
+def test_the_same_messages_in_concurrent_threads(provider: str, make_emulator: Callable[..., Emulator]) -> None:
+    emulator = make_emulator(reply="ok", first_byte_delay=0.2)
+    model = MODELS[provider](emulator)
+    shared = conversation()
+    before = snapshot(shared)
+    handler = CachepointCallbackHandler()
+    # Each thread adds its own question to the same history: the shared objects are in every call at once.
+    run_in_threads(6, lambda: model.invoke([*shared, HumanMessage("and now?")], config={"callbacks": [handler]}))
+    assert snapshot(shared) == before
+    assert loans.held() == 0
+    assert len(emulator.requests) == 6
+    assert all(r.status == 200 and 1 <= markers(r.body) <= 4 for r in emulator.requests)
 
 
 @pytest.mark.parametrize("provider", sorted(MODELS))
-async def test_the_same_messages_in_concurrent_tasks(provider: str) -> None:
-    with Emulator(reply="ok", first_byte_delay=0.2) as emulator:
-        model = MODELS[provider](emulator)
-        shared = conversation()
-        before = snapshot(shared)
-        handler = CachepointCallbackHandler()
-        await asyncio.gather(*(model.ainvoke(shared, config={"callbacks": [handler]}) for _ in range(6)))
-        assert snapshot(shared) == before
-        assert loans.held() == 0
-        assert all(r.status == 200 and 1 <= markers(r.body) <= 4 for r in emulator.requests)
+async def test_the_same_messages_in_concurrent_tasks(provider: str, make_emulator: Callable[..., Emulator]) -> None:
+    emulator = make_emulator(reply="ok", first_byte_delay=0.2)
+    model = MODELS[provider](emulator)
+    shared = conversation()
+    before = snapshot(shared)
+    handler = CachepointCallbackHandler()
+    await asyncio.gather(*(model.ainvoke(shared, config={"callbacks": [handler]}) for _ in range(6)))
+    assert snapshot(shared) == before
+    assert loans.held() == 0
+    assert all(r.status == 200 and 1 <= markers(r.body) <= 4 for r in emulator.requests)
 
 
 def test_tool_messages_get_their_marker_and_it_goes_away(emulator: Emulator) -> None:

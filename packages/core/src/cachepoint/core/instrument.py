@@ -5,10 +5,12 @@
   once; the report's warnings (too many markers already, an unknown model) are logged once each. With
   ``adopt_markers=True`` the markers a framework placed by itself are taken as breakpoints it asks for, ranked
   after the strategy's: where both mark one block the longer TTL wins, and the total stays within the limit.
+- `place_safely`: the same guarantee for an adapter that places breakpoints its own way (LangChain writes a
+  plan back into message objects rather than into a payload): any placement step, never breaking the call.
 - `CallRecorder`: one call's usage, normalized, into a `UsageLedger` under the adapter's labels, a `TraceWriter`
-  line that ``cachepoint analyze`` reads, and OpenTelemetry. Telemetry never fails a call: a usage payload it
-  cannot read or a sink that raises is a log line (once per kind of failure).
-- `warn_once`: log a message once per process and key, for adapters that see the same problem on every call.
+  line that ``cachepoint analyze`` reads, and OpenTelemetry; `CallRecorder.record_hit` for a call a response
+  cache answered (a hit with zero provider tokens). Telemetry never fails a call: a usage payload it cannot read
+  or a sink that raises is a log line (once per kind of failure, through `cachepoint.core.once`).
 
 >>> from cachepoint.core.usage import UsageLedger
 >>> ledger = UsageLedger()
@@ -28,14 +30,15 @@ True
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from cachepoint.core.once import log_once
 from cachepoint.core.prompt import (
     Breakpoint,
+    CachePlan,
     CacheReport,
     Locator,
     PlacementContext,
@@ -48,7 +51,7 @@ from cachepoint.core.prompt.formats import get_format
 from cachepoint.core.traces import TraceWriter
 from cachepoint.core.usage import CacheUsage, OtelUsageRecorder, UsageLedger, normalize_usage
 
-__all__ = ["CallRecorder", "place_cache_points", "warn_once"]
+__all__ = ["CallRecorder", "place_cache_points", "place_safely"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,24 +59,7 @@ logger = logging.getLogger(__name__)
 # the tools, system prompt and conversation so far; the builder parses and views only what is new (same result).
 _VIEWS = ViewBuilder()
 
-_warned: set[tuple[str, str]] = set()
-_warned_lock = threading.Lock()
-
-
-def warn_once(log: logging.Logger, key: str, message: str, *args: object) -> bool:
-    """Log ``message`` at WARNING the first time ``key`` is seen by ``log`` in this process; ``True`` if it did.
-
-    >>> import uuid
-    >>> key = uuid.uuid4().hex  # the first sighting of a key in this process
-    >>> warn_once(logging.getLogger("doc"), key, "first"), warn_once(logging.getLogger("doc"), key, "again")
-    (True, False)
-    """
-    with _warned_lock:
-        if (log.name, key) in _warned:
-            return False
-        _warned.add((log.name, key))
-    log.warning(message, *args)
-    return True
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -127,30 +113,50 @@ def place_cache_points(
     >>> place_cache_points(framework, None, provider="anthropic", adopt_markers=True)[0]["system"][0]["cache_control"]
     {'type': 'ephemeral', 'ttl': '1h'}
     """
-    try:
+
+    def place() -> tuple[tuple[dict[str, Any], CacheReport], CacheReport]:
         request: Any = payload
+        chosen = strategy
         if adopt_markers:
-            request, strategy = _adopt(payload, strategy, provider, format)
-        placed, report = apply_cache_points(
-            request, strategy, provider=provider, model=model, format=format, builder=_VIEWS
-        )
+            request, chosen = _adopt(payload, strategy, provider, format)
+        placed = apply_cache_points(request, chosen, provider=provider, model=model, format=format, builder=_VIEWS)
+        return placed, placed[1]
+
+    done = place_safely(place, provider=provider)
+    return done if done is not None else (dict(payload), None)
+
+
+def place_safely(
+    place: Callable[[], tuple[T, CacheReport | CachePlan | None]], *, provider: str, what: str = "request"
+) -> T | None:
+    """Run one placement step so that it never breaks the call: ``place()`` returns its result and the report
+    (or `CachePlan`) it made. A step that raises gives ``None`` (the caller sends the request as built) with the
+    reason logged once; the report's warnings are logged once each, dropped breakpoints at DEBUG.
+
+    >>> place_safely(lambda: 1 / 0, provider="anthropic") is None
+    True
+    """
+    try:
+        result, report = place()
     except Exception as exc:
-        warn_once(
-            logger,
+        log_once(
             f"place:{provider}:{type(exc).__name__}:{exc}",
-            "cachepoint: no cache breakpoints placed on a %s request, sent as built (%s: %s)",
+            "cachepoint: no cache breakpoints placed on the %s (provider %s), sent as built (%s: %s)",
+            what,
             provider,
             type(exc).__name__,
             exc,
+            logger=logger,
         )
-        return dict(payload), None
-    for warning in report.warnings:
-        warn_once(logger, f"report:{provider}:{warning}", "cachepoint: %s", warning)
-    for decision in report.dropped:
-        logger.debug(
-            "cachepoint: breakpoint %r dropped (%s): %s", decision.breakpoint.id, decision.code, decision.detail
-        )
-    return placed, report
+        return None
+    if report is not None:
+        for warning in report.warnings:
+            log_once(f"report:{provider}:{warning}", "cachepoint: %s", warning, logger=logger)
+        for decision in report.dropped:
+            logger.debug(
+                "cachepoint: breakpoint %r dropped (%s): %s", decision.breakpoint.id, decision.code, decision.detail
+            )
+    return result
 
 
 class CallRecorder:
@@ -190,37 +196,44 @@ class CallRecorder:
 
     def record(
         self,
-        request: Mapping[str, Any],
+        request: Mapping[str, Any] | Request | None,
         usage: Any,
         *,
-        provider: str,
+        provider: str | None,
         model: str | None,
         labels: Mapping[str, str] | None = None,
         started: float | None = None,
         duration_s: float | None = None,
         ttft_s: float | None = None,
+        session: str | None = None,
     ) -> CacheUsage | None:
-        """Record one call: ``request`` as sent, ``usage`` as the provider returned it (its response, usage
-        object or stream events: anything `normalize_usage` reads), ``started`` its wall-clock start (epoch
-        seconds). Pass the provider's usage object (not a whole stream) so the trace line stays small. Returns
-        the normalized usage, or ``None`` when it could not be read (logged once)."""
-        try:
-            normalized = normalize_usage(usage, provider=provider, model=model)
-        except Exception as exc:
-            warn_once(
-                logger,
-                f"usage:{provider}:{type(exc).__name__}",
-                "cachepoint: could not read the usage of a %s call, not recorded (%s: %s)",
-                provider,
-                type(exc).__name__,
-                exc,
-            )
-            return None
+        """Record one call that reached the provider: ``request`` as sent (``None``: no trace line, e.g. for a
+        model whose body the adapter cannot rebuild), ``usage`` as the provider returned it (its response, usage
+        object or stream events: anything `normalize_usage` reads; ``None`` when the call reported none: nothing
+        is counted), ``started`` its wall-clock start (epoch seconds), ``session`` the conversation it belongs to
+        (a trace field, like ``tenant``, which is taken from the labels). Pass the provider's usage object (not a
+        whole stream) so the trace line stays small. Returns the normalized usage, or ``None`` when there was
+        none or it could not be read (logged once)."""
+        normalized: CacheUsage | None = None
+        if usage is not None:
+            try:
+                normalized = normalize_usage(usage, provider=provider, model=model)
+            except Exception as exc:
+                log_once(
+                    f"usage:{provider}:{type(exc).__name__}",
+                    "cachepoint: could not read the usage of a %s call, not recorded (%s: %s)",
+                    provider,
+                    type(exc).__name__,
+                    exc,
+                    logger=logger,
+                )
+                return None
         labels = dict(labels or {})
         ledger, recorder, otel = self.ledger, self.recorder, self.otel
-        if ledger is not None:
-            self._safely("ledger", lambda: ledger.record(normalized, labels, duration_s=duration_s, ttft_s=ttft_s))
-        if recorder is not None:
+        if ledger is not None and normalized is not None:
+            counted = normalized
+            self._safely("ledger", lambda: ledger.record(counted, labels, duration_s=duration_s, ttft_s=ttft_s))
+        if recorder is not None and request is not None:
             self._safely(
                 "trace",
                 lambda: recorder.write(
@@ -229,17 +242,54 @@ class CallRecorder:
                     timestamp=started if started is not None else time.time(),
                     provider=provider,
                     model=model,
+                    tenant=labels.get("tenant"),
+                    session=session,
                     ttft_s=ttft_s,
                     metadata=labels or None,
                 ),
             )
-        if otel is not None:
-            self._safely("otel", lambda: otel.record(normalized, duration_s=duration_s, ttft_s=ttft_s))
+        if otel is not None and normalized is not None:
+            counted = normalized
+            self._safely("otel", lambda: otel.record(counted, duration_s=duration_s, ttft_s=ttft_s))
         return normalized
+
+    def record_hit(
+        self,
+        *,
+        provider: str | None,
+        model: str | None,
+        labels: Mapping[str, str] | None = None,
+        duration_s: float | None = None,
+    ) -> CacheUsage:
+        """Record a call a response cache answered: no provider call, so zero provider tokens (whatever the
+        stored answer says it cost the first time), counted as a hit, labelled ``response_cache="hit"``. No trace
+        line: nothing was sent. Returns the usage recorded.
+
+        >>> ledger = UsageLedger()
+        >>> usage = CallRecorder(ledger=ledger).record_hit(provider="anthropic", model="claude-sonnet-4-5")
+        >>> usage.input_tokens, ledger.stats(response_cache="hit").hit_rate
+        (0, 1.0)
+        """
+        usage = CacheUsage(
+            provider=provider,
+            model=model,
+            input_tokens=0,
+            cache_read_tokens=0,
+            cache_write_tokens=0,
+            output_tokens=0,
+            reasoning_tokens=0,
+        )
+        labels = {**(labels or {}), "response_cache": "hit"}
+        ledger, otel = self.ledger, self.otel
+        if ledger is not None:
+            self._safely("ledger", lambda: ledger.record(usage, labels, duration_s=duration_s, cache_hit=True))
+        if otel is not None:
+            self._safely("otel", lambda: otel.record(usage, duration_s=duration_s))
+        return usage
 
     @staticmethod
     def _safely(sink: str, write: Callable[[], object]) -> None:
         try:
             write()
         except Exception as exc:
-            warn_once(logger, f"sink:{sink}:{type(exc).__name__}", "cachepoint: %s write failed (%s)", sink, exc)
+            log_once(f"sink:{sink}:{type(exc).__name__}", "cachepoint: %s write failed (%s)", sink, exc, logger=logger)

@@ -2,7 +2,20 @@
 
 Adapters run inside other frameworks' calls, where a problem (an unknown model, a failing telemetry hook) can
 repeat on every call; the log should say it once, with the reason, without going silent. The registry is per
-process and thread-safe.
+process and thread-safe; it is the one every cachepoint package logs through.
+
+>>> import logging
+>>> logged = []
+>>> class Keep(logging.Handler):
+...     def emit(self, record): logged.append((record.levelname, record.getMessage()))
+>>> log, keep = logging.getLogger("cachepoint.doctest.once"), Keep()
+>>> log.addHandler(keep); log.setLevel(logging.DEBUG); log.propagate = False
+>>> forget("demo")
+>>> [log_once("demo", "model %r is unknown", "x", logger=log) for _ in range(2)]
+[True, False]
+>>> logged
+[('WARNING', "model 'x' is unknown"), ('DEBUG', "model 'x' is unknown")]
+>>> log.removeHandler(keep)
 """
 
 from __future__ import annotations
@@ -16,27 +29,24 @@ _lock = threading.Lock()
 _said: set[tuple[str, str]] = set()
 
 
-def log_once(key: str, message: str, *, logger: logging.Logger, level: int = logging.WARNING) -> bool:
+def log_once(key: str, message: str, *args: object, logger: logging.Logger, level: int = logging.WARNING) -> bool:
     """Log ``message`` at ``level`` the first time ``key`` comes up for ``logger``, at DEBUG afterwards.
 
+    ``args`` are formatted into ``message`` the way `logging` does (``%s``), only if the record is emitted.
     Returns whether this was the first time.
 
-    >>> import logging
-    >>> logged = []
-    >>> class Keep(logging.Handler):
-    ...     def emit(self, record): logged.append((record.levelname, record.getMessage()))
-    >>> log = logging.getLogger("cachepoint.doctest.once")
-    >>> log.handlers[:] = [Keep()]; log.setLevel(logging.DEBUG); log.propagate = False
-    >>> forget("demo")  # the example runs more than once in a test session
-    >>> [log_once("demo", "model 'x' is unknown", logger=log) for _ in range(2)]
-    [True, False]
-    >>> logged
-    [('WARNING', "model 'x' is unknown"), ('DEBUG', "model 'x' is unknown")]
+    >>> forget("example:")
+    >>> log = logging.getLogger("cachepoint.doctest.example")
+    >>> log_once("example:x", "model %r is unknown", "x", logger=log), log_once("example:x", "again", logger=log)
+    (True, False)
     """
     with _lock:
         first = (logger.name, key) not in _said
         _said.add((logger.name, key))
-    logger.log(level if first else logging.DEBUG, "%s", message)
+    if args:
+        logger.log(level if first else logging.DEBUG, message, *args)
+    else:
+        logger.log(level if first else logging.DEBUG, "%s", message)
     return first
 
 

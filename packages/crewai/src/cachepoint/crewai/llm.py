@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from pydantic import PrivateAttr
 
 import crewai
-from cachepoint.core.instrument import warn_once
+from cachepoint.core.once import log_once
 from cachepoint.core.prompt import Strategy
 from cachepoint.crewai.config import CachePoints, resolve_cache_points
 from cachepoint.crewai.labels import call_labels
@@ -145,11 +145,11 @@ def enable_cache_points(llm: L, cache_points: bool | Strategy | CachePoints = Tr
     config = resolve_cache_points(cache_points)
     provider, wrap = _provider_of(llm)
     if provider == "openai" and config.response_cache is not None:
-        warn_once(
-            logger,
+        log_once(
             "openai-response-cache",
             "cachepoint.crewai: the response cache is not used for OpenAI models yet; their calls get a "
             "prompt_cache_key and are recorded, and always reach the API",
+            logger=logger,
         )
     base = type(llm)
     if base in _subclasses.values():

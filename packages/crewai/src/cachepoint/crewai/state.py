@@ -11,7 +11,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from cachepoint.core.instrument import CallRecorder, place_cache_points, warn_once
+from cachepoint.core.instrument import CallRecorder, place_cache_points
+from cachepoint.core.once import log_once
 from cachepoint.core.response_cache import ResponseCache
 from cachepoint.crewai.config import CachePoints
 from cachepoint.crewai.labels import current_labels
@@ -115,10 +116,10 @@ class Caching:
         """Say once that streamed calls are not answered from the response cache (they still get breakpoints
         and are recorded)."""
         if self.response_cache is not None:
-            warn_once(
-                logger,
+            log_once(
                 f"stream:{self.provider}",
                 "cachepoint.crewai: streamed %s calls are not served from the response cache (LLM(stream=True)); "
                 "they still get cache breakpoints and their usage is recorded",
                 self.provider,
+                logger=logger,
             )

@@ -5,6 +5,8 @@
 - `CachepointMiddleware`: the same for ``langchain.agents.create_agent``, tools included (needs the
   ``agents`` extra).
 - `with_cache_points`: a chat model for LCEL chains, with an optional response cache that also replays streams.
+- `CachepointLLMCache`: LangChain's LLM cache (``set_llm_cache``) over any cachepoint store, async-native,
+  keyed without cache markers, hits marked and counted.
 
 >>> from cachepoint.langchain import CachepointCallbackHandler
 >>> handler = CachepointCallbackHandler()
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cachepoint.langchain.callback import CachepointCallbackHandler
 from cachepoint.langchain.chat_model import CachePointsChatModel, with_cache_points
+from cachepoint.langchain.llm_cache import CachepointLLMCache
 
 if TYPE_CHECKING:
     from cachepoint.langchain.middleware import CachepointMiddleware
@@ -31,6 +34,7 @@ except PackageNotFoundError:  # running from a source tree without installation
 __all__ = [
     "CachePointsChatModel",
     "CachepointCallbackHandler",
+    "CachepointLLMCache",
     "CachepointMiddleware",
     "__version__",
     "with_cache_points",

@@ -41,6 +41,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
+from cachepoint.core.instrument import CallRecorder, place_safely
 from cachepoint.core.once import log_once
 from cachepoint.core.prompt import Strategy, auto
 from cachepoint.core.traces import TraceWriter
@@ -49,7 +50,7 @@ from cachepoint.langchain.patches import loans
 from cachepoint.langchain.payload import build
 from cachepoint.langchain.placement import Placement, place
 from cachepoint.langchain.targets import Target, identify_run
-from cachepoint.langchain.usage import from_cache, labels_of, native_usage, response_message, usage_of
+from cachepoint.langchain.usage import from_cache, record, response_message
 
 __all__ = ["WRAPPER_TYPE", "CachepointCallbackHandler"]
 
@@ -103,10 +104,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         self.strategy: Strategy = strategy if strategy is not None else auto()
         self.ledger = ledger if ledger is not None else UsageLedger()
         self.recorder = recorder if recorder is None or isinstance(recorder, TraceWriter) else TraceWriter(recorder)
-        if otel is True:
-            self.otel: OtelUsageRecorder | None = OtelUsageRecorder()
-        else:
-            self.otel = otel or None
+        self.otel: OtelUsageRecorder | None = OtelUsageRecorder() if otel is True else (otel or None)
         self.labels = {str(k): str(v) for k, v in (labels or {}).items()}
         self._runs: dict[UUID, _Run] = {}
         self._lock = threading.Lock()
@@ -178,8 +176,12 @@ class CachepointCallbackHandler(BaseCallbackHandler):
             return
         single = int(kwargs.get("batch_size") or 1) == 1
 
-        def plan(frozen: Mapping[int, str]) -> Placement:
-            return place(target, sent, self.strategy, tools=tools, kwargs=params, frozen=frozen)
+        def plan(frozen: Mapping[int, str]) -> Placement | None:
+            def placed() -> tuple[Placement, Any]:
+                placement = place(target, sent, self.strategy, tools=tools, kwargs=params, frozen=frozen)
+                return placement, placement.plan
+
+            return place_safely(placed, provider=target.provider)
 
         run.placement = loans.lend(run_id, sent, plan, parent=parent, single=single)
 
@@ -216,43 +218,23 @@ class CachepointCallbackHandler(BaseCallbackHandler):
     def _record(self, run: _Run, response: LLMResult) -> None:
         message = response_message(response)
         if message is None or from_cache(message):
-            return  # no provider call was made (LangChain's LLM cache answered)
-        usage = usage_of(message, provider=run.provider, model=run.model)
-        duration = time.perf_counter() - run.clock
-        ttft = run.first_token - run.clock if run.first_token is not None else None
-        labels = labels_of(
-            usage=usage,
+            return  # no provider call was made (an LLM cache answered; CachepointLLMCache counts its own hits)
+        body = None
+        if run.target is not None:
+            body = run.body if run.placement is None else run.placement.request()
+        record(
+            CallRecorder(ledger=self.ledger, recorder=self.recorder, otel=self.otel or False),
+            message,
             provider=run.provider,
             model=run.model,
             metadata=run.metadata,
             tags=run.tags,
             static=self.labels,
+            request=body,
+            started=run.started,
+            duration_s=time.perf_counter() - run.clock,
+            ttft_s=run.first_token - run.clock if run.first_token is not None else None,
         )
-        if usage is not None:
-            self.ledger.record(usage, labels, duration_s=duration, ttft_s=ttft)
-            if self.otel is not None:
-                self.otel.record(usage, duration_s=duration, ttft_s=ttft)
-        if self.recorder is not None and run.target is not None:
-            body = run.body if run.placement is None else run.placement.request()
-            if body is not None:
-                self.recorder.write(
-                    body,
-                    usage=native_usage(message),
-                    timestamp=run.started,
-                    provider=run.target.provider,
-                    model=run.target.model,
-                    tenant=labels.get("tenant"),
-                    session=_session(run.metadata),
-                    ttft_s=ttft,
-                )
 
     def __repr__(self) -> str:
         return f"CachepointCallbackHandler(strategy={self.strategy!r}, ledger={self.ledger!r})"
-
-
-def _session(metadata: Mapping[str, Any]) -> str | None:
-    for key in ("session_id", "thread_id", "conversation_id"):
-        value = metadata.get(key)
-        if value:
-            return str(value)
-    return None

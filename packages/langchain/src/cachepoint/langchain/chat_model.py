@@ -35,6 +35,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from pydantic import ConfigDict, Field
 
+from cachepoint.core.instrument import CallRecorder, place_safely
 from cachepoint.core.once import log_once
 from cachepoint.core.prompt import Strategy, auto
 from cachepoint.core.response_cache import ResponseCache
@@ -42,7 +43,7 @@ from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.callback import WRAPPER_TYPE
 from cachepoint.langchain.placement import mark_tools, place
 from cachepoint.langchain.targets import Target, identify_model
-from cachepoint.langchain.usage import record
+from cachepoint.langchain.usage import mark_hit, record
 
 __all__ = ["CachePointsChatModel", "with_cache_points"]
 
@@ -105,15 +106,9 @@ class CachePointsChatModel(BaseChatModel):
                 logger=logger,
             )
             return model, None, messages, call
-        try:
-            return (model, target, *_marked(model, target, messages, call, self.strategy))
-        except Exception as exc:  # never fail the call over a placement problem: send it unmarked
-            log_once(
-                f"wrapper:{type(exc).__name__}",
-                f"cachepoint: with_cache_points placed no breakpoints ({type(exc).__name__}: {exc})",
-                logger=logger,
-            )
-            return model, target, messages, call
+        # Never fail the call over a placement problem: send it unmarked.
+        marked = place_safely(lambda: _marked(model, target, messages, call, self.strategy), provider=target.provider)
+        return (model, target, *marked) if marked is not None else (model, target, messages, call)
 
     def _cache_request(
         self, model: BaseChatModel, target: Target | None, messages: list[BaseMessage], call: Mapping[str, Any]
@@ -157,7 +152,7 @@ class CachePointsChatModel(BaseChatModel):
         if request is None:
             return _result(invoke())
         result = self._sync_cache().get_or_call(request, invoke, dump=_dump, load=_load)
-        return _result(_marked_hit(result.value) if result.hit else result.value)
+        return _result(mark_hit(result.value) if result.hit else result.value)
 
     def _stream(
         self,
@@ -205,7 +200,7 @@ class CachePointsChatModel(BaseChatModel):
         if request is None or self.response_cache is None:
             return _result(await invoke())
         result = await self.response_cache.get_or_call(request, invoke, dump=_dump, load=_load)
-        return _result(_marked_hit(result.value) if result.hit else result.value)
+        return _result(mark_hit(result.value) if result.hit else result.value)
 
     async def _astream(
         self,
@@ -241,15 +236,7 @@ class CachePointsChatModel(BaseChatModel):
 
     def _record(self, message: BaseMessage, target: Target | None) -> None:
         provider, model = (target.provider, target.model) if target else (None, None)
-        record(
-            self.ledger,
-            message,
-            provider=provider,
-            model=model,
-            metadata={},
-            static=self.labels,
-            who="with_cache_points",
-        )
+        record(CallRecorder(ledger=self.ledger), message, provider=provider, model=model, static=self.labels)
 
 
 def with_cache_points(
@@ -283,14 +270,16 @@ def with_cache_points(
 
 def _marked(
     model: BaseChatModel, target: Target, messages: list[BaseMessage], call: dict[str, Any], strategy: Strategy
-) -> tuple[list[BaseMessage], dict[str, Any]]:
-    """Copies of ``messages`` with markers, and the call kwargs with marked tools or a prompt_cache_key."""
+) -> tuple[tuple[list[BaseMessage], dict[str, Any]], Any]:
+    """Copies of ``messages`` with markers and the call kwargs with marked tools or a prompt_cache_key; and the
+    plan (for `place_safely` to report)."""
     tools = call.get("tools") or []
     if target.kind == "openai":
-        key = place(target, messages, strategy, tools=tools).cache_key
+        keyed = place(target, messages, strategy, tools=tools)
+        key = keyed.cache_key
         if key and not call.get("prompt_cache_key"):
-            return messages, {**call, "prompt_cache_key": key}
-        return messages, call
+            return (messages, {**call, "prompt_cache_key": key}), keyed.plan
+        return (messages, call), keyed.plan
     system = (getattr(model, "system", None) or ()) if target.kind == "bedrock" else ()
     placement = place(target, messages, strategy, tools=tools, kwargs=call, tools_writable=True, system=system)
     marked = [
@@ -299,7 +288,7 @@ def _marked(
     ]
     if placement.tool_markers:
         call = {**call, "tools": mark_tools(target, tools, placement.tool_markers)}
-    return marked, call
+    return (marked, call), placement.plan
 
 
 def _child(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> RunnableConfig:
@@ -329,12 +318,3 @@ def _load(data: Any) -> AIMessage:
 
 def _load_chunk(data: Any) -> AIMessageChunk:
     return AIMessageChunk.model_validate(data)
-
-
-def _marked_hit(message: AIMessage) -> AIMessage:
-    """A replayed answer, marked as LangChain marks its own cache hits (no provider call, no cost)."""
-    usage = message.usage_metadata
-    metadata = {**message.response_metadata, "cachepoint_cache": "hit"}
-    if usage is None:
-        return message.model_copy(update={"response_metadata": metadata})
-    return message.model_copy(update={"usage_metadata": {**usage, "total_cost": 0}, "response_metadata": metadata})

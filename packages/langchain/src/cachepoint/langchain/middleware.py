@@ -22,6 +22,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 
+from cachepoint.core.instrument import CallRecorder, place_safely
 from cachepoint.core.once import log_once
 from cachepoint.core.prompt import Strategy, auto
 from cachepoint.core.usage import UsageLedger
@@ -84,40 +85,29 @@ class CachepointMiddleware(AgentMiddleware):
                 logger=logger,
             )
             return request
-        try:
-            return _placed(request, target, self.strategy)
-        except Exception as exc:  # a placement problem must not fail the agent: send the request as it was
-            log_once(
-                f"middleware:{type(exc).__name__}",
-                f"cachepoint: CachepointMiddleware placed no breakpoints ({type(exc).__name__}: {exc})",
-                logger=logger,
-            )
-            return request
+        # A placement problem must not fail the agent: the request goes as it was.
+        placed = place_safely(lambda: _placed(request, target, self.strategy), provider=target.provider)
+        return placed if placed is not None else request
 
     def _record(self, response: ModelResponse, target: Target | None) -> None:
         message = next((m for m in reversed(response.result) if isinstance(m, AIMessage)), None)
         if message is not None:
             provider, model = (target.provider, target.model) if target else (None, None)
-            record(
-                self.ledger,
-                message,
-                provider=provider,
-                model=model,
-                metadata=_run_metadata(),
-                static=self.labels,
-                who="CachepointMiddleware",
-            )
+            calls = CallRecorder(ledger=self.ledger)
+            record(calls, message, provider=provider, model=model, metadata=_run_metadata(), static=self.labels)
 
 
-def _placed(request: ModelRequest, target: Target, strategy: Strategy) -> ModelRequest:
+def _placed(request: ModelRequest, target: Target, strategy: Strategy) -> tuple[ModelRequest, Any]:
+    """``request`` with the strategy's breakpoints, and the plan (for `place_safely` to report)."""
     system = request.system_message
     messages: list[BaseMessage] = [system, *request.messages] if system is not None else list(request.messages)
     settings = dict(request.model_settings)
     if target.kind == "openai":
         if settings.get("prompt_cache_key"):
-            return request
-        key = place(target, messages, strategy, tools=_openai_tools(request.tools)).cache_key
-        return request.override(model_settings={**settings, "prompt_cache_key": key}) if key else request
+            return request, None
+        keyed = place(target, messages, strategy, tools=_openai_tools(request.tools))
+        key = keyed.cache_key
+        return (request.override(model_settings={**settings, "prompt_cache_key": key}) if key else request), keyed.plan
     tools = list(request.tools)
     placement = place(
         target,
@@ -129,7 +119,7 @@ def _placed(request: ModelRequest, target: Target, strategy: Strategy) -> ModelR
         system=getattr(request.model, "system", None) or () if target.kind == "bedrock" else (),
     )
     if not placement.contents and not placement.tool_markers:
-        return request
+        return request, placement.plan
     new = [
         m.model_copy(update={"content": placement.contents[i]}) if i in placement.contents else m
         for i, m in enumerate(messages)
@@ -143,7 +133,7 @@ def _placed(request: ModelRequest, target: Target, strategy: Strategy) -> ModelR
     changes["messages"] = new
     if placement.tool_markers:
         changes["tools"] = mark_tools(target, tools, placement.tool_markers)
-    return request.override(**changes)
+    return request.override(**changes), placement.plan
 
 
 def _provider_tools(target: Target, tools: Sequence[Any]) -> list[Any]:

@@ -1,4 +1,7 @@
-"""Anthropic Messages API: ``POST /v1/messages`` (JSON and SSE) and ``POST /v1/messages/count_tokens``.
+"""Anthropic Messages API: ``POST /v1/messages`` (JSON and SSE) and ``POST /v1/messages/count_tokens``; also as
+Amazon Bedrock's Mantle endpoint serves it (``POST /anthropic/v1/messages``: the same API under Bedrock's caching
+rules, authenticated by a Bedrock API key or SigV4), which the ``anthropic`` SDK's ``AnthropicBedrockMantle``
+client (LangChain's ``ChatAnthropicMantle``) calls.
 
 The stream follows the API's event order: ``message_start`` (with the full input usage: uncached input, cache
 reads, cache writes and their 5m/1h split, and ``output_tokens`` 1), ``content_block_start`` /
@@ -9,6 +12,7 @@ reads, cache writes and their 5m/1h split, and ``output_tokens`` 1), ``content_b
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,9 +24,12 @@ from cachepoint.core.emulator.validation import Problem, cache_marker_problem, d
 from cachepoint.core.prompt import Request, RequestFormatError
 from cachepoint.core.simulate import SimResult
 
-__all__ = ["handle", "problem_message", "text_chunks"]
+__all__ = ["MANTLE_PREFIX", "handle", "message_body", "problem_message", "stream_events", "text_chunks"]
 
 _INVALID = "invalid_request_error"
+#: Where Bedrock's Mantle endpoint serves the Messages API (``https://bedrock-mantle.<region>.api.aws/anthropic``).
+MANTLE_PREFIX = "/anthropic"
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
 def handle(rt: Runtime, record: RecordedRequest) -> Response:
@@ -36,22 +43,28 @@ def handle(rt: Runtime, record: RecordedRequest) -> Response:
     b'{"input_tokens": 5}'
     """
     path = record.path.split("?", 1)[0].rstrip("/")
+    provider = "anthropic"
+    if path.startswith(MANTLE_PREFIX):
+        path, provider = path[len(MANTLE_PREFIX) :], "bedrock"
     if record.method != "POST" or path not in ("/v1/messages", "/v1/messages/count_tokens"):
         raise anthropic_error(404, "not_found_error", f"Not Found: {record.method} {path}")
-    record.tenant = _tenant(rt, record)
+    record.tenant = _tenant(rt, record, sigv4=provider == "bedrock")
     body = _body(record)
     if path.endswith("count_tokens"):
         record.operation = "count_tokens"
-        return _count_tokens(rt, record, body)
+        return _count_tokens(rt, record, body, provider)
     record.operation = "messages"
-    return _messages(rt, record, body)
+    return _messages(rt, record, body, provider)
 
 
-def _tenant(rt: Runtime, record: RecordedRequest) -> str:
+def _tenant(rt: Runtime, record: RecordedRequest, *, sigv4: bool = False) -> str:
     key = record.headers.get("x-api-key")
+    auth = record.headers.get("authorization", "")
     if not key:
-        auth = record.headers.get("authorization", "")
         key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+    if not key and sigv4:
+        match = _CREDENTIAL.search(auth)
+        key = match.group(1) if match is not None else ""
     if not key:
         raise anthropic_error(401, "authentication_error", "x-api-key header is required")
     return rt.tenant(key)
@@ -112,14 +125,14 @@ def problem_message(problem: Problem) -> str:  # noqa: PLR0911 - one wording per
     )
 
 
-def _parse(rt: Runtime, record: RecordedRequest, body: dict[str, Any]) -> tuple[Request, Any]:
+def _parse(rt: Runtime, record: RecordedRequest, body: dict[str, Any], provider: str) -> tuple[Request, Any]:
     try:
         request = Request.parse(body, format="anthropic")
     except RequestFormatError as exc:
         raise anthropic_error(400, _INVALID, f"{dotted(exc.path)}: {exc.detail}" if exc.path else exc.detail) from None
     model = body["model"]
     record.model, record.request = model, request
-    info = rt.info("anthropic", model, record)
+    info = rt.info(provider, model, record)
     view = rt.view(request, info)
     problem = cache_marker_problem(view, info)
     if problem is not None:
@@ -127,17 +140,17 @@ def _parse(rt: Runtime, record: RecordedRequest, body: dict[str, Any]) -> tuple[
     return request, view
 
 
-def _count_tokens(rt: Runtime, record: RecordedRequest, body: dict[str, Any]) -> Response:
+def _count_tokens(rt: Runtime, record: RecordedRequest, body: dict[str, Any], provider: str) -> Response:
     _required(body, "model", "messages")
-    _, view = _parse(rt, record, body)
+    _, view = _parse(rt, record, body, provider)
     return json_response(200, {"input_tokens": view.total_tokens})
 
 
-def _messages(rt: Runtime, record: RecordedRequest, body: dict[str, Any]) -> Response:
+def _messages(rt: Runtime, record: RecordedRequest, body: dict[str, Any], provider: str) -> Response:
     _required(body, "model", "max_tokens", "messages")
     if not body["messages"]:
         raise anthropic_error(400, _INVALID, "messages: at least one message is required")
-    _, view = _parse(rt, record, body)
+    _, view = _parse(rt, record, body, provider)
     record.stream = body.get("stream") is True
     try:
         reply = rt.reply(record)
@@ -145,10 +158,10 @@ def _messages(rt: Runtime, record: RecordedRequest, body: dict[str, Any]) -> Res
         raise anthropic_error(500, "api_error", str(exc)) from None
     reply, truncated = rt.fit(reply, body["max_tokens"])
     record.reply = reply
-    pending = rt.start(view, record, provider="anthropic", model=body["model"], output_tokens=rt.output_tokens(reply))
+    pending = rt.start(view, record, provider=provider, model=body["model"], output_tokens=rt.output_tokens(reply))
     result = record.result = pending.result
     stop = "max_tokens" if truncated else reply.stop_reason
-    message = _message(rt, body["model"], reply, stop, result)
+    message = message_body(rt, body["model"], reply, stop, result)
     headers = {"request-id": rt.next_id("req_emu_")}
     if not record.stream:
         response = json_response(200, message, headers)
@@ -182,7 +195,8 @@ def _content(rt: Runtime, reply: Reply) -> list[dict[str, Any]]:
     return blocks
 
 
-def _message(rt: Runtime, model: str, reply: Reply, stop: str, result: SimResult) -> dict[str, Any]:
+def message_body(rt: Runtime, model: str, reply: Reply, stop: str, result: SimResult) -> dict[str, Any]:
+    """The Messages API response for ``reply`` (also Bedrock InvokeModel's body for Anthropic models)."""
     content = _content(rt, reply) if (reply.text or reply.tool_calls) else []
     return {
         "id": rt.next_id("msg_emu_"),
@@ -215,44 +229,53 @@ def _event(kind: str, data: dict[str, Any]) -> bytes:
 
 
 def _sse(message: dict[str, Any], result: SimResult) -> Iterator[bytes]:
+    for data in stream_events(message, result):
+        yield _event(data["type"], data)
+
+
+def stream_events(message: dict[str, Any], result: SimResult) -> Iterator[dict[str, Any]]:
+    """The events of a streamed Messages response, in the API's order (SSE here; Bedrock's
+    InvokeModelWithResponseStream sends the same events as event stream chunks).
+
+    >>> from cachepoint.core.simulate import SimResult
+    >>> result = SimResult(provider="anthropic", model="m", tenant="t", format="anthropic", mode="breakpoints",
+    ...                    started_at=0.0, total_tokens=9, read_tokens=0, write_tokens=0, output_tokens=2)
+    >>> message = {"content": [{"type": "text", "text": "Hi there"}], "stop_reason": "end_turn"}
+    >>> [e["type"] for e in stream_events(message, result)]  # doctest: +NORMALIZE_WHITESPACE
+    ['message_start', 'content_block_start', 'ping', 'content_block_delta', 'content_block_delta',
+     'content_block_stop', 'message_delta', 'message_stop']
+    """
     usage = result.native()
     start_usage = {**usage, "output_tokens": min(1, result.output_tokens)}
-    yield _event(
-        "message_start",
-        {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": start_usage}},
-    )
+    yield {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": start_usage}}
     for index, block in enumerate(message["content"]):
         if block["type"] == "text":
-            yield _event(
-                "content_block_start",
-                {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
-            )
+            yield {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
             if index == 0:
-                yield _event("ping", {"type": "ping"})
+                yield {"type": "ping"}
             for piece in text_chunks(block["text"]):
                 if piece:
-                    delta = {"type": "text_delta", "text": piece}
-                    yield _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+                    yield {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "text_delta", "text": piece},
+                    }
         else:
-            start = {**block, "input": {}}
-            yield _event("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+            yield {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}}
             raw = json.dumps(block["input"], separators=(",", ":"))
             for piece in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
                 delta = {"type": "input_json_delta", "partial_json": piece}
-                yield _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
-        yield _event("content_block_stop", {"type": "content_block_stop", "index": index})
+                yield {"type": "content_block_delta", "index": index, "delta": delta}
+        yield {"type": "content_block_stop", "index": index}
     final = {
         "input_tokens": usage["input_tokens"],
         "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
         "cache_read_input_tokens": usage["cache_read_input_tokens"],
         "output_tokens": result.output_tokens,
     }
-    yield _event(
-        "message_delta",
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-            "usage": final,
-        },
-    )
-    yield _event("message_stop", {"type": "message_stop"})
+    yield {
+        "type": "message_delta",
+        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+        "usage": final,
+    }
+    yield {"type": "message_stop"}

@@ -21,8 +21,9 @@ class RecordedRequest:
 
     Attributes:
         index: arrival order (0, 1, 2...).
-        protocol: ``anthropic``, ``bedrock`` or ``openai``; ``operation`` the call (``messages``,
-            ``count_tokens``, ``converse``, ``converse_stream``, ``chat.completions``).
+        protocol: ``anthropic``, ``bedrock``, ``bedrock-mantle`` or ``openai``; ``operation`` the call
+            (``messages``, ``count_tokens``, ``converse``, ``converse_stream``, ``invoke_model``,
+            ``invoke_model_stream``, ``chat.completions``).
         method, path, headers (lower-cased names), raw: the HTTP request as received.
         at: the emulator clock's time when it arrived.
         body: the parsed JSON body (``None`` if it was not JSON).

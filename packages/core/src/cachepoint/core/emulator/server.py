@@ -168,6 +168,12 @@ class Emulator:
         return f"{self.url}/v1"
 
     @property
+    def bedrock_mantle_url(self) -> str:
+        """``base_url`` for ``anthropic.AnthropicBedrockMantle`` (LangChain's ``ChatAnthropicMantle``): the Messages
+        API under Bedrock's caching rules, as Bedrock's Mantle endpoint serves it."""
+        return self.url + anthropic.MANTLE_PREFIX
+
+    @property
     def bedrock_endpoint_url(self) -> str:
         """``endpoint_url`` for ``boto3.client("bedrock-runtime", ...)``."""
         return self.url
@@ -179,7 +185,7 @@ class Emulator:
         ...     env = emulator.env()
         ...     same = env["OPENAI_BASE_URL"] == emulator.url + "/v1"
         >>> same, sorted(env)[:3]
-        (True, ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'AWS_ACCESS_KEY_ID'])
+        (True, ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_BEDROCK_BASE_URL'])
         """
         return {
             "ANTHROPIC_BASE_URL": self.anthropic_base_url,
@@ -187,6 +193,7 @@ class Emulator:
             "OPENAI_BASE_URL": self.openai_base_url,
             "OPENAI_API_KEY": api_key,
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock_endpoint_url,
+            "ANTHROPIC_BEDROCK_BASE_URL": self.bedrock_endpoint_url,  # anthropic.AnthropicBedrock (InvokeModel)
             "AWS_ACCESS_KEY_ID": api_key,
             "AWS_SECRET_ACCESS_KEY": api_key,
             "AWS_REGION": region,
@@ -230,6 +237,8 @@ class Emulator:
             return self._control(record, path[len(_CONTROL) :])
         if path.startswith("/v1/messages"):
             record.protocol, handler, error = "anthropic", anthropic.handle, _anthropic_internal
+        elif path.startswith(anthropic.MANTLE_PREFIX + "/v1/messages"):
+            record.protocol, handler, error = "bedrock-mantle", anthropic.handle, _anthropic_internal
         elif path.startswith("/model/"):
             record.protocol, handler, error = "bedrock", bedrock.handle, _bedrock_internal
         elif path.startswith("/v1/"):

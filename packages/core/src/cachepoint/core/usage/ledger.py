@@ -76,9 +76,9 @@ class _Series:
         cost: CallCost,
         latencies: Mapping[str, float],
         buckets: Sequence[float],
+        hit: bool | None,
     ) -> None:
         self.calls += 1
-        hit = usage.cache_hit
         outcome = "unknown" if hit is None else ("hit" if hit else "miss")
         if hit is True:
             self.hit_calls += 1
@@ -396,9 +396,12 @@ class UsageLedger:
         *,
         duration_s: float | None = None,
         ttft_s: float | None = None,
+        cache_hit: bool | None = None,
     ) -> CallCost:
         """Add one call; returns its cost. ``ttft_s`` is the time to first token of a stream, ``duration_s``
-        the whole call; each is kept apart for hits and misses.
+        the whole call; each is kept apart for hits and misses. ``cache_hit`` overrides ``usage.cache_hit``:
+        ``True`` for a call a response cache answered without reaching the provider (its usage is zero tokens,
+        and it is still a hit).
 
         >>> UsageLedger().record(CacheUsage(provider="vllm", model="llama", input_tokens=9,
         ...                      output_tokens=1)).reason.startswith("model 'llama'")
@@ -422,7 +425,7 @@ class UsageLedger:
             series = self._series.get(key)
             if series is None:
                 series = self._series[key] = _Series()
-            series.add(usage, cost, latencies, self._buckets)
+            series.add(usage, cost, latencies, self._buckets, usage.cache_hit if cache_hit is None else cache_hit)
         return cost
 
     def record_replay(self, labels: Mapping[str, object] | None = None, *, duration_s: float | None = None) -> None:

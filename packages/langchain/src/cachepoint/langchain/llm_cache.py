@@ -1,0 +1,414 @@
+"""`CachepointLLMCache`: LangChain's LLM cache (``set_llm_cache(...)`` or a model's ``cache=``) over any cachepoint
+store, through core's `ResponseCache`.
+
+What it adds to LangChain's own caches:
+
+- **Any store, never a failed call**: `MemoryStore`, `RedisStore` (Redis, Cluster, Sentinel, Valkey),
+  `AiocacheStore` (Memcached...), `TieredStore`; behind core's circuit breaker, so a sick store is a miss.
+- **Async-native**: ``alookup`` / ``aupdate`` / ``aclear`` await the store (LangChain's default runs the sync
+  method in a thread). The sync methods go through core's one sync bridge, so they work from plain code, from
+  many threads, and inside a running event loop (Jupyter). An in-process `MemoryStore` is read on the caller's
+  thread: its read never waits on anything.
+- **Keys that ignore cache markers**: LangChain keys its cache on the prompt as sent (with the ``cache_control``
+  / ``cachePoint`` markers a callback or middleware placed) and on the model's parameters (a ``cache_control=``
+  or ``prompt_cache_key`` kwarg, markers on tools). Those steer the provider's prompt cache, not the answer, so
+  they are taken out of the key, as are message ids and per-run metadata; everything else that changes the
+  answer stays in. The key is core's fingerprint (`cachepoint.core.keys`) under the policy's namespace, tenant
+  and version.
+- **Safe values**: generations are stored as ``langchain_core.load.dumps`` JSON inside core's codec envelope
+  (checksummed, or HMAC-signed with ``Codec(signing_keys=...)``), and read back with ``loads`` admitting only
+  generation and AI message classes. No pickle.
+- **Honest hits**: a replayed message says so in ``response_metadata["cachepoint_cache"] == "hit"``, and with a
+  ``ledger`` each hit is recorded as a hit with zero provider tokens (LangChain's own hit path repeats the first
+  call's token counts in ``usage_metadata``, with ``total_cost: 0``).
+
+>>> from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+>>> from langchain_core.messages import AIMessage
+>>> from cachepoint.core.stores import MemoryStore
+>>> cache = CachepointLLMCache(MemoryStore(max_entries=1000))
+>>> model = GenericFakeChatModel(messages=iter([AIMessage("Paris."), AIMessage("Lyon?")]), cache=cache)
+>>> [model.invoke("Capital of France?").text for _ in range(2)]
+['Paris.', 'Paris.']
+>>> model.invoke("Capital of France?").response_metadata["cachepoint_cache"]
+'hit'
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import logging
+import threading
+import warnings
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
+from langchain_core.load import dumps, loads
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
+
+from cachepoint.core.codec import Codec
+from cachepoint.core.instrument import CallRecorder
+from cachepoint.core.keys import fingerprint
+from cachepoint.core.once import log_once
+from cachepoint.core.response_cache import CachePolicy, ResponseCache
+from cachepoint.core.stores import CacheStore, MemoryStore
+from cachepoint.core.usage import UsageLedger
+from cachepoint.langchain.usage import mark_hit
+
+__all__ = ["CachepointLLMCache"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("cachepoint.langchain")
+
+#: The classes a stored entry may hold: what a chat model or LLM returns, nothing that runs code on load.
+ALLOWED_OBJECTS = (Generation, ChatGeneration, GenerationChunk, ChatGenerationChunk, AIMessage, AIMessageChunk)
+
+# LangChain class names of the chat models whose provider cachepoint knows (for the ledger's provider label).
+_PROVIDERS = {
+    "ChatAnthropic": "anthropic",
+    "ChatAnthropicBedrock": "bedrock",
+    "ChatAnthropicMantle": "bedrock",
+    "ChatBedrockConverse": "bedrock",
+    "ChatBedrock": "bedrock",
+    "ChatOpenAI": "openai",
+    "AzureChatOpenAI": "azure",
+}
+_MODEL_FIELDS = ("model", "model_name", "model_id")
+# The settings `CachePolicy` reads to tell a sampled call from a repeatable one.
+_SAMPLING = ("temperature", "n", "candidate_count", "num_generations", "best_of")
+# Bounded memos: a LangChain process asks about the same few models and, on hits, the same prompts again.
+_KEY_MEMO = 4096
+_VALUE_MEMO = 1024
+
+
+@dataclass(frozen=True)
+class _Keyed:
+    """What one (prompt, llm_string) pair is to the response cache: the request it looks up (``None``: the
+    policy does not cache it), and the model and provider for the ledger."""
+
+    request: dict[str, Any] | None
+    model: str | None
+    provider: str | None
+
+
+class CachepointLLMCache(BaseCache):
+    """LangChain's LLM cache over a cachepoint store: ``set_llm_cache(CachepointLLMCache(store))`` or
+    ``ChatAnthropic(..., cache=CachepointLLMCache(store))``.
+
+    Args:
+        store: any `CacheStore` (wrapped in core's breaker-guarded store: a failing store is a miss).
+        policy: a `CachePolicy`: ``namespace`` (default ``"langchain"``), ``tenant``, ``ttl``, ``version``,
+            ``tags``. LangChain caches every call of a model its cache is set on, so the default policy does too
+            (``cache_nondeterministic=True``); pass ``CachePolicy(..., cache_nondeterministic=False)`` to cache
+            only calls made with ``temperature=0``.
+        ledger: a `UsageLedger` each hit is recorded in (zero provider tokens, labelled
+            ``response_cache="hit"``); ``None``: hits are not recorded.
+        codec: how entries are encoded (default: JSON with a checksum); ``Codec(signing_keys=...)`` signs them.
+
+    >>> from langchain_core.outputs import Generation
+    >>> from cachepoint.core.stores import MemoryStore
+    >>> cache = CachepointLLMCache(MemoryStore(max_entries=100))
+    >>> cache.update("prompt", "llm", [Generation(text="answer")])
+    >>> cache.lookup("prompt", "llm")
+    [Generation(text='answer')]
+    """
+
+    def __init__(
+        self,
+        store: CacheStore,
+        policy: CachePolicy | None = None,
+        ledger: UsageLedger | None = None,
+        *,
+        codec: Codec | None = None,
+    ) -> None:
+        if policy is None:
+            policy = CachePolicy("langchain", cache_nondeterministic=True)
+        self.policy = policy
+        self.response_cache = ResponseCache(store, policy, codec=codec)
+        """The core `ResponseCache` underneath (its ``stats()`` count every lookup and write)."""
+        self.calls = CallRecorder(ledger=ledger)
+        self._inline = type(self.response_cache.store) is MemoryStore
+        self._keys: dict[bytes, _Keyed] = {}
+        self._values: dict[str, list[Generation]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def ledger(self) -> UsageLedger | None:
+        """The `UsageLedger` hits are recorded in (``None``: not recorded)."""
+        return self.calls.ledger
+
+    # --- LangChain's BaseCache ---
+
+    def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        """The generations stored for ``prompt`` and ``llm_string``, or ``None`` (LangChain calls this)."""
+        keyed = self._keyed(prompt, llm_string)
+        if keyed.request is None:
+            return None
+        request = keyed.request
+        found = None
+        if self._inline:
+            try:
+                found = _run_inline(self.response_cache.lookup(request, load=self._load))
+            except _SuspendedError:  # not a plain in-process read after all: through the bridge
+                self._inline = False
+        if not self._inline:
+            found = self.response_cache.sync.lookup(request, load=self._load)
+        return None if found is None else self._hit(found.value, keyed)
+
+    async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        """`lookup` for async code, awaiting the store (LangChain calls this)."""
+        keyed = self._keyed(prompt, llm_string)
+        if keyed.request is None:
+            return None
+        found = await self.response_cache.lookup(keyed.request, load=self._load)
+        return None if found is None else self._hit(found.value, keyed)
+
+    def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        """Store ``return_val`` for ``prompt`` and ``llm_string`` (LangChain calls this after a miss). An entry
+        already stored for the same key is kept: both answer the same request."""
+        keyed = self._keyed(prompt, llm_string)
+        value = _dump(return_val) if keyed.request is not None else None
+        if keyed.request is not None and value is not None:
+            self.response_cache.sync.warm([keyed.request], lambda _request: value)
+
+    async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        """`update` for async code, awaiting the store (LangChain calls this)."""
+        keyed = self._keyed(prompt, llm_string)
+        value = _dump(return_val) if keyed.request is not None else None
+        if keyed.request is None or value is None:
+            return
+
+        async def stored(_request: Mapping[str, Any]) -> str:
+            return value
+
+        await self.response_cache.warm([keyed.request], stored)
+
+    def clear(self, **kwargs: Any) -> None:
+        """Delete every entry of the policy's namespace (all its tenants and versions). Store errors raise: a
+        clear that silently did nothing would keep serving old answers."""
+        self.response_cache.sync.clear()
+        self._forget()
+
+    async def aclear(self, **kwargs: Any) -> None:
+        """`clear` for async code."""
+        await self.response_cache.clear()
+        self._forget()
+
+    def __repr__(self) -> str:
+        return f"CachepointLLMCache({self.response_cache.backend!r}, namespace={self.policy.namespace!r})"
+
+    # --- keys ---
+
+    def _keyed(self, prompt: str, llm_string: str) -> _Keyed:
+        """The request for ``(prompt, llm_string)``, remembered by a digest of the two (a hit asks again)."""
+        raw = prompt.encode()
+        memo = hashlib.sha256(b"%d:%b%b" % (len(raw), raw, llm_string.encode())).digest()  # length: no ambiguity
+        keyed = self._keys.get(memo)
+        if keyed is None:
+            keyed = self._key(prompt, llm_string)
+            with self._lock:
+                if len(self._keys) >= _KEY_MEMO:
+                    del self._keys[next(iter(self._keys))]
+                self._keys[memo] = keyed
+        return keyed
+
+    def _key(self, prompt: str, llm_string: str) -> _Keyed:
+        try:
+            return self._normalized_key(prompt, llm_string)
+        except Exception as exc:  # a bug here must not fail the call: key the strings as LangChain gave them
+            log_once(
+                f"llm-cache-key:{type(exc).__name__}",
+                "cachepoint: CachepointLLMCache keyed a call on LangChain's strings as given, markers and all (%s: %s)",
+                type(exc).__name__,
+                exc,
+                logger=logger,
+            )
+            raw = {"langchain": fingerprint({"prompt": prompt, "llm_string": llm_string})}
+            return _Keyed(raw if self.policy.cache_nondeterministic else None, None, None)
+
+    def _normalized_key(self, prompt: str, llm_string: str) -> _Keyed:
+        model, params = parse_llm_string(llm_string)
+        request: dict[str, Any] = {**params, "messages": parse_prompt(prompt)}
+        if model is not None:
+            request["model"] = model
+        name, provider = _model_of(model, params)
+        if not self.response_cache.cacheable(_sampling(name, model, params)):
+            return _Keyed(None, name, provider)
+        try:
+            digest = fingerprint(request)
+        except Exception:  # a value core cannot key: key the strings as LangChain gave them (markers and all)
+            digest = fingerprint({"prompt": prompt, "llm_string": llm_string})
+        # The response cache keys this small request: the fingerprint of the normalized one.
+        return _Keyed({"langchain": digest}, name, provider)
+
+    # --- values ---
+
+    def _load(self, data: Any) -> list[Generation]:
+        """Stored JSON to generations, chat messages marked as hits; the same stored text is parsed once (a hit
+        asks again)."""
+        if not isinstance(data, str):
+            raise TypeError(f"a LangChain cache entry holds JSON text, got {type(data).__name__}")
+        generations = self._values.get(data)
+        if generations is None:
+            generations = [
+                g.model_copy(update={"message": mark_hit(g.message)}) if isinstance(g, ChatGeneration) else g
+                for g in _parse_generations(data)
+            ]
+            with self._lock:
+                if len(self._values) >= _VALUE_MEMO:
+                    del self._values[next(iter(self._values))]
+                self._values[data] = generations
+        return generations
+
+    def _hit(self, generations: list[Generation], keyed: _Keyed) -> list[Generation]:
+        """The hit recorded, and generation objects of its own (LangChain replaces the message of a hit it
+        returns). Like LangChain's own caches, hits of one entry share the message's content: treat it as
+        read-only."""
+        if self.calls.ledger is not None:
+            labels = {"tenant": self.policy.tenant} if self.policy.tenant else {}
+            self.calls.record_hit(provider=keyed.provider, model=keyed.model, labels=labels)
+        return [g.model_copy() for g in generations]
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+def _dump(return_val: Sequence[Generation]) -> str | None:
+    """The generations as JSON, or ``None`` (logged once) when they cannot be written: the call still returns."""
+    try:
+        return dumps(list(return_val))
+    except Exception as exc:
+        log_once(
+            f"llm-cache-dump:{type(exc).__name__}",
+            "cachepoint: CachepointLLMCache could not store an answer (%s: %s)",
+            type(exc).__name__,
+            exc,
+            logger=logger,
+        )
+        return None
+
+
+def _parse_generations(data: str) -> list[Generation]:
+    with warnings.catch_warnings():  # `loads` says it is in beta on every call; it is the documented way
+        warnings.filterwarnings("ignore", message="The function `loads` is in beta")
+        loaded = loads(data, allowed_objects=ALLOWED_OBJECTS)
+    if not isinstance(loaded, list) or not all(isinstance(g, Generation) for g in loaded):
+        raise TypeError("a LangChain cache entry must hold a list of generations")
+    return loaded
+
+
+class _SuspendedError(RuntimeError):
+    """A coroutine expected to finish at once waited on something."""
+
+
+def _run_inline(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never waits (a read of an in-process store) on the caller's thread; `_SuspendedError`
+    if it does wait (it is closed: a read has nothing to undo)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise _SuspendedError("an in-process store read waited on something: it cannot run without an event loop")
+
+
+# --- what LangChain's key strings hold ---
+
+
+def parse_prompt(prompt: str) -> Any:
+    """The messages in LangChain's prompt key (``dumps`` of the messages, ids removed), with what cachepoint's
+    own markers change undone: a string content turned into one marked text block (or a tool message turned
+    into one marked tool result) is the string again. Core's fingerprint strips the markers themselves. A
+    prompt that is not LangChain's JSON (an LLM's plain text prompt) is kept as it is.
+
+    >>> from langchain_core.load import dumps
+    >>> from langchain_core.messages import HumanMessage
+    >>> marked = HumanMessage([{"type": "text", "text": "Hi", "cache_control": {"type": "ephemeral"}}])
+    >>> parse_prompt(dumps([marked])) == parse_prompt(dumps([HumanMessage("Hi")]))
+    True
+    """
+    try:
+        messages = json.loads(prompt)
+    except ValueError:
+        return prompt
+    if not isinstance(messages, list):
+        return messages
+    return [_unmarked(message) for message in messages]
+
+
+def _unmarked(message: Any) -> Any:
+    kwargs = message.get("kwargs") if isinstance(message, dict) else None
+    content = kwargs.get("content") if isinstance(kwargs, dict) else None
+    if not isinstance(content, list) or not isinstance(kwargs, dict):
+        return message
+    blocks = [b for b in content if not (isinstance(b, dict) and len(b) == 1 and "cachePoint" in b)]
+    if len(blocks) == 1 and isinstance(blocks[0], dict):
+        block = {k: v for k, v in blocks[0].items() if k != "cache_control"}
+        if block.get("type") == "text" and set(block) == {"type", "text"}:
+            return {**message, "kwargs": {**kwargs, "content": block["text"]}}
+        if (
+            block.get("type") == "tool_result"
+            and block.get("tool_use_id") == kwargs.get("tool_call_id")
+            and set(block) == {"type", "content", "tool_use_id", "is_error"}
+            and block["is_error"] == (kwargs.get("status") == "error")
+        ):
+            return {**message, "kwargs": {**kwargs, "content": block["content"]}}
+    if len(blocks) != len(content):
+        return {**message, "kwargs": {**kwargs, "content": blocks}}
+    return message
+
+
+def parse_llm_string(llm_string: str) -> tuple[Any, dict[str, Any]]:
+    """The model (``dumpd`` of a serializable model, else ``None``) and the call parameters in LangChain's
+    ``llm_string`` (``<model JSON>---<sorted kwargs>``, or the sorted invocation parameters of a model that is
+    not serializable). Parameters that are not plain literals keep the whole string as one parameter.
+
+    >>> parse_llm_string('{"lc": 1}---[(\\'cache_control\\', {\\'type\\': \\'ephemeral\\'}), (\\'stop\\', None)]')
+    ({'lc': 1}, {'cache_control': {'type': 'ephemeral'}, 'stop': None})
+    >>> parse_llm_string("[('_type', 'generic-fake-chat-model'), ('stop', None)]")
+    (None, {'_type': 'generic-fake-chat-model', 'stop': None})
+    """
+    model: Any = None
+    rest = llm_string
+    if llm_string.startswith("{"):
+        try:
+            model, end = json.JSONDecoder().raw_decode(llm_string)
+        except ValueError:
+            return None, {"llm_string": llm_string}
+        if not llm_string.startswith("---", end):
+            return None, {"llm_string": llm_string}
+        rest = llm_string[end + 3 :]
+    try:
+        pairs = ast.literal_eval(rest)  # literals only: never runs code
+        params = dict(pairs)
+    except Exception:  # not literals (an object's repr), or not pairs
+        return model, {"llm_params": rest}
+    if not all(isinstance(name, str) for name in params):
+        return model, {"llm_params": rest}
+    return model, params
+
+
+def _sampling(name: str | None, model: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """What the policy judges a call by (``temperature``, number of candidates), whether the model was built with
+    it or it was passed to the call, in the shape of a provider request."""
+    kwargs = model.get("kwargs") if isinstance(model, dict) else None
+    settings = {**(kwargs if isinstance(kwargs, dict) else {}), **params}
+    check = {"model": name or "unknown", "messages": []}
+    check.update({k: settings[k] for k in _SAMPLING if settings.get(k) is not None})
+    return check
+
+
+def _model_of(model: Any, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The model id and the provider for the ledger, from the parsed llm_string."""
+    kwargs = model.get("kwargs") if isinstance(model, dict) else None
+    sources = [s for s in (kwargs, params) if isinstance(s, Mapping)]
+    name = next((s[f] for s in sources for f in _MODEL_FIELDS if isinstance(s.get(f), str)), None)
+    path = model.get("id") if isinstance(model, dict) else None
+    provider = _PROVIDERS.get(path[-1]) if isinstance(path, list) and path and isinstance(path[-1], str) else None
+    return name, provider

@@ -1,0 +1,378 @@
+"""`CachepointLLMCache`: LangChain's LLM cache over cachepoint stores, with real chat models against the emulator
+and a real Redis server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from langchain_core.globals import get_llm_cache, set_llm_cache
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.load import dumps
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, Generation
+from langchain_core.prompts import ChatPromptTemplate
+
+from cachepoint.core.bridge import run_sync
+from cachepoint.core.emulator import Emulator
+from cachepoint.core.response_cache import CachePolicy
+from cachepoint.core.stores import MemoryStore, RedisStore
+from cachepoint.core.usage import UsageLedger
+from cachepoint.langchain import CachepointCallbackHandler, CachepointLLMCache
+from cachepoint.langchain.llm_cache import parse_llm_string, parse_prompt
+from langchain_support import MANUAL, MODELS, anthropic
+from redis_servers import free_port
+
+pytestmark = pytest.mark.filterwarnings("ignore:The function `loads` is in beta")
+
+
+def answers(*texts: str) -> Iterator[AIMessage]:
+    for text in texts:
+        yield AIMessage(text, usage_metadata={"input_tokens": 20, "output_tokens": 4, "total_tokens": 24})
+
+
+@pytest.fixture
+def redis_store(redis_url: str, redis_prefix: str) -> Iterator[RedisStore]:
+    store = RedisStore(redis_url, prefix=redis_prefix)
+    yield store
+    run_sync(store.close)
+
+
+@pytest.fixture
+def global_cache() -> Iterator[None]:
+    before = get_llm_cache()
+    yield
+    set_llm_cache(before)
+
+
+# --- LangChain's two ways in ---
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "bedrock"])
+def test_set_llm_cache_answers_a_repeated_call_without_the_provider(
+    provider: str, emulator: Emulator, global_cache: None
+) -> None:
+    ledger = UsageLedger()
+    set_llm_cache(CachepointLLMCache(MemoryStore(max_entries=100), ledger=ledger))
+    model = MODELS[provider](emulator)
+    first = model.invoke([SystemMessage(MANUAL), HumanMessage("My router blinks red.")])
+    second = model.invoke([SystemMessage(MANUAL), HumanMessage("My router blinks red.")])
+
+    assert len(emulator.requests) == 1
+    assert second.text == first.text
+    assert "cachepoint_cache" not in first.response_metadata
+    assert second.response_metadata["cachepoint_cache"] == "hit"
+    hits = ledger.stats(response_cache="hit")
+    assert (hits.calls, hits.hit_calls, hits.input_tokens, hits.output_tokens) == (1, 1, 0, 0)
+    assert dict(ledger.series()[0][0])["provider"] == ("anthropic" if provider == "anthropic" else "bedrock")
+
+
+async def test_a_models_own_cache_serves_ainvoke_too(emulator: Emulator) -> None:
+    cache = CachepointLLMCache(MemoryStore(max_entries=100))
+    model = anthropic(emulator, cache=cache)
+    other = anthropic(emulator)  # no cache: every call reaches the provider
+    await model.ainvoke("Hi")
+    await model.ainvoke("Hi")
+    await other.ainvoke("Hi")
+    assert len(emulator.requests) == 2
+
+
+def test_langchains_own_hit_repeats_old_tokens_but_the_ledger_counts_zero(emulator: Emulator) -> None:
+    # LangChain's hit path keeps the first call's usage_metadata (total_cost 0): a ledger reading messages
+    # would count tokens that were never sent. The handler skips hits; the cache counts them as zero-token hits.
+    ledger = UsageLedger()
+    handler = CachepointCallbackHandler(ledger=ledger)
+    model = anthropic(emulator, cache=CachepointLLMCache(MemoryStore(max_entries=100), ledger=ledger))
+    config: Any = {"callbacks": [handler]}
+    first = model.invoke([SystemMessage(MANUAL), HumanMessage("Hi")], config=config)
+    second = model.invoke([SystemMessage(MANUAL), HumanMessage("Hi")], config=config)
+
+    assert second.usage_metadata is not None
+    assert second.usage_metadata["input_tokens"] == first.usage_metadata["input_tokens"] > 0  # type: ignore[index]
+    assert ledger.stats().calls == 2
+    assert ledger.stats().input_tokens == emulator.requests[0].usage.input_tokens
+    assert ledger.stats(response_cache="hit").calls == 1
+
+
+# --- the key: markers and ids out, everything that changes the answer in ---
+
+
+def test_markers_placed_by_the_handler_do_not_change_the_key(emulator: Emulator) -> None:
+    cache = CachepointLLMCache(MemoryStore(max_entries=100))
+    model = anthropic(emulator, cache=cache)
+    messages = [SystemMessage(MANUAL), HumanMessage("My router blinks red.")]
+    model.invoke(messages, config={"callbacks": [CachepointCallbackHandler()]})
+    assert "cache_control" in repr(emulator.requests[0].body)  # the first call went out marked
+
+    again = model.invoke([SystemMessage(MANUAL), HumanMessage("My router blinks red.")])  # no handler, no markers
+    assert again.response_metadata["cachepoint_cache"] == "hit"
+    assert len(emulator.requests) == 1
+
+
+def test_a_cache_control_kwarg_and_marked_tools_do_not_change_the_key(emulator: Emulator) -> None:
+    cache = CachepointLLMCache(MemoryStore(max_entries=100))
+    tool = {"name": "reboot", "description": "Reboot the router.", "input_schema": {"type": "object"}}
+    model = anthropic(emulator, cache=cache)
+    model.bind_tools([tool]).invoke("Reboot it", cache_control={"type": "ephemeral"})
+    marked_tool = {**tool, "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    again = model.bind_tools([marked_tool]).invoke("Reboot it")
+    assert again.response_metadata["cachepoint_cache"] == "hit"
+    other = model.bind_tools([{**tool, "description": "Reboot the modem."}]).invoke("Reboot it")
+    assert "cachepoint_cache" not in other.response_metadata  # a different tool is a different request
+    assert len(emulator.requests) == 2
+
+
+def test_what_changes_the_answer_changes_the_key(emulator: Emulator) -> None:
+    cache = CachepointLLMCache(MemoryStore(max_entries=100))
+    anthropic(emulator, cache=cache, temperature=0).invoke("Hi")
+    anthropic(emulator, cache=cache, temperature=0.5).invoke("Hi")
+    anthropic(emulator, cache=cache, temperature=0).invoke("Hello")
+    anthropic(emulator, cache=cache, temperature=0, max_tokens=10).invoke("Hi")
+    assert len(emulator.requests) == 4
+
+
+def test_message_ids_and_earlier_answers_metadata_do_not_change_the_key() -> None:
+    cache = CachepointLLMCache(MemoryStore(max_entries=100))
+    model = GenericFakeChatModel(messages=answers("Paris.", "Lyon."), cache=cache)
+    history = [HumanMessage("Capital?", id="h-1"), AIMessage("France?", id="run-1", response_metadata={"id": "m1"})]
+    model.invoke([*history, HumanMessage("Yes, France.")])
+    history = [HumanMessage("Capital?", id="h-2"), AIMessage("France?", id="run-2", response_metadata={"id": "m2"})]
+    assert model.invoke([*history, HumanMessage("Yes, France.")]).text == "Paris."
+
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(TEXT, min_size=1, max_size=6),
+    marked=st.lists(st.sampled_from(["none", "anthropic", "bedrock"]), min_size=6, max_size=6),
+    ttl=st.sampled_from([None, "5m", "1h"]),
+)
+def test_the_key_ignores_markers_written_any_way_cachepoint_writes_them(
+    texts: list[str], marked: list[str], ttl: str | None
+) -> None:
+    plain: list[BaseMessage] = [HumanMessage(t) if i % 2 == 0 else AIMessage(t) for i, t in enumerate(texts)]
+    control = {"type": "ephemeral", **({"ttl": ttl} if ttl else {})}
+    point = {"cachePoint": {"type": "default", **({"ttl": ttl} if ttl else {})}}
+    written: list[BaseMessage] = []
+    for message, how in zip(plain, marked, strict=False):
+        text = str(message.content)
+        if how == "anthropic":
+            written.append(
+                message.model_copy(update={"content": [{"type": "text", "text": text, "cache_control": control}]})
+            )
+        elif how == "bedrock":
+            written.append(message.model_copy(update={"content": [{"type": "text", "text": text}, point]}))
+        else:
+            written.append(message)
+    cache = CachepointLLMCache(MemoryStore(max_entries=10))
+    llm = "[('_type', 'fake'), ('stop', None)]"
+    assert cache._keyed(dumps(written), llm).request == cache._keyed(dumps(plain), llm).request
+    different = [*plain[:-1], plain[-1].model_copy(update={"content": str(plain[-1].content) + "!"})]
+    assert cache._keyed(dumps(different), llm).request != cache._keyed(dumps(plain), llm).request
+
+
+def test_a_tool_message_written_as_a_marked_tool_result_keys_like_the_plain_one() -> None:
+    plain = ToolMessage("Hold reset 10 s.", tool_call_id="toolu_01")
+    marked = plain.model_copy(
+        update={
+            "content": [
+                {
+                    "type": "tool_result",
+                    "content": "Hold reset 10 s.",
+                    "tool_use_id": "toolu_01",
+                    "is_error": False,
+                    "cache_control": {"type": "ephemeral"},
+                }
+            ]
+        }
+    )
+    assert parse_prompt(dumps([marked])) == parse_prompt(dumps([plain]))
+
+
+def test_llm_strings_it_cannot_read_are_keyed_as_given() -> None:
+    model, params = parse_llm_string("{not json")
+    assert (model, params) == (None, {"llm_string": "{not json"})
+    assert parse_llm_string("[('x', <object at 0x1>)]") == (None, {"llm_params": "[('x', <object at 0x1>)]"})
+    cache = CachepointLLMCache(MemoryStore(max_entries=10))
+    cache.update("p", "[('x', <object at 0x1>)]", [Generation(text="a")])
+    assert cache.lookup("p", "[('x', <object at 0x1>)]") == [Generation(text="a")]
+    assert cache.lookup("p", "[('x', <object at 0x2>)]") is None
+
+
+# --- policy: TTL, namespace, tenant, what is cached ---
+
+
+def test_ttl_namespace_and_tenant_come_from_the_policy(redis_store: RedisStore, redis_url: str) -> None:
+    acme = CachepointLLMCache(redis_store, CachePolicy("support", tenant="acme", ttl=60, cache_nondeterministic=True))
+    globex = CachepointLLMCache(redis_store, CachePolicy("support", tenant="globex", cache_nondeterministic=True))
+    other = CachepointLLMCache(redis_store, CachePolicy("billing", tenant="acme", cache_nondeterministic=True))
+    acme.update("prompt", "llm", [Generation(text="acme's answer")])
+
+    assert acme.lookup("prompt", "llm") == [Generation(text="acme's answer")]
+    assert globex.lookup("prompt", "llm") is None
+    assert other.lookup("prompt", "llm") is None
+    client = redis.Redis.from_url(redis_url)
+    try:
+        (key,) = client.keys(f"{redis_store.prefix}support:t.acme:*")
+        assert 0 < client.ttl(key) <= 60
+    finally:
+        client.close()
+    other.update("prompt", "llm", [Generation(text="billing")])
+    acme.clear()  # the namespace: every tenant of "support", nothing of "billing"
+    assert acme.lookup("prompt", "llm") is None
+    assert other.lookup("prompt", "llm") == [Generation(text="billing")]
+
+
+def test_a_policy_for_deterministic_calls_only_leaves_sampled_calls_uncached(emulator: Emulator) -> None:
+    cache = CachepointLLMCache(MemoryStore(max_entries=10), CachePolicy("lc"))
+    for temperature in (0.7, 0.7, 0, 0):
+        anthropic(emulator, cache=cache, temperature=temperature).invoke("Hi")
+    assert len(emulator.requests) == 3  # both sampled calls, and the first deterministic one
+
+
+# --- values: JSON through langchain_core.load, nothing else ---
+
+
+def test_entries_it_must_not_load_are_misses_not_errors(redis_store: RedisStore, redis_url: str) -> None:
+    cache = CachepointLLMCache(redis_store)
+    keyed = cache._keyed("prompt", "llm")
+    assert keyed.request is not None
+    prompt_template = dumps([ChatPromptTemplate.from_messages([("human", "{x}")])])  # a class it must not build
+    cache.response_cache.sync.warm([keyed.request], lambda _request: prompt_template)
+    assert cache.lookup("prompt", "llm") is None
+    assert cache.response_cache.stats().load_errors == 1
+
+    cache.update("prompt2", "llm", [Generation(text="fine")])
+    assert cache.lookup("prompt2", "llm") == [Generation(text="fine")]
+    request = cache._keyed("prompt2", "llm").request
+    assert request is not None
+    key = redis_store.prefix + cache.response_cache.key_for(request)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        raw = client.get(key)
+        assert raw is not None
+        client.set(key, raw.replace(b"fine", b"evil"))  # tampered bytes: the codec's checksum fails
+    finally:
+        client.close()
+    fresh = CachepointLLMCache(redis_store)  # no parsed copy of the old bytes
+    assert fresh.lookup("prompt2", "llm") is None
+    assert fresh.response_cache.stats().corrupt == 1
+
+
+def test_chat_generations_round_trip_with_their_message(redis_store: RedisStore) -> None:
+    cache = CachepointLLMCache(redis_store)
+    message = AIMessage(
+        "Restart it.",
+        tool_calls=[{"name": "reboot", "args": {"now": True}, "id": "toolu_1", "type": "tool_call"}],
+        usage_metadata={"input_tokens": 9, "output_tokens": 3, "total_tokens": 12},
+        response_metadata={"stop_reason": "tool_use"},
+    )
+    cache.update("p", "l", [ChatGeneration(message=message, generation_info={"finish_reason": "tool_use"})])
+    (hit,) = cache.lookup("p", "l")  # type: ignore[misc]
+    assert isinstance(hit, ChatGeneration)
+    assert hit.message.tool_calls == message.tool_calls  # type: ignore[attr-defined]
+    assert hit.message.response_metadata == {"stop_reason": "tool_use", "cachepoint_cache": "hit"}
+    assert hit.generation_info == {"finish_reason": "tool_use"}
+
+
+# --- a sick store is a miss ---
+
+
+def test_an_unreachable_store_is_a_miss_and_the_call_goes_through() -> None:
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", prefix="x:", timeout=0.5)  # nothing listens there
+    model = GenericFakeChatModel(messages=answers("one", "two"), cache=CachepointLLMCache(store))
+    started = time.perf_counter()
+    assert [model.invoke("Hi").text for _ in range(2)] == ["one", "two"]
+    assert time.perf_counter() - started < 10
+
+
+# --- Redis from every kind of caller ---
+
+
+def test_redis_from_sync_code(redis_store: RedisStore) -> None:
+    model = GenericFakeChatModel(messages=answers("one", "two"), cache=CachepointLLMCache(redis_store))
+    assert [model.invoke("Hi").text for _ in range(3)] == ["one"] * 3
+
+
+async def test_redis_from_async_code(redis_store: RedisStore) -> None:
+    model = GenericFakeChatModel(messages=answers("one", "two"), cache=CachepointLLMCache(redis_store))
+    assert [(await model.ainvoke("Hi")).text for _ in range(3)] == ["one"] * 3
+
+
+def test_redis_from_many_threads(redis_store: RedisStore) -> None:
+    cache = CachepointLLMCache(redis_store)
+    model = GenericFakeChatModel(messages=answers(*(f"answer {i}" for i in range(8))), cache=cache)
+    model.invoke("Hi")  # stored once
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            for _ in range(5):
+                results.append(model.invoke("Hi").text)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert results == ["answer 0"] * 40
+
+
+async def test_redis_from_sync_code_inside_a_running_loop(redis_store: RedisStore) -> None:
+    # Jupyter: a sync invoke while an event loop runs in this thread.
+    model = GenericFakeChatModel(messages=answers("one", "two"), cache=CachepointLLMCache(redis_store))
+    asyncio.get_running_loop()
+    assert [model.invoke("Hi").text for _ in range(3)] == ["one"] * 3
+    assert (await model.ainvoke("Hi")).text == "one"
+
+
+async def test_async_calls_across_event_loops_share_one_redis_cache(redis_store: RedisStore) -> None:
+    cache = CachepointLLMCache(redis_store)
+    model = GenericFakeChatModel(messages=answers("one", "two", "three"), cache=cache)
+    await model.ainvoke("Hi")
+
+    def in_another_loop() -> str:
+        return asyncio.run(model.ainvoke("Hi")).text
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        other = await asyncio.to_thread(in_another_loop)
+    assert other == "one"
+
+
+# --- the cache never fails the call ---
+
+
+def test_an_answer_it_cannot_store_is_not_stored_and_the_call_returns(caplog: pytest.LogCaptureFixture) -> None:
+    class Unwritable(Generation):
+        def to_json(self) -> Any:
+            raise RuntimeError("cannot serialize")
+
+    cache = CachepointLLMCache(MemoryStore(max_entries=10))
+    cache.update("p", "l", [Unwritable(text="x")])
+    assert cache.lookup("p", "l") is None
+    assert any("could not store an answer" in r.getMessage() for r in caplog.records)
+
+
+def test_two_pairs_of_key_strings_never_share_an_answer_by_where_they_split() -> None:
+    # ("a\0b", "c") and ("a", "b\0c") are different calls: the cache must not mix them up.
+    cache = CachepointLLMCache(MemoryStore(max_entries=10))
+    cache.update("a\0b", "c", [Generation(text="first")])
+    assert cache.lookup("a", "b\0c") is None
+    cache.update("a", "b\0c", [Generation(text="second")])
+    assert cache.lookup("a\0b", "c") == [Generation(text="first")]
+    assert cache.lookup("a", "b\0c") == [Generation(text="second")]
