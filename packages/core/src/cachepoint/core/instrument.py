@@ -42,6 +42,7 @@ from cachepoint.core.prompt import (
     CacheReport,
     Locator,
     PlacementContext,
+    Request,
     Strategy,
     ViewBuilder,
     apply_cache_points,
