@@ -55,11 +55,14 @@ SDK_MODULES: Mapping[str, tuple[str, ...]] = {
         "openai.types.responses",
         "openai.lib.streaming.chat",
         "openai.lib.streaming.responses",
+        # `responses.stream(...)` yields its own ResponseCompletedEvent, which its package does not re-export.
+        "openai.lib.streaming.responses._events",
     ),
 }
-"""The public modules whose exported model classes the codec stores and rebuilds without registration, by SDK
-(top-level package). Messages, completions, chunks, Responses objects and every stream event are exported there;
-a nested part that is not (an OpenAI ``Choice``) is stored inside its parent, or by its ``model_dump`` yourself."""
+"""The modules whose exported model classes the codec stores and rebuilds without registration, by SDK (top-level
+package): the SDKs' public type modules and their stream helpers' events. Messages, completions, chunks, Responses
+objects and every stream event are exported there; a nested part that is not (an OpenAI ``Choice``) is stored
+inside its parent, or by its ``model_dump`` yourself."""
 
 _ALLOWED = frozenset(module for modules in SDK_MODULES.values() for module in modules)
 
