@@ -197,12 +197,16 @@ def _guarded(store: CacheStore, timeout: float | None) -> CacheStore:
 
 
 def _unguarded(store: CacheStore) -> list[CacheStore]:
-    """The stores that invalidation must write to *visibly*: guards removed, tiers split (both tiers are written,
-    so this process's L1 cannot serve what was just invalidated)."""
+    """The stores that invalidation must write to *visibly*, shared tier first: guards removed, tiers split (both
+    tiers are written, so this process's L1 cannot serve what was just invalidated).
+
+    L2 before L1: a read that misses L1 while the tiers are being written copies what L2 holds into L1; with L2
+    written first, that copy is the new state, or an old one that the L1 write then removes. (The other order
+    lets a read between the two writes put the old value back into L1, for up to ``l1_ttl``.)"""
     if isinstance(store, GuardedStore):
         return _unguarded(store.store)
     if isinstance(store, TieredStore):
-        return [*_unguarded(store.l1), *_unguarded(store.l2)]
+        return [*_unguarded(store.l2), *_unguarded(store.l1)]
     return [store]
 
 
@@ -647,9 +651,12 @@ class ResponseCache:
         >>> asyncio.run(cache.clear())
         0
         """
-        removed = 0
-        for store in _unguarded(self.backend):
-            removed = await store.clear(self.policy.namespace)  # the last (shared) tier's count is the truth
+        shared, *local = _unguarded(self.backend)
+        # The shared tier (a TieredStore's L2) holds every entry; a local tier only copies of some: its count is
+        # the one that says how many entries there were.
+        removed = await shared.clear(self.policy.namespace)
+        for store in local:
+            await store.clear(self.policy.namespace)
         return removed
 
     # -- internals shared with the stream and sync faces ----------------------------------------------------------
