@@ -256,3 +256,24 @@ def test_importing_core_and_using_the_cache_imports_no_provider_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_generic_sdk_class_parametrized_by_a_type_variable_is_stored_as_its_generic_class() -> None:
+    # openai 2.x's Responses stream helper yields `ResponseTextDoneEvent[~TextFormatT]`: nothing more than the
+    # generic class, which it is rebuilt as (pydantic compares generic classes by their origin).
+    from openai.lib.streaming.responses import ResponseTextDoneEvent
+    from openai.types.chat import ParsedChatCompletion
+
+    parametrized = ResponseTextDoneEvent[TypeVar("Format")]  # type: ignore[misc]
+    assert type_of(parametrized) is type_of(ResponseTextDoneEvent)
+    event = parametrized.model_construct(
+        type="response.output_text.done", item_id="i", output_index=0, content_index=0, text="Paris.", sequence_number=1
+    )
+    codec = Codec()
+    replayed = codec.decode(codec.encode(event))
+    assert type(replayed) is ResponseTextDoneEvent
+    assert replayed == event
+    # Parametrized by a real type (a parsed structured output), it has no name that says which: not stored.
+    assert type_of(ParsedChatCompletion[Source]) is None
+    with pytest.raises(EncodeError, match="unsupported type 'ParsedChatCompletion"):
+        codec.encode(ParsedChatCompletion[Source].model_construct(id="c", choices=[], created=0, model="m"))

@@ -228,7 +228,17 @@ def _sdk_kind(name: str, cls: Any) -> ModelType:
 
 
 def _sdk_type_of(cls: type) -> ModelType | None:
-    """The allowed SDK type ``cls`` is, found by the public module exporting it under its own name."""
+    """The allowed SDK type ``cls`` is, found by the public module exporting it under its own name.
+
+    A generic SDK class parametrized only by type variables (``ResponseTextDoneEvent[~TextFormatT]``, which the
+    openai 2.x Responses stream helper yields) holds nothing its generic class does not: it is stored as that
+    class, and rebuilt as it (equal to the original: pydantic compares generic classes by their origin)."""
+    generic = getattr(cls, "__pydantic_generic_metadata__", None) or {}
+    origin = generic.get("origin")
+    if origin is not None:
+        if not all(isinstance(arg, TypeVar) for arg in generic.get("args", ())):
+            return None  # parametrized by real types (a parsed structured output): no name says which
+        return type_of(origin)
     package = cls.__module__.partition(".")[0]
     modules = SDK_MODULES.get(package)
     if modules is None or not _sdk_model(cls, package):
