@@ -24,6 +24,7 @@ from cachepoint.core.codec import Codec
 from cachepoint.core.emulator import Emulator, Reply, ToolCall
 from cachepoint.core.response_cache import CachePolicy, ResponseCache, Source
 from cachepoint.core.stores import MemoryStore, RedisStore
+from responses_server import ResponsesServer
 
 REPLY = Reply("Let me check the weather.", tool_calls=(ToolCall("get_weather", {"city": "Paris"}),))
 
@@ -401,111 +402,17 @@ def test_signed_entries_of_sdk_objects_replay_too(claude: anthropic.Anthropic, c
 
 # -- OpenAI Responses API: the emulator does not speak it, so a local server answers with the API's shapes ----------
 
-_RESPONSE: dict[str, Any] = {
-    "id": "resp_1",
-    "object": "response",
-    "created_at": 1767225600,
-    "status": "completed",
-    "model": "gpt-5",
-    "output": [
-        {
-            "type": "message",
-            "id": "msg_1",
-            "status": "completed",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": "Paris.", "annotations": [], "logprobs": []}],
-        }
-    ],
-    "parallel_tool_calls": True,
-    "tool_choice": "auto",
-    "tools": [],
-    "temperature": 0.0,
-    "top_p": 1.0,
-    "error": None,
-    "incomplete_details": None,
-    "instructions": None,
-    "metadata": {},
-    "usage": {
-        "input_tokens": 5,
-        "output_tokens": 2,
-        "total_tokens": 7,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens_details": {"reasoning_tokens": 0},
-    },
-}
-
-
-def _response_events() -> list[dict[str, Any]]:
-    started = {**_RESPONSE, "status": "in_progress", "output": [], "usage": None}
-    item = {**_RESPONSE["output"][0], "status": "in_progress", "content": []}
-    part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-    at = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
-    events: list[dict[str, Any]] = [
-        {"type": "response.created", "response": started},
-        {"type": "response.output_item.added", "output_index": 0, "item": item},
-        {"type": "response.content_part.added", **at, "part": part},
-        {"type": "response.output_text.delta", **at, "delta": "Par", "logprobs": []},
-        {"type": "response.output_text.delta", **at, "delta": "is.", "logprobs": []},
-        {"type": "response.output_text.done", **at, "text": "Paris.", "logprobs": []},
-        {"type": "response.content_part.done", **at, "part": _RESPONSE["output"][0]["content"][0]},
-        {"type": "response.output_item.done", "output_index": 0, "item": _RESPONSE["output"][0]},
-        {"type": "response.completed", "response": _RESPONSE},
-    ]
-    return [{**event, "sequence_number": n} for n, event in enumerate(events)]
-
-
-class _ResponsesServer:
-    """``POST /v1/responses`` as the API answers it, JSON or SSE; counts the requests it answers."""
-
-    def __init__(self) -> None:
-        import http.server
-        import threading
-
-        outer = self
-        self.requests = 0
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = orjson.loads(self.rfile.read(int(self.headers["content-length"])))
-                outer.requests += 1
-                if body.get("stream"):
-                    data = b"".join(
-                        b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n"
-                        for e in _response_events()
-                    )
-                    kind = "text/event-stream"
-                else:
-                    data, kind = orjson.dumps(_RESPONSE), "application/json"
-                self.send_response(200)
-                self.send_header("content-type", kind)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
 
 @pytest.fixture
-def responses_server() -> Iterator[_ResponsesServer]:
-    server = _ResponsesServer()
-    yield server
-    server.close()
+def responses_server() -> Iterator[ResponsesServer]:
+    with ResponsesServer() as server:
+        yield server
 
 
 RESPONSES_REQUEST: dict[str, Any] = {"model": "gpt-5", "input": "Capital of France?", "temperature": 0}
 
 
-def test_openai_responses_sync(cache: ResponseCache, responses_server: _ResponsesServer) -> None:
+def test_openai_responses_sync(cache: ResponseCache, responses_server: ResponsesServer) -> None:
     client = openai.OpenAI(base_url=responses_server.base_url, api_key="key-o", max_retries=0)
     results = [
         cache.sync.get_or_call(RESPONSES_REQUEST, lambda: client.responses.create(**RESPONSES_REQUEST))
@@ -526,7 +433,7 @@ def test_openai_responses_sync(cache: ResponseCache, responses_server: _Response
 
 
 async def test_openai_responses_async_and_its_stream_manager(
-    cache: ResponseCache, responses_server: _ResponsesServer
+    cache: ResponseCache, responses_server: ResponsesServer
 ) -> None:
     client = openai.AsyncOpenAI(base_url=responses_server.base_url, api_key="key-o", max_retries=0)
     results = [
