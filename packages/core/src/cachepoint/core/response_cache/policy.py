@@ -97,7 +97,7 @@ def _sampling_reason(request: Mapping[str, Any], unset_temperature: str) -> str 
     """`sampling_reason` with positional arguments: the response cache calls it on every call. Internal."""
     temperature = request.get("temperature")
     # Hot path (every cached call): an explicit temperature of 0 is greedy whatever else is set (but extra_body).
-    if temperature == 0 and (type(temperature) is int or type(temperature) is float) and _EXTRA_BODY not in request:
+    if temperature == 0 and (type(temperature) is int or type(temperature) is float) and "extra_body" not in request:
         return None
     if _RARE_KEYS.isdisjoint(request.keys()):
         count = request.get("n")
