@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from crewai.llms.providers.anthropic.completion import AnthropicCompletion
 from crewai.tools import tool
+from pydantic import BaseModel
 
 from cachepoint.core.emulator import Emulator, Reply, ToolCall
 from cachepoint.core.prompt import cache_until
@@ -255,3 +256,94 @@ def test_otel_gets_the_calls_usage(emulator: Emulator, monkeypatch: pytest.Monke
     assert sum(calls.values()) == 2
     read = sum(v for (name, attrs), v in points.items() if ("cachepoint.token.type", "cache_read") in attrs)
     assert read == emulator.requests[-1].usage.cache_read_tokens > 0
+
+
+# -- streams served from the response cache ----------------------------------------------------------------------
+
+
+def _tokens(llm: Any) -> tuple[int, int]:
+    summary = llm.get_token_usage_summary()
+    return summary.successful_requests, summary.total_tokens
+
+
+def test_streamed_calls_are_served_from_the_response_cache(emulator: Emulator, wire: Any) -> None:
+    ledger = UsageLedger()
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = anthropic_llm(emulator, CachePoints(ledger=ledger, response_cache=cache), temperature=0, stream=True)
+
+    assert llm.call(MESSAGES) == "Done."
+    requests, tokens = _tokens(llm)
+    assert tokens > 0
+    assert llm.call(MESSAGES) == "Done."
+    assert asyncio.run(llm.acall(MESSAGES)) == "Done."
+
+    (call,) = wire.completions(emulator)
+    assert call.stream
+    assert wire.breakpoints(call) == [("system[0]", "1h"), ("messages[0].content[0]", None)]
+    assert cache.stats().hits == 2
+    assert ledger.stats().calls == 1  # replays reached no model
+    assert _tokens(llm) == (requests + 2, tokens)  # and report zero tokens to CrewAI
+
+
+def test_a_replayed_stream_is_the_sdks_message_stream_with_the_same_events(emulator: Emulator, wire: Any) -> None:
+    # What CrewAI's streaming handler holds inside `with client.messages.stream(...) as stream:`, live and replayed.
+    from anthropic.lib.streaming import MessageStream
+
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = anthropic_llm(emulator, CachePoints(response_cache=cache), temperature=0, stream=True)
+    client = llm._get_sync_client()
+    params = {"model": "claude-sonnet-4-5", "max_tokens": 256, "messages": MESSAGES[1:], "temperature": 0}
+    runs = []
+    for _ in range(2):
+        with client.messages.stream(**params) as stream:
+            events = list(stream)
+            final = stream.get_final_message()
+            runs.append((stream, events, final))
+    (live, live_events, live_final), (replay, replay_events, replay_final) = runs
+
+    assert len(wire.completions(emulator)) == 1
+    assert isinstance(live._inner, MessageStream)
+    assert type(replay._inner) is type(live._inner)
+    assert [type(e) for e in replay_events] == [type(e) for e in live_events]
+    assert "text" in {e.type for e in replay_events}  # the helper's own events, built by the SDK from the replay
+    assert replay_final.content == live_final.content
+    assert replay_final.usage.input_tokens == 0
+    assert replay_final.usage.output_tokens == 0
+    assert live_final.usage.output_tokens > 0
+
+
+@pytest.mark.emulator_reply(TOOL_THEN_ANSWER)
+def test_a_streamed_crew_with_a_tool_runs_again_from_the_cache(emulator: Emulator, wire: Any) -> None:
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = anthropic_llm(emulator, CachePoints(response_cache=cache), temperature=0, stream=True)
+
+    first = crew_for(llm).kickoff()
+    sent = len(wire.completions(emulator))
+    second = crew_for(llm).kickoff()
+
+    assert sent == 2  # the tool call, then the answer
+    assert len(wire.completions(emulator)) == sent  # the second run asked the model nothing
+    assert second.raw == first.raw == "Hold reset 10 s."
+    assert cache.stats().hits == 2
+
+
+class Steps(BaseModel):
+    steps: str
+
+
+@pytest.mark.emulator_reply('{"steps": "Hold reset for 10 s."}')
+@pytest.mark.parametrize("stream", [False, True])
+def test_structured_output_through_the_beta_api_is_served_from_the_cache(emulator: Emulator, stream: bool) -> None:
+    # CrewAI asks for structured output through `beta.messages` (and its stream, which reads the request's
+    # `anthropic-beta` header to parse tool input: a replayed stream answers it as the live one did).
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = anthropic_llm(emulator, CachePoints(response_cache=cache), temperature=0, stream=stream)
+    question = MESSAGES[1:]
+
+    answers = [llm.call(question, response_model=Steps), asyncio.run(llm.acall(question, response_model=Steps))]
+
+    assert answers == [Steps(steps="Hold reset for 10 s.")] * 2
+    (call,) = emulator.requests
+    assert call.path == "/v1/messages?beta=true"
+    assert call.headers["anthropic-beta"] == "structured-outputs-2025-11-13"
+    assert cache.stats().hits == 1

@@ -141,3 +141,20 @@ def test_response_cache_serves_repeated_converse_calls(emulator: Emulator, wire:
 
     assert len(wire.completions(emulator)) == 1
     assert cache.stats().hits == 1
+
+
+def test_response_cache_serves_streamed_calls(emulator: Emulator, wire: Any) -> None:
+    ledger = UsageLedger()
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("claims"))
+    llm = bedrock_llm(CachePoints(ledger=ledger, response_cache=cache), temperature=0, stream=True)
+
+    assert llm.call(MESSAGES) == "Done."
+    tokens = llm.get_token_usage_summary().total_tokens
+    assert llm.call(MESSAGES) == "Done."
+    assert asyncio.run(llm.acall(MESSAGES)) == "Done."
+
+    (call,) = wire.completions(emulator)
+    assert call.operation == "converse_stream"
+    assert cache.stats().hits == 2
+    assert ledger.stats().calls == 1
+    assert llm.get_token_usage_summary().total_tokens == tokens

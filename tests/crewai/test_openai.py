@@ -1,14 +1,19 @@
 """CrewAI's native OpenAI provider with cache_points, against the emulator: a ``prompt_cache_key`` from the
-static layers (the same for every call of one agent), usage recorded, nothing else added to the request."""
+static layers (the same for every call of one agent), usage recorded, nothing else added to the request; the
+response cache serving plain calls (which CrewAI reads through ``with_raw_response``) and streams."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import openai
+import pytest
 from crewai.llms.providers.openai.completion import OpenAICompletion
 
 from cachepoint.core.emulator import Emulator
+from cachepoint.core.response_cache import CachePolicy, ResponseCache
+from cachepoint.core.stores import MemoryStore, RedisStore
 from cachepoint.core.usage import UsageLedger
 from cachepoint.crewai import LLM, CachePoints
 
@@ -62,3 +67,105 @@ def test_without_cache_points_no_key_is_sent(emulator: Emulator, wire: Any) -> N
     llm.call(messages("Paris to Lyon?"))
     (call,) = wire.completions(emulator)
     assert "prompt_cache_key" not in call.body
+
+
+# -- the response cache ---------------------------------------------------------------------------------------------
+
+
+def _tokens(llm: Any) -> tuple[int, int]:
+    summary = llm.get_token_usage_summary()
+    return summary.successful_requests, summary.total_tokens
+
+
+def test_response_cache_serves_plain_calls(emulator: Emulator, wire: Any) -> None:
+    ledger = UsageLedger()
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = openai_llm(emulator, CachePoints(ledger=ledger, response_cache=cache), temperature=0)
+
+    assert llm.call(messages("Paris to Lyon?")) == "Done."
+    requests, tokens = _tokens(llm)
+    assert tokens > 0
+    assert llm.call(messages("Paris to Lyon?")) == "Done."
+    assert asyncio.run(llm.acall(messages("Paris to Lyon?"))) == "Done."
+
+    (call,) = wire.completions(emulator)
+    assert call.body["prompt_cache_key"].startswith("cp-")
+    assert cache.stats().hits == 2
+    assert ledger.stats().calls == 1  # replays reached no model
+    assert _tokens(llm) == (requests + 2, tokens)  # and report zero tokens to CrewAI
+
+
+@pytest.mark.redis
+def test_response_cache_over_redis_serves_streamed_calls(
+    emulator: Emulator, wire: Any, redis_url: str, redis_prefix: str
+) -> None:
+    ledger = UsageLedger()
+
+    async def run() -> list[str]:
+        store = RedisStore(redis_url, prefix=redis_prefix)
+        try:
+            cache = ResponseCache(store, CachePolicy("crew"))
+            llm = openai_llm(emulator, CachePoints(ledger=ledger, response_cache=cache), temperature=0, stream=True)
+            answers = [await llm.acall(messages("Lyon to Nice?")) for _ in range(2)]
+            return [*answers, llm.call(messages("Lyon to Nice?"))]
+        finally:
+            await store.close()
+
+    assert asyncio.run(run()) == ["Done."] * 3
+    (call,) = wire.completions(emulator)
+    assert call.stream
+    assert ledger.stats().calls == 1
+
+
+def test_response_cache_leaves_sampled_calls_to_the_model(emulator: Emulator, wire: Any) -> None:
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = openai_llm(emulator, CachePoints(response_cache=cache))  # temperature unset: sampled
+
+    llm.call(messages("Paris to Lyon?"))
+    llm.call(messages("Paris to Lyon?"))
+
+    assert len(wire.completions(emulator)) == 2
+    assert cache.stats().bypassed == 2
+
+
+def test_a_replayed_raw_response_reads_as_the_sdks(emulator: Emulator, wire: Any) -> None:
+    # What CrewAI reads of `chat.completions.with_raw_response.create(...)`: text, http_response, parse().
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = openai_llm(emulator, CachePoints(response_cache=cache), temperature=0)
+    raw = llm._get_sync_client().chat.completions.with_raw_response
+    params = {"model": "gpt-4o", "messages": messages("Nice to Paris?"), "temperature": 0}
+
+    live, replay = raw.create(**params), raw.create(**params)
+
+    assert len(wire.completions(emulator)) == 1
+    assert type(live).__name__ == "LegacyAPIResponse"
+    assert type(replay.parse()) is type(live.parse()) is openai.types.chat.ChatCompletion
+    assert replay.parse().choices == live.parse().choices
+    assert replay.parse().usage.total_tokens == 0
+    assert replay.status_code == live.status_code == 200
+    assert openai.types.chat.ChatCompletion.model_validate_json(replay.text).choices == live.parse().choices
+    assert type(replay.http_response) is type(live.http_response)
+    assert replay.http_response.request.url == live.http_response.request.url
+    assert replay.headers["content-type"] == "application/json"
+
+
+def test_response_cache_serves_the_responses_api_plain_and_streamed() -> None:
+    # The emulator does not speak the Responses API: a local server answers with its shapes.
+    from responses_server import ResponsesServer
+
+    with ResponsesServer() as server:
+        cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+        for stream in (False, True):
+            llm = LLM(
+                model="openai/gpt-4o",
+                api="responses",
+                base_url=server.base_url,
+                api_key="test-key",
+                temperature=0,
+                stream=stream,
+                cache_points=CachePoints(response_cache=cache),
+            )
+            answers = [llm.call(messages("Capital of France?")), asyncio.run(llm.acall(messages("Capital of France?")))]
+            assert answers == ["Paris.", "Paris."]
+        assert server.requests == 2  # one plain, one streamed; each asked again from the cache
+        assert cache.stats().hits == 2

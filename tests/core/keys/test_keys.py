@@ -150,6 +150,18 @@ def test_canonical_request_drops_noise_and_normalizes_numbers() -> None:
     assert "stream" in NON_OUTPUT_PARAMS
 
 
+def test_sampling_parameters_in_extra_body_are_one_request_whatever_their_number_type() -> None:
+    # anthropic 1.0+ takes temperature only through extra_body: 0 and 0.0 there are the same request, as at the top.
+    base = {"model": "claude-sonnet-5", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+    assert fingerprint({**base, "extra_body": {"temperature": 0}}) == fingerprint(
+        {**base, "extra_body": {"temperature": 0.0}}
+    )
+    assert fingerprint({**base, "extra_body": {"temperature": 0}}) != fingerprint(
+        {**base, "extra_body": {"temperature": 0.5}}
+    )
+    assert fingerprint({**base, "extra_body": {"temperature": 0}}) != fingerprint(base)
+
+
 def test_bedrock_cache_points_are_stripped_everywhere_they_may_appear() -> None:
     plain = {
         "modelId": "anthropic.claude",

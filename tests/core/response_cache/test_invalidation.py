@@ -9,7 +9,7 @@ import pytest
 
 from cachepoint.core.response_cache import CachePolicy, ResponseCache, Source
 from cachepoint.core.response_cache.entry import tag_key
-from cachepoint.core.stores import MemoryStore, StoreError
+from cachepoint.core.stores import MemoryStore, RedisStore, StoreError, TieredStore
 
 
 async def test_invalidating_a_tag_retires_its_entries_only(store: MemoryStore, helpers: Any) -> None:
@@ -168,3 +168,68 @@ async def test_invalidation_is_not_swallowed_by_a_guard_and_reaches_both_tiers(h
     assert (await tiered.get_or_call(helpers.request(), upstream)).source is Source.MISS
     assert await tiered.invalidate(request=helpers.request()) == 1
     assert await tiered.clear() == 1  # the tag token left in L2
+
+
+class _DeletePausingRedisStore(RedisStore):
+    """The real RedisStore whose deletes wait for the test before they reach Redis: this holds
+    `ResponseCache.invalidate` open between its writes to the two tiers of a TieredStore."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reached = asyncio.Event()
+        self.resume = asyncio.Event()
+
+    async def delete(self, key: str) -> bool:
+        self.reached.set()
+        await self.resume.wait()
+        return await super().delete(key)
+
+
+@pytest.mark.redis
+async def test_a_read_between_the_tiers_of_an_invalidation_cannot_bring_the_old_answer_back(
+    redis_url: str, redis_prefix: str
+) -> None:
+    # Invalidation writes each tier of a TieredStore. If it deleted L1 first, a read landing before the L2 delete
+    # would miss L1, read the old answer from L2 and copy it into L1, where it would outlive the invalidation by
+    # up to l1_ttl. L2 goes first, so whatever a read copies meanwhile is deleted from L1 afterwards.
+    l1 = MemoryStore(max_entries=100)
+    l2 = _DeletePausingRedisStore(redis_url, prefix=redis_prefix)
+    cache = ResponseCache(TieredStore(l1, l2, l1_ttl=300), CachePolicy("pricing"))
+    request = {"model": "m", "messages": [{"role": "user", "content": "Price of the pro plan?"}], "temperature": 0}
+    answers = iter(["$10", "$12"])
+
+    async def call() -> dict[str, str]:
+        return {"text": next(answers)}
+
+    try:
+        assert (await cache.get_or_call(request, call)).value == {"text": "$10"}
+        await l1.clear()  # this process's L1 copy has gone (expired, evicted): the next read goes to L2
+        invalidation = asyncio.ensure_future(cache.invalidate(request=request))
+        await l2.reached.wait()  # the invalidation now waits to delete from L2
+        during = await cache.get_or_call(request, call)
+        assert during.value == {"text": "$10"}  # a read concurrent with the invalidation may see the old answer
+        l2.resume.set()
+        assert await invalidation == 1
+        after = await cache.get_or_call(request, call)
+        assert after.source is Source.MISS
+        assert after.value == {"text": "$12"}
+    finally:
+        l2.resume.set()
+        await l2.close()
+
+
+@pytest.mark.redis
+async def test_clear_counts_what_the_shared_tier_held(redis_url: str, redis_prefix: str, helpers: Any) -> None:
+    l1 = MemoryStore(max_entries=100)
+    l2 = RedisStore(redis_url, prefix=redis_prefix)
+    cache = ResponseCache(TieredStore(l1, l2, l1_ttl=300), CachePolicy("faq"))
+    try:
+        for question in ("a?", "b?", "c?"):
+            await cache.get_or_call(helpers.request(question), helpers.Upstream())
+        await l1.clear()  # L1 holds copies of some entries only (here: none)
+        await cache.get_or_call(helpers.request("a?"), helpers.Upstream())  # one copied back into L1
+        assert await cache.clear() == 3  # the entries there were, as the shared tier (L2) counts them
+        assert await l2.size() == 0
+        assert await l1.size() == 0
+    finally:
+        await l2.close()

@@ -84,6 +84,16 @@ SEVERAL = "sampled: several candidates"
         ({"model": "gemini", "contents": [], "config": {"temperature": 0, "max_output_tokens": 5}}, None),
         ({"model": "llama3", "messages": [], "options": {"temperature": 0}}, None),
         ({"model": "m", "messages": [], "temperature": 0, "inferenceConfig": {"temperature": 0.7}}, None),
+        # SDK request options: anthropic 1.0+ takes sampling parameters only through extra_body.
+        ({"model": "claude-sonnet-5", "messages": [], "max_tokens": 64, "extra_body": {"temperature": 0}}, None),
+        ({"model": "claude-sonnet-5", "messages": [], "extra_body": {"temperature": 1.0}}, HOT),
+        ({"model": "claude-sonnet-5", "messages": [], "extra_body": {"top_k": 5}}, UNSET),
+        # The SDKs send extra_body over the top level: what it sets wins.
+        ({"model": "m", "messages": [], "temperature": 0.5, "extra_body": {"temperature": 0}}, None),
+        ({"model": "m", "messages": [], "temperature": 0, "extra_body": {"temperature": 0.7}}, HOT),
+        ({"model": "m", "messages": [], "extra_body": {"temperature": 0, "n": 3}}, None),
+        ({"model": "m", "messages": [], "temperature": 0.2, "extra_body": {"n": 3}}, HOT),
+        ({"model": "m", "messages": [], "temperature": None, "extra_body": {"temperature": 0.0}}, None),
         # Several candidates.
         ({"model": "m", "n": 2}, SEVERAL),
         ({"model": "m", "messages": [], "n": 2, "temperature": 0}, None),

@@ -14,14 +14,22 @@ corrupt, truncated, written by another program, or tampered with; each of those 
 ``bytes``              as is (``bytearray``/``memoryview`` are written as bytes and come back as ``bytes``)
 ``list``, ``tuple``    come back as ``list``
 ``dict``               ``str`` keys only, any carried value as values
+model objects          provider SDK objects (``anthropic.types.Message``, stream events, OpenAI completions,
+                       chunks, Responses objects and events) and pydantic models you registered: stored as
+                       their data and a type name, rebuilt as the same type (see `cachepoint.core.sdk_types`)
 =====================  ==========================================================================
 
-That is what a cached LLM response is made of: provider payloads (``response.model_dump()``), LangChain's
-``dumpd`` of generations, lists of stream chunks, raw bytes of an image or audio part. Anything else (a
-pydantic model, a ``datetime``, a set) is refused at encode time with an `EncodeError` naming the path
-(``value["choices"][0]["created"]: unsupported type 'datetime'``) — convert it first (``model_dump(mode="json")``).
-Subclasses of the types above (a ``str`` enum, an ``OrderedDict``) are written as their base type.
-Nesting is limited to `MAX_DEPTH` levels.
+That is what a cached LLM response is made of: the SDK's response objects, provider payloads as dicts (Bedrock
+Converse), LangChain's ``dumpd`` of generations, lists of stream chunks, raw bytes of an image or audio part.
+Anything else (an unregistered pydantic model, a ``datetime``, a set) is refused at encode time with an
+`EncodeError` naming the path (``value["choices"][0]["created"]: unsupported type 'datetime'``) — convert it
+first, or register your model class (`cachepoint.core.sdk_types.register_model`). Subclasses of the plain types
+above (a ``str`` enum, an ``OrderedDict``) are written as their base type. Nesting is limited to `MAX_DEPTH`
+levels.
+
+A model object is rebuilt only as a type on an allowlist — a provider SDK's exported model classes and the ones
+registered — and by name, never by importing what the entry says: an entry naming any other type is an
+``unknown_type`` miss.
 
 **Envelope layout** (version 1, big-endian)::
 
@@ -29,7 +37,7 @@ Nesting is limited to `MAX_DEPTH` levels.
     0       3     magic b"CPE"
     3       1     format version (1)
     4       1     encoding id (1 = JSON via orjson, 2 = msgpack)
-    5       1     flags (bit 0: signed, bit 1: JSON payload holds tagged values)
+    5       1     flags (bit 0: signed, bit 1: JSON payload holds tagged values: bytes, non-finite floats, models)
     6       4     payload length
     10      4|32  CRC-32 of bytes 0..10 + payload (unsigned)  |  HMAC-SHA256 (signed)
     14|42   n     payload
@@ -67,6 +75,8 @@ from typing import Any, Literal, NamedTuple
 
 import msgpack
 import orjson
+
+from cachepoint.core.sdk_types import UnknownTypeError, model_type, type_of
 
 __all__ = [
     "MAX_DEPTH",
@@ -107,6 +117,8 @@ _TAG = "$cp"
 _TAG_BYTES = "bytes"
 _TAG_FLOAT = "float"
 _TAG_DICT = "dict"
+_TAG_MODEL = "model"
+_EXT_MODEL = 1  # msgpack extension type of a model object: msgpack of [type name, data]
 _PICKLE_OPCODE_PROTO = 0x80  # first byte of every pickle of protocol 2 and later
 
 
@@ -144,7 +156,11 @@ class DecodeOutcome(str, enum.Enum):
     BAD_SIGNATURE = "bad_signature"
     """Signed, but no configured key verifies it (tampered, moved to another key, or keys rotated away)."""
     CORRUPT = "corrupt"
-    """Checksum mismatch, unknown flags, trailing bytes, or a payload that does not parse."""
+    """Checksum mismatch, unknown flags, trailing bytes, a payload that does not parse, or a model object whose
+    data its type does not accept."""
+    UNKNOWN_TYPE = "unknown_type"
+    """A model object of a type that is neither a provider SDK type on the allowlist nor registered (tampered, or
+    written by a program that registered more types); never imported, never rebuilt."""
 
 
 class EncodeError(TypeError):
@@ -277,6 +293,8 @@ class Verified:
         """
         try:
             return self._parse(self._payload)
+        except UnknownTypeError as exc:
+            raise DecodeError(DecodeOutcome.UNKNOWN_TYPE, str(exc)) from None
         except (ValueError, TypeError, RecursionError, msgpack.ExtraData, msgpack.FormatError) as exc:
             raise DecodeError(DecodeOutcome.CORRUPT, f"payload does not parse: {exc}") from None
 
@@ -290,6 +308,57 @@ class Verified:
         (True, False)
         """
         return codec is self._codec and (self._context is None or self._context == context)
+
+
+class _Model:
+    """A model object, lowered for encoding: its registered type name and its plain data."""
+
+    __slots__ = ("data", "name")
+
+    def __init__(self, name: str, data: Any) -> None:
+        self.name = name
+        self.data = data
+
+
+class _ModelFoundError(Exception):
+    """Internal: the value holds a model object, so it must be lowered (`_lower`) before it is checked."""
+
+
+def _lower(value: Any, depth: int = 0) -> Any:
+    """Copy of ``value`` with every model object of a known type replaced by its `_Model` (anything else is left
+    for `_check` to name)."""
+    if depth > MAX_DEPTH:
+        raise _InvalidValueError(f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, (dict, list, tuple)):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        lowered = {}
+        for key, item in items:
+            try:
+                lowered[key] = _lower(item, depth + 1)
+            except _InvalidValueError as exc:
+                exc.segments.append(f"[{key!r}]")
+                raise
+        return lowered if isinstance(value, dict) else list(lowered.values())
+    kind = type_of(type(value))
+    if kind is None:
+        return value
+    try:
+        data = kind.dump(value)
+    except Exception as exc:
+        raise _InvalidValueError(f"{kind.name} could not be dumped: {exc}") from None
+    return _Model(kind.name, data)
+
+
+def _rebuild(name: Any, data: Any) -> Any:
+    """The model object named ``name`` holding ``data``; `UnknownTypeError` for a type off the allowlist,
+    ``ValueError`` if its type does not accept the data."""
+    if not isinstance(name, str):
+        raise ValueError(f"model type name: expected a str, got {type(name).__name__}")
+    kind = model_type(name)
+    try:
+        return kind.load(data)
+    except Exception as exc:
+        raise ValueError(f"{name} does not accept the stored data: {exc}") from None
 
 
 class _InvalidValueError(Exception):
@@ -319,7 +388,14 @@ def _check(value: Any, depth: int) -> bool:  # noqa: PLR0911, PLR0912 - one flat
             return False
         if isinstance(value, float):
             return not math.isfinite(value)
+        if kind is _Model:
+            if depth >= MAX_DEPTH:
+                raise _InvalidValueError(f"nested deeper than {MAX_DEPTH} levels")
+            _check(value.data, depth + 1)
+            return True
         if not isinstance(value, (dict, list, tuple)):
+            if type_of(kind) is not None:
+                raise _ModelFoundError
             raise _InvalidValueError(f"unsupported type {type(value).__name__!r}")
     if depth >= MAX_DEPTH:
         raise _InvalidValueError(f"nested deeper than {MAX_DEPTH} levels")
@@ -346,7 +422,9 @@ def _check(value: Any, depth: int) -> bool:  # noqa: PLR0911, PLR0912 - one flat
 
 
 def _to_json_tree(value: Any) -> Any:
-    """Copy of an already validated value with bytes, non-finite floats and reserved keys tagged."""
+    """Copy of an already validated value with bytes, non-finite floats, models and reserved keys tagged."""
+    if type(value) is _Model:
+        return {_TAG: _TAG_MODEL, "v": [value.name, _to_json_tree(value.data)]}
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {_TAG: _TAG_BYTES, "v": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, float) and not math.isfinite(value):
@@ -366,26 +444,44 @@ def _from_json_tree(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     if _TAG in value:
-        tag = value[_TAG]
-        inner = value.get("v")
-        if len(value) != 2 or "v" not in value:
-            raise ValueError("malformed tagged value")
-        if tag == _TAG_BYTES and isinstance(inner, str):
-            return base64.b64decode(inner, validate=True)
-        if tag == _TAG_FLOAT and inner in ("nan", "inf", "-inf"):
-            return float(inner)
-        if tag == _TAG_DICT and isinstance(inner, dict):
-            return {key: _from_json_tree(item) for key, item in inner.items()}
-        raise ValueError(f"unknown tag {tag!r}")
+        return _untag(value)
     return {key: _from_json_tree(item) for key, item in value.items()}
 
 
-def _reject_ext(code: int, data: bytes) -> Any:
-    raise ValueError(f"msgpack extension type {code} is not carried")
+def _untag(value: dict[str, Any]) -> Any:
+    """The value a tagged object stands for (`_to_json_tree`'s forms); ``ValueError`` if it is malformed."""
+    tag = value[_TAG]
+    inner = value.get("v")
+    if len(value) != 2 or "v" not in value:
+        raise ValueError("malformed tagged value")
+    if tag == _TAG_BYTES and isinstance(inner, str):
+        return base64.b64decode(inner, validate=True)
+    if tag == _TAG_FLOAT and inner in ("nan", "inf", "-inf"):
+        return float(inner)
+    if tag == _TAG_DICT and isinstance(inner, dict):
+        return {key: _from_json_tree(item) for key, item in inner.items()}
+    if tag == _TAG_MODEL and isinstance(inner, list) and len(inner) == 2:
+        return _rebuild(inner[0], _from_json_tree(inner[1]))
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def _pack_model(value: Any) -> Any:
+    if type(value) is _Model:
+        return msgpack.ExtType(_EXT_MODEL, msgpack.packb([value.name, value.data], use_bin_type=True))
+    raise TypeError(f"unsupported type {type(value).__name__!r}")  # unreachable: `_check` came first
+
+
+def _model_ext(code: int, data: bytes) -> Any:
+    if code != _EXT_MODEL:
+        raise ValueError(f"msgpack extension type {code} is not carried")
+    inner = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_model_ext)
+    if not isinstance(inner, list) or len(inner) != 2:
+        raise ValueError("malformed model extension")
+    return _rebuild(inner[0], inner[1])
 
 
 def _parse_msgpack(payload: memoryview) -> Any:
-    return msgpack.unpackb(payload, raw=False, strict_map_key=True, ext_hook=_reject_ext)
+    return msgpack.unpackb(payload, raw=False, strict_map_key=True, ext_hook=_model_ext)
 
 
 def _parse_tagged_json(payload: memoryview) -> Any:
@@ -489,7 +585,11 @@ class Codec:
         b'CPE'
         """
         try:
-            tagged = _check(value, 0)
+            try:
+                tagged = _check(value, 0)
+            except _ModelFoundError:
+                value = _lower(value)
+                tagged = _check(value, 0)
         except _InvalidValueError as exc:
             raise EncodeError("value" + "".join(reversed(exc.segments)), exc.problem) from None
         except RecursionError:
@@ -501,7 +601,7 @@ class Codec:
                 flags |= _FLAG_TAGGED
             payload = orjson.dumps(value)
         else:
-            payload = msgpack.packb(value, use_bin_type=True)
+            payload = msgpack.packb(value, use_bin_type=True, default=_pack_model)
         if len(payload) > _MAX_PAYLOAD:
             raise EncodeError("value", f"encodes to {len(payload)} bytes, more than the envelope's 4 GiB")
         if self._keys:

@@ -132,7 +132,11 @@ _LANGCHAIN_MESSAGE_CLASSES = frozenset(
     for suffix in ("", "Chunk")
 )
 _BLOCK_LISTS = frozenset({"system"})
-_NUMBER_CONTAINERS = frozenset({"inferenceConfig", "generationConfig", "generation_config", "options", "config"})
+# Where sampling parameters sit besides the top level: providers' nested configs, and the SDKs' ``extra_body``
+# (anthropic 1.0+ takes ``temperature`` only there).
+_NUMBER_CONTAINERS = frozenset(
+    {"inferenceConfig", "generationConfig", "generation_config", "options", "config", "extra_body"}
+)
 
 _NAMESPACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,63}")
 _MAX_TENANT_CHARS = 64

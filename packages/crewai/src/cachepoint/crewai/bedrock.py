@@ -5,6 +5,10 @@ CrewAI calls ``converse`` / ``converse_stream`` with the Converse request as key
 ``cachePoint`` of its own; the strategy's go into ``system``, ``toolConfig.tools`` and message content. Usage is
 read from the response (or the stream's ``metadata`` event) as Bedrock reports it, so the cache writes CrewAI's
 own token counters drop (``cacheWriteInputTokens``) reach the ledger. Other operations pass through.
+
+With a response cache, ``converse`` answers and ``converse_stream`` event streams are served from it (a replay
+reports zero tokens). A stream it serves is the response's ``{"stream": events}`` without the
+``ResponseMetadata`` of an HTTP exchange: a replay made none (CrewAI reads only the events).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from cachepoint.crewai.state import Caching, Timer
+from cachepoint.crewai.state import Caching, Timer, reached_model, zeroed
 
 __all__ = ["wrap_bedrock"]
 
@@ -30,6 +34,14 @@ def _load(data: Mapping[str, Any]) -> dict[str, Any]:
     return {**data, "usage": dict(_FREE_USAGE)}
 
 
+def _free_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A replayed stream event, its usage (in the ``metadata`` event) at zero."""
+    metadata = event.get("metadata")
+    if not isinstance(metadata, Mapping) or "usage" not in metadata:
+        return event
+    return {**event, "metadata": {**metadata, "usage": zeroed(metadata["usage"])}}
+
+
 def _usage_of(event: Mapping[str, Any]) -> Any:
     metadata = event.get("metadata")
     return metadata.get("usage") if isinstance(metadata, Mapping) else None
@@ -44,16 +56,21 @@ class _Events:
     recorded, and the events handed on as they came.
     """
 
-    def __init__(self, inner: Any, caching: Caching, payload: dict[str, Any], timer: Timer) -> None:
+    def __init__(
+        self, inner: Any, caching: Caching, payload: dict[str, Any], timer: Timer, *, cached: bool = False
+    ) -> None:
         self._inner = inner
         self._caching = caching
         self._payload = payload
         self._timer = timer
+        self._cached = cached  # `inner` is the response cache's stream: a replay of it is not recorded
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     def _finish(self, events: list[Any]) -> None:
+        if self._cached and not reached_model(self._inner):
+            return
         usage = next((u for u in map(_usage_of, reversed(events)) if u is not None), None)
         if usage is not None:
             self._caching.record(self._payload, usage, self._timer, model=self._payload.get("modelId"))
@@ -101,16 +118,21 @@ class _SyncClient(_Client):
         caching = self._caching
         payload = self._prepare(params)
         timer = Timer()
-        response, hit = caching.cached(payload, lambda: self._inner.converse(**payload), dump=_dump, load=_load)
-        if not hit:
+        response, reached = caching.cached(payload, lambda: self._inner.converse(**payload), dump=_dump, load=_load)
+        if reached:
             caching.record(payload, response.get("usage"), timer, model=payload.get("modelId"))
         return response
 
     def converse_stream(self, **params: Any) -> Any:
         caching = self._caching
         payload = self._prepare(params)
-        caching.streams_uncached()
         timer = Timer()
+        cache = caching.response_cache
+        if cache is not None:
+            events = cache.sync.stream(
+                payload, lambda: self._inner.converse_stream(**payload)["stream"], load=_free_event
+            )
+            return {"stream": _Events(events, caching, payload, timer, cached=True)}
         response = self._inner.converse_stream(**payload)
         if isinstance(response, dict) and response.get("stream") is not None:
             response = {**response, "stream": _Events(response["stream"], caching, payload, timer)}
@@ -126,16 +148,23 @@ class _AsyncClient(_Client):
         async def call() -> Any:
             return await self._inner.converse(**payload)
 
-        response, hit = await caching.acached(payload, call, dump=_dump, load=_load)
-        if not hit:
+        response, reached = await caching.acached(payload, call, dump=_dump, load=_load)
+        if reached:
             caching.record(payload, response.get("usage"), timer, model=payload.get("modelId"))
         return response
 
     async def converse_stream(self, **params: Any) -> Any:
         caching = self._caching
         payload = self._prepare(params)
-        caching.streams_uncached()
         timer = Timer()
+        cache = caching.response_cache
+        if cache is not None:
+
+            async def events_of_the_call() -> Any:
+                return (await self._inner.converse_stream(**payload))["stream"]
+
+            events = cache.stream(payload, events_of_the_call, load=_free_event)
+            return {"stream": _Events(events, caching, payload, timer, cached=True)}
         response = await self._inner.converse_stream(**payload)
         if isinstance(response, dict) and response.get("stream") is not None:
             response = {**response, "stream": _Events(response["stream"], caching, payload, timer)}

@@ -23,11 +23,10 @@ from typing import Any, TypeVar
 from pydantic import PrivateAttr
 
 import crewai
-from cachepoint.core.once import log_once
 from cachepoint.core.prompt import Strategy
 from cachepoint.crewai.config import CachePoints, resolve_cache_points
 from cachepoint.crewai.labels import call_labels
-from cachepoint.crewai.state import Caching, logger
+from cachepoint.crewai.state import Caching
 from crewai.llms.base_llm import BaseLLM
 
 __all__ = ["LLM", "enable_cache_points"]
@@ -144,13 +143,6 @@ def enable_cache_points(llm: L, cache_points: bool | Strategy | CachePoints = Tr
         raise TypeError(f"llm: expected a CrewAI LLM (crewai.LLM(...)), got {type(llm).__name__}")
     config = resolve_cache_points(cache_points)
     provider, wrap = _provider_of(llm)
-    if provider == "openai" and config.response_cache is not None:
-        log_once(
-            "openai-response-cache",
-            "cachepoint.crewai: the response cache is not used for OpenAI models yet; their calls get a "
-            "prompt_cache_key and are recorded, and always reach the API",
-            logger=logger,
-        )
     base = type(llm)
     if base in _subclasses.values():
         base = base.__mro__[1]

@@ -6,14 +6,21 @@ breakpoints. Both come from the strategy through core's compiler. Chat Completio
 and its ``with_raw_response`` form, which CrewAI uses for plain calls) and the Responses API
 (``responses.create``, CrewAI's ``api="responses"``) are covered, streamed or not; structured-output helpers
 under ``beta`` pass through unchanged.
+
+With a response cache, each of those is answered from it when the policy allows: a completion or a Responses
+response as the SDK's own object, a stream as its chunks or events (live and recorded, or replayed), and a raw
+response (``with_raw_response``, which CrewAI reads for plain chat calls) as a stand-in for the SDK's
+``LegacyAPIResponse`` whose ``parse()`` is the replayed completion and whose ``http_response`` is an
+``httpx.Response`` holding its JSON. Replays report zero tokens and are not recorded.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from cachepoint.crewai.state import Caching, Timer
+from cachepoint.crewai.state import Caching, Timer, free, reached_model
 
 __all__ = ["wrap_openai"]
 
@@ -26,14 +33,23 @@ def _split(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return payload, options
 
 
-class _Recorded:
-    """A Chat Completions / Responses stream that keeps the usage chunk and records the call at its end."""
+def _cache_key(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    # The request as sent: the key leaves out what never changes the answer (timeout, most headers).
+    return {**payload, **{k: v for k, v in options.items() if v is not None}}
 
-    def __init__(self, inner: Any, caching: Caching, payload: dict[str, Any], timer: Timer) -> None:
+
+class _Recorded:
+    """A Chat Completions / Responses stream that keeps the usage chunk and records the call at its end (unless
+    the response cache replayed it)."""
+
+    def __init__(
+        self, inner: Any, caching: Caching, payload: dict[str, Any], timer: Timer, *, cached: bool = False
+    ) -> None:
         self._inner = inner
         self._caching = caching
         self._payload = payload
         self._timer = timer
+        self._cached = cached  # `inner` is the response cache's stream: a replay of it is not recorded
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -46,6 +62,8 @@ class _Recorded:
         return found if found is not None else usage
 
     def _done(self, usage: Any) -> None:
+        if self._cached and not reached_model(self._inner):
+            return
         if usage is not None:
             self._caching.record(self._payload, usage, self._timer, model=self._payload.get("model"))
 
@@ -66,15 +84,91 @@ class _Recorded:
         self._done(usage)
 
 
+def _parsed(raw: Any) -> Any:
+    """What a raw Chat Completions response stores: its completion (a 200 that carries an error instead of choices
+    is not stored; CrewAI raises its own error on it)."""
+    completion = raw.parse()
+    if not getattr(completion, "choices", None):
+        raise ValueError("the response holds no choices")
+    return completion
+
+
+class _ReplayedRawResponse:
+    """What ``chat.completions.with_raw_response.create(...)`` returns — the SDK's ``LegacyAPIResponse`` — for a
+    completion the response cache replayed: ``parse()`` gives the completion (zero tokens), and ``http_response``
+    is an ``httpx.Response`` holding the completion's JSON, so ``text``, ``headers``, ``status_code`` and the
+    request's URL read as for the call that was made once. There was no request this time: no ``request_id``."""
+
+    retries_taken = 0
+    request_id: str | None = None
+
+    def __init__(self, completion: Any, url: str) -> None:
+        import httpx  # the HTTP client of the openai SDK CrewAI pins (openai<3)
+
+        self._completion = completion
+        self.http_response = httpx.Response(
+            200,
+            headers={"content-type": "application/json"},
+            content=completion.to_json(indent=None, warnings=False).encode("utf-8"),
+            request=httpx.Request("POST", url),
+        )
+
+    def parse(self, *, to: type | None = None) -> Any:
+        if to is not None and not isinstance(self._completion, to):
+            raise TypeError(f"a replayed response parses to {type(self._completion).__name__}, not {to.__name__}")
+        return self._completion
+
+    @property
+    def headers(self) -> Any:
+        return self.http_response.headers
+
+    @property
+    def http_request(self) -> Any:
+        return self.http_response.request
+
+    @property
+    def status_code(self) -> int:
+        return self.http_response.status_code
+
+    @property
+    def url(self) -> Any:
+        return self.http_response.request.url
+
+    @property
+    def method(self) -> str:
+        return str(self.http_response.request.method)
+
+    @property
+    def http_version(self) -> str:
+        return str(self.http_response.http_version)
+
+    @property
+    def content(self) -> bytes:
+        return self.http_response.content
+
+    @property
+    def text(self) -> str:
+        return str(self.http_response.text)
+
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        return datetime.timedelta(0)
+
+    @property
+    def is_closed(self) -> bool:
+        return True
+
+
 class _Endpoint:
     """One ``create`` endpoint (``chat.completions``, its ``with_raw_response``, ``responses``)."""
 
-    def __init__(self, inner: Any, caching: Caching, fmt: str, *, raw: bool, is_async: bool) -> None:
+    def __init__(self, inner: Any, caching: Caching, fmt: str, *, raw: bool, is_async: bool, url: str) -> None:
         self._inner = inner
         self._caching = caching
         self._format = fmt
         self._raw = raw
         self._is_async = is_async
+        self._url = url
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -90,22 +184,63 @@ class _Endpoint:
         self._caching.record(payload, getattr(parsed, "usage", None), timer, model=payload.get("model"))
         return result
 
+    def _load(self, data: Any) -> Any:
+        """A stored answer as this endpoint returns it (a replay reports zero tokens)."""
+        return _ReplayedRawResponse(free(data), self._url) if self._raw else free(data)
+
     def create(self, **params: Any) -> Any:
         payload, options = self._prepare(params)
         timer = Timer()
+        cache = self._caching.response_cache
+        if cache is not None and payload.get("stream"):
+            if self._raw:  # a raw HTTP stream: CrewAI streams through create(stream=True), which is cached
+                self._caching.streams_uncached("raw HTTP stream (with_raw_response.create(stream=True))")
+            else:
+                key = _cache_key(payload, options)
+                face = cache if self._is_async else cache.sync
+                events = face.stream(key, lambda: self._inner.create(**payload, **options), load=free)
+                recorded = _Recorded(events, self._caching, payload, timer, cached=True)
+                return self._ready(recorded) if self._is_async else recorded
+        elif cache is not None:
+            return self._cached(payload, options, timer)
         if self._is_async:
             return self._acreate(payload, options, timer)
         return self._finish(self._inner.create(**payload, **options), payload, timer)
+
+    async def _ready(self, value: Any) -> Any:
+        """``value`` as what awaiting the async client's ``create(...)`` gives (the stream starts when read)."""
+        return value
+
+    def _cached(self, payload: dict[str, Any], options: dict[str, Any], timer: Timer) -> Any:
+        key = _cache_key(payload, options)
+        dump = _parsed if self._raw else None
+        if self._is_async:
+            return self._acached(key, payload, options, timer, dump)
+        result, reached = self._caching.cached(
+            key, lambda: self._inner.create(**payload, **options), dump=dump, load=self._load
+        )
+        return self._finish(result, payload, timer) if reached else result
+
+    async def _acached(
+        self, key: dict[str, Any], payload: dict[str, Any], options: dict[str, Any], timer: Timer, dump: Any
+    ) -> Any:
+        async def call() -> Any:
+            return await self._inner.create(**payload, **options)
+
+        result, reached = await self._caching.acached(key, call, dump=dump, load=self._load)
+        return self._finish(result, payload, timer) if reached else result
 
     async def _acreate(self, payload: dict[str, Any], options: dict[str, Any], timer: Timer) -> Any:
         return self._finish(await self._inner.create(**payload, **options), payload, timer)
 
 
 class _Completions:
-    def __init__(self, inner: Any, caching: Caching, *, is_async: bool) -> None:
+    def __init__(self, inner: Any, caching: Caching, *, is_async: bool, url: str) -> None:
         self._inner = inner
-        self._endpoint = _Endpoint(inner, caching, "openai-chat", raw=False, is_async=is_async)
-        self.with_raw_response = _Endpoint(inner.with_raw_response, caching, "openai-chat", raw=True, is_async=is_async)
+        self._endpoint = _Endpoint(inner, caching, "openai-chat", raw=False, is_async=is_async, url=url)
+        self.with_raw_response = _Endpoint(
+            inner.with_raw_response, caching, "openai-chat", raw=True, is_async=is_async, url=url
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -115,9 +250,9 @@ class _Completions:
 
 
 class _Chat:
-    def __init__(self, inner: Any, caching: Caching, *, is_async: bool) -> None:
+    def __init__(self, inner: Any, caching: Caching, *, is_async: bool, url: str) -> None:
         self._inner = inner
-        self.completions = _Completions(inner.completions, caching, is_async=is_async)
+        self.completions = _Completions(inner.completions, caching, is_async=is_async, url=url)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -126,8 +261,11 @@ class _Chat:
 class _Client:
     def __init__(self, inner: Any, caching: Caching, *, is_async: bool) -> None:
         self._inner = inner
-        self.chat = _Chat(inner.chat, caching, is_async=is_async)
-        self.responses = _Endpoint(inner.responses, caching, "openai-responses", raw=False, is_async=is_async)
+        base = str(inner.base_url).rstrip("/")
+        self.chat = _Chat(inner.chat, caching, is_async=is_async, url=f"{base}/chat/completions")
+        self.responses = _Endpoint(
+            inner.responses, caching, "openai-responses", raw=False, is_async=is_async, url=f"{base}/responses"
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -2,6 +2,9 @@
 
 One object per `enable_cache_points` call, shared by the LLM, its shallow copies (CrewAI copies an agent's LLM
 when it copies the agent) and the SDK-client wrappers it hands out.
+
+An answer the response cache replays reached no model: it reports zero tokens to CrewAI's counters (`free`), and
+it is not recorded in the ledger (`reached_model`).
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ from typing import Any, TypeVar
 
 from cachepoint.core.instrument import CallRecorder, place_cache_points
 from cachepoint.core.once import log_once
-from cachepoint.core.response_cache import ResponseCache
+from cachepoint.core.response_cache import ResponseCache, Source
 from cachepoint.crewai.config import CachePoints
 from cachepoint.crewai.labels import current_labels
 
-__all__ = ["Caching", "Timer"]
+__all__ = ["Caching", "Timer", "free", "reached_model", "zeroed"]
 
 logger = logging.getLogger("cachepoint.crewai")
 
@@ -87,39 +90,74 @@ class Caching:
         key: Mapping[str, Any],
         call: Callable[[], T],
         *,
-        dump: Callable[[T], Any],
         load: Callable[[Any], T],
+        dump: Callable[[T], Any] | None = None,
     ) -> tuple[T, bool]:
-        """``call()``'s result, or the response cache's answer for ``key``; and whether it was a hit."""
+        """``call()``'s result, or the response cache's answer for ``key``; and whether this call reached the
+        model (its usage is then to be recorded; a replay's, or another caller's shared call's, is not)."""
         cache = self.response_cache
         if cache is None:
-            return call(), False
+            return call(), True
         result = cache.sync.get_or_call(key, call, dump=dump, load=load)
-        return result.value, result.hit
+        return result.value, result.called_upstream
 
     async def acached(
         self,
         key: Mapping[str, Any],
         call: Callable[[], Awaitable[T]],
         *,
-        dump: Callable[[T], Any],
         load: Callable[[Any], T],
+        dump: Callable[[T], Any] | None = None,
     ) -> tuple[T, bool]:
         """`cached` for async calls."""
         cache = self.response_cache
         if cache is None:
-            return await call(), False
+            return await call(), True
         result = await cache.get_or_call(key, call, dump=dump, load=load)
-        return result.value, result.hit
+        return result.value, result.called_upstream
 
-    def streams_uncached(self) -> None:
-        """Say once that streamed calls are not answered from the response cache (they still get breakpoints
-        and are recorded)."""
+    def streams_uncached(self, what: str) -> None:
+        """Say once that ``what`` (a kind of streamed call) is not answered from the response cache (it still
+        gets breakpoints and is recorded)."""
         if self.response_cache is not None:
             log_once(
-                f"stream:{self.provider}",
-                "cachepoint.crewai: streamed %s calls are not served from the response cache (LLM(stream=True)); "
-                "they still get cache breakpoints and their usage is recorded",
+                f"stream:{self.provider}:{what}",
+                "cachepoint.crewai: %s %s calls are not served from the response cache; they still get cache "
+                "breakpoints and their usage is recorded",
+                what,
                 self.provider,
                 logger=logger,
             )
+
+
+def reached_model(stream: Any) -> bool:
+    """Whether a stream served through the response cache (a `CachedStream` or its sync twin) reached the model:
+    a live stream this caller started, or one the policy does not cache; not a replay, nor a stream another
+    caller in this process started (that one records it)."""
+    return stream.source is Source.MISS or stream.source is Source.BYPASS
+
+
+def free(obj: Any) -> Any:
+    """``obj`` (an SDK response, stream event or chunk) with every token count of its usage at zero, also where it
+    carries a whole message or response (``message_start``, ``response.completed``): a replay reached no model,
+    so CrewAI's own token counters must not count it again. Anything without usage is returned as it is."""
+    update = {}
+    usage = getattr(obj, "usage", None)
+    if usage is not None:
+        update["usage"] = type(usage).model_construct(**zeroed(usage.model_dump(exclude_unset=True, warnings=False)))
+    for carrier in ("message", "response"):
+        inner = getattr(obj, carrier, None)
+        if inner is not None and getattr(inner, "usage", None) is not None:
+            update[carrier] = free(inner)
+    return obj.model_copy(update=update) if update else obj
+
+
+def zeroed(value: Any) -> Any:
+    """``value`` (plain data: a usage dict, or a model's dump) with every count at zero."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, dict, list)):
+        return value
+    if isinstance(value, dict):
+        return {key: zeroed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [zeroed(item) for item in value]
+    return type(value)(0)

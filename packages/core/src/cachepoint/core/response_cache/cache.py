@@ -197,12 +197,16 @@ def _guarded(store: CacheStore, timeout: float | None) -> CacheStore:
 
 
 def _unguarded(store: CacheStore) -> list[CacheStore]:
-    """The stores that invalidation must write to *visibly*: guards removed, tiers split (both tiers are written,
-    so this process's L1 cannot serve what was just invalidated)."""
+    """The stores that invalidation must write to *visibly*, shared tier first: guards removed, tiers split (both
+    tiers are written, so this process's L1 cannot serve what was just invalidated).
+
+    L2 before L1: a read that misses L1 while the tiers are being written copies what L2 holds into L1; with L2
+    written first, that copy is the new state, or an old one that the L1 write then removes. (The other order
+    lets a read between the two writes put the old value back into L1, for up to ``l1_ttl``.)"""
     if isinstance(store, GuardedStore):
         return _unguarded(store.store)
     if isinstance(store, TieredStore):
-        return [*_unguarded(store.l1), *_unguarded(store.l2)]
+        return [*_unguarded(store.l2), *_unguarded(store.l1)]
     return [store]
 
 
@@ -223,9 +227,11 @@ class ResponseCache:
     - ``codec``: how entries are encoded (default: JSON, unsigned). Pass ``Codec(signing_keys=...)`` when
       anyone else can write to the store: a tampered or moved entry is then a counted miss.
     - ``lock``: a `DistributedLock` (e.g. `RedisLock`) for single-flight across processes.
-    - ``dump`` / ``load``: turn results into codec values and back (e.g. ``ChatCompletion.model_dump`` /
-      ``ChatCompletion.model_validate``); per call too. Without them, results must already be codec values
-      (dicts, lists, str, bytes...), and hits return them as the codec gives them back (tuples as lists).
+    - ``dump`` / ``load``: turn results into codec values and back; per call too. Without them, results must be
+      what the codec carries (`cachepoint.core.codec`): plain data (dicts, lists, str, bytes...), provider SDK
+      objects (an ``anthropic`` ``Message`` or stream event, an ``openai`` ``ChatCompletion``, chunk or
+      Responses event) and pydantic models you registered (`cachepoint.core.sdk_types.register_model`), in any
+      nesting; hits return them as the codec gives them back (SDK objects as the same types, tuples as lists).
     - ``timeout``: the most time, in seconds, one call spends waiting on the store and the lock, all its
       operations together (read, lock, tag tokens, write, release, polls while waiting for another process);
       once spent, the call's other store operations are skipped (a read is a miss, a write is dropped) and counted
@@ -509,6 +515,14 @@ class ResponseCache:
         """Stream ``request``: replay a stored complete stream chunk by chunk, or relay ``call()``'s and store it
         once complete. ``dump`` / ``load`` apply to each chunk. See `CachedStream` for what is stored when.
 
+        ``call`` returns an async iterable of chunks, or an awaitable of one: an async generator, the async
+        clients' ``create(..., stream=True)`` (``anthropic`` and ``openai`` ``AsyncStream``), an aiobotocore
+        ConverseStream's ``response["stream"]``. It may also return an async stream *manager* — ``anthropic``'s
+        ``messages.stream(...)``, ``openai``'s ``chat.completions.stream(...)`` / ``responses.stream(...)`` —
+        which is entered for you: the stream is then its events (for ``messages.stream``, the raw events and the
+        helper's ``text``/``input_json``... events; the last one, ``message_stop``, carries the whole message).
+        Either way the `CachedStream` yields the chunks, live or replayed as the same SDK types.
+
         >>> import asyncio
         >>> from cachepoint.core.stores import MemoryStore
         >>> cache = ResponseCache(MemoryStore(max_entries=10), CachePolicy("chat"))
@@ -637,9 +651,12 @@ class ResponseCache:
         >>> asyncio.run(cache.clear())
         0
         """
-        removed = 0
-        for store in _unguarded(self.backend):
-            removed = await store.clear(self.policy.namespace)  # the last (shared) tier's count is the truth
+        shared, *local = _unguarded(self.backend)
+        # The shared tier (a TieredStore's L2) holds every entry; a local tier only copies of some: its count is
+        # the one that says how many entries there were.
+        removed = await shared.clear(self.policy.namespace)
+        for store in local:
+            await store.clear(self.policy.namespace)
         return removed
 
     # -- internals shared with the stream and sync faces ----------------------------------------------------------
@@ -784,7 +801,11 @@ class ResponseCache:
             # Bytes this cache's codec verified before (`_open` keeps the `Verified` on the entry) are only parsed.
             note = entry.note
             if type(note) is Verified and note.vouches_for(self._codec, context):
-                body = note.value()
+                try:
+                    body = note.value()
+                except DecodeError as exc:  # a model type unregistered since: the codec says which outcome
+                    self._stats.decoded(exc.outcome)
+                    return _MISS
             else:
                 body = self._open(entry.value, entry, context)
                 if body is _MISS:
@@ -969,8 +990,8 @@ class ResponseCache:
             self._stats.add(unstorable=1)
             self._warn_once(
                 "encode",
-                f"response cache {self.policy.namespace!r}: a result could not be stored ({exc}); pass dump=/load= "
-                "to convert results to plain data",
+                f"response cache {self.policy.namespace!r}: a result could not be stored ({exc}); register its "
+                "model class (cachepoint.core.sdk_types.register_model) or pass dump=/load= to convert results",
             )
             return None
 

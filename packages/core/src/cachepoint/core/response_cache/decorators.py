@@ -296,8 +296,9 @@ class CachedModel(Generic[M]):
     LangChain's ``_identifying_params``, else pydantic's ``model_dump`` — taken at each call, so changing the
     model's settings changes the key, plus the call's arguments as an LLM request: an argument named
     ``messages`` or ``input`` loses message ids and provider cache markers, and arguments that never change
-    the answer (``config``, ``callbacks``, ``stream``, ``timeout``...) are left out. Results must be codec
-    values, or pass ``dump``/``load``.
+    the answer (``config``, ``callbacks``, ``stream``, ``timeout``...) are left out. Results must be what the codec
+    carries (plain data, provider SDK objects, registered pydantic models), or pass ``dump``/``load`` (for
+    LangChain messages: ``langchain_core.load.dumpd`` / ``load``).
 
     Whether a call is cached is judged on the identity's settings with the call's arguments on top: a model that
     samples (``temperature > 0``) is not cached, and neither is a model with a ``model`` setting called with

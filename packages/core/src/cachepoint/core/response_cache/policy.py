@@ -24,7 +24,10 @@ _REASONS = (SAMPLED_TEMPERATURE, SAMPLED_UNSET, SAMPLED_CANDIDATES)
 _NESTED_CONFIGS = ("inferenceConfig", "generationConfig", "generation_config", "config", "options")
 _COUNT_PARAMS = ("n", "candidate_count", "candidateCount", "num_generations", "best_of")
 _NESTED_COUNT_PARAMS = ("candidate_count", "candidateCount")  # Gemini's, inside its config
-_RARE_KEYS = frozenset(_NESTED_CONFIGS) | frozenset(_COUNT_PARAMS[1:])
+# The SDKs' request option ``extra_body`` is merged over the request's top level when it is sent (anthropic 1.0+
+# takes sampling parameters only there), so what it sets wins.
+_EXTRA_BODY = "extra_body"
+_RARE_KEYS = frozenset(_NESTED_CONFIGS) | frozenset(_COUNT_PARAMS[1:]) | {_EXTRA_BODY}
 # An LLM request: something to answer and a model to answer it. Only those have a temperature to leave unset.
 _PROMPT_FIELDS = ("messages", "input", "prompt", "contents")
 _MODEL_FIELDS = ("model", "modelId", "model_id", "model_name")
@@ -63,8 +66,9 @@ def _is_llm_request(request: Mapping[str, Any]) -> bool:
 def sampling_reason(request: Mapping[str, Any], *, unset_temperature: UnsetTemperature = "sampled") -> str | None:
     """Why ``request`` samples (a short, stable reason), or ``None`` when it asks for a repeatable answer.
 
-    - ``"sampled: temperature > 0"``: top level, Bedrock ``inferenceConfig``, Gemini ``generationConfig``,
-      google-genai ``config`` or Ollama ``options`` (the top level wins when both are set).
+    - ``"sampled: temperature > 0"``: the SDKs' ``extra_body`` (sent over the top level, so it wins; anthropic
+      1.0+ takes ``temperature`` only there), top level, Bedrock ``inferenceConfig``, Gemini
+      ``generationConfig``, google-genai ``config`` or Ollama ``options`` (the top level wins over those).
     - ``"sampled: temperature unset"``: an LLM request — a model (``model``/``modelId``/``model_id``/
       ``model_name``, or a Bedrock InvokeModel body's ``anthropic_version``/``schemaVersion``) and
       ``messages``/``input``/``prompt``/``contents`` — that does not set ``temperature``.
@@ -83,6 +87,8 @@ def sampling_reason(request: Mapping[str, Any], *, unset_temperature: UnsetTempe
     'sampled: temperature > 0'
     >>> sampling_reason({"model": "text-embedding-3-small", "input": "hello"}) is None
     True
+    >>> sampling_reason({"model": "claude-sonnet-5", "messages": [], "extra_body": {"temperature": 0}}) is None
+    True
     """
     return _sampling_reason(request, unset_temperature)
 
@@ -90,16 +96,19 @@ def sampling_reason(request: Mapping[str, Any], *, unset_temperature: UnsetTempe
 def _sampling_reason(request: Mapping[str, Any], unset_temperature: str) -> str | None:
     """`sampling_reason` with positional arguments: the response cache calls it on every call. Internal."""
     temperature = request.get("temperature")
-    # Hot path (every cached call): an explicit temperature of 0 is greedy whatever else is set.
-    if temperature == 0 and (type(temperature) is int or type(temperature) is float):
+    # Hot path (every cached call): an explicit temperature of 0 is greedy whatever else is set (but extra_body).
+    if temperature == 0 and (type(temperature) is int or type(temperature) is float) and "extra_body" not in request:
         return None
     if _RARE_KEYS.isdisjoint(request.keys()):
         count = request.get("n")
     else:
+        extra = request.get(_EXTRA_BODY)
+        top: tuple[Mapping[str, Any], ...] = (extra, request) if isinstance(extra, Mapping) else (request,)
+        temperature = _setting(top, ("temperature",))
         nested = _nested(request)
         if temperature is None and nested:
             temperature = _setting(nested, ("temperature",))
-        count = _setting((request,), _COUNT_PARAMS)
+        count = _setting(top, _COUNT_PARAMS)
         if count is None and nested:
             count = _setting(nested, _NESTED_COUNT_PARAMS)
     if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cachepoint.core.response_cache.result import Source
 from cachepoint.core.response_cache.streamflight import State, StreamFlight, StreamFlights
+from cachepoint.core.response_cache.upstream import close_upstream, open_upstream
 
 if TYPE_CHECKING:
     from cachepoint.core.response_cache.cache import Plan, ResponseCache
@@ -30,40 +30,6 @@ class StreamInterruptedError(RuntimeError):
     >>> issubclass(StreamInterruptedError, RuntimeError)
     True
     """
-
-
-async def open_upstream(call: Callable[[], Any]) -> AsyncIterator[Any]:
-    """``call()`` as an async iterator (it may return an async iterable, or an awaitable of one). Internal.
-
-    >>> import asyncio
-    >>> async def gen():
-    ...     yield 1
-    >>> asyncio.run(open_upstream(gen)).__class__.__name__
-    'async_generator'
-    """
-    stream = call()
-    if inspect.isawaitable(stream) and not hasattr(stream, "__aiter__"):
-        stream = await stream
-    if not hasattr(stream, "__aiter__"):
-        raise TypeError(f"stream call: expected an async iterable, got {type(stream).__name__}")
-    return cast(AsyncIterator[Any], stream.__aiter__())
-
-
-async def close_upstream(stream: object) -> None:
-    """Close an upstream stream if it can be closed (``aclose()`` of generators, ``close()`` of SDK streams).
-
-    >>> import asyncio
-    >>> asyncio.run(close_upstream(object()))  # nothing to close: nothing happens
-    """
-    closer = getattr(stream, "aclose", None) or getattr(stream, "close", None)
-    if closer is None:
-        return
-    try:
-        result = closer()
-        if inspect.isawaitable(result):
-            await result
-    except Exception:
-        log.debug("response cache: error closing an upstream stream", exc_info=True)
 
 
 class CachedStream(Generic[T], AsyncIterator[T]):

@@ -31,6 +31,7 @@ from cachepoint.core.response_cache.entry import KIND_STREAM, KIND_VALUE
 from cachepoint.core.response_cache.flight import ABANDONED
 from cachepoint.core.response_cache.result import CacheResult, Source
 from cachepoint.core.response_cache.stats import StatsSnapshot
+from cachepoint.core.response_cache.upstream import close_sync_upstream, open_sync_upstream
 
 if TYPE_CHECKING:
     from cachepoint.core.response_cache.cache import ResponseCache
@@ -174,6 +175,11 @@ class SyncResponseCache:
     ) -> SyncCachedStream[T]:
         """Replay a stored complete stream, or relay ``call()``'s iterator and store it once complete.
 
+        ``call`` returns an iterable of chunks (a generator, the sync clients' ``create(..., stream=True)``:
+        ``anthropic.Stream``, ``openai.Stream``; a boto3 ConverseStream's ``response["stream"]``) or a stream
+        manager (``anthropic``'s ``messages.stream(...)``, ``openai``'s ``chat.completions.stream(...)`` /
+        ``responses.stream(...)``), which is entered for you; see `ResponseCache.stream`.
+
         Stopping early (``close()``, leaving a ``with`` block, ``break`` then garbage collection) or an upstream
         error stores nothing.
 
@@ -310,14 +316,14 @@ class SyncResponseCache:
     ) -> Generator[T, None, None]:
         stream.source = Source.BYPASS
         self._cache._note_bypass(reason)
-        upstream = iter(self._call(call))
+        upstream = open_sync_upstream(self._call(call))
         try:
             yield from upstream
         except Exception:
             self._cache._count(errors=1)
             raise
         finally:
-            _close(upstream)
+            close_sync_upstream(upstream)
 
     def _stream(
         self, stream: SyncCachedStream[T], plan: Plan, call: Callable[[], Iterable[T]]
@@ -331,7 +337,7 @@ class SyncResponseCache:
         stream.source = Source.MISS
         cache._count(misses=1, upstream_calls=1)
         records: list[Any] | None = []
-        upstream = iter(self._call(call))
+        upstream = open_sync_upstream(self._call(call))
         complete = False
         try:
             for chunk in upstream:
@@ -349,19 +355,10 @@ class SyncResponseCache:
         finally:
             if not complete:
                 cache._count(interrupted_streams=1)
-                _close(upstream)
+                close_sync_upstream(upstream)
         if records is not None:
             stored = records
             run_sync(lambda: cache._write(plan, stored))
-
-
-def _close(iterator: object) -> None:
-    close = getattr(iterator, "close", None)
-    if callable(close):
-        try:
-            close()
-        except Exception:  # closing is best effort; the stream is being abandoned anyway
-            log.debug("response cache: error closing an upstream stream", exc_info=True)
 
 
 class SyncCachedStream(Generic[T], Iterator[T]):

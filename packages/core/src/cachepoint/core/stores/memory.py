@@ -187,17 +187,24 @@ class MemoryStore(ClosesOnExit):
         """
         if type(key) is not str:
             key = check_key(key)
-        with self._lock:
+        # This is the response cache's hit path. acquire/release rather than `with` (the context-manager protocol
+        # costs about a tenth of this method on CPython 3.11), and the clock is read only for an entry that expires.
+        lock = self._lock
+        lock.acquire()
+        try:
             if self._closed:
                 raise StoreError("MemoryStore is closed")
-            now = self._clock()
             entry = self._data.get(key)
-            # The usual hit under LRU, inline (this is the response cache's hit path); anything else takes _lookup.
-            if entry is not None and not self._lfu and (entry.expires_at is None or entry.expires_at > now):
-                self._hits += 1
-                self._data.move_to_end(key)
-                return entry
-            return self._lookup(key, now)
+            # The usual hit under LRU, inline; anything else takes _lookup.
+            if entry is not None and not self._lfu:
+                expires_at = entry.expires_at
+                if expires_at is None or expires_at > self._clock():
+                    self._hits += 1
+                    self._data.move_to_end(key)
+                    return entry
+            return self._lookup(key, self._clock())
+        finally:
+            lock.release()
 
     async def get_with_ttl(self, key: str) -> tuple[bytes | None, float | None]:
         """``(value, seconds left)`` in one step; ``(None, None)`` on a miss (used by `TieredStore`)."""
