@@ -63,6 +63,7 @@ class _StubClient:
     def __init__(self) -> None:
         self.messages = _StubMessages()
         self.beta = self  # ``client.beta.messages``: the same stub
+        self.base_url = "http://stub.invalid"  # read by the adapter to name the endpoint it caches
 
 
 class StubAnthropic(AnthropicCompletion):
