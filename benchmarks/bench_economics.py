@@ -65,6 +65,7 @@ DESCRIPTIONS = {
     "timestamp_prompt": "Anthropic, a banking assistant whose system prompt starts with the time to the second",
     "rag_sessions": "Anthropic, documentation chats: 3-5 new documents per question, kept in the history",
     "coding_session": "Anthropic, one 220-call coding session, 5k-20k-token tool results, context editing",
+    "timestamp_prompt_time_last": "timestamp_prompt with the time moved to a second system block, after the policy",
 }
 INCUMBENTS = INCUMBENTS_FOR
 
@@ -77,6 +78,22 @@ def read_lines(path: Path, limit: int | None) -> list[bytes]:
         raw = path.read_bytes()
     lines = [line for line in raw.splitlines() if line.strip()]
     return lines[:limit] if limit else lines
+
+
+def time_last(lines: Sequence[bytes]) -> list[bytes]:
+    """``timestamp_prompt`` with the time moved to a second system block, after the policy (a common layout:
+    the template, then ``Current date and time: ...``): what `auto`'s rule for a later volatile block is for."""
+    out = []
+    for line in lines:
+        record = orjson.loads(line)
+        (block,) = record["request"]["system"]
+        head, stamp, rest = block["text"].split("\n", 2)
+        record["request"]["system"] = [
+            {"type": "text", "text": f"{head}\n{rest}"},
+            {"type": "text", "text": stamp},
+        ]
+        out.append(orjson.dumps(record))
+    return out
 
 
 def prepared(lines: Sequence[bytes]) -> list[Prepared]:
@@ -187,6 +204,10 @@ def main() -> None:
         table, verdicts[name], seen[name] = trace_table(name, read_lines(path, limit))
         print("\n".join(table))
         print(f"\n({time.perf_counter() - started:.1f} s)\n")
+        if name == "timestamp_prompt":
+            derived = f"{name}_time_last"
+            table, verdicts[derived], seen[derived] = trace_table(derived, time_last(read_lines(path, limit)))
+            print("\n".join(table) + "\n")
     print("### Goals: auto <= 1.05x the optimum, and cheaper than every incumbent\n")
     print("| trace | auto / optimum (at most) | auto / best known placement | auto / cheapest incumbent |")
     print("|---|---:|---:|---:|")
