@@ -86,3 +86,17 @@ def test_the_optimum_needs_a_file_it_can_read_twice() -> None:
     done = cli("-", "--optimum")
     assert done.returncode == 2
     assert "--optimum reads the trace twice" in done.stderr
+
+
+def test_a_trace_without_prices_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
+    trace = tmp_path / "vllm.jsonl"
+    body = {
+        "model": "meta-llama/Llama-3.1-8B-Instruct",
+        "messages": [{"role": "system", "content": "Manual. " * 900}, {"role": "user", "content": "Hi"}],
+    }
+    trace.write_text("".join(json.dumps({"provider": "vllm", "request": body}) + "\n" for _ in range(3)))
+    done = cli(str(trace), "--optimum", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "Against the optimum (--optimum): nothing to compare, no scenario has a cost" in done.stdout
+    optimum = json.loads(cli(str(trace), "--optimum", "--json").stdout)["optimum"]
+    assert (optimum["rows"], optimum["unpriced_requests"]) == ([], 3)

@@ -431,6 +431,11 @@ def _optimum(report: AnalysisReport) -> str:
     o = report.optimum
     if o is None:
         return ""
+    if not o.rows:
+        return (
+            "<h2>Against the optimum</h2><p>Nothing to compare: no scenario has a cost "
+            f"({o.unpriced_requests:,} of the requests are for models without prices).</p>"
+        )
 
     def ratio(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"

@@ -419,7 +419,7 @@ def lower_bound(
             before = cum
     _settle(blocks, infos, reads, writes, costs)
     return Optimum(
-        cost_usd=sum(c for c, p in zip(costs, priced, strict=True) if p),
+        cost_usd=sum((c for c, p in zip(costs, priced, strict=True) if p), 0.0),
         kind="lower",
         requests=len(ordered),
         hit_requests=sum(1 for r in reads if r > 0),

@@ -241,6 +241,12 @@ def _optimum(report: AnalysisReport) -> RenderableType | None:
     o = report.optimum
     if o is None:
         return None
+    if not o.rows:
+        return Text(
+            f"Against the optimum (--optimum): nothing to compare, no scenario has a cost ({o.unpriced_requests:,} "
+            "of the requests are for models without prices; register them with "
+            "cachepoint.core.providers.register_model)."
+        )
     table = Table(
         title="Against the optimum (--optimum): the cheapest placement the provider rules allow",
         title_justify="left",
