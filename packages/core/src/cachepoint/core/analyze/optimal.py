@@ -23,6 +23,13 @@ Two answers, used where each is possible:
   128-token increments, on one machine (the real cache may route it to another). Output tokens are priced
   as sent, as in every scenario.
 
+- `clairvoyant` — a real placement that costs at least the optimum: a strategy's breakpoints (`auto`'s) with each
+  TTL chosen knowing when its prefix is sent next (`retime`), replayed through the simulator
+  (`replay_placements`). `foresight` puts a placement next to its clairvoyant self and the bound: how much of
+  its distance to the optimum is knowledge of the future. `bracket_trace` reads a trace file and brackets its
+  optimum between the bound and the clairvoyant placement; `summarize` turns that and an analysis report into
+  the ``optimum`` section of ``cachepoint analyze --optimum``.
+
 The bound errs on the side of the optimum looking cheaper than it is: a strategy's ratio to it is an upper
 bound on its ratio to the true optimum. How loose it is shows where both can be computed (the tests and
 ``benchmarks/bench_economics.py`` compare them on sessions small enough for the exact search).
