@@ -14,6 +14,11 @@ For each trace in ``examples/traces`` (all generated, see ``examples/traces/gene
   "x optimum" are against the lower bound, so they overstate the distance to the true optimum, never understate
   it.
 
+Why auto misses where it does: `foresight` replays auto's own breakpoints with each TTL chosen knowing when its
+prefix is sent next (raised where it comes back after five minutes, lowered where it comes back within them; the
+TTL columns count the breakpoints the lowering variant changed each way). What separates auto from that is
+knowledge of the future a placement that sees one request at a time cannot have.
+
 On sessions small enough, `exact_optimum` finds the optimum itself; the last table compares it with the bound on
 a few short sessions, to show how tight the bound is.
 
@@ -37,11 +42,13 @@ from pathlib import Path
 import orjson
 
 from cachepoint.core.analyze import analyze, scenarios_for
+from cachepoint.core.analyze.incumbents import INCUMBENTS_FOR
 from cachepoint.core.analyze.optimal import (
+    Foresight,
     Optimum,
     SearchRequest,
-    clairvoyant,
     exact_optimum,
+    foresight,
     lower_bound,
 )
 from cachepoint.core.analyze.prepare import PrepareContext, Prepared
@@ -58,22 +65,9 @@ DESCRIPTIONS = {
     "timestamp_prompt": "Anthropic, a banking assistant whose system prompt starts with the time to the second",
     "rag_sessions": "Anthropic, documentation chats: 3-5 new documents per question, kept in the history",
     "coding_session": "Anthropic, one 220-call coding session, 5k-20k-token tool results, context editing",
+    "timestamp_prompt_time_last": "timestamp_prompt with the time moved to a second system block, after the policy",
 }
-INCUMBENTS = {
-    "anthropic": [
-        "langchain_anthropic_middleware",
-        'langchain_anthropic_middleware(ttl="1h")',
-        "crewai_default",
-        "litellm_injection",
-    ],
-    "bedrock": [
-        "langchain_aws_middleware",
-        'langchain_aws_middleware(ttl="1h")',
-        "crewai_default",
-        "litellm_injection",
-    ],
-    "openai": ["openai_automatic", 'openai_automatic("support-bot")', "litellm_injection"],
-}
+INCUMBENTS = INCUMBENTS_FOR
 
 
 def read_lines(path: Path, limit: int | None) -> list[bytes]:
@@ -86,21 +80,37 @@ def read_lines(path: Path, limit: int | None) -> list[bytes]:
     return lines[:limit] if limit else lines
 
 
+def time_last(lines: Sequence[bytes]) -> list[bytes]:
+    """``timestamp_prompt`` with the time moved to a second system block, after the policy (a common layout:
+    the template, then ``Current date and time: ...``): what `auto`'s rule for a later volatile block is for."""
+    out = []
+    for line in lines:
+        record = orjson.loads(line)
+        (block,) = record["request"]["system"]
+        head, stamp, rest = block["text"].split("\n", 2)
+        record["request"]["system"] = [
+            {"type": "text", "text": f"{head}\n{rest}"},
+            {"type": "text", "text": stamp},
+        ]
+        out.append(orjson.dumps(record))
+    return out
+
+
 def prepared(lines: Sequence[bytes]) -> list[Prepared]:
     ctx = PrepareContext(scenarios=scenarios_for(["auto"]))
     items = [ctx.prepare_line(line, line=n + 1, offset=0) for n, line in enumerate(lines)]
     return sorted(items, key=lambda p: (p.time or 0.0, p.line))
 
 
-def trace_table(name: str, lines: Sequence[bytes]) -> tuple[list[str], dict[str, float]]:
+def trace_table(name: str, lines: Sequence[bytes]) -> tuple[list[str], dict[str, float], Foresight]:
     provider = prepared(lines[:1])[0].provider
     specs = ["auto", *INCUMBENTS.get(provider, [])]
     report = analyze(lines, strategies=specs, jobs=1)
     items = prepared(lines)
-    low = lower_bound(items)
     scenario_costs = {s.name: s.cost_usd or 0.0 for s in report.scenarios}
     auto_placements = [p.placements[2] for p in items]  # scenarios_for: recorded, none, auto
-    clair = min((clairvoyant(items, auto_placements, fit=fit) for fit in (False, True)), key=lambda o: o.cost_usd)
+    seen = foresight(items, auto_placements)
+    low, clair = seen.lower, seen.best
     best_name, best_cost = min(scenario_costs.items(), key=lambda kv: kv[1])
     upper: Optimum | None = clair if clair.cost_usd <= best_cost else None
     upper_cost = min(clair.cost_usd, best_cost)
@@ -140,7 +150,7 @@ def trace_table(name: str, lines: Sequence[bytes]) -> tuple[list[str], dict[str,
         "auto / best known placement": auto_cost / upper_cost,
         "auto / cheapest incumbent": auto_cost / min(incumbents) if incumbents else float("nan"),
     }
-    return out, verdict
+    return out, verdict, seen
 
 
 def short_sessions(path: Path, limit: int, max_requests: int) -> list[tuple[str, Optimum, Optimum | None]]:
@@ -185,19 +195,36 @@ def main() -> None:
     print(f"# cache economics ({'quick: first 40 requests of each trace' if args.quick else 'whole traces'})")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     verdicts: dict[str, dict[str, float]] = {}
+    seen: dict[str, Foresight] = {}
     for path in sorted(TRACES.glob("*.jsonl.xz")):
         name = path.name.removesuffix(".jsonl.xz")
         if args.traces and name not in args.traces:
             continue
         started = time.perf_counter()
-        table, verdicts[name] = trace_table(name, read_lines(path, limit))
+        table, verdicts[name], seen[name] = trace_table(name, read_lines(path, limit))
         print("\n".join(table))
         print(f"\n({time.perf_counter() - started:.1f} s)\n")
+        if name == "timestamp_prompt":
+            derived = f"{name}_time_last"
+            table, verdicts[derived], seen[derived] = trace_table(derived, time_last(read_lines(path, limit)))
+            print("\n".join(table) + "\n")
     print("### Goals: auto <= 1.05x the optimum, and cheaper than every incumbent\n")
     print("| trace | auto / optimum (at most) | auto / best known placement | auto / cheapest incumbent |")
     print("|---|---:|---:|---:|")
     for name, v in verdicts.items():
         print(f"| {name} | " + " | ".join(f"{x:.3f}" for x in v.values()) + " |")
+    print("\n### Why auto misses: foresight (auto's breakpoints, TTLs chosen knowing when each prefix comes back)\n")
+    print(
+        "| trace | auto | same breakpoints, foresight TTLs | lower bound | auto / foresight | foresight / bound "
+        "| TTLs raised | TTLs lowered |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, f in seen.items():
+        print(
+            f"| {name} | {f.causal.cost_usd:.4f} | {f.best.cost_usd:.4f} | {f.lower.cost_usd:.4f} | "
+            f"{f.foresight_gap:.3f} | {f.best.cost_usd / f.lower.cost_usd if f.lower.cost_usd else 1.0:.3f} | "
+            f"{f.raised} | {f.lowered} |"
+        )
     print("\n### How tight the bound is: the exact optimum of short sessions, each replayed alone\n")
     print("| trace | session | requests | lower bound | exact optimum | bound / exact |")
     print("|---|---|---:|---:|---:|---:|")

@@ -98,9 +98,11 @@ def test_json_keys_are_stable(good: Path, capsys: pytest.CaptureFixture[str]) ->
         "observed",
         "misses",
         "timeline",
+        "optimum",
         "warnings",
         "elapsed_s",
     }
+    assert report["optimum"] is None  # asked for with --optimum
     assert report["format"] == 1
     assert set(report["trace"]) == {
         "requests",

@@ -13,7 +13,7 @@ from cachepoint.core.prompt import apply_cache_points, auto
 POLICY = "Refunds within thirty days with a receipt. " * 300
 
 
-def _payload(system: str, question: str = "Can I return it?") -> dict[str, Any]:
+def _payload(system: str | list[dict[str, Any]], question: str = "Can I return it?") -> dict[str, Any]:
     return {
         "model": "claude-sonnet-4-5",
         "max_tokens": 64,
@@ -44,3 +44,16 @@ def test_a_date_or_a_time_to_the_minute_is_cached_as_usual() -> None:
 def test_a_timestamp_in_the_conversation_does_not_stop_the_tail() -> None:
     _, report = apply_cache_points(_payload(POLICY, "At 2026-11-23T10:15:03Z my order broke."), strategy=auto())
     assert [d.breakpoint.id for d in report.placed] == ["tail", "system", "tools"]
+
+
+def test_a_timestamp_in_a_later_system_block_moves_the_system_breakpoint_before_it() -> None:
+    system = [{"type": "text", "text": POLICY}, {"type": "text", "text": "Now: 2026-11-23T10:15:03Z."}]
+    payload, report = apply_cache_points(_payload(system), strategy=auto())
+    # The policy before the time repeats on every request: its entry is read by the next one.
+    assert "cache_control" in payload["system"][0]
+    assert "cache_control" not in payload["system"][1]
+    placed = {d.breakpoint.id: d for d in report.placed}
+    assert set(placed) == {"system", "tools"}
+    assert "system[1]" in placed["system"].breakpoint.reason
+    assert "timestamp to the second" in placed["system"].breakpoint.reason
+    assert {d.breakpoint.id for d in report.dropped if d.code == "volatile"} == {"tail"}

@@ -426,6 +426,47 @@ def _next() -> str:
     return f'<h2>Next</h2><dl class="legend">{items}</dl>'
 
 
+def _optimum(report: AnalysisReport) -> str:
+    """The bracket on the optimum (``--optimum``), every scenario as a ratio to both ends."""
+    o = report.optimum
+    if o is None:
+        return ""
+    if not o.rows:
+        return (
+            "<h2>Against the optimum</h2><p>Nothing to compare: no scenario has a cost "
+            f"({o.unpriced_requests:,} of the requests are for models without prices).</p>"
+        )
+
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    found = (
+        "auto's breakpoints with each TTL chosen knowing when its prefix is sent next (clairvoyant)"
+        if o.best_found == "clairvoyant"
+        else f"the scenario {o.best_found}"
+    )
+    rows = [
+        f"<tr><td>optimum &ge; (lower bound)</td><td>${o.lower_bound_usd:,.4f}</td><td>1.000</td>"
+        f"<td>{ratio(o.gap and 1 / o.gap)}</td></tr>",
+        f"<tr><td>optimum &le; (best found)</td><td>${o.best_found_usd:,.4f}</td><td>{ratio(o.gap)}</td>"
+        "<td>1.000</td></tr>",
+    ]
+    for r in o.rows:
+        name = escape(r.name) + (' <span class="dim">today</span>' if r.incumbent else "")
+        rows.append(
+            f'<tr class="{"focus" if r.name == "auto" else ""}"><td>{name}</td><td>${r.cost_usd:,.4f}</td>'
+            f"<td>{ratio(r.to_lower_bound)}</td><td>{ratio(r.to_best_found)}</td></tr>"
+        )
+    return (
+        "<h2>Against the optimum</h2><p class='dim'>The cheapest placement the provider rules allow lies between "
+        "a lower bound (every prefix decided on its own, without the breakpoint budget: no placement costs less) "
+        f"and the best real placement found, {escape(found)}. <b>x lower bound</b> is at least a scenario's "
+        "distance to the true optimum, <b>x best found</b> at most; <span class='dim'>today</span> marks what a "
+        "framework places by itself.</p><table><tr><th>scenario</th><th>cost</th><th>x lower bound</th>"
+        f"<th>x best found</th></tr>{''.join(rows)}</table>"
+    )
+
+
 def render_html(report: AnalysisReport) -> str:
     """The report as one self-contained HTML page.
 
@@ -453,7 +494,7 @@ def render_html(report: AnalysisReport) -> str:
         "(breakpoints, lookback, minimums, TTLs): these are predictions.</p>"
         "<table><tr><th>scenario</th><th>hit rate</th><th>cached tokens</th><th>writes</th><th>read</th>"
         f"<th>written</th><th>cost</th><th>saved vs none</th><th>vs recorded</th></tr>{_scenario_rows(report)}"
-        f"</table>{_legend(report)}"
+        f"</table>{_legend(report)}{_optimum(report)}"
         f"<h2>Cumulative cost by scenario</h2>{_cost_chart(report)}"
         "<h2>Cached-token ratio over time</h2><p class='dim'>Each point is a stretch of time with at least "
         f"{fmt_count(_least(report), 'request')}.</p>{_ratio_chart(report)}"

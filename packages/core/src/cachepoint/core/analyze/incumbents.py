@@ -29,6 +29,7 @@ from cachepoint.core.prompt.breakpoints import resolve_target
 
 __all__ = [
     "INCUMBENTS",
+    "INCUMBENTS_FOR",
     "CrewAIDefault",
     "Incumbent",
     "LangChainAWSMiddleware",
@@ -282,4 +283,24 @@ INCUMBENTS: dict[str, Callable[..., Strategy]] = {
     "crewai_default": crewai_default,
     "litellm_injection": litellm_injection,
     "openai_automatic": openai_automatic,
+}
+
+
+#: The incumbent placements a user of each provider can get today, as strategy specs: what
+#: ``cachepoint analyze --optimum`` and ``benchmarks/bench_economics.py`` compare `auto` with. CrewAI places nothing
+#: on Bedrock and LiteLLM injects nothing on OpenAI: they are listed anyway, since that is what their users get.
+INCUMBENTS_FOR: dict[str, tuple[str, ...]] = {
+    "anthropic": (
+        "langchain_anthropic_middleware",
+        'langchain_anthropic_middleware(ttl="1h")',
+        "crewai_default",
+        "litellm_injection",
+    ),
+    "bedrock": (
+        "langchain_aws_middleware",
+        'langchain_aws_middleware(ttl="1h")',
+        "crewai_default",
+        "litellm_injection",
+    ),
+    "openai": ("openai_automatic", 'openai_automatic("support-bot")', "litellm_injection"),
 }

@@ -23,6 +23,13 @@ Two answers, used where each is possible:
   128-token increments, on one machine (the real cache may route it to another). Output tokens are priced
   as sent, as in every scenario.
 
+- `clairvoyant` — a real placement that costs at least the optimum: a strategy's breakpoints (`auto`'s) with each
+  TTL chosen knowing when its prefix is sent next (`retime`), replayed through the simulator
+  (`replay_placements`). `foresight` puts a placement next to its clairvoyant self and the bound: how much of
+  its distance to the optimum is knowledge of the future. `bracket_trace` reads a trace file and brackets its
+  optimum between the bound and the clairvoyant placement; `summarize` turns that and an analysis report into
+  the ``optimum`` section of ``cachepoint analyze --optimum``.
+
 The bound errs on the side of the optimum looking cheaper than it is: a strategy's ratio to it is an upper
 bound on its ratio to the true optimum. How loose it is shows where both can be computed (the tests and
 ``benchmarks/bench_economics.py`` compare them on sessions small enough for the exact search).
@@ -46,21 +53,33 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from cachepoint.core.analyze.incumbents import INCUMBENTS
+from cachepoint.core.analyze.prepare import PrepareContext, Prepared
+from cachepoint.core.analyze.report import AnalysisReport, OptimumRow, OptimumSummary
+from cachepoint.core.analyze.scenarios import scenarios_for
 from cachepoint.core.prompt.ttl import ttl_seconds
 from cachepoint.core.providers import ModelInfo, Pricing, ProviderTable, model_info
 from cachepoint.core.simulate import OpenAIOptions, SimBreakpoint, SimPrompt
 from cachepoint.core.simulate.breakpoints import BreakpointRules, BreakpointStore, Entry, plan_breakpoints
+from cachepoint.core.traces import TraceFormatError, TraceSource, iter_lines
 
 __all__ = [
+    "Bracket",
+    "Foresight",
     "Optimum",
     "ReplayItem",
     "SearchRequest",
     "TraceItem",
+    "bracket_trace",
     "clairvoyant",
     "exact_optimum",
+    "foresight",
     "lower_bound",
     "placements_for",
+    "replay_placements",
     "request_cost",
+    "retime",
+    "summarize",
 ]
 
 _ENGINES = ("vllm", "sglang")
@@ -407,7 +426,7 @@ def lower_bound(
             before = cum
     _settle(blocks, infos, reads, writes, costs)
     return Optimum(
-        cost_usd=sum(c for c, p in zip(costs, priced, strict=True) if p),
+        cost_usd=sum((c for c, p in zip(costs, priced, strict=True) if p), 0.0),
         kind="lower",
         requests=len(ordered),
         hit_requests=sum(1 for r in reads if r > 0),
@@ -492,74 +511,119 @@ class ReplayItem(TraceItem, Protocol):
     def cache_mode(self) -> str | None: ...
 
 
-def clairvoyant(
+def _rules_of(item: TraceItem, infos: dict[tuple[str, str], ModelInfo], table: ProviderTable | None) -> ModelInfo:
+    key = (item.provider, item.model)
+    info = infos.get(key)
+    if info is None:
+        info = infos[key] = model_info(
+            "openai" if item.provider in _ENGINES else item.provider, item.model, table=table
+        )
+    return info
+
+
+def retime(
     items: Sequence[ReplayItem],
     placements: Sequence[Sequence[SimBreakpoint]],
     *,
     fit: bool = False,
     table: ProviderTable | None = None,
-) -> Optimum:
-    """A real placement that knows the future: ``placements`` (one per item, e.g. `auto`'s) with each
-    breakpoint's TTL raised to the longest when its prefix is next sent after the shortest TTL but within the
-    longest (with ``fit``, also lowered to the shortest when the prefix comes back within it; longer before
-    shorter, as the provider requires), replayed through the simulator like any scenario. The optimum costs at
-    most this (``kind="upper"``); with `lower_bound` it brackets it.
+) -> list[tuple[SimBreakpoint, ...]]:
+    """``placements`` (one per item) with each breakpoint's TTL chosen knowing when its prefix is sent next:
+    raised to the longest when that is after the shortest TTL but within the longest; with ``fit``, also
+    lowered to the shortest when it is within the shortest. Positions stay; a prefix never sent again keeps its
+    TTL; longer TTLs stay before shorter ones, as the provider requires. This is what a placement could do if it
+    knew the future, and no more: which breakpoints it places is unchanged.
 
-    ``items`` in time order, breakpoint providers only (others are replayed with their placements as given).
+    >>> from types import SimpleNamespace as Item
+    >>> a = Item(time=0.0, tenant="t", provider="anthropic", model="claude-sonnet-4-5", hashes=("s", "s/1"))
+    >>> b = Item(time=600.0, tenant="t", provider="anthropic", model="claude-sonnet-4-5", hashes=("s", "s/2"))
+    >>> [[bp.ttl for bp in p] for p in retime([a, b], [(SimBreakpoint(0, "5m"),)] * 2)]
+    [['1h'], ['5m']]
     """
     order = sorted(range(len(items)), key=lambda i: (items[i].time or 0.0, i))
     infos: dict[tuple[str, str], ModelInfo] = {}
-    chosen: dict[int, tuple[SimBreakpoint, ...]] = {}
+    chosen: list[tuple[SimBreakpoint, ...]] = [tuple(p) for p in placements]
     upcoming: dict[tuple[str, str, str, str], float] = {}  # prefix -> when a later request next sends it
     for i in reversed(order):
         item = items[i]
-        key = (item.provider, item.model)
-        info = infos.get(key)
-        if info is None:
-            info = infos[key] = model_info(
-                "openai" if item.provider in _ENGINES else item.provider, item.model, table=table
-            )
+        info = _rules_of(item, infos, table)
         at = item.time or 0.0
         partition = (item.provider, item.tenant, item.model)
         durations = _durations(info)
-        shortest, longest = (durations[0], durations[-1]) if durations else (None, None)
-        retimed: list[SimBreakpoint] = []
-        for bp in sorted(placements[i], key=lambda b: b.position):
-            nxt = upcoming.get((*partition, item.hashes[bp.position]))
-            label = bp.ttl
-            if nxt is not None and shortest is not None and longest is not None and not bp.implicit:
-                gap = nxt - at
-                if shortest[1] <= gap < longest[1]:
-                    label = longest[0]
-                elif fit and gap < shortest[1]:
-                    label = shortest[0]
-            retimed.append(SimBreakpoint(bp.position, label, bp.implicit))
-        # Longer TTLs before shorter: an earlier breakpoint takes the longest TTL of any after it.
-        seconds = dict(durations)
-        ordered: list[SimBreakpoint] = []
-        need: tuple[str | None, float] = (None, 0.0)
-        for bp in reversed(retimed):
-            mine = seconds.get(bp.ttl or info.default_ttl, 0.0)
-            if mine > need[1]:
-                need = (bp.ttl, mine)
-            ordered.append(bp if mine >= need[1] else SimBreakpoint(bp.position, need[0], bp.implicit))
-        chosen[i] = tuple(reversed(ordered))
+        if durations and info.explicit and item.provider not in _ENGINES:
+            chosen[i] = _retimed(placements[i], item.hashes, partition, upcoming, at, durations, info, fit)
         for h in item.hashes:
             prefix = (*partition, h)
             upcoming[prefix] = at
+    return chosen
+
+
+def _retimed(  # noqa: PLR0917 - internal
+    placement: Sequence[SimBreakpoint],
+    hashes: Sequence[str],
+    partition: tuple[str, str, str],
+    upcoming: dict[tuple[str, str, str, str], float],
+    at: float,
+    durations: list[tuple[str, float]],
+    info: ModelInfo,
+    fit: bool,
+) -> tuple[SimBreakpoint, ...]:
+    shortest, longest = durations[0], durations[-1]
+    retimed: list[SimBreakpoint] = []
+    for bp in sorted(placement, key=lambda b: b.position):
+        nxt = upcoming.get((*partition, hashes[bp.position]))
+        label = bp.ttl
+        if nxt is not None and not bp.implicit:
+            gap = nxt - at
+            if shortest[1] <= gap < longest[1]:
+                label = longest[0]
+            elif fit and gap < shortest[1]:
+                label = shortest[0]
+        retimed.append(SimBreakpoint(bp.position, label, bp.implicit))
+    # Longer TTLs before shorter: an earlier breakpoint takes the longest TTL of any after it.
+    seconds = dict(durations)
+    ordered: list[SimBreakpoint] = []
+    need: tuple[str | None, float] = (None, 0.0)
+    for bp in reversed(retimed):
+        mine = seconds.get(bp.ttl or info.default_ttl, 0.0)
+        if mine > need[1]:
+            need = (bp.ttl, mine)
+        ordered.append(bp if mine >= need[1] else SimBreakpoint(bp.position, need[0], bp.implicit))
+    return tuple(reversed(ordered))
+
+
+def replay_placements(
+    items: Sequence[ReplayItem],
+    placements: Sequence[Sequence[SimBreakpoint]],
+    *,
+    table: ProviderTable | None = None,
+) -> Optimum:
+    """``items`` replayed through the simulator with ``placements`` (one per item), priced as the analyzer
+    prices a scenario (``kind="upper"``: a real placement, so the optimum costs at most this). OpenAI requests
+    are replayed without a ``prompt_cache_key``.
+
+    >>> from types import SimpleNamespace as Item
+    >>> a = Item(time=0.0, ttft=None, tenant="t", provider="anthropic", model="claude-sonnet-4-5", hashes=("s",),
+    ...          cumulative=(3000,), lookback=(0,), format="anthropic", retention=None, cache_mode=None, output=0)
+    >>> b = Item(**{**vars(a), "time": 60.0})
+    >>> replay_placements([a, b], [(SimBreakpoint(0, "5m"),)] * 2).read_tokens
+    3000
+    """
     from cachepoint.core.simulate import Simulator
 
+    order = sorted(range(len(items)), key=lambda i: (items[i].time or 0.0, i))
+    infos: dict[tuple[str, str], ModelInfo] = {}
     sim = Simulator("anthropic", table=table)
     cost = 0.0
     reads = writes = hits = unpriced = 0
     for i in order:
         item = items[i]
-        info = infos[(item.provider, item.model)]
+        info = _rules_of(item, infos, table)
         prompt = SimPrompt(
             item.hashes,
             item.cumulative,
             item.lookback,
-            chosen[i],
+            tuple(placements[i]),
             format=item.format,
             model=item.model,
             retention=item.retention,
@@ -593,4 +657,206 @@ def clairvoyant(
         read_tokens=reads,
         write_tokens=writes,
         unpriced_requests=unpriced,
+    )
+
+
+def clairvoyant(
+    items: Sequence[ReplayItem],
+    placements: Sequence[Sequence[SimBreakpoint]],
+    *,
+    fit: bool = False,
+    table: ProviderTable | None = None,
+) -> Optimum:
+    """A real placement that knows the future: ``placements`` (one per item, e.g. `auto`'s) `retime`d, replayed
+    through the simulator like any scenario (`replay_placements`). The optimum costs at most this
+    (``kind="upper"``); with `lower_bound` it brackets it. ``items`` in any order; providers without
+    breakpoints are replayed with their placements as given.
+    """
+    return replay_placements(items, retime(items, placements, fit=fit, table=table), table=table)
+
+
+# --- why a causal placement misses the optimum: foresight --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Foresight:
+    """A placement next to the same placement with foresight (`foresight` builds it).
+
+    ``causal``: the placements replayed as given; ``lengthened`` and ``fitted``: `retime`d (TTLs raised where the
+    prefix comes back after the shortest TTL; ``fitted`` also lowered where it comes back within it);
+    ``lower``: `lower_bound`. ``raised`` / ``lowered``: breakpoints whose TTL ``fitted`` changed each way.
+    Same breakpoints, only TTLs chosen with knowledge of the future: the part of ``causal``'s distance to the
+    optimum that ``foresight_gap`` measures is what no placement that sees one request at a time can recover by
+    choosing TTLs.
+
+    >>> f = Foresight(*(Optimum(c, "upper", 1, 0, 0, 0, 0) for c in (1.2, 1.0, 1.05, 0.95)), raised=3, lowered=1)
+    >>> f.best.cost_usd, f.foresight_gap, round(f.gap_to_lower_bound, 3)
+    (1.0, 1.2, 1.263)
+    """
+
+    causal: Optimum
+    lengthened: Optimum
+    fitted: Optimum
+    lower: Optimum
+    raised: int = 0
+    lowered: int = 0
+
+    @property
+    def best(self) -> Optimum:
+        """The cheaper of ``lengthened`` and ``fitted``."""
+        return min(self.lengthened, self.fitted, key=lambda o: o.cost_usd)
+
+    @property
+    def foresight_gap(self) -> float:
+        """``causal`` cost over ``best``: what knowing the future is worth to these breakpoints."""
+        return self.causal.cost_usd / self.best.cost_usd if self.best.cost_usd else 1.0
+
+    @property
+    def gap_to_lower_bound(self) -> float:
+        """``causal`` cost over ``lower``: an upper bound on its distance to the true optimum."""
+        return self.causal.cost_usd / self.lower.cost_usd if self.lower.cost_usd else 1.0
+
+
+def foresight(
+    items: Sequence[ReplayItem],
+    placements: Sequence[Sequence[SimBreakpoint]],
+    *,
+    table: ProviderTable | None = None,
+) -> Foresight:
+    """How much of ``placements``' distance to the optimum is foresight: the same breakpoints replayed as given,
+    then with TTLs chosen knowing when each prefix is sent next (`retime`), next to `lower_bound`. When the
+    retimed placement comes close to the bound, what remains between the causal placement and the optimum is
+    knowledge of the future a causal placement cannot have (whether the next turn comes in ten seconds or ten
+    minutes), not where it puts its breakpoints.
+
+    >>> from types import SimpleNamespace as Item
+    >>> a = Item(time=0.0, ttft=None, tenant="t", provider="anthropic", model="claude-sonnet-4-5", hashes=("s",),
+    ...          cumulative=(3000,), lookback=(0,), format="anthropic", retention=None, cache_mode=None, output=0)
+    >>> b = Item(**{**vars(a), "time": 600.0})
+    >>> f = foresight([a, b], [(SimBreakpoint(0, "5m"),)] * 2)
+    >>> f.raised, f.best.read_tokens, round(f.foresight_gap, 3)
+    (1, 3000, 1.19)
+    """
+    fitted = retime(items, placements, fit=True, table=table)
+    raised = lowered = 0
+    infos: dict[tuple[str, str], ModelInfo] = {}
+    for item, before, after in zip(items, placements, fitted, strict=True):
+        info = _rules_of(item, infos, table)
+        seconds = dict(_durations(info))
+        for old, new in zip(sorted(before, key=lambda b: b.position), after, strict=True):
+            was = seconds.get(old.ttl or info.default_ttl, 0.0)
+            now = seconds.get(new.ttl or info.default_ttl, 0.0)
+            raised += now > was
+            lowered += now < was
+    return Foresight(
+        causal=replay_placements(items, placements, table=table),
+        lengthened=clairvoyant(items, placements, table=table),
+        fitted=replay_placements(items, fitted, table=table),
+        lower=lower_bound(items, table=table),
+        raised=raised,
+        lowered=lowered,
+    )
+
+
+# --- the bracket for a trace file (cachepoint analyze --optimum) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """The optimum of a trace, bracketed: ``lower`` (`lower_bound`), ``found`` (the cheaper `clairvoyant` of
+    `auto`'s placements), and the ``providers`` the trace uses (to pick the incumbents to compare).
+    `summarize` puts it next to an analysis report's scenarios."""
+
+    lower: Optimum
+    found: Optimum
+    providers: tuple[str, ...]
+
+
+def _timed(items: list[Prepared], interval: float) -> list[Prepared]:
+    """Requests without a timestamp start ``interval`` after the previous line, as `analyze` times them."""
+    previous: float | None = None
+    for i, item in enumerate(items):
+        if item.time is None:
+            items[i] = item._replace(time=(previous + interval) if previous is not None else i * interval)
+        previous = items[i].time
+    return sorted(items, key=lambda p: (p.time or 0.0, p.line))
+
+
+def bracket_trace(
+    source: TraceSource,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    interval: float = 1.0,
+    skip_invalid: bool = False,
+    table: ProviderTable | None = None,
+) -> Bracket:
+    """Read ``source`` (as `cachepoint.core.analyze.analyze` reads it, same options) and bracket its optimum:
+    the `lower_bound` and the cheaper of `clairvoyant` on `auto`'s placements, lengthened only or fitted.
+    Every request is kept in memory (the bound is over the whole trace). Bad lines raise `TraceFormatError`
+    unless ``skip_invalid``.
+
+    >>> lines = ['{"request": {"model": "claude-sonnet-4-5", "max_tokens": 8, "system": "%s", '
+    ...          '"messages": [{"role": "user", "content": "Question %d"}]}, "timestamp": %d}'
+    ...          % ("Manual. " * 900, n, 600 * n) for n in range(3)]
+    >>> b = bracket_trace(lines)
+    >>> b.lower.cost_usd <= b.found.cost_usd, b.providers
+    (True, ('anthropic',))
+    """
+    auto_at = 2  # scenarios_for: recorded, none, then the strategies
+    ctx = PrepareContext(provider=provider, model=model, scenarios=scenarios_for(["auto"]), table=table)
+    items: list[Prepared] = []
+    for line, offset, raw in iter_lines(source):
+        try:
+            items.append(ctx.prepare_line(raw, line=line, offset=offset))
+        except TraceFormatError:
+            if not skip_invalid:
+                raise
+    items = _timed(items, interval)
+    placements = [p.placements[auto_at] for p in items]
+    found = min(
+        (clairvoyant(items, placements, fit=fit, table=table) for fit in (False, True)), key=lambda o: o.cost_usd
+    )
+    providers = tuple(dict.fromkeys(p.provider for p in items))
+    return Bracket(lower_bound(items, table=table), found, providers)
+
+
+def summarize(bracket: Bracket, report: AnalysisReport) -> OptimumSummary:
+    """``bracket`` next to ``report``'s scenarios (the same trace): the best placement found is the cheaper of
+    the clairvoyant one and every scenario replayed; each priced scenario as a ratio to both ends.
+
+    >>> from cachepoint.core.analyze.report import ScenarioResult
+    >>> low, found = Optimum(1.0, "lower", 1, 0, 0, 0, 0), Optimum(1.1, "upper", 1, 0, 0, 0, 0)
+    >>> report = AnalysisReport("t", 1, (ScenarioResult("auto", "strategy", "auto()", "auto", cost_usd=1.2),), "auto")
+    >>> s = summarize(Bracket(low, found, ("anthropic",)), report)
+    >>> s.best_found, s.row("auto").to_lower_bound
+    ('clairvoyant', 1.2)
+    """
+    priced = [s for s in report.scenarios if s.cost_usd is not None]
+    best_name, best_cost = "clairvoyant", bracket.found.cost_usd
+    for s in priced:
+        assert s.cost_usd is not None
+        if s.cost_usd < best_cost:
+            best_name, best_cost = s.name, s.cost_usd
+    low = bracket.lower.cost_usd
+    rows = []
+    for s in priced:
+        assert s.cost_usd is not None
+        function = s.spec.split("(", 1)[0].strip()
+        rows.append(
+            OptimumRow(
+                s.name,
+                s.cost_usd,
+                s.cost_usd / low if low else None,
+                s.cost_usd / best_cost if best_cost else None,
+                incumbent=s.kind == "strategy" and function in INCUMBENTS,
+            )
+        )
+    return OptimumSummary(
+        lower_bound_usd=low,
+        best_found_usd=best_cost,
+        best_found=best_name,
+        rows=tuple(rows),
+        requests=bracket.lower.requests,
+        unpriced_requests=bracket.lower.unpriced_requests,
     )

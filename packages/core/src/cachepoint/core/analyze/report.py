@@ -21,6 +21,8 @@ __all__ = [
     "MissExample",
     "MissReport",
     "ObservedComparison",
+    "OptimumRow",
+    "OptimumSummary",
     "ScenarioResult",
     "SessionSharing",
     "SharingStats",
@@ -379,11 +381,81 @@ class Timeline:
 
 
 @dataclass(frozen=True)
+class OptimumRow:
+    """One scenario's cost next to the optimum (``cachepoint analyze --optimum``): ``to_lower_bound`` is
+    ``cost_usd / lower_bound_usd`` (at least its ratio to the true optimum), ``to_best_found`` is
+    ``cost_usd / best_found_usd`` (at most it). ``incumbent``: a placement a framework makes today.
+
+    >>> OptimumRow("auto", 1.2, 1.2, 1.0).to_dict()["to_lower_bound"]
+    1.2
+    """
+
+    name: str
+    cost_usd: float
+    to_lower_bound: float | None
+    to_best_found: float | None
+    incumbent: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {
+            "name": self.name,
+            "cost_usd": self.cost_usd,
+            "to_lower_bound": self.to_lower_bound,
+            "to_best_found": self.to_best_found,
+            "incumbent": self.incumbent,
+        }
+
+
+@dataclass(frozen=True)
+class OptimumSummary:
+    """The cheapest placement the provider rules allow, bracketed (``cachepoint analyze --optimum``; see
+    `cachepoint.core.analyze.optimal`): no placement costs less than ``lower_bound_usd``, and a real placement
+    costs ``best_found_usd`` (``best_found`` names it: ``clairvoyant``, auto's breakpoints with TTLs chosen
+    knowing when each prefix comes back, or the cheapest scenario replayed). ``rows``: every priced scenario as a
+    ratio to both ends. Costs cover the priced requests only (``unpriced_requests`` are left out of both).
+
+    >>> s = OptimumSummary(1.0, 1.1, "clairvoyant", (OptimumRow("auto", 1.2, 1.2, 1.2 / 1.1),), 10)
+    >>> s.to_dict()["rows"][0]["name"], s.gap
+    ('auto', 1.1)
+    """
+
+    lower_bound_usd: float
+    best_found_usd: float
+    best_found: str
+    rows: tuple[OptimumRow, ...]
+    requests: int
+    unpriced_requests: int = 0
+
+    @property
+    def gap(self) -> float | None:
+        """``best_found_usd / lower_bound_usd``: how wide the bracket is."""
+        return _ratio(self.best_found_usd, self.lower_bound_usd)
+
+    def row(self, name: str) -> OptimumRow | None:
+        """The row of the scenario called ``name``, or ``None``."""
+        return next((r for r in self.rows if r.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {
+            "lower_bound_usd": self.lower_bound_usd,
+            "best_found_usd": self.best_found_usd,
+            "best_found": self.best_found,
+            "gap": self.gap,
+            "requests": self.requests,
+            "unpriced_requests": self.unpriced_requests,
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+
+@dataclass(frozen=True)
 class AnalysisReport:
     """The whole analysis (see the module notes for the JSON layout).
 
     ``focus`` is the scenario the miss diagnosis and ``--fail-under-*`` checks use; ``best`` the cheapest
-    scenario (``None`` when costs are unknown). ``invalid_lines`` counts lines skipped with ``--skip-invalid``;
+    scenario (``None`` when costs are unknown). ``optimum``: the bracket on the optimum (``--optimum``; ``None``
+    when not asked). ``invalid_lines`` counts lines skipped with ``--skip-invalid``;
     ``errors`` holds their first messages.
 
     >>> r = AnalysisReport(source="t.jsonl", requests=0, scenarios=(), focus="auto")
@@ -410,6 +482,7 @@ class AnalysisReport:
     misses: MissReport | None = None
     timeline: Timeline | None = None
     elapsed_s: float | None = None
+    optimum: OptimumSummary | None = None
 
     def scenario(self, name: str) -> ScenarioResult | None:
         """The scenario called ``name``, or ``None``."""
@@ -447,6 +520,7 @@ class AnalysisReport:
             "observed": self.observed.to_dict() if self.observed else None,
             "misses": self.misses.to_dict() if self.misses else None,
             "timeline": self.timeline.to_dict() if self.timeline else None,
+            "optimum": self.optimum.to_dict() if self.optimum else None,
             "warnings": list(self.warnings),
             "elapsed_s": self.elapsed_s,
         }

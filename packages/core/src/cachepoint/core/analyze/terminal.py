@@ -24,6 +24,7 @@ __all__ = [
     "NEXT_STEPS",
     "REPLAYED",
     "REPORTED",
+    "fmt_cost4",
     "fmt_count",
     "fmt_pct",
     "fmt_tokens",
@@ -221,6 +222,69 @@ def _strategies(report: AnalysisReport) -> RenderableType:
     return Group(table, _pairs(legend, key_style="dim"))
 
 
+def fmt_cost4(value: float) -> str:
+    """Dollars to four decimals, so that ratios can be checked against the printed costs.
+
+    >>> fmt_cost4(1234.56789), fmt_cost4(0.01234)
+    ('$1,234.5679', '$0.0123')
+    """
+    return f"${value:,.4f}"
+
+
+def _found(name: str) -> str:
+    if name == "clairvoyant":
+        return "auto's breakpoints with each TTL chosen knowing when its prefix is sent next (clairvoyant)"
+    return f"the scenario {name}"
+
+
+def _optimum(report: AnalysisReport) -> RenderableType | None:
+    o = report.optimum
+    if o is None:
+        return None
+    if not o.rows:
+        return Text(
+            f"Against the optimum (--optimum): nothing to compare, no scenario has a cost ({o.unpriced_requests:,} "
+            "of the requests are for models without prices; register them with "
+            "cachepoint.core.providers.register_model)."
+        )
+    table = Table(
+        title="Against the optimum (--optimum): the cheapest placement the provider rules allow",
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("scenario", no_wrap=True)
+    for name in ("cost", "x lower bound", "x best found"):
+        table.add_column(name, justify="right", no_wrap=True)
+
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    table.add_row("optimum >= (lower bound)", fmt_cost4(o.lower_bound_usd), "1.000", ratio(o.gap and 1 / o.gap))
+    table.add_row("optimum <= (best found)", fmt_cost4(o.best_found_usd), ratio(o.gap), "1.000")
+    for r in o.rows:
+        label = Text(r.name)
+        if r.incumbent:
+            label.append(" (today)", style="dim")
+        table.add_row(
+            label,
+            fmt_cost4(r.cost_usd),
+            ratio(r.to_lower_bound),
+            ratio(r.to_best_found),
+            style="bold" if r.name == "auto" else "",
+        )
+    legend: list[tuple[str, Text | str]] = [
+        ("lower bound", "no placement costs less: every prefix decided on its own, without the breakpoint budget"),
+        ("best found", f"a real placement, replayed: {_found(o.best_found)}"),
+        ("(today)", "what a framework places by itself (LangChain, langchain-aws, CrewAI, LiteLLM, OpenAI)"),
+        ("x lower bound", "at least the distance to the true optimum · x best found: at most it"),
+    ]
+    if o.unpriced_requests:
+        legend.append(("unpriced", f"{fmt_count(o.unpriced_requests, 'request')} without prices are left out"))
+    return Group(table, _pairs(legend, key_style="dim"))
+
+
 def _verdict(report: AnalysisReport) -> RenderableType | None:
     recorded = report.scenario("recorded")
     best = report.scenario(report.best) if report.best else None
@@ -350,7 +414,7 @@ def render_report(report: AnalysisReport, *, top: int = 5, html: str | None = No
     ...
     """
     parts: list[RenderableType] = [_header(report), Text(""), _sharing(report), Text(""), _strategies(report)]
-    for section in (_verdict(report), _observed(report), _misses(report, top)):
+    for section in (_optimum(report), _verdict(report), _observed(report), _misses(report, top)):
         if section is not None:
             parts += [Text(""), section]
     if report.warnings:

@@ -71,6 +71,13 @@ def register(subparsers: Any) -> None:
         help="a strategy to replay, e.g. auto, 'rolling(8)', \"cache_at('system', -1)\" (repeatable; default: "
         "auto, stable_prefix, cache_until(-1), cache_at('tools', 'system', -1), rolling(4))",
     )
+    parser.add_argument(
+        "--optimum",
+        action="store_true",
+        help="also bracket the cheapest placement the provider rules allow (a lower bound, and the best real "
+        "placement found) and show auto and what each framework places today (replayed too) as a ratio to it; "
+        "reads the trace twice and keeps it in memory",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON (stable keys) instead of text")
     parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with charts")
     parser.add_argument("--skip-invalid", action="store_true", help="skip bad lines (counted) instead of stopping")
@@ -233,6 +240,34 @@ def _emit(report: Any, args: argparse.Namespace) -> str | None:
     return None
 
 
+def _bracket(args: argparse.Namespace, specs: list[str]) -> Any:
+    """``--optimum``: bracket the trace's optimum, and add the incumbents of its providers to ``specs``."""
+    from cachepoint.core.analyze.incumbents import INCUMBENTS_FOR
+    from cachepoint.core.analyze.optimal import bracket_trace
+
+    if args.trace == "-":
+        raise ValueError("--optimum reads the trace twice: give a file, not '-' (stdin)")
+    bracket = bracket_trace(
+        args.trace, provider=args.provider, model=args.model, interval=args.interval, skip_invalid=args.skip_invalid
+    )
+    for provider in bracket.providers:
+        for spec in INCUMBENTS_FOR.get(provider, ()):
+            if spec not in specs and f"{spec}()" not in specs:
+                specs.append(spec)
+    return bracket
+
+
+def _with_optimum(report: Any, bracket: Any) -> Any:
+    """The report with the ``--optimum`` section (the same report when it was not asked for)."""
+    if bracket is None:
+        return report
+    from dataclasses import replace
+
+    from cachepoint.core.analyze.optimal import summarize
+
+    return replace(report, optimum=summarize(bracket, report))
+
+
 def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way a run ends
     """Analyze the trace; print or write the report; return the exit code."""
     from rich.console import Console
@@ -251,15 +286,19 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
 
     if (problem := _problem_before_the_run(args)) is not None:
         return error(problem)
+    specs = list(args.compare or DEFAULT_STRATEGIES)
+    bracket = None
     progress, update = _progress_bar(sys.stderr.isatty() and not args.no_progress)
     try:
+        if args.optimum:
+            bracket = _bracket(args, specs)
         if progress is not None:
             progress.start()
         report = analyze(
             args.trace,
             provider=args.provider,
             model=args.model,
-            strategies=list(args.compare or DEFAULT_STRATEGIES),
+            strategies=specs,
             focus=args.strategy,
             interval=args.interval,
             skip_invalid=args.skip_invalid,
@@ -279,6 +318,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
             progress.stop()
     if report.requests == 0:
         return error(_no_requests(report, args.trace))
+    report = _with_optimum(report, bracket)
 
     if (problem := _emit(report, args)) is not None:
         return error(problem)

@@ -203,13 +203,32 @@ def _first_volatile(view: PrefixView) -> int | None:
     return None
 
 
+_MOVABLE = ("system", "stable")  # static boundaries that can close the same layer earlier
+
+
 def _before_volatile(ctx: PlacementContext, volatile: int, wanted: list[Breakpoint]) -> list[Breakpoint]:
-    """Nothing at or after a per-request timestamp: such an entry is written on every request and never read."""
-    where = ctx.view[volatile].path
+    """Nothing at or after a per-request timestamp: such an entry is written on every request and never read.
+    The last static boundary moves instead to the block before the timestamp when that block is in the same
+    layer and after every breakpoint kept (a system prompt whose last block holds the time: the rest repeats)."""
+    view = ctx.view
+    where = view[volatile].path
+    floor = max((bp.position for bp in wanted if bp.position < volatile), default=-1)
+    earlier = next(
+        (i for i in range(volatile - 1, floor, -1) if view[i].eligible and view[i].layer == view[volatile].layer),
+        None,
+    )
     kept = []
-    for bp in wanted:
+    for bp in wanted:  # in the order of value they came in: the provider's budget keeps the first ones
         if bp.position < volatile:
             kept.append(bp)
+            continue
+        if earlier is not None and bp.id in _MOVABLE and view[bp.position].layer == view[volatile].layer:
+            reason = (
+                f"{bp.reason}, moved before {where}, which holds a timestamp to the second: what comes before it "
+                "repeats on every request"
+            )
+            kept.append(Breakpoint(earlier, bp.ttl, bp.id, reason))
+            earlier = None
             continue
         detail = (
             f"{where} holds a timestamp to the second: every request has a new prefix from there, so an entry "
@@ -253,7 +272,8 @@ def auto(*, static_ttl: str | None = None, conversation_ttl: str | None = None, 
 
     Nothing goes at or after a stable block holding a date and time to the second (``2026-11-23T10:15:03``):
     such a prompt is rendered anew on every request, so an entry written there would be paid for and never read;
-    the report lists those breakpoints as skipped (``volatile``).
+    the report lists those breakpoints as skipped (``volatile``). When the time sits in a later block of the
+    system prompt, the system breakpoint moves to the block before it, so what repeats is still cached.
 
     Static layers get the longest TTL the model allows (``1h`` on Claude 4.5+; writing 1h costs 2x input instead
     of 1.25x, and keeps the prefix through idle periods), the conversation the shortest (``5m``). Override with

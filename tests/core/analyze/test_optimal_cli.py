@@ -1,0 +1,102 @@
+"""``cachepoint analyze --optimum`` run as a user runs it (a separate process) on the shipped traces: the optimum
+bracketed (lower bound <= best real placement found <= auto) and every ratio consistent with the printed costs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cachepoint.core.analyze.incumbents import INCUMBENTS_FOR
+
+TRACES = Path(__file__).parents[3] / "examples" / "traces"
+SHIPPED = sorted(p.name.removesuffix(".jsonl.xz") for p in TRACES.glob("*.jsonl.xz"))
+SLACK = 1e-9  # the bound and the replays sum the same prices in different orders
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE")}
+    return subprocess.run(
+        [sys.executable, "-m", "cachepoint.core.cli", "analyze", *args],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def test_every_shipped_trace_is_tested() -> None:
+    assert len(SHIPPED) >= 6, SHIPPED
+
+
+@pytest.mark.parametrize("trace", SHIPPED)
+def test_the_json_report_brackets_the_optimum_below_auto_and_every_incumbent(trace: str) -> None:
+    done = cli(str(TRACES / f"{trace}.jsonl.xz"), "--optimum", "--json", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    optimum = report["optimum"]
+    low, best = optimum["lower_bound_usd"], optimum["best_found_usd"]
+    costs = {s["name"]: s["cost_usd"] for s in report["scenarios"]}
+    assert 0 < low <= best * (1 + SLACK)
+    assert best <= costs["auto"] * (1 + SLACK)
+    assert best <= min(costs.values()) * (1 + SLACK)  # the best found is never worse than a scenario replayed
+    assert optimum["requests"] == report["trace"]["requests"]
+    rows = {r["name"]: r for r in optimum["rows"]}
+    assert set(rows) == set(costs)
+    for name, row in rows.items():
+        assert row["cost_usd"] == costs[name]
+        assert row["to_lower_bound"] == pytest.approx(costs[name] / low)
+        assert row["to_best_found"] == pytest.approx(costs[name] / best)
+        assert row["to_lower_bound"] >= 1 - SLACK
+    # What every framework places today for the trace's provider is replayed and marked as such.
+    (provider,) = report["trace"]["providers"]
+    incumbents = {name for name, row in rows.items() if row["incumbent"]}
+    assert len(incumbents) == len(INCUMBENTS_FOR[provider])
+    assert not rows["auto"]["incumbent"]
+
+
+def test_the_terminal_and_html_reports_print_the_bracket_and_ratios_of_their_costs(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    done = cli(str(TRACES / "support_agent.jsonl.xz"), "--optimum", "--html", str(page), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    section = done.stdout.split("Against the optimum (--optimum)", 1)[1]
+    row = re.compile(r"^ (\S.*?)\s+\$([\d,]+\.\d{4})\s+(\d+\.\d{3})\s+(\d+\.\d{3})$", re.MULTILINE)
+    printed = {m[1]: (float(m[2].replace(",", "")), float(m[3]), float(m[4])) for m in row.finditer(section)}
+    low = printed.pop("optimum >= (lower bound)")[0]
+    best = printed.pop("optimum <= (best found)")[0]
+    assert low <= best <= printed["auto"][0]
+    assert "langchain_anthropic_middleware (today)" in printed
+    for name, (cost, to_low, to_best) in printed.items():
+        # Ratios from the printed costs (4 decimals) agree with the printed ratios (3 decimals).
+        assert abs(cost / low - to_low) < 0.0015, name
+        assert abs(cost / best - to_best) < 0.0015, name
+    html = page.read_text(encoding="utf-8")
+    assert "<h2>Against the optimum</h2>" in html
+    assert f"${printed['auto'][0]:,.4f}" in html
+
+
+def test_the_optimum_needs_a_file_it_can_read_twice() -> None:
+    done = cli("-", "--optimum")
+    assert done.returncode == 2
+    assert "--optimum reads the trace twice" in done.stderr
+
+
+def test_a_trace_without_prices_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
+    trace = tmp_path / "vllm.jsonl"
+    body = {
+        "model": "meta-llama/Llama-3.1-8B-Instruct",
+        "messages": [{"role": "system", "content": "Manual. " * 900}, {"role": "user", "content": "Hi"}],
+    }
+    trace.write_text("".join(json.dumps({"provider": "vllm", "request": body}) + "\n" for _ in range(3)))
+    done = cli(str(trace), "--optimum", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "Against the optimum (--optimum): nothing to compare, no scenario has a cost" in done.stdout
+    optimum = json.loads(cli(str(trace), "--optimum", "--json").stdout)["optimum"]
+    assert (optimum["rows"], optimum["unpriced_requests"]) == ([], 3)
