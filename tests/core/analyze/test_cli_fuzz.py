@@ -1,6 +1,6 @@
 """Fuzzing the `cachepoint analyze` entry point: random bytes, truncated lines, a wrong type at every field of a
-valid record, compressed or not. Every outcome is a report (exit 0) or one `error: FILE: ...` message (exit 2);
-never a traceback (an exception escaping `main`)."""
+valid record, compressed (gzip, xz, zstd) or not. Every outcome is a report (exit 0) or one `error: FILE: ...`
+message (exit 2); never a traceback (an exception escaping `main`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -98,6 +99,8 @@ def _pack(data: bytes, how: str) -> bytes:
         return gzip.compress(data)
     if how == "xz":
         return lzma.compress(data)
+    if how == "zstd":
+        return zstandard.ZstdCompressor().compress(data)
     return data
 
 
@@ -119,8 +122,8 @@ def _run(data: bytes, name: str, *args: str) -> None:
 @_SETTINGS
 @given(
     data=st.binary(max_size=400),
-    how=st.sampled_from(["plain", "gzip", "xz"]),
-    name=st.sampled_from(["t.jsonl", "t.jsonl.gz", "t.jsonl.xz"]),
+    how=st.sampled_from(["plain", "gzip", "xz", "zstd"]),
+    name=st.sampled_from(["t.jsonl", "t.jsonl.gz", "t.jsonl.xz", "t.jsonl.zst"]),
 )
 def test_random_bytes(data: bytes, how: str, name: str) -> None:
     _run(_pack(data, how), name)
@@ -132,7 +135,7 @@ _VALID = b"".join(json.dumps(_record(n)).encode() + b"\n" for n in range(3))
 @_SETTINGS
 @given(
     cut=st.integers(min_value=0, max_value=len(_VALID)),
-    how=st.sampled_from(["plain", "gzip", "xz"]),
+    how=st.sampled_from(["plain", "gzip", "xz", "zstd"]),
     cut_packed=st.booleans(),
     skip=st.booleans(),
 )
@@ -147,7 +150,7 @@ def test_truncated_traces(cut: int, how: str, cut_packed: bool, skip: bool) -> N
 @given(
     path=st.sampled_from(_PATHS),
     value=_WRONG,
-    how=st.sampled_from(["plain", "gzip", "xz"]),
+    how=st.sampled_from(["plain", "gzip", "xz", "zstd"]),
     skip=st.booleans(),
 )
 def test_a_wrong_value_at_any_field(path: tuple[Any, ...], value: Any, how: str, skip: bool) -> None:
