@@ -113,7 +113,9 @@ def map_shards(
     address: str | None = None,
 ) -> Iterator[bytes]:
     """``fn(shard)`` for every shard, on ``engine``, in shard order. A few shards per worker are in flight at a
-    time, so the shards can be produced as they are consumed.
+    time, so the shards can be produced as they are consumed. The workers are other processes, started by
+    ``spawn``: a script that calls this needs the ``if __name__ == "__main__":`` guard. A function that raises
+    raises here, with its own exception; a local worker that dies is a `WorkerError`.
 
     Args:
         fn: a module-level function (a worker imports it by name), JSON bytes to JSON bytes.
