@@ -74,6 +74,13 @@ def test_a_directory_of_mixed_compressions_reads_as_the_concatenated_file(tmp_pa
     assert _json(cli(*(str(folder / n) for n in names), "--json")) == expected  # the shell's glob
 
 
+def test_a_folder_on_two_processes_gives_the_same_report(tmp_path: Path, shipped: bytes) -> None:
+    for n, part in enumerate(_split(shipped, 3)):
+        (tmp_path / f"{n}.jsonl.zst").write_bytes(_PACK["zstd"](part))
+    expected = _json(cli(str(tmp_path), "--json"))
+    assert _json(cli(str(tmp_path), "--json", "--jobs", "2")) == expected
+
+
 def test_the_text_report_names_the_folder(tmp_path: Path, shipped: bytes) -> None:
     (tmp_path / "a.jsonl.zst").write_bytes(_PACK["zstd"](shipped))
     done = cli(str(tmp_path), "--no-progress")
