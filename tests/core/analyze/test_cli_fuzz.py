@@ -161,3 +161,34 @@ def test_a_wrong_value_at_any_field(path: tuple[Any, ...], value: Any, how: str,
     target[path[-1]] = value
     data = json.dumps(_record(0)).encode() + b"\n" + json.dumps(record).encode() + b"\n"
     _run(_pack(data, how), "t.jsonl", *(["--skip-invalid"] if skip else []))
+
+
+@_SETTINGS
+@given(
+    hows=st.lists(st.sampled_from(["plain", "gzip", "xz", "zstd"]), min_size=1, max_size=3),
+    cut=st.integers(min_value=0, max_value=len(_VALID)),
+    cut_packed=st.booleans(),
+    skip=st.booleans(),
+)
+def test_a_folder_of_traces(hows: list[str], cut: int, cut_packed: bool, skip: bool) -> None:
+    # The valid trace split over files of mixed compressions, the last one cut (a download that stopped, or a
+    # line broken in the middle): a report, or one error naming the folder or one of its files.
+    lines = _VALID.splitlines(keepends=True)
+    parts = [b"".join(lines[k :: len(hows)]) for k in range(len(hows))]
+    with tempfile.TemporaryDirectory() as folder:
+        names = []
+        for n, (how, part) in enumerate(zip(hows, parts, strict=True)):
+            packed = _pack(part, how)
+            if n == len(hows) - 1:
+                share = cut * len(packed) // len(_VALID)
+                packed = packed[:share] if cut_packed else _pack(part[: cut * len(part) // len(_VALID)], how)
+            names.append(str(Path(folder) / f"{n}.jsonl"))
+            Path(names[-1]).write_bytes(packed)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["analyze", folder, "--no-progress", *(["--skip-invalid"] if skip else [])])
+    if code == 0:
+        assert out.getvalue().strip(), "exit 0 without a report"
+        return
+    assert code == 2, (code, err.getvalue())
+    assert any(err.getvalue().startswith(f"error: {name}: ") for name in [folder, *names]), err.getvalue()
