@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cachepoint.core.analyze import analyze
-from cachepoint.core.analyze.engines import EngineError, analyze_shard, map_shards, shard_by_tenant
+from cachepoint.core.analyze.engines import EngineError, analyze_shard, map_shards, merge_scenarios, shard_by_tenant
 
 TRACES = Path(__file__).parents[3] / "examples" / "traces"
 # Three shipped traces, one tenant each (coding_session: dev-team, rag_sessions: docs-assistant, timestamp_prompt:
@@ -38,11 +38,15 @@ def traces() -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def shards(traces: dict[str, bytes]) -> dict[str, bytes]:
-    # One trace of three tenants, their lines interleaved as a day's log would have them.
+def mixed(traces: dict[str, bytes]) -> list[bytes]:
+    """One trace of three tenants, their lines interleaved as a day's log would have them."""
     parts = [data.splitlines(keepends=True) for data in traces.values()]
-    mixed = [line for row in zip(*parts, strict=False) for line in row]
-    mixed += [line for part in parts for line in part[min(map(len, parts)) :]]
+    lines = [line for row in zip(*parts, strict=False) for line in row]
+    return lines + [line for part in parts for line in part[min(map(len, parts)) :]]
+
+
+@pytest.fixture(scope="module")
+def shards(mixed: list[bytes]) -> dict[str, bytes]:
     return shard_by_tenant(mixed, OPTIONS)
 
 
@@ -83,3 +87,16 @@ def test_without_distributed_the_error_names_the_extra() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert "pip install 'cachepoint-core[distributed]'" in done.stdout, done.stdout + done.stderr
+
+
+def test_merged_shard_scenarios_are_the_whole_traces(mixed: list[bytes], shards: dict[str, bytes]) -> None:
+    # The three tenants' traffic analyzed in one run, against the shards' reports merged: every count to the
+    # request and the token, costs to the float rounding of a sum taken in another order.
+    whole = analyze(mixed, **OPTIONS).to_dict()["scenarios"]  # type: ignore[arg-type]
+    merged = merge_scenarios([json.loads(r) for r in map_shards(analyze_shard, shards.values(), workers=2)])
+    assert [s["name"] for s in merged] == [s["name"] for s in whole]
+    for got, want in zip(merged, whole, strict=True):
+        for key in ("requests", "hit_requests", "write_requests", "tokens", "unpriced_requests", "hit_rate"):
+            assert got[key] == want[key], (got["name"], key)
+        for key in ("cost_usd", "without_cache_usd"):
+            assert got[key] == pytest.approx(want[key], rel=1e-12), (got["name"], key)

@@ -31,6 +31,7 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
+from cachepoint.core.analyze.report import ScenarioResult
 from cachepoint.core.analyze.workers import Job, WorkerPool
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "analyze_shard",
     "make_shard",
     "map_shards",
+    "merge_scenarios",
     "shard_by_tenant",
 ]
 
@@ -205,3 +207,58 @@ def analyze_shard(shard: bytes) -> bytes:
     lines: Sequence[bytes] = body.splitlines(keepends=True)
     report = analyze(lines, jobs=1, **options)
     return report.to_json(indent=False).encode("utf-8")
+
+
+def _total(values: Iterable[float | None]) -> float | None:
+    items = list(values)
+    return None if any(v is None for v in items) else sum(v for v in items if v is not None)
+
+
+def merge_scenarios(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The scenario table of several shards' JSON reports (`analyze_shard` results, decoded) as one trace's:
+    requests, hits, writes and tokens summed (exact: no cache crosses a tenant, so each shard's tallies are its
+    requests' own), rates recomputed from the sums, costs summed (``None`` if any shard's is unknown; a sum of
+    floats in another order than one run's, so equal to its last digits at most). Scenarios in the first
+    report's order; each must be in every report (the shards were analyzed with the same options).
+
+    >>> one = {"scenarios": [{"name": "auto", "kind": "strategy", "label": "auto", "spec": "auto()",
+    ...        "requests": 2, "hit_requests": 1, "write_requests": 1, "tokens": {"input": 10, "cache_read": 5,
+    ...        "cache_write": 5, "output": 0, "cache_write_by_ttl": {"5m": 5}}, "cost_usd": None,
+    ...        "without_cache_usd": None, "unpriced_requests": 2}]}
+    >>> [(s["requests"], s["hit_rate"], s["tokens"]["cache_write_by_ttl"]) for s in merge_scenarios([one, one])]
+    [(4, 0.5, {'5m': 10})]
+    """
+    if not reports:
+        return []
+    merged = []
+    for first in reports[0]["scenarios"]:
+        name = first["name"]
+        same = []
+        for report in reports:
+            found = next((s for s in report["scenarios"] if s["name"] == name), None)
+            if found is None:
+                raise ValueError(f"scenario {name!r}: missing from a shard's report (analyzed with other options?)")
+            same.append(found)
+        by_ttl: dict[str, int] = {}
+        for scenario in same:
+            for ttl, tokens in scenario["tokens"]["cache_write_by_ttl"].items():
+                by_ttl[ttl] = by_ttl.get(ttl, 0) + tokens
+        result = ScenarioResult(
+            name=name,
+            kind=first["kind"],
+            label=first["label"],
+            spec=first["spec"],
+            requests=sum(s["requests"] for s in same),
+            hit_requests=sum(s["hit_requests"] for s in same),
+            write_requests=sum(s["write_requests"] for s in same),
+            input_tokens=sum(s["tokens"]["input"] for s in same),
+            cache_read_tokens=sum(s["tokens"]["cache_read"] for s in same),
+            cache_write_tokens=sum(s["tokens"]["cache_write"] for s in same),
+            output_tokens=sum(s["tokens"]["output"] for s in same),
+            cache_write_by_ttl=by_ttl,
+            cost_usd=_total(s["cost_usd"] for s in same),
+            without_cache_usd=_total(s["without_cache_usd"] for s in same),
+            unpriced_requests=sum(s["unpriced_requests"] for s in same),
+        )
+        merged.append(result.to_dict())
+    return merged
