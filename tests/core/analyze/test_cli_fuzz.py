@@ -1,6 +1,6 @@
 """Fuzzing the `cachepoint analyze` entry point: random bytes, truncated lines, a wrong type at every field of a
-valid record, compressed or not. Every outcome is a report (exit 0) or one `error: FILE: ...` message (exit 2);
-never a traceback (an exception escaping `main`)."""
+valid record, compressed (gzip, xz, zstd) or not. Every outcome is a report (exit 0) or one `error: FILE: ...`
+message (exit 2); never a traceback (an exception escaping `main`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -98,6 +99,8 @@ def _pack(data: bytes, how: str) -> bytes:
         return gzip.compress(data)
     if how == "xz":
         return lzma.compress(data)
+    if how == "zstd":
+        return zstandard.ZstdCompressor().compress(data)
     return data
 
 
@@ -119,8 +122,8 @@ def _run(data: bytes, name: str, *args: str) -> None:
 @_SETTINGS
 @given(
     data=st.binary(max_size=400),
-    how=st.sampled_from(["plain", "gzip", "xz"]),
-    name=st.sampled_from(["t.jsonl", "t.jsonl.gz", "t.jsonl.xz"]),
+    how=st.sampled_from(["plain", "gzip", "xz", "zstd"]),
+    name=st.sampled_from(["t.jsonl", "t.jsonl.gz", "t.jsonl.xz", "t.jsonl.zst"]),
 )
 def test_random_bytes(data: bytes, how: str, name: str) -> None:
     _run(_pack(data, how), name)
@@ -132,7 +135,7 @@ _VALID = b"".join(json.dumps(_record(n)).encode() + b"\n" for n in range(3))
 @_SETTINGS
 @given(
     cut=st.integers(min_value=0, max_value=len(_VALID)),
-    how=st.sampled_from(["plain", "gzip", "xz"]),
+    how=st.sampled_from(["plain", "gzip", "xz", "zstd"]),
     cut_packed=st.booleans(),
     skip=st.booleans(),
 )
@@ -147,7 +150,7 @@ def test_truncated_traces(cut: int, how: str, cut_packed: bool, skip: bool) -> N
 @given(
     path=st.sampled_from(_PATHS),
     value=_WRONG,
-    how=st.sampled_from(["plain", "gzip", "xz"]),
+    how=st.sampled_from(["plain", "gzip", "xz", "zstd"]),
     skip=st.booleans(),
 )
 def test_a_wrong_value_at_any_field(path: tuple[Any, ...], value: Any, how: str, skip: bool) -> None:
@@ -158,3 +161,34 @@ def test_a_wrong_value_at_any_field(path: tuple[Any, ...], value: Any, how: str,
     target[path[-1]] = value
     data = json.dumps(_record(0)).encode() + b"\n" + json.dumps(record).encode() + b"\n"
     _run(_pack(data, how), "t.jsonl", *(["--skip-invalid"] if skip else []))
+
+
+@_SETTINGS
+@given(
+    hows=st.lists(st.sampled_from(["plain", "gzip", "xz", "zstd"]), min_size=1, max_size=3),
+    cut=st.integers(min_value=0, max_value=len(_VALID)),
+    cut_packed=st.booleans(),
+    skip=st.booleans(),
+)
+def test_a_folder_of_traces(hows: list[str], cut: int, cut_packed: bool, skip: bool) -> None:
+    # The valid trace split over files of mixed compressions, the last one cut (a download that stopped, or a
+    # line broken in the middle): a report, or one error naming the folder or one of its files.
+    lines = _VALID.splitlines(keepends=True)
+    parts = [b"".join(lines[k :: len(hows)]) for k in range(len(hows))]
+    with tempfile.TemporaryDirectory() as folder:
+        names = []
+        for n, (how, part) in enumerate(zip(hows, parts, strict=True)):
+            packed = _pack(part, how)
+            if n == len(hows) - 1:
+                share = cut * len(packed) // len(_VALID)
+                packed = packed[:share] if cut_packed else _pack(part[: cut * len(part) // len(_VALID)], how)
+            names.append(str(Path(folder) / f"{n}.jsonl"))
+            Path(names[-1]).write_bytes(packed)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["analyze", folder, "--no-progress", *(["--skip-invalid"] if skip else [])])
+    if code == 0:
+        assert out.getvalue().strip(), "exit 0 without a report"
+        return
+    assert code == 2, (code, err.getvalue())
+    assert any(err.getvalue().startswith(f"error: {name}: ") for name in [folder, *names]), err.getvalue()

@@ -100,3 +100,22 @@ def test_a_trace_without_prices_says_there_is_nothing_to_compare(tmp_path: Path)
     assert "Against the optimum (--optimum): nothing to compare, no scenario has a cost" in done.stdout
     optimum = json.loads(cli(str(trace), "--optimum", "--json").stdout)["optimum"]
     assert (optimum["rows"], optimum["unpriced_requests"]) == ([], 3)
+
+
+def test_the_optimum_of_a_folder_is_the_optimum_of_its_files_read_as_one(tmp_path: Path) -> None:
+    # The folder holds the two halves of one shipped trace (by whole lines); --optimum reads the trace a second
+    # time, so it must read the folder the way the analysis does, not its display name.
+    import lzma
+
+    lines = lzma.decompress((TRACES / "support_agent.jsonl.xz").read_bytes()).splitlines(keepends=True)
+    whole = tmp_path / "whole.jsonl"
+    whole.write_bytes(b"".join(lines))
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    half = len(lines) // 2
+    (folder / "a.jsonl").write_bytes(b"".join(lines[:half]))
+    (folder / "b.jsonl").write_bytes(b"".join(lines[half:]))
+    one, parts = (cli(str(p), "--optimum", "--json", "--no-progress") for p in (whole, folder))
+    assert one.returncode == 0, one.stderr
+    assert parts.returncode == 0, parts.stderr
+    assert json.loads(parts.stdout)["optimum"] == json.loads(one.stdout)["optimum"]

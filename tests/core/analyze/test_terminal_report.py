@@ -141,7 +141,7 @@ def test_help_wraps_to_the_terminal_without_rst(columns: int) -> None:
     assert max(len(line) for line in lines) <= columns
     if columns > 100:
         assert max(len(line) for line in lines) > 90  # it uses the width it has
-    assert "TRACE is JSONL, plain or gzip/xz-compressed" in text
+    assert "TRACE is JSONL, plain or gzip/xz/zstd-compressed" in text
 
 
 def test_the_report_names_its_numbers(piped: str) -> None:

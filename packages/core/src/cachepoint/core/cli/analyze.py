@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 a ``--fail-under-*`` check failed, 2 bad input (``error
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -22,9 +23,12 @@ Replay a recorded trace of LLM requests through a model of the provider's prompt
 repeats, what its own cache markers get (recorded), what no caching (none) and each strategy would get and cost, \
 the usage the trace reports next to the prediction, and why requests miss, each cause with an example and a fix.
 
-TRACE is JSONL, plain or gzip/xz-compressed (recognized by its first bytes; '-' reads stdin): one request per \
-line, either an envelope {"request": {...}, "timestamp": ..., "session": ..., "usage": {...}} as TraceWriter \
-writes it, or a bare Anthropic, Bedrock Converse or OpenAI request body.
+TRACE is JSONL, plain or gzip/xz/zstd-compressed (recognized by its first bytes, not its name; zstd needs \
+pip install 'cachepoint-core[zstd]'; '-' reads stdin): one request per line, either an envelope {"request": {...}, \
+"timestamp": ..., "session": ..., "usage": {...}} as TraceWriter writes it, or a bare Anthropic, Bedrock Converse \
+or OpenAI request body. Several TRACEs, a folder (its *.jsonl, *.jsonl.gz, *.jsonl.xz and *.jsonl.zst files) or a \
+quoted glob pattern ('logs/*.jsonl.zst') are read as one trace, their files sorted by name and read as if \
+concatenated.
 
 Exit codes: 0 success, 1 a --fail-under-* check failed, 2 bad input. Guide: docs/guides/analyze.md."""
 
@@ -55,7 +59,13 @@ def register(subparsers: Any) -> None:
         description=DESCRIPTION,
         formatter_class=ParagraphFormatter,
     )
-    parser.add_argument("trace", metavar="TRACE", help="JSONL trace (.jsonl, .jsonl.gz, .jsonl.xz; '-' = stdin)")
+    parser.add_argument(
+        "traces",
+        nargs="+",
+        metavar="TRACE",
+        help="JSONL trace file (plain, gzip, xz or zstd), folder of them or glob pattern; several are read as one "
+        "('-' = stdin)",
+    )
     parser.add_argument("--provider", help="anthropic, bedrock, openai, vllm or sglang (default: from each line)")
     parser.add_argument("--model", help="model id for every request (default: from each line)")
     parser.add_argument(
@@ -79,6 +89,13 @@ def register(subparsers: Any) -> None:
         "reads the trace twice and keeps it in memory",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON (stable keys) instead of text")
+    parser.add_argument(
+        "--json-out",
+        metavar="FILE",
+        help="also write the JSON report to FILE ('-': stdout, as --json), checked before the analysis runs. "
+        "(--json itself takes no value: TRACE can be several files, so in '--json a.jsonl b.jsonl' a value could "
+        "not be told from a trace, and the trace would be written over)",
+    )
     parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with charts")
     parser.add_argument("--skip-invalid", action="store_true", help="skip bad lines (counted) instead of stopping")
     parser.add_argument(
@@ -157,20 +174,45 @@ def _checks(report: Any, args: argparse.Namespace) -> list[str]:
 
 
 def trace_problem(trace: str) -> str | None:
-    """What keeps ``trace`` from being read, checked before any work (``None``: nothing; ``-`` is stdin).
+    """What keeps ``trace`` (a file, a folder of trace files or a glob pattern) from being read, checked before
+    any work (``None``: nothing; ``-`` is stdin).
 
     >>> trace_problem("/nonexistent/day.jsonl")
     'no such file'
     """
+    from cachepoint.core.traces import TraceFileError, resolve_traces
+
     if trace == "-":
         return None
-    path = Path(trace)
-    if path.is_dir():
-        return "is a directory; expected a trace file (JSONL, plain or gzip/xz-compressed)"
-    if not path.exists():
-        return "no such file"
-    if not os.access(path, os.R_OK):
-        return "permission denied"
+    try:
+        resolve_traces([trace])
+    except TraceFileError as exc:
+        return exc.detail
+    return None
+
+
+def _inputs(args: argparse.Namespace) -> str | None:
+    """Resolve the TRACE arguments into ``args.source`` (what `analyze` reads: ``"-"``, one path, or a
+    `TraceFiles` of several) and ``args.trace`` (their name in messages); what is wrong with them, if anything."""
+    from cachepoint.core.traces import TraceFileError, TraceFiles, resolve_traces
+
+    args.trace = " ".join(args.traces)
+    if "-" in args.traces:
+        args.source = "-"
+        return None if args.traces == ["-"] else "-: stdin cannot be read together with trace files"
+    try:
+        files = resolve_traces(args.traces)
+    except TraceFileError as exc:
+        return f"{exc.source}: {exc.detail}"
+    if len(files) == 1:
+        # One file named as such keeps the name as typed; from a folder or a pattern, the file's path.
+        args.source = args.trace if Path(args.trace).is_file() else str(files[0])
+        if files[0].stat().st_size == 0:
+            return f"{args.source}: no requests (the file is empty)"
+    else:
+        args.source = TraceFiles(files)
+        if all(f.stat().st_size == 0 for f in files):
+            return f"{args.trace}: no requests (every file is empty)"
     return None
 
 
@@ -196,15 +238,25 @@ def output_problem(target: str) -> str | None:
 
 def _problem_before_the_run(args: argparse.Namespace) -> str | None:
     """Bad input that can be told before any work: the trace, the report's destination, the options."""
-    if (problem := trace_problem(args.trace)) is not None:
-        return f"{args.trace}: {problem}"
+    if (problem := _inputs(args)) is not None:
+        return problem
     if args.html and (problem := output_problem(args.html)) is not None:
         return f"{args.html}: {problem} (--html)"
+    if args.json_out and args.json_out != "-" and (problem := output_problem(args.json_out)) is not None:
+        return f"{args.json_out}: {problem} (--json-out)"
     if args.jobs is not None and args.jobs < 1:
         return "--jobs: expected 1 or more"
-    if args.trace != "-" and Path(args.trace).stat().st_size == 0:
-        return f"{args.trace}: no requests (the file is empty)"
     return None
+
+
+def _line_problem(args: argparse.Namespace, exc: Any) -> str:
+    """``FILE: line N: ...`` for a bad line; of several files, the one it is in and its number there."""
+    from cachepoint.core.traces import TraceFiles, TraceFormatError
+
+    if isinstance(args.source, TraceFiles) and exc.line is not None:
+        name, line = args.source.locate(exc.line)
+        return f"{name}: {TraceFormatError(line, exc.path, exc.detail)}"
+    return f"{args.source}: {exc}"
 
 
 def _no_requests(report: Any, trace: str) -> str:
@@ -222,20 +274,28 @@ def _emit(report: Any, args: argparse.Namespace) -> str | None:
     from cachepoint.core.analyze.html import render_html
     from cachepoint.core.analyze.terminal import print_report
 
+    to_stdout = args.json or args.json_out == "-"
     try:
-        if args.json:
+        if to_stdout:
             sys.stdout.write(report.to_json() + "\n")
         else:
             print_report(report, Console(), top=args.top, html=args.html)
         sys.stdout.flush()
     except BrokenPipeError:  # `cachepoint analyze ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if args.json_out and args.json_out != "-":
+        try:
+            Path(args.json_out).write_text(report.to_json() + "\n", encoding="utf-8")
+        except OSError as exc:
+            return f"{args.json_out}: {exc.strerror or exc} (--json-out)"
+        if not to_stdout:
+            Console().print(f"JSON report: {args.json_out}", style="dim", soft_wrap=True)
     if args.html:
         try:
             Path(args.html).write_text(render_html(report), encoding="utf-8")
         except OSError as exc:
             return f"{args.html}: {exc.strerror or exc} (--html)"
-        if not args.json:
+        if not to_stdout:
             Console().print(f"HTML report: {args.html}", style="dim", soft_wrap=True)
     return None
 
@@ -245,10 +305,10 @@ def _bracket(args: argparse.Namespace, specs: list[str]) -> Any:
     from cachepoint.core.analyze.incumbents import INCUMBENTS_FOR
     from cachepoint.core.analyze.optimal import bracket_trace
 
-    if args.trace == "-":
+    if args.source == "-":
         raise ValueError("--optimum reads the trace twice: give a file, not '-' (stdin)")
     bracket = bracket_trace(
-        args.trace, provider=args.provider, model=args.model, interval=args.interval, skip_invalid=args.skip_invalid
+        args.source, provider=args.provider, model=args.model, interval=args.interval, skip_invalid=args.skip_invalid
     )
     for provider in bracket.providers:
         for spec in INCUMBENTS_FOR.get(provider, ()):
@@ -261,11 +321,10 @@ def _with_optimum(report: Any, bracket: Any) -> Any:
     """The report with the ``--optimum`` section (the same report when it was not asked for)."""
     if bracket is None:
         return report
-    from dataclasses import replace
 
     from cachepoint.core.analyze.optimal import summarize
 
-    return replace(report, optimum=summarize(bracket, report))
+    return dataclasses.replace(report, optimum=summarize(bracket, report))
 
 
 def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way a run ends
@@ -295,7 +354,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
         if progress is not None:
             progress.start()
         report = analyze(
-            args.trace,
+            args.source,
             provider=args.provider,
             model=args.model,
             strategies=specs,
@@ -306,9 +365,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
             progress=update,
         )
     except TraceFormatError as exc:
-        return error(f"{args.trace}: {exc}", "--skip-invalid skips bad lines and counts them")
+        return error(_line_problem(args, exc), "--skip-invalid skips bad lines and counts them")
     except TraceFileError as exc:
-        return error(f"{args.trace}: {exc.detail}")
+        return error(f"{exc.source}: {exc.detail}")
     except WorkerError as exc:
         return error(str(exc))
     except (ValueError, OSError) as exc:
@@ -319,6 +378,8 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
     if report.requests == 0:
         return error(_no_requests(report, args.trace))
     report = _with_optimum(report, bracket)
+    if not isinstance(args.source, str):  # several files: the report names what the user gave
+        report = dataclasses.replace(report, source=args.trace)
 
     if (problem := _emit(report, args)) is not None:
         return error(problem)

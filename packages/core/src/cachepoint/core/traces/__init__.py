@@ -33,6 +33,7 @@ from importlib import resources
 from typing import Any
 
 from cachepoint.core.traces.errors import TraceFileError, TraceFormatError
+from cachepoint.core.traces.inputs import TRACE_SUFFIXES, TraceFiles, resolve_traces
 from cachepoint.core.traces.reader import (
     TraceReader,
     TraceSource,
@@ -40,6 +41,7 @@ from cachepoint.core.traces.reader import (
     iter_lines,
     open_trace,
     parse_line,
+    raw_lines,
     read_trace,
 )
 from cachepoint.core.traces.record import (
@@ -55,7 +57,9 @@ from cachepoint.core.traces.writer import TraceWriter
 __all__ = [
     "ENVELOPE_FIELDS",
     "FORMAT_VERSION",
+    "TRACE_SUFFIXES",
     "TraceFileError",
+    "TraceFiles",
     "TraceFormatError",
     "TraceReader",
     "TraceRecord",
@@ -68,7 +72,9 @@ __all__ = [
     "parse_line",
     "parse_record",
     "parse_timestamp",
+    "raw_lines",
     "read_trace",
+    "resolve_traces",
     "schema",
 ]
 
