@@ -317,14 +317,16 @@ def _bracket(args: argparse.Namespace, specs: list[str]) -> Any:
     return bracket
 
 
-def _with_optimum(report: Any, bracket: Any) -> Any:
-    """The report with the ``--optimum`` section (the same report when it was not asked for)."""
-    if bracket is None:
-        return report
+def _finished(report: Any, args: argparse.Namespace, bracket: Any) -> Any:
+    """The report as printed: with the ``--optimum`` section when it was asked for, and named for what the user
+    gave when that was several files."""
+    if bracket is not None:
+        from cachepoint.core.analyze.optimal import summarize
 
-    from cachepoint.core.analyze.optimal import summarize
-
-    return dataclasses.replace(report, optimum=summarize(bracket, report))
+        report = dataclasses.replace(report, optimum=summarize(bracket, report))
+    if not isinstance(args.source, str):
+        report = dataclasses.replace(report, source=args.trace)
+    return report
 
 
 def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way a run ends
@@ -377,9 +379,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
             progress.stop()
     if report.requests == 0:
         return error(_no_requests(report, args.trace))
-    report = _with_optimum(report, bracket)
-    if not isinstance(args.source, str):  # several files: the report names what the user gave
-        report = dataclasses.replace(report, source=args.trace)
+    report = _finished(report, args, bracket)
 
     if (problem := _emit(report, args)) is not None:
         return error(problem)
