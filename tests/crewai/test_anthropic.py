@@ -180,7 +180,11 @@ def test_response_cache_serves_repeated_calls_from_the_store(emulator: Emulator,
 
     assert len(wire.completions(emulator)) == 1
     assert cache.stats().hits == 2
-    assert ledger.stats().calls == 1  # replies from the store reached no model and cost nothing
+    hits = ledger.stats(response_cache="hit")
+    assert (ledger.stats().calls, hits.calls, hits.replayed_calls) == (3, 2, 2)  # replies from the store are hits
+    assert (hits.input_tokens, hits.cost_usd) == (0, 0.0)  # ...that reached no model and cost nothing
+    first = ledger.stats().cost_usd or 0.0
+    assert first > 0 and hits.replay_savings_usd == pytest.approx(2 * first)  # each saved what the first cost
     after_all = llm.get_token_usage_summary()
     assert after_all.successful_requests == after_first.successful_requests + 2
     assert after_all.total_tokens == after_first.total_tokens  # replays report zero tokens to CrewAI
@@ -281,7 +285,9 @@ def test_streamed_calls_are_served_from_the_response_cache(emulator: Emulator, w
     assert call.stream
     assert wire.breakpoints(call) == [("system[0]", "1h"), ("messages[0].content[0]", None)]
     assert cache.stats().hits == 2
-    assert ledger.stats().calls == 1  # replays reached no model
+    hits = ledger.stats(response_cache="hit")
+    assert (ledger.stats().calls, hits.calls, hits.replayed_calls, hits.input_tokens) == (3, 2, 2, 0)
+    assert hits.cost_usd == 0.0  # replays reached no model
     assert _tokens(llm) == (requests + 2, tokens)  # and report zero tokens to CrewAI
 
 

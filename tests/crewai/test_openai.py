@@ -91,7 +91,11 @@ def test_response_cache_serves_plain_calls(emulator: Emulator, wire: Any) -> Non
     (call,) = wire.completions(emulator)
     assert call.body["prompt_cache_key"].startswith("cp-")
     assert cache.stats().hits == 2
-    assert ledger.stats().calls == 1  # replays reached no model
+    hits = ledger.stats(response_cache="hit")
+    assert (ledger.stats().calls, hits.calls, hits.replayed_calls, hits.input_tokens) == (3, 2, 2, 0)
+    assert hits.cost_usd == 0.0  # replays reached no model
+    first = ledger.stats().cost_usd
+    assert first and hits.replay_savings_usd == pytest.approx(2 * first)  # each saved what the first call cost
     assert _tokens(llm) == (requests + 2, tokens)  # and report zero tokens to CrewAI
 
 
@@ -114,7 +118,8 @@ def test_response_cache_over_redis_serves_streamed_calls(
     assert asyncio.run(run()) == ["Done."] * 3
     (call,) = wire.completions(emulator)
     assert call.stream
-    assert ledger.stats().calls == 1
+    hits = ledger.stats(response_cache="hit")
+    assert (ledger.stats().calls, hits.calls, hits.replayed_calls, hits.input_tokens) == (3, 2, 2, 0)
 
 
 def test_response_cache_leaves_sampled_calls_to_the_model(emulator: Emulator, wire: Any) -> None:
