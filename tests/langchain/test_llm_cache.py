@@ -122,7 +122,8 @@ def test_the_handler_counts_a_hit_of_langchains_own_cache(emulator: Emulator) ->
     assert (stats.calls, stats.hit_calls, stats.replayed_calls) == (2, 1, 1)
     assert stats.input_tokens == emulator.requests[0].usage.input_tokens  # the hit's old tokens are not counted
     assert (hits.calls, hits.cost_usd, hits.input_tokens) == (1, 0.0, 0)
-    assert paid and hits.replay_savings_usd == pytest.approx(paid)
+    assert paid
+    assert hits.replay_savings_usd == pytest.approx(paid)
     assert stats.cost_usd == pytest.approx(paid)
 
 

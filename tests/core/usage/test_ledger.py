@@ -309,7 +309,8 @@ def test_a_replay_of_a_known_call_saves_what_that_call_cost() -> None:
     ledger = UsageLedger()
     paid = ledger.record(first, {"node": "plan"})
     saved = ledger.record_replay({"node": "plan"}, saved=first)
-    assert saved is not None and saved.total_usd == pytest.approx(paid.total_usd)
+    assert saved is not None
+    assert saved.total_usd == pytest.approx(paid.total_usd)
     s = ledger.stats(node="plan")
     assert (s.calls, s.replayed_calls, s.hit_calls) == (2, 1, 1)
     assert s.cost_usd == pytest.approx(paid.total_usd)  # the replay cost nothing

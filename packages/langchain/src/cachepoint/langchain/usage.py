@@ -184,9 +184,7 @@ def record_hit(
     cost. No trace line: nothing reached the provider."""
     model = model_of(message, model)
     labels = labels_of(provider=provider, model=model, metadata=metadata, tags=tags, static=static)
-    calls.record_hit(
-        provider=provider, model=model, labels=labels, duration_s=duration_s, usage=native_usage(message)
-    )
+    calls.record_hit(provider=provider, model=model, labels=labels, duration_s=duration_s, usage=native_usage(message))
 
 
 def _session(metadata: Mapping[str, Any]) -> str | None:
