@@ -236,7 +236,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
             )
             return
         body = None
-        if run.target is not None:
+        if run.target is not None and self.recorder is not None:  # the request is rebuilt only for a trace line
             body = run.body if run.placement is None else run.placement.request()
         record(
             calls,
