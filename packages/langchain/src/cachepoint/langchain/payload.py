@@ -236,27 +236,49 @@ class _Converted:
 
 _CONVERTED = _Converted()
 
+# The same few hundred locators (and tool slots) describe every request of a conversation: made once each.
+_LOCATORS: dict[tuple[str, int | None, int], Locator] = {}
+_TOOL_SLOTS: dict[int, Slot] = {}
+_INTERNED_MAX = 65536
+
+
+def _locator(section: Any, message: int | None, index: int) -> Locator:
+    found = _LOCATORS.get((section, message, index))
+    if found is None:
+        if len(_LOCATORS) >= _INTERNED_MAX:
+            _LOCATORS.clear()
+        found = _LOCATORS[section, message, index] = Locator(section, message, index)
+    return found
+
+
+def _tool_slot(index: int) -> Slot:
+    found = _TOOL_SLOTS.get(index)
+    if found is None:
+        found = _TOOL_SLOTS[index] = Slot(-1, index, "tool")
+    return found
+
 
 def _anthropic_payload(b: _Builder, tools: Sequence[Any], kwargs: Mapping[str, Any]) -> Mirror:
     target = b.target
     payload: dict[str, Any] = {"model": target.model, "max_tokens": 1}
     mirror = Mirror(target, payload)
     tool_defs = [dict(t) for t in tools if isinstance(t, Mapping)]
+    slots = mirror.slots
     if tool_defs:
         payload["tools"] = tool_defs
         for i in range(len(tool_defs)):
-            mirror.slots[Locator("tools", None, i)] = Slot(-1, i, "tool")
+            slots[_locator("tools", None, i)] = _tool_slot(i)
     if b.system_string is not None:
         payload["system"] = b.system_string
     elif b.system:
         payload["system"] = [block for block, _ in b.system]
     for i, (_, slot) in enumerate(b.system):
-        mirror.slots[Locator("system", None, i)] = slot
+        slots[_locator("system", None, i)] = slot
     turns = [(role, blocks) for role, blocks in b.turns if blocks]
     payload["messages"] = [{"role": role, "content": [block for block, _ in blocks]} for role, blocks in turns]
     for m, (_, blocks) in enumerate(turns):
         for i, (_, slot) in enumerate(blocks):
-            mirror.slots[Locator("messages", m, i)] = slot
+            slots[_locator("messages", m, i)] = slot
     mirror.shape = (len(tool_defs), len(b.system), [len(blocks) for _, blocks in turns])
     control = kwargs.get("cache_control")
     if control and turns:
