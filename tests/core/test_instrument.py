@@ -190,3 +190,19 @@ def test_a_response_cache_hit_is_a_hit_with_zero_provider_tokens(tmp_path: Path)
     hits = ledger.stats(response_cache="hit")
     assert (hits.calls, hits.hit_rate, hits.cost_usd) == (1, 1.0, 0.0)
     assert len(read_trace(path)) == 1  # nothing was sent for the hit
+    assert hits.replayed_calls == 1
+
+
+def test_a_response_cache_hit_carries_what_the_first_call_cost() -> None:
+    ledger = UsageLedger()
+    calls = CallRecorder(ledger=ledger)
+    stored = {"input_tokens": 5, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 1800, "output_tokens": 9}
+    first = calls.record(None, stored, provider="anthropic", model="claude-sonnet-4-5")
+    calls.record_hit(provider="anthropic", model="claude-sonnet-4-5", usage=stored)
+    calls.record_hit(provider="anthropic", model="claude-sonnet-4-5", usage=stored, label=("node_cache", "hit"))
+    assert first is not None
+    hits = ledger.stats(response_cache="hit")
+    assert hits.cost_usd == 0.0
+    assert hits.replay_savings_usd == pytest.approx(ledger.stats().cost_usd)  # the first call's cost, saved
+    assert ledger.stats(node_cache="hit").replay_savings_usd == pytest.approx(hits.replay_savings_usd)
+    assert ledger.stats().replay_savings_usd == pytest.approx(2 * hits.replay_savings_usd)

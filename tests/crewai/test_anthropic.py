@@ -19,6 +19,7 @@ from cachepoint.core.traces import TraceWriter, read_trace
 from cachepoint.core.usage import UsageLedger
 from cachepoint.crewai import LLM, CachePoints
 from crewai import Agent, Crew, Task
+from crewai_streams import chunk_events
 
 MODEL = "anthropic/claude-sonnet-4-5"
 SYSTEM = "You are a support agent for the Acme router. Answer only from the manual below.\n" + (
@@ -180,7 +181,12 @@ def test_response_cache_serves_repeated_calls_from_the_store(emulator: Emulator,
 
     assert len(wire.completions(emulator)) == 1
     assert cache.stats().hits == 2
-    assert ledger.stats().calls == 1  # replies from the store reached no model and cost nothing
+    hits = ledger.stats(response_cache="hit")
+    assert (ledger.stats().calls, hits.calls, hits.replayed_calls) == (3, 2, 2)  # replies from the store are hits
+    assert (hits.input_tokens, hits.cost_usd) == (0, 0.0)  # ...that reached no model and cost nothing
+    first = ledger.stats().cost_usd or 0.0
+    assert first > 0
+    assert hits.replay_savings_usd == pytest.approx(2 * first)
     after_all = llm.get_token_usage_summary()
     assert after_all.successful_requests == after_first.successful_requests + 2
     assert after_all.total_tokens == after_first.total_tokens  # replays report zero tokens to CrewAI
@@ -281,7 +287,9 @@ def test_streamed_calls_are_served_from_the_response_cache(emulator: Emulator, w
     assert call.stream
     assert wire.breakpoints(call) == [("system[0]", "1h"), ("messages[0].content[0]", None)]
     assert cache.stats().hits == 2
-    assert ledger.stats().calls == 1  # replays reached no model
+    hits = ledger.stats(response_cache="hit")
+    assert (ledger.stats().calls, hits.calls, hits.replayed_calls, hits.input_tokens) == (3, 2, 2, 0)
+    assert hits.cost_usd == 0.0  # replays reached no model
     assert _tokens(llm) == (requests + 2, tokens)  # and report zero tokens to CrewAI
 
 
@@ -347,3 +355,17 @@ def test_structured_output_through_the_beta_api_is_served_from_the_cache(emulato
     assert call.path == "/v1/messages?beta=true"
     assert call.headers["anthropic-beta"] == "structured-outputs-2025-11-13"
     assert cache.stats().hits == 1
+
+
+@pytest.mark.emulator_reply("Hold the reset button for ten seconds.")
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_replayed_stream_reaches_crewai_chunk_by_chunk(emulator: Emulator, wire: Any, is_async: bool) -> None:
+    # What a CrewAI user streaming an agent sees: one LLMStreamChunkEvent per chunk, live and replayed alike.
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = anthropic_llm(emulator, CachePoints(response_cache=cache), temperature=0, stream=True)
+    (answer, live), (again, replayed) = chunk_events(llm, MESSAGES, runs=2, is_async=is_async)
+    assert answer == again == "Hold the reset button for ten seconds."
+    assert len(wire.completions(emulator)) == 1
+    assert cache.stats().hits == 1
+    assert len(live) > 1  # the emulator streams its answer in pieces
+    assert replayed == live  # the replay streams too, piece by piece: not one blob

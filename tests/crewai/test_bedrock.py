@@ -17,6 +17,7 @@ from cachepoint.core.stores import MemoryStore
 from cachepoint.core.usage import UsageLedger
 from cachepoint.crewai import LLM, CachePoints
 from crewai import Agent, Crew, Task
+from crewai_streams import chunk_events
 
 MODEL = "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -156,5 +157,18 @@ def test_response_cache_serves_streamed_calls(emulator: Emulator, wire: Any) -> 
     (call,) = wire.completions(emulator)
     assert call.operation == "converse_stream"
     assert cache.stats().hits == 2
-    assert ledger.stats().calls == 1
+    hits = ledger.stats(response_cache="hit")
+    assert (ledger.stats().calls, hits.calls, hits.replayed_calls, hits.input_tokens) == (3, 2, 2, 0)
     assert llm.get_token_usage_summary().total_tokens == tokens
+
+
+@pytest.mark.emulator_reply("Hold the reset button for ten seconds.")
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_replayed_stream_reaches_crewai_chunk_by_chunk(emulator: Emulator, wire: Any, is_async: bool) -> None:
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = bedrock_llm(CachePoints(response_cache=cache), temperature=0, stream=True)
+    (answer, live), (again, replayed) = chunk_events(llm, MESSAGES, runs=2, is_async=is_async)
+    assert answer == again == "Hold the reset button for ten seconds."
+    assert len(wire.completions(emulator)) == 1
+    assert len(live) > 1  # the emulator streams its answer in pieces
+    assert replayed == live  # the replay streams too, piece by piece: not one blob

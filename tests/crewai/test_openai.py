@@ -16,6 +16,7 @@ from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import MemoryStore, RedisStore
 from cachepoint.core.usage import UsageLedger
 from cachepoint.crewai import LLM, CachePoints
+from crewai_streams import chunk_events
 
 SYSTEM = "You are a travel agent. Recommend trains from the timetable below.\n" + ("Timetable row. " * 400)
 
@@ -91,7 +92,12 @@ def test_response_cache_serves_plain_calls(emulator: Emulator, wire: Any) -> Non
     (call,) = wire.completions(emulator)
     assert call.body["prompt_cache_key"].startswith("cp-")
     assert cache.stats().hits == 2
-    assert ledger.stats().calls == 1  # replays reached no model
+    hits = ledger.stats(response_cache="hit")
+    assert (ledger.stats().calls, hits.calls, hits.replayed_calls, hits.input_tokens) == (3, 2, 2, 0)
+    assert hits.cost_usd == 0.0  # replays reached no model
+    first = ledger.stats().cost_usd
+    assert first
+    assert hits.replay_savings_usd == pytest.approx(2 * first)
     assert _tokens(llm) == (requests + 2, tokens)  # and report zero tokens to CrewAI
 
 
@@ -114,7 +120,8 @@ def test_response_cache_over_redis_serves_streamed_calls(
     assert asyncio.run(run()) == ["Done."] * 3
     (call,) = wire.completions(emulator)
     assert call.stream
-    assert ledger.stats().calls == 1
+    hits = ledger.stats(response_cache="hit")
+    assert (ledger.stats().calls, hits.calls, hits.replayed_calls, hits.input_tokens) == (3, 2, 2, 0)
 
 
 def test_response_cache_leaves_sampled_calls_to_the_model(emulator: Emulator, wire: Any) -> None:
@@ -169,3 +176,15 @@ def test_response_cache_serves_the_responses_api_plain_and_streamed() -> None:
             assert answers == ["Paris.", "Paris."]
         assert server.requests == 2  # one plain, one streamed; each asked again from the cache
         assert cache.stats().hits == 2
+
+
+@pytest.mark.emulator_reply("Hold the reset button for ten seconds.")
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_replayed_stream_reaches_crewai_chunk_by_chunk(emulator: Emulator, wire: Any, is_async: bool) -> None:
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = openai_llm(emulator, CachePoints(response_cache=cache), temperature=0, stream=True)
+    (answer, live), (again, replayed) = chunk_events(llm, messages("Paris to Lyon?"), runs=2, is_async=is_async)
+    assert answer == again == "Hold the reset button for ten seconds."
+    assert len(wire.completions(emulator)) == 1
+    assert len(live) > 1  # the emulator streams its answer in pieces
+    assert replayed == live  # the replay streams too, piece by piece: not one blob

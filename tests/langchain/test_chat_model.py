@@ -67,11 +67,17 @@ def cached_model(emulator: Emulator, provider: str) -> Any:
 def test_repeated_calls_are_answered_from_the_response_cache(emulator: Emulator, provider: str) -> None:
     model = cached_model(emulator, provider)
     messages = [SystemMessage(MANUAL), HumanMessage("My router blinks red.")]
-    first, second = model.invoke(messages), model.invoke(messages)
+    first = model.invoke(messages)
+    paid = model.ledger.stats().cost_usd or 0.0
+    second = model.invoke(messages)
     assert len(emulator.requests) == 1
     assert second.text == first.text
     assert second.response_metadata["cachepoint_cache"] == "hit"
-    assert model.ledger.stats().calls == 1  # the replay made no provider call
+    stats, hits = model.ledger.stats(), model.ledger.stats(response_cache="hit")
+    assert (stats.calls, stats.hit_calls, stats.replayed_calls) == (2, 1, 1)  # the replay counts as a hit
+    assert stats.input_tokens == emulator.requests[0].usage.input_tokens  # ...that sent no tokens
+    assert (hits.calls, hits.cost_usd) == (1, 0.0)
+    assert hits.replay_savings_usd == pytest.approx(paid)  # it saved what the first call cost
 
 
 def merged(chunks: list[AIMessageChunk]) -> AIMessageChunk:
@@ -89,8 +95,13 @@ def dumped(chunks: list[AIMessageChunk]) -> list[dict[str, Any]]:
 def test_a_replayed_stream_yields_the_same_chunks_and_final_usage(emulator: Emulator, provider: str) -> None:
     model = cached_model(emulator, provider)
     messages = [SystemMessage(MANUAL), HumanMessage("How do I reset it?")]
-    live, replayed = list(model.stream(messages)), list(model.stream(messages))
+    live = list(model.stream(messages))
+    paid = model.ledger.stats().cost_usd or 0.0
+    replayed = list(model.stream(messages))
     assert len(emulator.requests) == 1
+    hits = model.ledger.stats(response_cache="hit")
+    assert (model.ledger.stats().calls, hits.calls, hits.replayed_calls, hits.input_tokens) == (2, 1, 1, 0)
+    assert hits.replay_savings_usd == pytest.approx(paid)
     assert emulator.requests[0].stream
     assert dumped(replayed) == dumped(live)
     assert len(live) > 1
@@ -108,6 +119,7 @@ async def test_a_replayed_async_stream_yields_the_same_chunks_and_final_usage(
     live = [c async for c in model.astream(messages)]
     replayed = [c async for c in model.astream(messages)]
     assert len(emulator.requests) == 1
+    assert model.ledger.stats(response_cache="hit").replayed_calls == 1
     assert dumped(replayed) == dumped(live)
     assert merged(replayed).usage_metadata == merged(live).usage_metadata
     again = await model.ainvoke(messages)  # a plain call is keyed apart from the stream

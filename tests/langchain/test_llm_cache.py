@@ -14,6 +14,7 @@ import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from langchain_core.caches import InMemoryCache
 from langchain_core.globals import get_llm_cache, set_llm_cache
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.load import dumps
@@ -63,8 +64,9 @@ def test_set_llm_cache_answers_a_repeated_call_without_the_provider(
     ledger = UsageLedger()
     set_llm_cache(CachepointLLMCache(MemoryStore(max_entries=100), ledger=ledger))
     model = MODELS[provider](emulator)
-    first = model.invoke([SystemMessage(MANUAL), HumanMessage("My router blinks red.")])
-    second = model.invoke([SystemMessage(MANUAL), HumanMessage("My router blinks red.")])
+    handler = CachepointCallbackHandler(ledger=UsageLedger())  # records the call that reaches the provider
+    first = model.invoke([SystemMessage(MANUAL), HumanMessage("My router blinks red.")], {"callbacks": [handler]})
+    second = model.invoke([SystemMessage(MANUAL), HumanMessage("My router blinks red.")], {"callbacks": [handler]})
 
     assert len(emulator.requests) == 1
     assert second.text == first.text
@@ -72,6 +74,9 @@ def test_set_llm_cache_answers_a_repeated_call_without_the_provider(
     assert second.response_metadata["cachepoint_cache"] == "hit"
     hits = ledger.stats(response_cache="hit")
     assert (hits.calls, hits.hit_calls, hits.input_tokens, hits.output_tokens) == (1, 1, 0, 0)
+    assert (hits.replayed_calls, hits.cost_usd) == (1, 0.0)
+    assert hits.replay_savings_usd == pytest.approx(handler.ledger.stats().cost_usd or 0.0)  # the first call's
+    assert handler.ledger.stats().calls == 1  # the cache counted its hit; the handler does not count it again
     assert dict(ledger.series()[0][0])["provider"] == ("anthropic" if provider == "anthropic" else "bedrock")
 
 
@@ -100,6 +105,26 @@ def test_langchains_own_hit_repeats_old_tokens_but_the_ledger_counts_zero(emulat
     assert ledger.stats().calls == 2
     assert ledger.stats().input_tokens == emulator.requests[0].usage.input_tokens
     assert ledger.stats(response_cache="hit").calls == 1
+
+
+def test_the_handler_counts_a_hit_of_langchains_own_cache(emulator: Emulator) -> None:
+    # LangChain's InMemoryCache answers the second call: the handler counts it as a replayed hit that cost
+    # nothing and saved what the first call cost (LangChain keeps that call's usage on the hit).
+    ledger = UsageLedger()
+    config: Any = {"callbacks": [CachepointCallbackHandler(ledger=ledger)]}
+    model = anthropic(emulator, cache=InMemoryCache())
+    model.invoke([SystemMessage(MANUAL), HumanMessage("Hi")], config=config)
+    paid = ledger.stats().cost_usd
+    model.invoke([SystemMessage(MANUAL), HumanMessage("Hi")], config=config)
+
+    assert len(emulator.requests) == 1
+    stats, hits = ledger.stats(), ledger.stats(response_cache="hit")
+    assert (stats.calls, stats.hit_calls, stats.replayed_calls) == (2, 1, 1)
+    assert stats.input_tokens == emulator.requests[0].usage.input_tokens  # the hit's old tokens are not counted
+    assert (hits.calls, hits.cost_usd, hits.input_tokens) == (1, 0.0, 0)
+    assert paid
+    assert hits.replay_savings_usd == pytest.approx(paid)
+    assert stats.cost_usd == pytest.approx(paid)
 
 
 # --- the key: markers and ids out, everything that changes the answer in ---

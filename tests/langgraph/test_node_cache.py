@@ -133,6 +133,8 @@ def test_a_repeated_run_is_served_from_the_store(store: CacheStore, is_async: bo
         ("expensive",): (1, 1, 0),
         ("more",): (1, 1, 0),
     }
+    hits = ledger.stats(node_cache="hit")  # a node-cache hit is told apart from a response-cache hit
+    assert (hits.calls, hits.replayed_calls, hits.cost_usd) == (2, 2, 0.0)
 
 
 def test_hits_show_in_the_update_stream(store: CacheStore) -> None:

@@ -347,3 +347,25 @@ def test_constructor_validates_its_arguments(store: MemoryStore) -> None:
         ResponseCache({}, CachePolicy("chat"))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="lock: expected a DistributedLock"):
         ResponseCache(store, CachePolicy("chat"), lock=object())  # type: ignore[arg-type]
+
+
+async def test_a_failing_load_is_warned_about_once_per_cache(
+    store: MemoryStore, helpers: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A schema change breaks every load of the old entries: each cache says so once, then keeps it to debug.
+    async def call() -> Completion:
+        return Completion("Paris", 3)
+
+    def stale_schema(data: Any) -> Completion:
+        return Completion(**data, extra=1)  # type: ignore[call-arg]
+
+    await ResponseCache(store, CachePolicy("chat"), dump=dataclasses.asdict).get_or_call(helpers.request(), call)
+    first, second = (ResponseCache(store, CachePolicy("chat"), load=stale_schema) for _ in range(2))
+    with caplog.at_level(logging.DEBUG, logger="cachepoint.core.response_cache"):
+        for cache in (first, first, first, second, second):
+            assert (await cache.get_or_call(helpers.request(), call)).source is Source.MISS
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "load() failed" in r.getMessage()]
+    warned, quiet = logging.WARNING, logging.DEBUG
+    assert [level for level, _ in said] == [warned, quiet, quiet, warned, quiet]
+    assert all("'chat'" in message for _, message in said)  # names the cache's namespace
+    assert (first.stats().load_errors, second.stats().load_errors) == (3, 2)

@@ -301,3 +301,32 @@ def test_a_dump_from_before_replays_still_loads() -> None:
     for series in data["series"]:
         del series["raw"]["replayed_calls"]
     assert UsageLedger.from_dict(data).stats().calls == 5
+
+
+def test_a_replay_of_a_known_call_saves_what_that_call_cost() -> None:
+    # A response cache answered the same request again: the user saved what the first call cost, and paid nothing.
+    first = anthropic_call(10, 0, 5000, 100)
+    ledger = UsageLedger()
+    paid = ledger.record(first, {"node": "plan"})
+    saved = ledger.record_replay({"node": "plan"}, saved=first)
+    assert saved is not None
+    assert saved.total_usd == pytest.approx(paid.total_usd)
+    s = ledger.stats(node="plan")
+    assert (s.calls, s.replayed_calls, s.hit_calls) == (2, 1, 1)
+    assert s.cost_usd == pytest.approx(paid.total_usd)  # the replay cost nothing
+    assert s.replay_savings_usd == pytest.approx(paid.total_usd)
+    assert s.savings_usd == pytest.approx(paid.without_cache_usd - paid.total_usd + paid.total_usd)
+    assert s.input_tokens == first.input_tokens  # no tokens were sent for the replay
+    restored = UsageLedger.from_dict(json.loads(json.dumps(ledger.to_dict())))
+    assert restored.stats().replay_savings_usd == pytest.approx(paid.total_usd)
+    assert ledger.to_dict()["total"]["replay_savings_usd"] == pytest.approx(paid.total_usd)
+
+
+def test_a_replay_of_an_unpriced_call_saves_nothing_it_cannot_price() -> None:
+    ledger = UsageLedger()
+    unknown = CacheUsage(provider="vllm", model="llama", input_tokens=9, output_tokens=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownModelWarning)
+        assert ledger.record_replay({"node": "a"}, saved=unknown) is None
+    s = ledger.stats()
+    assert (s.calls, s.replayed_calls, s.cost_usd, s.replay_savings_usd) == (1, 1, 0.0, 0.0)

@@ -261,17 +261,39 @@ class CallRecorder:
         model: str | None,
         labels: Mapping[str, str] | None = None,
         duration_s: float | None = None,
+        usage: Any = None,
+        label: tuple[str, str] = ("response_cache", "hit"),
     ) -> CacheUsage:
-        """Record a call a response cache answered: no provider call, so zero provider tokens (whatever the
-        stored answer says it cost the first time), counted as a hit, labelled ``response_cache="hit"``. No trace
-        line: nothing was sent. Returns the usage recorded.
+        """Record a call a cache answered: no provider call, so zero provider tokens and no cost, counted as a
+        replayed hit (`UsageLedger.record_replay`), labelled ``label`` (``response_cache="hit"``; LangGraph's node
+        cache uses ``node_cache="hit"``). ``usage``: the stored answer's usage as the provider reported it the
+        first time (anything `normalize_usage` reads), when known: what that call cost is counted as saved.
+        No trace line: nothing was sent (a trace records provider traffic only). Returns the usage recorded.
 
         >>> ledger = UsageLedger()
-        >>> usage = CallRecorder(ledger=ledger).record_hit(provider="anthropic", model="claude-sonnet-4-5")
+        >>> first = {"input_tokens": 2000, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0,
+        ...          "output_tokens": 100}
+        >>> usage = CallRecorder(ledger=ledger).record_hit(provider="anthropic", model="claude-sonnet-4-5",
+        ...                                                usage=first)
         >>> usage.input_tokens, ledger.stats(response_cache="hit").hit_rate
         (0, 1.0)
+        >>> round(ledger.stats().replay_savings_usd, 4), ledger.stats().cost_usd
+        (0.0075, 0.0)
         """
-        usage = CacheUsage(
+        saved: CacheUsage | None = None
+        if usage is not None and self.ledger is not None:
+            try:
+                saved = normalize_usage(usage, provider=provider, model=model)
+            except Exception as exc:  # the hit still counts; only its savings are unknown
+                log_once(
+                    f"hit-usage:{provider}:{type(exc).__name__}",
+                    "cachepoint: could not read the stored usage of a %s cache hit, no savings counted (%s: %s)",
+                    provider,
+                    type(exc).__name__,
+                    exc,
+                    logger=logger,
+                )
+        zero = CacheUsage(
             provider=provider,
             model=model,
             input_tokens=0,
@@ -280,13 +302,18 @@ class CallRecorder:
             output_tokens=0,
             reasoning_tokens=0,
         )
-        labels = {**(labels or {}), "response_cache": "hit"}
+        key, value = label
+        labelled = {**(labels or {}), key: value}
+        for name in ("provider", "model"):  # as `UsageLedger.record` adds them from the usage
+            found = getattr(zero, name)
+            if found is not None:
+                labelled.setdefault(name, found)
         ledger, otel = self.ledger, self.otel
         if ledger is not None:
-            self._safely("ledger", lambda: ledger.record(usage, labels, duration_s=duration_s, cache_hit=True))
+            self._safely("ledger", lambda: ledger.record_replay(labelled, duration_s=duration_s, saved=saved))
         if otel is not None:
-            self._safely("otel", lambda: otel.record(usage, duration_s=duration_s))
-        return usage
+            self._safely("otel", lambda: otel.record(zero, duration_s=duration_s))
+        return zero
 
     @staticmethod
     def _safely(sink: str, write: Callable[[], object]) -> None:

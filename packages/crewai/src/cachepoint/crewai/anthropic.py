@@ -60,7 +60,11 @@ class _Messages:
             return self._inner.create(**payload, **options)
         timer = Timer()
         message, reached = caching.cached(
-            _cache_key(payload, options), lambda: self._inner.create(**payload, **options), load=free
+            _cache_key(payload, options),
+            lambda: self._inner.create(**payload, **options),
+            load=free,
+            timer=timer,
+            model=payload.get("model"),
         )
         if reached:
             caching.record(payload, message.usage, timer, model=payload.get("model"))
@@ -214,7 +218,8 @@ class _Stream:
 
 class _StreamManager:
     """``messages.stream(...)``: the SDK's manager (or the response cache's), recording the final message's usage
-    when the block ends without an error (an abandoned or failed stream is not recorded, nor a replay)."""
+    when the block ends without an error (an abandoned or failed stream is not recorded; a replay is recorded as
+    a hit)."""
 
     def __init__(self, inner: Any, caching: Caching, payload: dict[str, Any]) -> None:
         self._inner = inner
@@ -234,6 +239,8 @@ class _StreamManager:
         if exc_type is None and self._stream is not None and _recorded(self._inner):
             final = self._stream.get_final_message()
             self._caching.record(self._payload, final.usage, self._timer, model=self._payload.get("model"))
+        elif exc_type is None and isinstance(self._inner, _CachedStreamManager):
+            self._caching.replayed_stream(self._inner.events, self._timer, model=self._payload.get("model"))
         return self._inner.__exit__(exc_type, exc, tb)
 
 
@@ -261,7 +268,9 @@ class _AsyncMessages:
         async def call() -> Any:
             return await self._inner.create(**payload, **options)
 
-        message, reached = await caching.acached(_cache_key(payload, options), call, load=free)
+        message, reached = await caching.acached(
+            _cache_key(payload, options), call, load=free, timer=timer, model=payload.get("model")
+        )
         if reached:
             caching.record(payload, message.usage, timer, model=payload.get("model"))
         return message
@@ -315,6 +324,8 @@ class _AsyncStreamManager:
         if exc_type is None and self._stream is not None and _recorded(self._inner):
             final = await self._stream.get_final_message()
             self._caching.record(self._payload, final.usage, self._timer, model=self._payload.get("model"))
+        elif exc_type is None and isinstance(self._inner, _CachedStreamManager):
+            self._caching.replayed_stream(self._inner.events, self._timer, model=self._payload.get("model"))
         return await self._inner.__aexit__(exc_type, exc, tb)
 
 

@@ -70,6 +70,7 @@ class _Events:
 
     def _finish(self, events: list[Any]) -> None:
         if self._cached and not reached_model(self._inner):
+            self._caching.replayed_stream(self._inner, self._timer, model=self._payload.get("modelId"))
             return
         usage = next((u for u in map(_usage_of, reversed(events)) if u is not None), None)
         if usage is not None:
@@ -118,7 +119,14 @@ class _SyncClient(_Client):
         caching = self._caching
         payload = self._prepare(params)
         timer = Timer()
-        response, reached = caching.cached(payload, lambda: self._inner.converse(**payload), dump=_dump, load=_load)
+        response, reached = caching.cached(
+            payload,
+            lambda: self._inner.converse(**payload),
+            dump=_dump,
+            load=_load,
+            timer=timer,
+            model=payload.get("modelId"),
+        )
         if reached:
             caching.record(payload, response.get("usage"), timer, model=payload.get("modelId"))
         return response
@@ -148,7 +156,9 @@ class _AsyncClient(_Client):
         async def call() -> Any:
             return await self._inner.converse(**payload)
 
-        response, reached = await caching.acached(payload, call, dump=_dump, load=_load)
+        response, reached = await caching.acached(
+            payload, call, dump=_dump, load=_load, timer=timer, model=payload.get("modelId")
+        )
         if reached:
             caching.record(payload, response.get("usage"), timer, model=payload.get("modelId"))
         return response

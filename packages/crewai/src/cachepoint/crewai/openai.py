@@ -63,6 +63,7 @@ class _Recorded:
 
     def _done(self, usage: Any) -> None:
         if self._cached and not reached_model(self._inner):
+            self._caching.replayed_stream(self._inner, self._timer, model=self._payload.get("model"))
             return
         if usage is not None:
             self._caching.record(self._payload, usage, self._timer, model=self._payload.get("model"))
@@ -217,7 +218,12 @@ class _Endpoint:
         if self._is_async:
             return self._acached(key, payload, options, timer, dump)
         result, reached = self._caching.cached(
-            key, lambda: self._inner.create(**payload, **options), dump=dump, load=self._load
+            key,
+            lambda: self._inner.create(**payload, **options),
+            dump=dump,
+            load=self._load,
+            timer=timer,
+            model=payload.get("model"),
         )
         return self._finish(result, payload, timer) if reached else result
 
@@ -227,7 +233,9 @@ class _Endpoint:
         async def call() -> Any:
             return await self._inner.create(**payload, **options)
 
-        result, reached = await self._caching.acached(key, call, dump=dump, load=self._load)
+        result, reached = await self._caching.acached(
+            key, call, dump=dump, load=self._load, timer=timer, model=payload.get("model")
+        )
         return self._finish(result, payload, timer) if reached else result
 
     async def _acreate(self, payload: dict[str, Any], options: dict[str, Any], timer: Timer) -> Any:

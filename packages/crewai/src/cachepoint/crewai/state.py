@@ -4,7 +4,9 @@ One object per `enable_cache_points` call, shared by the LLM, its shallow copies
 when it copies the agent) and the SDK-client wrappers it hands out.
 
 An answer the response cache replays reached no model: it reports zero tokens to CrewAI's counters (`free`), and
-it is not recorded in the ledger (`reached_model`).
+it is recorded as a replayed hit (`Caching.replayed`): no tokens, no cost, labelled ``response_cache="hit"``; a
+replayed answer carries what its first call cost as saved, a replayed stream carries none (its stored events are
+read with their usage at zero). A hit writes no trace line: a trace records provider traffic only.
 """
 
 from __future__ import annotations
@@ -85,6 +87,20 @@ class Caching:
             ttft_s=timer.ttft_s,
         )
 
+    def replayed(self, timer: Timer, *, model: str | None, usage: Any = None) -> None:
+        """Record a call the response cache answered (a hit): ``usage`` is the stored answer's, as the provider
+        reported it the first time (``None``: unknown, nothing counted as saved)."""
+        if self.calls.ledger is None and self.calls.otel is None:
+            return
+        self.calls.record_hit(
+            provider=self.provider, model=model, labels=current_labels(), duration_s=timer.elapsed(), usage=usage
+        )
+
+    def replayed_stream(self, stream: Any, timer: Timer, *, model: str | None) -> None:
+        """Record ``stream`` (a stream the response cache served, read to its end) as a hit if it was a replay."""
+        if stream.source is Source.HIT:
+            self.replayed(timer, model=model)
+
     def cached(
         self,
         key: Mapping[str, Any],
@@ -92,13 +108,19 @@ class Caching:
         *,
         load: Callable[[Any], T],
         dump: Callable[[T], Any] | None = None,
+        timer: Timer | None = None,
+        model: str | None = None,
     ) -> tuple[T, bool]:
         """``call()``'s result, or the response cache's answer for ``key``; and whether this call reached the
-        model (its usage is then to be recorded; a replay's, or another caller's shared call's, is not)."""
+        model (its usage is then to be recorded; another caller's shared call's is not). A replay is recorded
+        here as a hit (with ``timer`` and ``model``) carrying the stored answer's usage as saved."""
         cache = self.response_cache
         if cache is None:
             return call(), True
-        result = cache.sync.get_or_call(key, call, dump=dump, load=load)
+        stored = _Stored(load)
+        result = cache.sync.get_or_call(key, call, dump=dump, load=stored)
+        if result.hit:
+            self.replayed(timer or Timer(), model=model, usage=stored.usage)
         return result.value, result.called_upstream
 
     async def acached(
@@ -108,12 +130,17 @@ class Caching:
         *,
         load: Callable[[Any], T],
         dump: Callable[[T], Any] | None = None,
+        timer: Timer | None = None,
+        model: str | None = None,
     ) -> tuple[T, bool]:
         """`cached` for async calls."""
         cache = self.response_cache
         if cache is None:
             return await call(), True
-        result = await cache.get_or_call(key, call, dump=dump, load=load)
+        stored = _Stored(load)
+        result = await cache.get_or_call(key, call, dump=dump, load=stored)
+        if result.hit:
+            self.replayed(timer or Timer(), model=model, usage=stored.usage)
         return result.value, result.called_upstream
 
     def streams_uncached(self, what: str) -> None:
@@ -128,6 +155,22 @@ class Caching:
                 self.provider,
                 logger=logger,
             )
+
+
+class _Stored:
+    """A response cache ``load`` that keeps the usage of the stored answer (what its first call reported) before
+    ``load`` zeroes it for CrewAI's counters."""
+
+    __slots__ = ("_load", "usage")
+
+    def __init__(self, load: Callable[[Any], Any]) -> None:
+        self._load = load
+        self.usage: Any = None
+
+    def __call__(self, data: Any) -> Any:
+        found = data.get("usage") if isinstance(data, Mapping) else getattr(data, "usage", None)
+        self.usage = found if found is not None and not callable(found) else None
+        return self._load(data)
 
 
 def reached_model(stream: Any) -> bool:

@@ -8,7 +8,10 @@ Add it to ``callbacks=`` of a chat model or to ``config={"callbacks": [...]}`` o
   conversation blocks, never tool definitions (use `CachepointMiddleware` or `with_cache_points` for those);
   the caller's message objects are exactly as before once the call is over (see `cachepoint.langchain.patches`);
 - every call's usage (invoke, batch, stream, and their async twins) goes into the `UsageLedger`, on the current
-  OpenTelemetry span with ``otel=True``, and with ``recorder=`` into a trace ``cachepoint analyze`` reads;
+  OpenTelemetry span with ``otel=True``, and with ``recorder=`` into a trace ``cachepoint analyze`` reads; a
+  call LangChain's own LLM cache (``set_llm_cache``, ``cache=``) answers is counted as a replayed hit
+  (``response_cache="hit"``, no tokens, no cost, what the first call cost as saved) and writes no trace line (a
+  trace records provider traffic only);
 - ChatOpenAI gets no markers (OpenAI caches automatically); its cached tokens are recorded. Models cachepoint
   does not know (fake models, ChatOllama...) get no markers and a single warning; their usage is recorded.
 
@@ -50,7 +53,7 @@ from cachepoint.langchain.patches import loans
 from cachepoint.langchain.payload import build
 from cachepoint.langchain.placement import Placement, place
 from cachepoint.langchain.targets import Target, identify_run
-from cachepoint.langchain.usage import from_cache, record, response_message
+from cachepoint.langchain.usage import from_cache, record, record_hit, response_message, served_by_cachepoint
 
 __all__ = ["WRAPPER_TYPE", "CachepointCallbackHandler"]
 
@@ -217,13 +220,26 @@ class CachepointCallbackHandler(BaseCallbackHandler):
 
     def _record(self, run: _Run, response: LLMResult) -> None:
         message = response_message(response)
-        if message is None or from_cache(message):
-            return  # no provider call was made (an LLM cache answered; CachepointLLMCache counts its own hits)
+        if message is None or served_by_cachepoint(message):
+            return  # CachepointLLMCache and with_cache_points count their own hits
+        calls = CallRecorder(ledger=self.ledger, recorder=self.recorder, otel=self.otel or False)
+        if from_cache(message):  # LangChain's own LLM cache answered: a hit, no provider call, no trace line
+            record_hit(
+                calls,
+                message,
+                provider=run.provider,
+                model=run.model,
+                metadata=run.metadata,
+                tags=run.tags,
+                static=self.labels,
+                duration_s=time.perf_counter() - run.clock,
+            )
+            return
         body = None
-        if run.target is not None:
+        if run.target is not None and self.recorder is not None:  # the request is rebuilt only for a trace line
             body = run.body if run.placement is None else run.placement.request()
         record(
-            CallRecorder(ledger=self.ledger, recorder=self.recorder, otel=self.otel or False),
+            calls,
             message,
             provider=run.provider,
             model=run.model,

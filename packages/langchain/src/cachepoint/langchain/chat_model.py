@@ -8,7 +8,9 @@ sends copies of the messages with the markers; the caller's objects are never ch
 
 With ``response_cache=ResponseCache(...)`` a call the cache's policy accepts is answered from the store when the
 same request (markers aside) was answered before; LangChain's own LLM cache never serves ``stream()``, this one
-does: a complete stream is recorded chunk by chunk and replayed as the same chunks, final usage included.
+does: a complete stream is recorded chunk by chunk and replayed as the same chunks, final usage included. A
+replayed call or stream is counted in the ledger as a hit that cost nothing (``response_cache="hit"``, no
+tokens), with what the first call cost as saved (``replay_savings_usd``).
 
 >>> from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 >>> from langchain_core.messages import AIMessage
@@ -20,6 +22,7 @@ does: a complete stream is recorded chunk by chunk and replayed as the same chun
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -43,7 +46,7 @@ from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.callback import WRAPPER_TYPE
 from cachepoint.langchain.placement import mark_tools, place
 from cachepoint.langchain.targets import Target, identify_model
-from cachepoint.langchain.usage import mark_hit, record
+from cachepoint.langchain.usage import mark_hit, record, record_hit
 
 __all__ = ["CachePointsChatModel", "with_cache_points"]
 
@@ -151,8 +154,9 @@ class CachePointsChatModel(BaseChatModel):
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None:
             return _result(invoke())
+        began = time.perf_counter()
         result = self._sync_cache().get_or_call(request, invoke, dump=_dump, load=_load)
-        return _result(mark_hit(result.value) if result.hit else result.value)
+        return _result(self._hit(result.value, target, began) if result.hit else result.value)
 
     def _stream(
         self,
@@ -173,11 +177,18 @@ class CachePointsChatModel(BaseChatModel):
                 self._record(full, target)
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
-        chunks: Iterator[Any] = (
-            stream() if request is None else self._sync_cache().stream(request, stream, dump=_dump, load=_load_chunk)
-        )
-        for chunk in chunks:
+        if request is None:
+            for chunk in stream():
+                yield ChatGenerationChunk(message=chunk)
+            return
+        began = time.perf_counter()
+        served = self._sync_cache().stream(request, stream, dump=_dump, load=_load_chunk)
+        usage = _Usage()
+        for chunk in served:
+            usage.add(chunk)
             yield ChatGenerationChunk(message=chunk)
+        if served.hit:
+            self._record_hit(usage.message(), target, began)
 
     # --- async ---
 
@@ -199,8 +210,9 @@ class CachePointsChatModel(BaseChatModel):
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None or self.response_cache is None:
             return _result(await invoke())
+        began = time.perf_counter()
         result = await self.response_cache.get_or_call(request, invoke, dump=_dump, load=_load)
-        return _result(mark_hit(result.value) if result.hit else result.value)
+        return _result(self._hit(result.value, target, began) if result.hit else result.value)
 
     async def _astream(
         self,
@@ -225,8 +237,14 @@ class CachePointsChatModel(BaseChatModel):
             async for chunk in stream():
                 yield ChatGenerationChunk(message=chunk)
             return
-        async for chunk in self.response_cache.stream(request, stream, dump=_dump, load=_load_chunk):
+        began = time.perf_counter()
+        served = self.response_cache.stream(request, stream, dump=_dump, load=_load_chunk)
+        usage = _Usage()
+        async for chunk in served:
+            usage.add(chunk)
             yield ChatGenerationChunk(message=chunk)
+        if served.hit:
+            self._record_hit(usage.message(), target, began)
 
     # --- bookkeeping ---
 
@@ -237,6 +255,24 @@ class CachePointsChatModel(BaseChatModel):
     def _record(self, message: BaseMessage, target: Target | None) -> None:
         provider, model = (target.provider, target.model) if target else (None, None)
         record(CallRecorder(ledger=self.ledger), message, provider=provider, model=model, static=self.labels)
+
+    def _hit(self, message: AIMessage, target: Target | None, began: float) -> AIMessage:
+        """A replayed answer, recorded as a hit and marked as one."""
+        self._record_hit(message, target, began)
+        return mark_hit(message)
+
+    def _record_hit(self, message: BaseMessage, target: Target | None, began: float) -> None:
+        """Count a call the response cache answered: no provider call; ``message`` carries the stored usage (what
+        the first call cost, now saved). No trace line: nothing was sent."""
+        provider, model = (target.provider, target.model) if target else (None, None)
+        record_hit(
+            CallRecorder(ledger=self.ledger),
+            message,
+            provider=provider,
+            model=model,
+            static=self.labels,
+            duration_s=time.perf_counter() - began,
+        )
 
 
 def with_cache_points(
@@ -302,6 +338,21 @@ def _child(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun
     manager.add_tags(run_manager.inheritable_tags)
     manager.add_metadata(run_manager.inheritable_metadata)
     return RunnableConfig(callbacks=manager)
+
+
+class _Usage:
+    """The usage a stream's chunks report, merged (only the chunks that carry usage are kept: a replay's usage is
+    the stored stream's, what the first call cost)."""
+
+    def __init__(self) -> None:
+        self._merged: AIMessageChunk | None = None
+
+    def add(self, chunk: AIMessageChunk) -> None:
+        if chunk.usage_metadata is not None:
+            self._merged = chunk if self._merged is None else self._merged + chunk
+
+    def message(self) -> AIMessageChunk:
+        return self._merged if self._merged is not None else AIMessageChunk(content="")
 
 
 def _result(message: BaseMessage) -> ChatResult:

@@ -57,7 +57,7 @@ from cachepoint.core.once import log_once
 from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import CacheStore, MemoryStore
 from cachepoint.core.usage import UsageLedger
-from cachepoint.langchain.usage import mark_hit
+from cachepoint.langchain.usage import mark_hit, native_usage
 
 __all__ = ["CachepointLLMCache"]
 
@@ -106,8 +106,9 @@ class CachepointLLMCache(BaseCache):
             ``tags``. LangChain caches every call of a model its cache is set on, so the default policy does too
             (``cache_nondeterministic=True``); pass ``CachePolicy(..., cache_nondeterministic=False)`` to cache
             only calls made with ``temperature=0``.
-        ledger: a `UsageLedger` each hit is recorded in (zero provider tokens, labelled
-            ``response_cache="hit"``); ``None``: hits are not recorded.
+        ledger: a `UsageLedger` each hit is recorded in (a replayed hit: zero provider tokens, no cost, what
+            the stored answer's call cost as saved; labelled ``response_cache="hit"``); ``None``: hits are not
+            recorded (`CachepointCallbackHandler` leaves this cache's hits to it).
         codec: how entries are encoded (default: JSON with a checksum); ``Codec(signing_keys=...)`` signs them.
 
     >>> from langchain_core.outputs import Generation
@@ -271,7 +272,13 @@ class CachepointLLMCache(BaseCache):
         read-only."""
         if self.calls.ledger is not None:
             labels = {"tenant": self.policy.tenant} if self.policy.tenant else {}
-            self.calls.record_hit(provider=keyed.provider, model=keyed.model, labels=labels)
+            stored = next((g.message for g in generations if isinstance(g, ChatGeneration)), None)
+            self.calls.record_hit(
+                provider=keyed.provider,
+                model=keyed.model,
+                labels=labels,
+                usage=native_usage(stored) if stored is not None else None,
+            )
         return [g.model_copy() for g in generations]
 
     def _forget(self) -> None:

@@ -18,7 +18,9 @@ recorder writes to a trace, so it is the request as cachepoint saw it, not the w
 
 from __future__ import annotations
 
+import copy
 import re
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -68,6 +70,9 @@ class Mirror:
     payload: dict[str, Any]
     slots: dict[Locator, Slot] = field(default_factory=dict)
     request: Request | None = None
+    shape: tuple[int, int, list[int]] | None = None
+    """How many tools, system blocks and blocks per message ``slots`` holds (``None``: not noted); the slots of
+    each section are numbered densely from 0, so the shape says which locators there are."""
 
 
 class _Builder:
@@ -119,6 +124,10 @@ def _check(mirror: Mirror) -> None:
     assert request is not None
     if mirror.target.kind == "openai":
         return
+    if mirror.shape is not None:  # the slots' locators are dense: equal shapes are equal sets of locators
+        parsed = (len(request.tools), len(request.system), [len(m.blocks) for m in request.messages])
+        if parsed == mirror.shape:
+            return
     locators = {loc for loc, _ in request.locators()}
     if locators != set(mirror.slots):
         raise ValueError(
@@ -138,19 +147,115 @@ def _anthropic(
     frozen: Mapping[int, str],
 ) -> Mirror:
     b = _Builder(target, frozen)
+    end = len(messages) - 1
     for index, message in enumerate(messages):
         if isinstance(message, SystemMessage):
             _anthropic_system(b, index, message)
-        elif isinstance(message, ToolMessage):
-            b.add("user", _anthropic_tool_message(b, index, message), merge=True)
-        elif isinstance(message, AIMessage):
-            blocks = _anthropic_ai(b, index, message, last=index == len(messages) - 1)
-            if blocks or index == len(messages) - 1:
+            continue
+        last = index == end
+        blocks = None if index in frozen else _CONVERTED.get(index, message, last)
+        if blocks is None:
+            blocks = _anthropic_blocks(b, index, message, last=last)
+            if index not in frozen:
+                _CONVERTED.put(index, message, last, blocks)
+        if isinstance(message, AIMessage):
+            if blocks or last:
                 b.add("assistant", blocks, merge=False)
         else:
-            b.add("user", _anthropic_content(b, index, message.content), merge=True)
+            b.add("user", blocks, merge=True)
 
     return _anthropic_payload(b, tools, kwargs)
+
+
+def _anthropic_blocks(b: _Builder, index: int, message: BaseMessage, *, last: bool) -> list[tuple[Any, Slot]]:
+    """The blocks (and their slots) of one non-system message of an Anthropic request."""
+    if isinstance(message, ToolMessage):
+        return _anthropic_tool_message(b, index, message)
+    if isinstance(message, AIMessage):
+        return _anthropic_ai(b, index, message, last=last)
+    return _anthropic_content(b, index, message.content)
+
+
+class _Converted:
+    """The blocks each message converted to on earlier calls. An agent sends the same message objects again on
+    every call, each time one turn longer: converting only the new ones keeps the per-call cost from growing
+    with the conversation. An entry is used only for the same object, at the same index, with content (and
+    tool calls, tool call id, status) equal to what was converted: a message changed in place is converted
+    again. Blocks are shared between calls and never changed (a payload takes new lists of them).
+
+    Entries hold their message weakly and go when it does (a finished conversation keeps nothing alive); at
+    most ``_MAX`` are kept. Plain dict operations, no lock: a weakref callback can run at any moment, also while
+    this thread would hold one."""
+
+    _MAX = 4096
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, int, bool], tuple[weakref.ref[BaseMessage], Any, Any, list[Any]]] = {}
+
+    @staticmethod
+    def _stamp(message: BaseMessage) -> Any:
+        if isinstance(message, AIMessage):
+            return message.tool_calls
+        if isinstance(message, ToolMessage):
+            return (message.tool_call_id, message.status)
+        return None
+
+    def get(self, index: int, message: BaseMessage, last: bool) -> list[tuple[Any, Slot]] | None:
+        entry = self._entries.get((id(message), index, last))
+        if entry is None or entry[0]() is not message:
+            return None
+        _, content, stamp, blocks = entry
+        now = message.content
+        if not (content is now or (not isinstance(now, str) and content == now)):
+            return None
+        if stamp != self._stamp(message):
+            return None
+        return list(blocks)
+
+    def put(self, index: int, message: BaseMessage, last: bool, blocks: list[tuple[Any, Slot]]) -> None:
+        key = (id(message), index, last)
+        entries = self._entries
+
+        def gone(ref: weakref.ref[BaseMessage]) -> None:
+            found = entries.get(key)
+            if found is not None and found[0] is ref:
+                entries.pop(key, None)
+
+        content = message.content
+        # A copy of list content and tool calls: a later change in place must not change the copy as well.
+        entry = (
+            weakref.ref(message, gone),
+            content if isinstance(content, str) else copy.deepcopy(content),
+            copy.deepcopy(self._stamp(message)),
+            list(blocks),
+        )
+        if len(entries) >= self._MAX:
+            entries.clear()  # the conversations still going convert their messages again, once
+        entries[key] = entry
+
+
+_CONVERTED = _Converted()
+
+# The same few hundred locators (and tool slots) describe every request of a conversation: made once each.
+_LOCATORS: dict[tuple[str, int | None, int], Locator] = {}
+_TOOL_SLOTS: dict[int, Slot] = {}
+_INTERNED_MAX = 65536
+
+
+def _locator(section: Any, message: int | None, index: int) -> Locator:
+    found = _LOCATORS.get((section, message, index))
+    if found is None:
+        if len(_LOCATORS) >= _INTERNED_MAX:
+            _LOCATORS.clear()
+        found = _LOCATORS[section, message, index] = Locator(section, message, index)
+    return found
+
+
+def _tool_slot(index: int) -> Slot:
+    found = _TOOL_SLOTS.get(index)
+    if found is None:
+        found = _TOOL_SLOTS[index] = Slot(-1, index, "tool")
+    return found
 
 
 def _anthropic_payload(b: _Builder, tools: Sequence[Any], kwargs: Mapping[str, Any]) -> Mirror:
@@ -158,21 +263,23 @@ def _anthropic_payload(b: _Builder, tools: Sequence[Any], kwargs: Mapping[str, A
     payload: dict[str, Any] = {"model": target.model, "max_tokens": 1}
     mirror = Mirror(target, payload)
     tool_defs = [dict(t) for t in tools if isinstance(t, Mapping)]
+    slots = mirror.slots
     if tool_defs:
         payload["tools"] = tool_defs
         for i in range(len(tool_defs)):
-            mirror.slots[Locator("tools", None, i)] = Slot(-1, i, "tool")
+            slots[_locator("tools", None, i)] = _tool_slot(i)
     if b.system_string is not None:
         payload["system"] = b.system_string
     elif b.system:
         payload["system"] = [block for block, _ in b.system]
     for i, (_, slot) in enumerate(b.system):
-        mirror.slots[Locator("system", None, i)] = slot
+        slots[_locator("system", None, i)] = slot
     turns = [(role, blocks) for role, blocks in b.turns if blocks]
     payload["messages"] = [{"role": role, "content": [block for block, _ in blocks]} for role, blocks in turns]
     for m, (_, blocks) in enumerate(turns):
         for i, (_, slot) in enumerate(blocks):
-            mirror.slots[Locator("messages", m, i)] = slot
+            slots[_locator("messages", m, i)] = slot
+    mirror.shape = (len(tool_defs), len(b.system), [len(blocks) for _, blocks in turns])
     control = kwargs.get("cache_control")
     if control and turns:
         # A `cache_control=` kwarg ends up as one marker on the last block: ChatAnthropic sends it as Anthropic's

@@ -27,7 +27,17 @@ from cachepoint.core.instrument import CallRecorder
 from cachepoint.core.prompt import Request
 from cachepoint.core.providers import normalize_provider
 
-__all__ = ["from_cache", "labels_of", "mark_hit", "model_of", "native_usage", "record", "response_message"]
+__all__ = [
+    "from_cache",
+    "labels_of",
+    "mark_hit",
+    "model_of",
+    "native_usage",
+    "record",
+    "record_hit",
+    "response_message",
+    "served_by_cachepoint",
+]
 
 _RAW_ANTHROPIC = ("cache_creation_input_tokens", "cache_read_input_tokens")
 
@@ -48,6 +58,12 @@ def from_cache(message: BaseMessage) -> bool:
     provider call was made, so there is no provider usage to record."""
     usage = getattr(message, "usage_metadata", None)
     return isinstance(usage, Mapping) and usage.get("total_cost") == 0
+
+
+def served_by_cachepoint(message: BaseMessage) -> bool:
+    """Whether a cachepoint cache replayed ``message`` (`mark_hit`): that cache counts its own hits."""
+    metadata = getattr(message, "response_metadata", None) or {}
+    return metadata.get("cachepoint_cache") == "hit"
 
 
 def mark_hit(message: T_Message) -> T_Message:
@@ -150,6 +166,25 @@ def record(
         ttft_s=ttft_s,
         session=_session(metadata or {}),
     )
+
+
+def record_hit(
+    calls: CallRecorder,
+    message: BaseMessage,
+    *,
+    provider: str | None,
+    model: str | None,
+    metadata: Mapping[str, Any] | None = None,
+    tags: Iterable[str] | None = None,
+    static: Mapping[str, str],
+    duration_s: float | None = None,
+) -> None:
+    """Record a call a cache answered with ``message`` (a stored answer: its usage is the first call's) through
+    ``calls``: a replayed hit labelled ``response_cache="hit"`` that cost nothing and saved what the first call
+    cost. No trace line: nothing reached the provider."""
+    model = model_of(message, model)
+    labels = labels_of(provider=provider, model=model, metadata=metadata, tags=tags, static=static)
+    calls.record_hit(provider=provider, model=model, labels=labels, duration_s=duration_s, usage=native_usage(message))
 
 
 def _session(metadata: Mapping[str, Any]) -> str | None:

@@ -23,7 +23,9 @@ a cachepoint store, and differs from LangGraph's own caches where a shared, long
   counted in `stats`; nothing read from the store is ever unpickled.
 - **TTL from the node's** ``CachePolicy(ttl=...)``; ``None`` keeps the entry until the store evicts it.
 - **Hits in the ledger.** With ``ledger=``, each node served from the cache is recorded as a replayed call of
-  that node (a hit with no provider tokens): ``ledger.group_by("node")`` shows it next to the node's LLM calls.
+  that node (a hit with no provider tokens, no cost), labelled ``node_cache="hit"``: ``ledger.group_by("node")``
+  shows it next to the node's LLM calls. What the node's calls cost when it ran is not known to the cache, so a
+  node-cache hit carries no saved cost (``replay_savings_usd`` stays 0); no trace line is written for it.
 
 >>> from typing import TypedDict
 >>> from langgraph.graph import START, StateGraph
@@ -117,7 +119,7 @@ class CachepointNodeCache(BaseCache[Any]):
         serde: LangGraph serializer for the node writes (default ``JsonPlusSerializer(pickle_fallback=False)``,
             LangGraph's own default for caches); one that falls back to pickle is refused.
         ledger: a `UsageLedger` in which every node served from the cache counts as a replayed call (a hit, no
-            provider tokens), labelled ``node`` and ``labels``.
+            provider tokens), labelled ``node``, ``node_cache="hit"`` and ``labels``.
         labels: labels of those ledger entries (`cache_points` sets ``graph``).
         codec: the envelope around each entry (default: msgpack with a CRC); ``Codec(signing_keys=[...])`` signs
             entries so that nobody without the key can plant one in a shared store.
@@ -301,7 +303,8 @@ class CachepointNodeCache(BaseCache[Any]):
             return
         try:
             for ns, _ in found:
-                ledger.record_replay({**self.labels, "node": ns[-1] if ns else None}, duration_s=elapsed)
+                labels = {**self.labels, "node": ns[-1] if ns else None, "node_cache": "hit"}
+                ledger.record_replay(labels, duration_s=elapsed)
         except Exception as exc:
             log_once(
                 f"ledger:{type(exc).__name__}",

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
+import itertools
 import logging
 import random
 import time
@@ -43,6 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from cachepoint.core.breaker import CircuitBreaker, GuardedStore
 from cachepoint.core.codec import Codec, DecodeError, DecodeOutcome, Verified
 from cachepoint.core.keys import canonical_json, canonical_request, fingerprint, key_prefix
+from cachepoint.core.once import log_once
 from cachepoint.core.response_cache.budget import Budget, BudgetSpentError
 from cachepoint.core.response_cache.entry import (
     KIND_STREAM,
@@ -78,6 +80,8 @@ if TYPE_CHECKING:
 __all__ = ["ResponseCache", "WarmReport"]
 
 log = logging.getLogger(__name__)
+# Each cache says a problem once (core's `log_once`, keyed by this number): two caches, two warnings.
+_CACHE_IDS = itertools.count(1)
 
 T = TypeVar("T")
 Dump = Callable[[Any], Any]
@@ -295,7 +299,7 @@ class ResponseCache:
         self._stats = CacheStats(policy.namespace, codec=self._codec)
         self._flights = Flights()
         self._stream_flights = StreamFlights()
-        self._warned: set[str] = set()
+        self._once = f"response-cache:{next(_CACHE_IDS)}:"
         self._bypass_noted: set[str] = set()
         self._nondeterministic = policy.cache_nondeterministic
         self._unset_temperature = policy.unset_temperature
@@ -1268,9 +1272,8 @@ class ResponseCache:
         self._stats.add(**deltas)
 
     def _warn_once(self, what: str, message: str) -> None:
-        if what not in self._warned:
-            self._warned.add(what)
-            log.warning(message)
+        """Warn about ``what`` the first time it happens to this cache; later times go to DEBUG."""
+        log_once(self._once + what, message, logger=log)
 
     def __repr__(self) -> str:
         return f"ResponseCache({self.backend!r}, {self.policy!r})"

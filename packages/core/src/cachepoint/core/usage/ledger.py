@@ -6,7 +6,9 @@ label keys. A count a provider did not report is left out of the sums and counte
 so a total is never silently short; ratios use only the calls that reported what they need.
 
 A call a cache answered without asking the provider (a LangGraph node-cache hit, a replayed response) is recorded
-with `UsageLedger.record_replay`: a hit with no tokens and no cost, counted apart in `LedgerStats.replayed_calls`.
+with `UsageLedger.record_replay`: a hit with no tokens and no cost, counted apart in `LedgerStats.replayed_calls`;
+given the usage of the call it replays, what that call cost is counted as saved (`LedgerStats.replay_savings_usd`,
+part of ``savings_usd``).
 
 Recording takes one short lock and never awaits, so one ledger is safe from many threads and many tasks.
 Ledgers merge (``a.merge(b)``), also across processes through `UsageLedger.to_dict` / `UsageLedger.from_dict`.
@@ -68,6 +70,7 @@ class _Series:
     priced_calls: int = 0
     cost_usd: float = 0.0
     without_cache_usd: float = 0.0
+    replay_savings_usd: float = 0.0
     latency: dict[str, LatencyHistogram] = field(default_factory=dict)
 
     def add(
@@ -104,8 +107,11 @@ class _Series:
             self.without_cache_usd += cost.without_cache_usd or 0.0
         self._observe(latencies, outcome, buckets)
 
-    def add_replay(self, latencies: Mapping[str, float], buckets: Sequence[float]) -> None:
-        # No provider call: every count is a known zero, the cost a known $0, nothing was written.
+    def add_replay(self, latencies: Mapping[str, float], buckets: Sequence[float], saved_usd: float) -> None:
+        # No provider call: every count is a known zero, the cost a known $0, nothing was written. Without the
+        # cache the call would have been made again: what it cost the first time is what it would have cost.
+        self.without_cache_usd += saved_usd
+        self.replay_savings_usd += saved_usd
         self.calls += 1
         self.replayed_calls += 1
         self.hit_calls += 1
@@ -128,6 +134,7 @@ class _Series:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.cost_usd += other.cost_usd
         self.without_cache_usd += other.without_cache_usd
+        self.replay_savings_usd += other.replay_savings_usd
         for name in _TOKEN_FIELDS:
             self.tokens[name] += other.tokens[name]
             self.unreported[name] += other.unreported[name]
@@ -161,6 +168,7 @@ class _Series:
             "priced_calls": self.priced_calls,
             "cost_usd": self.cost_usd,
             "without_cache_usd": self.without_cache_usd,
+            "replay_savings_usd": self.replay_savings_usd,
             "latency": {key: hist.to_dict() for key, hist in sorted(self.latency.items())},
         }
 
@@ -175,6 +183,7 @@ class _Series:
         series.ratio_read_tokens = _non_negative_int(data, "ratio_read_tokens")
         series.cost_usd = float(data["cost_usd"])
         series.without_cache_usd = float(data["without_cache_usd"])
+        series.replay_savings_usd = float(data.get("replay_savings_usd", 0.0))  # absent from older dumps
         for name in _TOKEN_FIELDS:
             series.tokens[name] = _non_negative_int(data["tokens"], name)
             series.unreported[name] = _non_negative_int(data["unreported"], name)
@@ -239,6 +248,9 @@ class LedgerStats:
     replayed_calls: int = 0
     """Calls a cache answered without a provider call (`UsageLedger.record_replay`); part of ``calls`` and
     ``hit_calls``."""
+    replay_savings_usd: float = 0.0
+    """What the replayed calls cost when they were made (for those whose usage was given and priced): the money
+    the response / node cache saved. Part of ``savings_usd``."""
 
     @property
     def hit_rate(self) -> float | None:
@@ -288,6 +300,7 @@ class LedgerStats:
             "cost_usd": self.cost_usd,
             "without_cache_usd": self.without_cache_usd,
             "savings_usd": self.savings_usd,
+            "replay_savings_usd": self.replay_savings_usd,
             "latency": latency,
             "ttft_gain_s": self.ttft_gain_s,
             "duration_gain_s": self.duration_gain_s,
@@ -319,6 +332,7 @@ def _stats(series: _Series) -> LedgerStats:
         cost_usd=series.cost_usd if priced else None,
         without_cache_usd=series.without_cache_usd if priced else None,
         savings_usd=series.without_cache_usd - series.cost_usd if priced else None,
+        replay_savings_usd=series.replay_savings_usd,
         cached_token_ratio=series.ratio_read_tokens / series.ratio_input_tokens if series.ratio_input_tokens else None,
         ttft_hit=summary("ttft.hit"),
         ttft_miss=summary("ttft.miss"),
@@ -428,18 +442,39 @@ class UsageLedger:
             series.add(usage, cost, latencies, self._buckets, usage.cache_hit if cache_hit is None else cache_hit)
         return cost
 
-    def record_replay(self, labels: Mapping[str, object] | None = None, *, duration_s: float | None = None) -> None:
+    def record_replay(
+        self,
+        labels: Mapping[str, object] | None = None,
+        *,
+        duration_s: float | None = None,
+        saved: CacheUsage | None = None,
+    ) -> CallCost | None:
         """Count a call a cache answered without asking the provider (a LangGraph node served from its node cache,
         a response replayed from a response cache): a hit with no tokens, no cost and no cache write.
-        ``duration_s`` (the lookup) goes to the hit latency. What the replayed call once cost is not known here,
-        so it adds nothing to the savings.
+        ``duration_s`` (the lookup) goes to the hit latency. ``saved``: the usage of the call replayed, when it
+        is known; what it cost (priced like any call) is counted as saved, in ``replay_savings_usd`` and
+        ``savings_usd``. Returns that cost, or ``None`` when no usage was given or it could not be priced.
 
         >>> ledger = UsageLedger()
         >>> ledger.record_replay({"node": "summarize"}, duration_s=0.002)
         >>> s = ledger.stats(node="summarize")
         >>> s.calls, s.replayed_calls, s.hit_rate, s.input_tokens, s.cost_usd
         (1, 1, 1.0, 0, 0.0)
+        >>> first = CacheUsage(provider="anthropic", model="claude-sonnet-4-5", input_tokens=2000,
+        ...                    cache_read_tokens=0, cache_write_tokens=0, output_tokens=100)
+        >>> round(ledger.record_replay({"node": "summarize"}, saved=first).total_usd, 4)
+        0.0075
+        >>> round(ledger.stats(node="summarize").replay_savings_usd, 4)
+        0.0075
         """
+        cost: CallCost | None = None
+        if saved is not None:
+            if not isinstance(saved, CacheUsage):
+                raise TypeError(f"saved: expected a CacheUsage (see normalize_usage), got {type(saved).__name__}")
+            priced = call_cost(
+                saved, pricing=self._pricing, table=self._table, batch=self._batch, regional=self._regional
+            )
+            cost = priced if priced.priced else None
         merged = _labels(labels)
         latencies: dict[str, float] = {}
         if duration_s is not None:
@@ -450,7 +485,8 @@ class UsageLedger:
             series = self._series.get(key)
             if series is None:
                 series = self._series[key] = _Series()
-            series.add_replay(latencies, self._buckets)
+            series.add_replay(latencies, self._buckets, (cost.total_usd or 0.0) if cost is not None else 0.0)
+        return cost
 
     def _snapshot(self) -> dict[Labels, _Series]:
         with self._lock:
