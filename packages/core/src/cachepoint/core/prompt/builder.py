@@ -73,6 +73,8 @@ __all__ = ["ViewBuilder", "ViewBuilderStats"]
 _POSITION_BYTES = 640
 #: What follows an element of a JSON list: "," or "]".
 _LIST_GAPS = (ord(","), ord("]"))
+#: Format verdicts remembered by their detection scores (a trace has a handful of distinct ones).
+_MAX_PICKED = 4096
 
 
 @dataclass
@@ -240,6 +242,8 @@ class ViewBuilder:
         # The dialects detection scores were computed for, their names, whether all score message by message
         # (one tuple, replaced whole, so a thread never sees half of an update).
         self._registry: tuple[tuple[Dialect, ...], tuple[str, ...], bool] = ((), (), False)
+        #: (score totals, provider, model) -> the format `pick_format` picks for them.
+        self._picked: dict[tuple[tuple[int, ...], str | None, str | None], str] = {}
         self._contexts: dict[tuple[str, ModelInfo | None, bytes, int], int] = {}
         self._context_ids = itertools.count()
         self._recent: dict[int, _Parsed] = {}
@@ -263,6 +267,7 @@ class ViewBuilder:
             cache.clear()
         self._last_shell = b""
         self._contexts.clear()
+        self._picked.clear()
         with self._lock:
             self._recent.clear()
 
@@ -418,6 +423,7 @@ class ViewBuilder:
             # Detection scores were summed over the previous registry.
             for memo in (self._messages, self._payload_scores, self._sessions):
                 memo.clear()
+            self._picked.clear()
             found = None
         if found is None or shell is None or not decomposed:
             from cachepoint.core.prompt.formats import detect_format
@@ -444,8 +450,19 @@ class ViewBuilder:
         if session is not None:
             session.detect_sums = sums
         model = payload.get("model")  # evidence too, as in detect_format
-        totals = dict(zip(names, map(operator.add, scores, running), strict=True))
-        return pick_format(totals, provider, model=model if isinstance(model, str) else None)
+        evidence = model if isinstance(model, str) else None
+        totals = tuple(map(operator.add, scores, running))
+        # pick_format depends on nothing else (the registry aside, whose change clears this): a trace repeats a
+        # handful of score tuples, so its verdicts are remembered.
+        picked = self._picked
+        key = (totals, provider, evidence)
+        fmt = picked.get(key)
+        if fmt is None:
+            fmt = pick_format(dict(zip(names, totals, strict=True)), provider, model=evidence)
+            if len(picked) >= _MAX_PICKED:
+                picked.clear()
+            picked[key] = fmt
+        return fmt
 
     def _locate(
         self, payload: dict[str, Any], fmt: str | None, provider: str | None

@@ -23,6 +23,7 @@ from cachepoint.core.prompt.formats.base import (
     expect_list,
     expect_mapping,
     expect_str,
+    is_mapping,
     reorder,
 )
 from cachepoint.core.prompt.formats.openai_chat import part_with_marker, split_part_marker
@@ -241,7 +242,7 @@ class OpenAIResponsesDialect(Dialect):
             texts: list[str] = []
             media: list[Media] = []
             for part in output if isinstance(output, list) else []:
-                if isinstance(part, Mapping):
+                if is_mapping(part):
                     inner = _part_content(part)
                     texts.append(inner.text)
                     media.extend(inner.media)
@@ -249,7 +250,7 @@ class OpenAIResponsesDialect(Dialect):
         if kind == "reasoning":
             summary = data.get("summary")
             texts = (
-                [str(s.get("text", "")) for s in summary if isinstance(s, Mapping)] if isinstance(summary, list) else []
+                [str(s.get("text", "")) for s in summary if is_mapping(s)] if isinstance(summary, list) else []
             )
             encrypted = data.get("encrypted_content")
             size = len(encrypted) * 3 // 16 if isinstance(encrypted, str) else 0

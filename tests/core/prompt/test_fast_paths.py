@@ -1,0 +1,102 @@
+"""Each shortcut the view path takes for speed gives exactly what the general code gives.
+
+`ViewBuilder` and the dialects answer the common case (decoded JSON: plain dicts, repeated score tuples, blocks
+seen before) without the general machinery. These tests put random request shapes through the fast path and
+the general one and require the same answer; `test_builder.py` checks the builder's views against the plain
+path on whole sessions.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cachepoint.core.prompt import Request, ViewBuilder
+from cachepoint.core.prompt.formats import detect_format
+from cachepoint.core.prompt.formats.base import is_mapping
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+class Frozen(Mapping[str, Any]):
+    """A mapping that is no dict (what an SDK's typed request object may be)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class Sub(dict[str, Any]):
+    """A dict subclass: a mapping, though not exactly a dict."""
+
+
+WRAPPED = JSON | JSON.map(lambda v: (v,)) | st.dictionaries(st.text(max_size=3), JSON, max_size=3).flatmap(
+    lambda d: st.sampled_from([d, Frozen(d), MappingProxyType(d), OrderedDict(d), Sub(d), list(d.items())])
+)
+
+
+@settings(max_examples=300)
+@given(WRAPPED)
+def test_is_mapping_answers_as_the_abc_check_does(value: Any) -> None:
+    assert is_mapping(value) == isinstance(value, Mapping)
+
+
+PROVIDERS = st.sampled_from([None, "anthropic", "openai", "bedrock", "aws.bedrock"])
+MODELS = st.sampled_from([None, "claude-sonnet-4-5", "gpt-4.1", "anthropic.claude-3-haiku", "my-finetune", 7])
+# Message lists every dialect's detection scores differently: plain text (any format), Anthropic tool blocks,
+# OpenAI tool calls and tool messages, Bedrock content members.
+MESSAGES = st.sampled_from(
+    [
+        [{"role": "user", "content": "Hi"}],
+        [{"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": {"type": "ephemeral"}}]}],
+        [
+            {"role": "user", "content": "Where is it?"},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "c", "type": "function", "function": {}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "here"},
+        ],
+        [{"role": "user", "content": [{"text": "Hi"}, {"cachePoint": {"type": "default"}}]}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(MESSAGES, PROVIDERS, MODELS, st.booleans()), min_size=1, max_size=12))
+def test_the_builder_detects_each_request_as_detect_format_does(calls: list[Any]) -> None:
+    # The builder remembers its verdict per (scores, provider, model): requests with equal scores but another
+    # provider or model id must still get their own verdict, in any order.
+    builder = ViewBuilder()
+    for messages, provider, model, system in calls:
+        payload: dict[str, Any] = {"messages": messages}
+        if model is not None:
+            payload["model"] = model
+        if system:
+            payload["system"] = "Be brief."
+        want = detect_format(payload, provider=provider)
+        try:
+            got = builder.parse(payload, provider=provider)
+        except Exception as error:  # noqa: BLE001 - the plain parser must fail the same way
+            try:
+                Request.parse(payload, provider=provider)
+            except Exception as plain:  # noqa: BLE001
+                assert str(plain) == str(error)
+                continue
+            raise
+        assert got.format == want
