@@ -13,12 +13,16 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from hypothesis import given, settings
+import orjson
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cachepoint.core.prompt import Request, ViewBuilder
 from cachepoint.core.prompt.formats import detect_format
-from cachepoint.core.prompt.formats.base import is_mapping
+from cachepoint.core.prompt.formats.base import _default, dumps, is_mapping
+from cachepoint.core.prompt.model import Locator
+from cachepoint.core.prompt.positions import _message_locator
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
@@ -100,3 +104,42 @@ def test_the_builder_detects_each_request_as_detect_format_does(calls: list[Any]
                 continue
             raise
         assert got.format == want
+
+
+KEYS = st.text(max_size=3) | st.integers(-5, 5) | st.booleans() | st.none()
+ANY_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5) | st.binary(max_size=5),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(KEYS, inner, max_size=3)
+    | st.dictionaries(st.text(max_size=3), inner, max_size=3).map(MappingProxyType),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400)
+@given(ANY_VALUE | st.dictionaries(st.text(max_size=3), JSON, min_size=2, max_size=4))
+@example({"b": 1, "a": [b"\x00", (1, 2)]})
+@example({"b": {"d": 1, "c": 2}, "a": "x"})
+def test_dumps_writes_what_the_general_encoder_writes(value: Any) -> None:
+    # dumps tries plain orjson first (decoded JSON); bytes, tuples, mappings that are no dict and non-string keys
+    # go the general way. The bytes are the canonical ones either way, or both refuse the value.
+    general = (
+        lambda v: orjson.dumps(v, default=_default, option=orjson.OPT_NON_STR_KEYS)  # noqa: E731
+    )
+    try:
+        want = general(value)
+    except TypeError as error:
+        with pytest.raises(TypeError) as got:
+            dumps(value)
+        assert str(got.value) == str(error)
+        return
+    assert dumps(value) == want
+
+
+@given(st.integers(0, 300), st.integers(0, 300))
+def test_shared_message_locators_equal_new_ones(message: int, index: int) -> None:
+    shared = _message_locator(message, index)
+    assert shared == Locator("messages", message, index)
+    assert hash(shared) == hash(Locator("messages", message, index))
+    assert _message_locator(message, index) == shared

@@ -104,7 +104,7 @@ class ViewBuilderStats:
 class _Shell:
     """A parsed shell (messages empty) and what follows from it per model."""
 
-    __slots__ = ("contexts", "heads", "request", "salt", "size")
+    __slots__ = ("contexts", "heads", "last", "request", "salt", "size")
 
     def __init__(self, request: Request, size: int) -> None:
         self.request = request
@@ -112,6 +112,7 @@ class _Shell:
         self.size = size
         self.contexts: dict[ModelInfo | None, tuple[int, int]] = {}  # info -> (context id, tools preamble)
         self.heads: dict[int, _Chunk] = {}  # context id -> tools and system positions
+        self.last: tuple[ModelInfo | None, tuple[int, int]] | None = None  # the rules asked last, their context
 
 
 class _Message:
@@ -537,6 +538,11 @@ class ViewBuilder:
     # --- positions ---
 
     def _context(self, shell: _Shell, info: ModelInfo | None) -> tuple[int, int]:
+        last = shell.last
+        if last is not None and last[0] is info:
+            # The same rules object as the previous request of this shell (the provider table hands out one per
+            # model): no need to hash its fields again.
+            return last[1]
         found = shell.contexts.get(info)
         if found is None:
             preamble = _tools_preamble(shell.request, info)
@@ -546,6 +552,7 @@ class ViewBuilder:
                 # setdefault: two threads meeting a new context at once agree on one id; ids are never reused.
                 ctx_id = self._contexts.setdefault(ctx, next(self._context_ids))
             found = shell.contexts[info] = (ctx_id, preamble)
+        shell.last = (info, found)
         return found
 
     def _walk(self, request: Request, shell: _Shell, info: ModelInfo | None, preamble: int) -> Walk:

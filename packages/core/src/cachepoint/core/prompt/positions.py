@@ -309,6 +309,21 @@ def _tools_preamble(request: Request, info: ModelInfo | None) -> int:
     return 0
 
 
+#: Message locators by (message, block): a frozen `Locator` costs a microsecond to build, and the same few hundred
+#: recur in every request of a trace, so they are shared (immutable, compared by value).
+_LOCATORS: dict[tuple[int, int], Locator] = {}
+_MAX_LOCATORS = 1 << 16
+
+
+def _message_locator(message: int, index: int) -> Locator:
+    locator = _LOCATORS.get((message, index))
+    if locator is None:
+        if len(_LOCATORS) >= _MAX_LOCATORS:
+            _LOCATORS.clear()
+        locator = _LOCATORS[message, index] = Locator("messages", message, index)
+    return locator
+
+
 #: What a `Walk` carries from one block to the next: prefix hash, tokens so far, lookback index, kind of the last
 #: position, whether the conversation has started (OpenAI system layer), positions so far, whether the next
 #: message block is the first one (it carries the level salt).
@@ -430,20 +445,21 @@ class Walk:
                 extra.append(self.salt)
                 self.first_message = False
             element = _element("messages", block.data, extra)
-            out.append(self._add(Locator("messages", m, i), block, message.role, element, start))
+            out.append(self._add(_message_locator(m, i), block, message.role, element, start))
         return out
 
     def _add(  # noqa: PLR0912 - one step per position, kept together on purpose
         self, locator: Locator, item: Block | Tool, role: str | None, element: bytes, start: bool
     ) -> Position:
         dialect = self.dialect
-        if isinstance(item, Tool):
+        tool = isinstance(item, Tool)
+        if tool:
             kind, type_name = "tool", dialect.tool_name(item) or "tool"
         else:
             kind, type_name = item.kind, dialect.block_type(item)
         known = self.memo(element) if self.memo is not None else None
         if known is None:
-            content = dialect.describe_tool(item) if isinstance(item, Tool) else dialect.describe(item)
+            content = dialect.describe_tool(item) if tool else dialect.describe(item)
             known = (hashlib.sha256(element).digest(), block_tokens(content, self.counter))
             if self.remember is not None:
                 self.remember(element, known)

@@ -72,7 +72,13 @@ def dumps(value: Any) -> bytes:
     >>> dumps({"b": 1, "a": b"\\x00"})
     b'{"b":1,"a":"AA=="}'
     """
-    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        # Decoded JSON (str keys, JSON values) needs neither the option nor the hook, and orjson writes it about
+        # three times faster without OPT_NON_STR_KEYS; anything else raises, and is written the general way
+        # (the same bytes wherever the plain call succeeds).
+        return orjson.dumps(value)
+    except TypeError:
+        return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
 
 
 def dumps_sorted(value: Any) -> bytes:
