@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
+from dataclasses import fields, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -19,9 +20,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cachepoint.core.prompt import Request, ViewBuilder
+from cachepoint.core.prompt.builder import with_messages
 from cachepoint.core.prompt.formats import detect_format
 from cachepoint.core.prompt.formats.base import _default, dumps, is_mapping
-from cachepoint.core.prompt.model import Locator
+from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Tool
 from cachepoint.core.prompt.positions import _message_locator
 
 JSON = st.recursive(
@@ -143,3 +145,21 @@ def test_shared_message_locators_equal_new_ones(message: int, index: int) -> Non
     assert shared == Locator("messages", message, index)
     assert hash(shared) == hash(Locator("messages", message, index))
     assert _message_locator(message, index) == shared
+
+
+def test_the_builders_request_copy_keeps_every_field() -> None:
+    # with_messages spells out Request's fields: one added later must be copied too.
+    shell = Request(
+        format="openai-chat",
+        system=(Block.text_block("Be brief."),),
+        tools=(Tool.define("lookup", "Look up.", {"type": "object"}),),
+        params={"model": "gpt-4.1"},
+        automatic=CacheMarker("1h"),
+        layout={"keys": ("model", "messages")},
+    )
+    unset = [f.name for f in fields(Request) if getattr(shell, f.name) == getattr(Request(), f.name)]
+    assert unset == ["messages"], f"set a non-default value for {unset} here"
+    messages = (Message.user("Hi"),)
+    copy = with_messages(shell, messages)
+    assert copy == replace(shell, messages=messages)
+    assert all(getattr(copy, f.name) is getattr(shell, f.name) for f in fields(Request) if f.name != "messages")

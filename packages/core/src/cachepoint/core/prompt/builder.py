@@ -101,6 +101,21 @@ class ViewBuilderStats:
     evictions: int = 0
 
 
+def with_messages(request: Request, messages: tuple[Message, ...]) -> Request:
+    """``dataclasses.replace(request, messages=messages)``, written out: ``replace`` looks up the fields and
+    checks each on every call, twice the cost of the constructor itself (once per request in a trace).
+    `tests/core/prompt/test_fast_paths.py` checks it still copies every field of `Request`."""
+    return Request(
+        format=request.format,
+        messages=messages,
+        system=request.system,
+        tools=request.tools,
+        params=request.params,
+        automatic=request.automatic,
+        layout=request.layout,
+    )
+
+
 class _Shell:
     """A parsed shell (messages empty) and what follows from it per model."""
 
@@ -445,7 +460,7 @@ class ViewBuilder:
             entry = entries[i]
             if entry.scores is None:
                 raw = raw_messages[i]
-                entry.scores = tuple(d.detect_message(raw) for d in dialects)
+                entry.scores = tuple([d.detect_message(raw) for d in dialects])
             running = tuple(map(operator.add, running, entry.scores))
             sums.append(running)
         if session is not None:
@@ -511,7 +526,7 @@ class ViewBuilder:
                 message = dialect.parse_message(items[i], f"{key}[{i}]", lenient=self.lenient)
                 entry.parsed[name] = message
             messages.append(message)
-        request = replace(shell.request, messages=tuple(messages))
+        request = with_messages(shell.request, tuple(messages))
         if session is not None:
             session.format, session.messages = name, request.messages
         parsed = _Parsed(request, shell, conversation)
