@@ -452,14 +452,13 @@ class Walk:
         self, locator: Locator, item: Block | Tool, role: str | None, element: bytes, start: bool
     ) -> Position:
         dialect = self.dialect
-        tool = isinstance(item, Tool)
-        if tool:
+        if isinstance(item, Tool):
             kind, type_name = "tool", dialect.tool_name(item) or "tool"
         else:
             kind, type_name = item.kind, dialect.block_type(item)
         known = self.memo(element) if self.memo is not None else None
         if known is None:
-            content = dialect.describe_tool(item) if tool else dialect.describe(item)
+            content = dialect.describe_tool(item) if isinstance(item, Tool) else dialect.describe(item)
             known = (hashlib.sha256(element).digest(), block_tokens(content, self.counter))
             if self.remember is not None:
                 self.remember(element, known)

@@ -249,9 +249,7 @@ class OpenAIResponsesDialect(Dialect):
             return Content(text="\n".join(texts), media=tuple(media))
         if kind == "reasoning":
             summary = data.get("summary")
-            texts = (
-                [str(s.get("text", "")) for s in summary if is_mapping(s)] if isinstance(summary, list) else []
-            )
+            texts = [str(s.get("text", "")) for s in summary if is_mapping(s)] if isinstance(summary, list) else []
             encrypted = data.get("encrypted_content")
             size = len(encrypted) * 3 // 16 if isinstance(encrypted, str) else 0
             return Content(text="\n".join(texts), extra_tokens=size)
