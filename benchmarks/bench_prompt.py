@@ -31,6 +31,9 @@ printed per format.
     python benchmarks/bench_prompt.py --rounds 5
     python benchmarks/bench_prompt.py --light    # sessions of 12-20 messages, shorter tool results (~5-8k tokens)
     python benchmarks/bench_prompt.py --profile anthropic  # cProfile of the builder path, top 25 functions
+    python benchmarks/bench_prompt.py --requests 3000 --only builder  # the Anthropic builder alone, for
+    python benchmarks/bench_prompt.py --requests 3000 --only decode   # instruction counts: run both under
+        # `valgrind --tool=callgrind` (PYTHONHASHSEED=0) and subtract; the difference is the builder's
 
 Goal (issue 6): parse + view of 100k such requests in < 20 s on one core (< 200 us per request, amortized).
 """
@@ -371,6 +374,26 @@ def profile(trace: dict[str, list[bytes]], fmt: str) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
+def only(trace: dict[str, list[bytes]], what: str) -> None:
+    """Decode every Anthropic line, and view it with one `ViewBuilder` unless ``what`` is ``decode``: the same
+    work in both runs but the builder's, so the difference of two runs' instruction counts is the builder's."""
+    lines = trace["anthropic"]
+    view = ViewBuilder(provider="anthropic", counter=EstimateCounter()).view if what == "builder" else None
+    gc.collect()
+    spent = 0.0
+    clock = time.process_time
+    for line in lines:
+        payload = orjson.loads(line)
+        if view is not None:
+            begin = clock()
+            view(payload)
+            spent += clock() - begin
+    if view is not None:
+        print(
+            f"builder: {spent / len(lines) * 1e6:.1f} us per request (CPU), {spent / len(lines) * 1e5:.1f} s per 100k"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1.2k requests per format, 1 round")
@@ -379,14 +402,22 @@ def main() -> None:
     )
     parser.add_argument("--profile", choices=("anthropic", "openai-chat"), help="cProfile the builder on one format")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3; 1 with --quick)")
+    parser.add_argument("--requests", type=int, default=None, help="requests per format (6000; 1200 with --quick)")
+    parser.add_argument(
+        "--only", choices=("builder", "decode"), help="only decode the Anthropic trace, with or without the builder"
+    )
     args = parser.parse_args()
     requests, rounds, cold = (1200, 1, 100) if args.quick else (6000, 3, 300)
     rounds = args.rounds or rounds
+    requests = args.requests or requests
     begin = time.perf_counter()
     trace = build_trace(requests, light=args.light)
     print(f"trace built in {time.perf_counter() - begin:.1f} s; load average {os.getloadavg()[0]:.1f}")
     if args.profile:
         profile(trace, args.profile)
+        return
+    if args.only:
+        only(trace, args.only)
         return
     run(trace, rounds, cold)
 

@@ -151,6 +151,7 @@ _NEWLINES = _run_mask("n")
 _SPACES = _run_mask(" ")
 _WORD_PIECES = re.compile(rb"A?a+|A+(?!a)")  # the word alternative of _PIECES, on class letters
 _LETTER_MARKS = _run_mask("aA")
+_LONG_WORD = b" " + b"x" * (_SHORT_WORD + 1)
 
 
 def _estimate_ascii(text: str) -> int:
@@ -175,10 +176,13 @@ def _estimate_ascii(text: str) -> int:
         # least k letters (at its start), so each term is one C count.
         marks = letters.translate(_LETTER_MARKS)
         total = marks.count(b" x")
-        width = _SHORT_WORD + 1
-        while found := marks.count(b" " + b"x" * width):
-            total += found
-            width += _WORD_CHARS_PER_TOKEN
+        # Each run of more than 8 letters: one more token, plus one per 5 letters past the ninth. Splitting at
+        # the runs' first nine letters leaves each run's remaining letters at the head of a piece (one pass;
+        # counting runs of 14, 19... letters would be one more pass each).
+        pieces = marks.split(_LONG_WORD)
+        total += len(pieces) - 1
+        for piece in pieces[1:]:
+            total += (len(piece) - len(piece.lstrip(b"x"))) // _WORD_CHARS_PER_TOKEN
     if b"0" in classes:
         total += sum([-(-len(run) // _DIGITS_PER_TOKEN) for run in classes.translate(_DIGITS).split()])
     if b"." in classes:

@@ -73,6 +73,8 @@ __all__ = ["ViewBuilder", "ViewBuilderStats"]
 _POSITION_BYTES = 640
 #: What follows an element of a JSON list: "," or "]".
 _LIST_GAPS = (ord(","), ord("]"))
+#: Format verdicts remembered by their detection scores (a trace has a handful of distinct ones).
+_MAX_PICKED = 4096
 
 
 @dataclass
@@ -99,10 +101,25 @@ class ViewBuilderStats:
     evictions: int = 0
 
 
+def with_messages(request: Request, messages: tuple[Message, ...]) -> Request:
+    """``dataclasses.replace(request, messages=messages)``, written out: ``replace`` looks up the fields and
+    checks each on every call, twice the cost of the constructor itself (once per request in a trace).
+    `tests/core/prompt/test_fast_paths.py` checks it still copies every field of `Request`."""
+    return Request(
+        format=request.format,
+        messages=messages,
+        system=request.system,
+        tools=request.tools,
+        params=request.params,
+        automatic=request.automatic,
+        layout=request.layout,
+    )
+
+
 class _Shell:
     """A parsed shell (messages empty) and what follows from it per model."""
 
-    __slots__ = ("contexts", "heads", "request", "salt", "size")
+    __slots__ = ("contexts", "heads", "last", "request", "salt", "size")
 
     def __init__(self, request: Request, size: int) -> None:
         self.request = request
@@ -110,6 +127,7 @@ class _Shell:
         self.size = size
         self.contexts: dict[ModelInfo | None, tuple[int, int]] = {}  # info -> (context id, tools preamble)
         self.heads: dict[int, _Chunk] = {}  # context id -> tools and system positions
+        self.last: tuple[ModelInfo | None, tuple[int, int]] | None = None  # the rules asked last, their context
 
 
 class _Message:
@@ -240,6 +258,8 @@ class ViewBuilder:
         # The dialects detection scores were computed for, their names, whether all score message by message
         # (one tuple, replaced whole, so a thread never sees half of an update).
         self._registry: tuple[tuple[Dialect, ...], tuple[str, ...], bool] = ((), (), False)
+        #: (score totals, provider, model) -> the format `pick_format` picks for them.
+        self._picked: dict[tuple[tuple[int, ...], str | None, str | None], str] = {}
         self._contexts: dict[tuple[str, ModelInfo | None, bytes, int], int] = {}
         self._context_ids = itertools.count()
         self._recent: dict[int, _Parsed] = {}
@@ -263,6 +283,7 @@ class ViewBuilder:
             cache.clear()
         self._last_shell = b""
         self._contexts.clear()
+        self._picked.clear()
         with self._lock:
             self._recent.clear()
 
@@ -418,6 +439,7 @@ class ViewBuilder:
             # Detection scores were summed over the previous registry.
             for memo in (self._messages, self._payload_scores, self._sessions):
                 memo.clear()
+            self._picked.clear()
             found = None
         if found is None or shell is None or not decomposed:
             from cachepoint.core.prompt.formats import detect_format
@@ -438,14 +460,25 @@ class ViewBuilder:
             entry = entries[i]
             if entry.scores is None:
                 raw = raw_messages[i]
-                entry.scores = tuple(d.detect_message(raw) for d in dialects)
+                entry.scores = tuple([d.detect_message(raw) for d in dialects])
             running = tuple(map(operator.add, running, entry.scores))
             sums.append(running)
         if session is not None:
             session.detect_sums = sums
         model = payload.get("model")  # evidence too, as in detect_format
-        totals = dict(zip(names, map(operator.add, scores, running), strict=True))
-        return pick_format(totals, provider, model=model if isinstance(model, str) else None)
+        evidence = model if isinstance(model, str) else None
+        totals = tuple(map(operator.add, scores, running))
+        # pick_format depends on nothing else (the registry aside, whose change clears this): a trace repeats a
+        # handful of score tuples, so its verdicts are remembered.
+        picked = self._picked
+        key = (totals, provider, evidence)
+        fmt = picked.get(key)
+        if fmt is None:
+            fmt = pick_format(dict(zip(names, totals, strict=True)), provider, model=evidence)
+            if len(picked) >= _MAX_PICKED:
+                picked.clear()
+            picked[key] = fmt
+        return fmt
 
     def _locate(
         self, payload: dict[str, Any], fmt: str | None, provider: str | None
@@ -493,7 +526,7 @@ class ViewBuilder:
                 message = dialect.parse_message(items[i], f"{key}[{i}]", lenient=self.lenient)
                 entry.parsed[name] = message
             messages.append(message)
-        request = replace(shell.request, messages=tuple(messages))
+        request = with_messages(shell.request, tuple(messages))
         if session is not None:
             session.format, session.messages = name, request.messages
         parsed = _Parsed(request, shell, conversation)
@@ -520,6 +553,11 @@ class ViewBuilder:
     # --- positions ---
 
     def _context(self, shell: _Shell, info: ModelInfo | None) -> tuple[int, int]:
+        last = shell.last
+        if last is not None and last[0] is info:
+            # The same rules object as the previous request of this shell (the provider table hands out one per
+            # model): no need to hash its fields again.
+            return last[1]
         found = shell.contexts.get(info)
         if found is None:
             preamble = _tools_preamble(shell.request, info)
@@ -529,6 +567,7 @@ class ViewBuilder:
                 # setdefault: two threads meeting a new context at once agree on one id; ids are never reused.
                 ctx_id = self._contexts.setdefault(ctx, next(self._context_ids))
             found = shell.contexts[info] = (ctx_id, preamble)
+        shell.last = (info, found)
         return found
 
     def _walk(self, request: Request, shell: _Shell, info: ModelInfo | None, preamble: int) -> Walk:

@@ -22,6 +22,7 @@ from cachepoint.core.prompt.formats.base import (
     expect_list,
     expect_mapping,
     expect_str,
+    is_mapping,
     reorder,
 )
 from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Request, Tool
@@ -96,7 +97,7 @@ def render_marker(marker: CacheMarker) -> dict[str, Any]:
 def _split_marker(item: Mapping[str, Any], path: str) -> tuple[dict[str, Any], CacheMarker | None]:
     data = dict(item)
     value = data.get(_MARKER)
-    if isinstance(value, Mapping):
+    if is_mapping(value):
         del data[_MARKER]
         return data, parse_marker(value, f"{path}.{_MARKER}")
     return data, None
@@ -106,7 +107,7 @@ def _nested_markers(data: Mapping[str, Any]) -> int:
     inner = data.get("content")
     if not isinstance(inner, list):
         return 0
-    return sum(1 for item in inner if isinstance(item, Mapping) and isinstance(item.get(_MARKER), Mapping))
+    return sum(1 for item in inner if is_mapping(item) and is_mapping(item.get(_MARKER)))
 
 
 def _with_marker(data: Mapping[str, Any], marker: CacheMarker | None) -> dict[str, Any]:
@@ -124,7 +125,7 @@ def _media_text(inner: Any) -> Content:
     media: list[Media] = []
     if isinstance(inner, list):
         for item in inner:
-            if not isinstance(item, Mapping):
+            if not is_mapping(item):
                 continue
             kind = item.get("type")
             if kind == "text":
@@ -142,7 +143,7 @@ def _media_text(inner: Any) -> Content:
 
 def _image_media(item: Mapping[str, Any]) -> Media:
     source = item.get("source")
-    if isinstance(source, Mapping) and source.get("type") == "base64":
+    if is_mapping(source) and source.get("type") == "base64":
         return Media("image", source.get("data"), source.get("media_type"))
     return Media("image")
 
@@ -152,7 +153,7 @@ def _document(item: Mapping[str, Any]) -> Content:
     title = str(item.get("title") or "")
     context = str(item.get("context") or "")
     prefix = "\n".join(part for part in (title, context) if part)
-    if isinstance(source, Mapping):
+    if is_mapping(source):
         kind = source.get("type")
         if kind == "text":
             return Content(text="\n".join(part for part in (prefix, str(source.get("data", ""))) if part))
@@ -184,10 +185,10 @@ class AnthropicDialect(Dialect):
 
     def detect_message(self, message: Any) -> int:
         score = 0
-        content = message.get("content") if isinstance(message, Mapping) else None
+        content = message.get("content") if is_mapping(message) else None
         if isinstance(content, list):
             for item in content:
-                kind = item.get("type") if isinstance(item, Mapping) else None
+                kind = item.get("type") if is_mapping(item) else None
                 if isinstance(kind, str) and kind in MESSAGE_BLOCK_TYPES:  # (a list or an object is no type)
                     score += 30 if kind in ("tool_use", "tool_result", "thinking", "image") else 5
                     if "cache_control" in item:
@@ -233,7 +234,7 @@ class AnthropicDialect(Dialect):
                     system.append(Block("text", data, self.name, marker))
 
         automatic = None
-        if isinstance(payload.get(_MARKER), Mapping):
+        if is_mapping(payload.get(_MARKER)):
             automatic = parse_marker(payload[_MARKER], _MARKER)
         elif _MARKER in payload:
             params[_MARKER] = payload[_MARKER]

@@ -22,6 +22,7 @@ from cachepoint.core.prompt.formats.base import (
     expect_list,
     expect_mapping,
     expect_str,
+    is_mapping,
     reorder,
 )
 from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Request, Tool
@@ -119,14 +120,14 @@ def _source_media(kind: str, body: Mapping[str, Any]) -> Content:
     fmt = body.get("format")
     if kind == "image":
         media_type = f"image/{'jpeg' if fmt == 'jpg' else fmt}" if isinstance(fmt, str) else None
-        data = source.get("bytes") if isinstance(source, Mapping) else None
+        data = source.get("bytes") if is_mapping(source) else None
         return Content(media=(Media("image", data, media_type),))
     name = str(body.get("name", ""))
-    if isinstance(source, Mapping):
+    if is_mapping(source):
         if isinstance(source.get("text"), str):
             return Content(text=f"{name}\n{source['text']}")
         if isinstance(source.get("content"), list):
-            texts = [str(part.get("text", "")) for part in source["content"] if isinstance(part, Mapping)]
+            texts = [str(part.get("text", "")) for part in source["content"] if is_mapping(part)]
             return Content(text="\n".join([name, *texts]))
         if "bytes" in source and fmt in ("pdf", None):
             return Content(text=name, media=(Media("document", source.get("bytes"), "application/pdf"),))
@@ -151,18 +152,18 @@ class BedrockDialect(Dialect):
             if key in payload:
                 score += 60
         system = payload.get("system")
-        if isinstance(system, list) and any(isinstance(s, Mapping) and "type" not in s for s in system):
+        if isinstance(system, list) and any(is_mapping(s) and "type" not in s for s in system):
             score += 40
         return score
 
     def detect_message(self, message: Any) -> int:
         score = 0
-        content = message.get("content") if isinstance(message, Mapping) else None
+        content = message.get("content") if is_mapping(message) else None
         if isinstance(content, list):
             for item in content:
-                if isinstance(item, Mapping) and "type" not in item and set(item) & set(_CONTENT_MEMBERS):
+                if is_mapping(item) and "type" not in item and set(item) & set(_CONTENT_MEMBERS):
                     score += 40
-                if isinstance(item, Mapping) and _CACHE_POINT in item:
+                if is_mapping(item) and _CACHE_POINT in item:
                     score += 60
         return score
 
@@ -228,7 +229,7 @@ class BedrockDialect(Dialect):
             kind = _CONTENT_MEMBERS.get(key, "other")
             if key == "reasoningContent":
                 inner = obj[key]
-                kind = "redacted_thinking" if isinstance(inner, Mapping) and "redactedContent" in inner else kind
+                kind = "redacted_thinking" if is_mapping(inner) and "redactedContent" in inner else kind
             blocks.append(Block(kind, obj, self.name, marker))
         extra = {k: v for k, v in item.items() if k not in ("role", "content")}
         return Message(role, tuple(blocks), "list", extra, self.name, tuple(item))
@@ -259,7 +260,7 @@ class BedrockDialect(Dialect):
 
     def tool_name(self, tool: Tool) -> str:
         spec = tool.data.get("toolSpec") or tool.data.get("systemTool")
-        name = spec.get("name") if isinstance(spec, Mapping) else None
+        name = spec.get("name") if is_mapping(spec) else None
         return name if isinstance(name, str) else ""
 
     def describe(self, block: Block) -> Content:  # noqa: PLR0911, PLR0912 - one branch per block type
@@ -267,32 +268,32 @@ class BedrockDialect(Dialect):
         body = block.data.get(key)
         if key == "text":
             return Content(text=str(body))
-        if key in ("image", "document") and isinstance(body, Mapping):
+        if key in ("image", "document") and is_mapping(body):
             return _source_media(key, body)
-        if key == "toolUse" and isinstance(body, Mapping):
+        if key == "toolUse" and is_mapping(body):
             return Content(text=f"{body.get('name', '')} {dumps(body.get('input', {})).decode()}")
-        if key == "toolResult" and isinstance(body, Mapping):
+        if key == "toolResult" and is_mapping(body):
             texts: list[str] = []
             media: list[Media] = []
             for part in body.get("content") or []:
-                if not isinstance(part, Mapping):
+                if not is_mapping(part):
                     continue
                 if "text" in part:
                     texts.append(str(part["text"]))
                 elif "json" in part:
                     texts.append(dumps(part["json"]).decode())
-                elif isinstance(part.get("image"), Mapping):
+                elif is_mapping(part.get("image")):
                     media.extend(_source_media("image", part["image"]).media)
-                elif isinstance(part.get("document"), Mapping):
+                elif is_mapping(part.get("document")):
                     doc = _source_media("document", part["document"])
                     texts.append(doc.text)
                     media.extend(doc.media)
                 else:
                     texts.append(dumps(part).decode())
             return Content(text="\n".join(texts), media=tuple(media))
-        if key == "reasoningContent" and isinstance(body, Mapping):
+        if key == "reasoningContent" and is_mapping(body):
             reasoning = body.get("reasoningText")
-            if isinstance(reasoning, Mapping):
+            if is_mapping(reasoning):
                 return Content(text=str(reasoning.get("text", "")))
             redacted = body.get("redactedContent")
             size = len(redacted) if isinstance(redacted, (bytes, bytearray, str)) else 0
@@ -335,6 +336,6 @@ class BedrockDialect(Dialect):
         if "toolChoice" in config:
             salt["toolChoice"] = config["toolChoice"]
         extra = request.params.get("additionalModelRequestFields")
-        if isinstance(extra, Mapping) and "thinking" in extra:
+        if is_mapping(extra) and "thinking" in extra:
             salt["thinking"] = extra["thinking"]
         return salt

@@ -26,6 +26,7 @@ from cachepoint.core.prompt.formats.base import (
     expect_list,
     expect_mapping,
     expect_str,
+    is_mapping,
     reorder,
 )
 from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Request, Tool
@@ -65,9 +66,9 @@ def render_breakpoint(marker: CacheMarker) -> dict[str, Any]:
 def split_part_marker(item: Mapping[str, Any], path: str) -> tuple[dict[str, Any], CacheMarker | None]:
     """A content part without its marker, and the marker (either style)."""
     data = dict(item)
-    if isinstance(data.get(BREAKPOINT), Mapping):
+    if is_mapping(data.get(BREAKPOINT)):
         return data, parse_breakpoint(data.pop(BREAKPOINT), f"{path}.{BREAKPOINT}")
-    if isinstance(data.get(_CACHE_CONTROL), Mapping):
+    if is_mapping(data.get(_CACHE_CONTROL)):
         marker = anthropic_format.parse_marker(data.pop(_CACHE_CONTROL), f"{path}.{_CACHE_CONTROL}")
         return data, CacheMarker(marker.ttl, raw=marker.raw, style=_CACHE_CONTROL)
     return data, None
@@ -93,12 +94,12 @@ def _part_content(data: Mapping[str, Any]) -> Content:
         return Content(text=str(data.get("refusal", "")))
     if kind == "image_url":
         image = data.get("image_url")
-        url = image.get("url") if isinstance(image, Mapping) else None
+        url = image.get("url") if is_mapping(image) else None
         media_type, b64 = data_url_media(url) if isinstance(url, str) else (None, None)
         return Content(media=(Media("image", b64, media_type),))
     if kind == "file":
         file = data.get("file")
-        raw = file.get("file_data") if isinstance(file, Mapping) else None
+        raw = file.get("file_data") if is_mapping(file) else None
         media_type, b64 = data_url_media(raw) if isinstance(raw, str) else (None, None)
         return Content(media=(Media("document", b64 if b64 is not None else raw, media_type or "application/pdf"),))
     return Content(media=(Media("other"),))
@@ -120,12 +121,12 @@ class OpenAIChatDialect(Dialect):
             if key in payload:
                 score += 40
         tools = payload.get("tools")
-        if isinstance(tools, list) and any(isinstance(t, Mapping) and "function" in t for t in tools):
+        if isinstance(tools, list) and any(is_mapping(t) and "function" in t for t in tools):
             score += 60
         return score
 
     def detect_message(self, message: Any) -> int:
-        if not isinstance(message, Mapping):
+        if not is_mapping(message):
             return 0
         score = 0
         if message.get("role") in ("system", "developer", "tool", "function"):
@@ -135,9 +136,9 @@ class OpenAIChatDialect(Dialect):
         content = message.get("content")
         if isinstance(content, list):
             for item in content:
-                if isinstance(item, Mapping) and item.get("type") in ("image_url", "input_audio", "file"):
+                if is_mapping(item) and item.get("type") in ("image_url", "input_audio", "file"):
                     score += 60
-                if isinstance(item, Mapping) and BREAKPOINT in item:
+                if is_mapping(item) and BREAKPOINT in item:
                     score += 60
         return score
 
@@ -221,14 +222,14 @@ class OpenAIChatDialect(Dialect):
     def describe(self, block: Block) -> Content:
         if block.kind == "tool_use":
             function = block.data.get("function")
-            if isinstance(function, Mapping):
+            if is_mapping(function):
                 return Content(text=f"{function.get('name', '')} {function.get('arguments', '')}")
             return super().describe(block)
         return _part_content(block.data)
 
     def tool_name(self, tool: Tool) -> str:
         function = tool.data.get("function")
-        if isinstance(function, Mapping) and isinstance(function.get("name"), str):
+        if is_mapping(function) and isinstance(function.get("name"), str):
             return str(function["name"])
         return super().tool_name(tool)
 

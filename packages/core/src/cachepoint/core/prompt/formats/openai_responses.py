@@ -23,6 +23,7 @@ from cachepoint.core.prompt.formats.base import (
     expect_list,
     expect_mapping,
     expect_str,
+    is_mapping,
     reorder,
 )
 from cachepoint.core.prompt.formats.openai_chat import part_with_marker, split_part_marker
@@ -241,16 +242,14 @@ class OpenAIResponsesDialect(Dialect):
             texts: list[str] = []
             media: list[Media] = []
             for part in output if isinstance(output, list) else []:
-                if isinstance(part, Mapping):
+                if is_mapping(part):
                     inner = _part_content(part)
                     texts.append(inner.text)
                     media.extend(inner.media)
             return Content(text="\n".join(texts), media=tuple(media))
         if kind == "reasoning":
             summary = data.get("summary")
-            texts = (
-                [str(s.get("text", "")) for s in summary if isinstance(s, Mapping)] if isinstance(summary, list) else []
-            )
+            texts = [str(s.get("text", "")) for s in summary if is_mapping(s)] if isinstance(summary, list) else []
             encrypted = data.get("encrypted_content")
             size = len(encrypted) * 3 // 16 if isinstance(encrypted, str) else 0
             return Content(text="\n".join(texts), extra_tokens=size)

@@ -1,0 +1,164 @@
+"""Each shortcut the view path takes for speed gives exactly what the general code gives.
+
+`ViewBuilder` and the dialects answer the common case (decoded JSON: plain dicts, repeated score tuples, blocks
+seen before) without the general machinery. These tests put random request shapes through the fast path and
+the general one and require the same answer; `test_builder.py` checks the builder's views against the plain
+path on whole sessions.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import fields, replace
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from cachepoint.core.prompt import Request, RequestFormatError, ViewBuilder
+from cachepoint.core.prompt.builder import with_messages
+from cachepoint.core.prompt.formats import detect_format
+from cachepoint.core.prompt.formats.base import _default, dumps, is_mapping
+from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Tool
+from cachepoint.core.prompt.positions import _message_locator
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def outcome(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, Any]:
+    """``("ok", result)`` or ``("error", message)`` for the parse and encode errors compared here."""
+    try:
+        return "ok", call(*args, **kwargs)
+    except (RequestFormatError, TypeError) as error:
+        return "error", f"{type(error).__name__}: {error}"
+
+
+class Frozen(Mapping[str, Any]):
+    """A mapping that is no dict (what an SDK's typed request object may be)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class Sub(dict[str, Any]):
+    """A dict subclass: a mapping, though not exactly a dict."""
+
+
+WRAPPED = (
+    JSON
+    | JSON.map(lambda v: (v,))
+    | st.dictionaries(st.text(max_size=3), JSON, max_size=3).flatmap(
+        lambda d: st.sampled_from([d, Frozen(d), MappingProxyType(d), OrderedDict(d), Sub(d), list(d.items())])
+    )
+)
+
+
+@settings(max_examples=300)
+@given(WRAPPED)
+def test_is_mapping_answers_as_the_abc_check_does(value: Any) -> None:
+    assert is_mapping(value) == isinstance(value, Mapping)
+
+
+PROVIDERS = st.sampled_from([None, "anthropic", "openai", "bedrock", "aws.bedrock"])
+MODELS = st.sampled_from([None, "claude-sonnet-4-5", "gpt-4.1", "anthropic.claude-3-haiku", "my-finetune", 7])
+# Message lists every dialect's detection scores differently: plain text (any format), Anthropic tool blocks,
+# OpenAI tool calls and tool messages, Bedrock content members.
+MESSAGES = st.sampled_from(
+    [
+        [{"role": "user", "content": "Hi"}],
+        [{"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": {"type": "ephemeral"}}]}],
+        [
+            {"role": "user", "content": "Where is it?"},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "c", "type": "function", "function": {}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "here"},
+        ],
+        [{"role": "user", "content": [{"text": "Hi"}, {"cachePoint": {"type": "default"}}]}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(MESSAGES, PROVIDERS, MODELS, st.booleans()), min_size=1, max_size=12))
+def test_the_builder_detects_each_request_as_detect_format_does(calls: list[Any]) -> None:
+    # The builder remembers its verdict per (scores, provider, model): requests with equal scores but another
+    # provider or model id must still get their own verdict, in any order.
+    builder = ViewBuilder()
+    for messages, provider, model, system in calls:
+        payload: dict[str, Any] = {"messages": messages}
+        if model is not None:
+            payload["model"] = model
+        if system:
+            payload["system"] = "Be brief."
+        want = detect_format(payload, provider=provider)
+        got = outcome(builder.parse, payload, provider=provider)
+        # The plain parser must fail the same way where the builder fails.
+        assert got == outcome(Request.parse, payload, provider=provider)
+        if got[0] == "ok":
+            assert got[1].format == want
+
+
+KEYS = st.text(max_size=3) | st.integers(-5, 5) | st.booleans() | st.none()
+ANY_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5) | st.binary(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(KEYS, inner, max_size=3)
+        | st.dictionaries(st.text(max_size=3), inner, max_size=3).map(MappingProxyType)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400)
+@given(ANY_VALUE | st.dictionaries(st.text(max_size=3), JSON, min_size=2, max_size=4))
+@example({"b": 1, "a": [b"\x00", (1, 2)]})
+@example({"b": {"d": 1, "c": 2}, "a": "x"})
+def test_dumps_writes_what_the_general_encoder_writes(value: Any) -> None:
+    # dumps tries plain orjson first (decoded JSON); bytes, tuples, mappings that are no dict and non-string keys
+    # go the general way. The bytes are the canonical ones either way, or both refuse the value.
+    want = outcome(orjson.dumps, value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    assert outcome(dumps, value) == want
+
+
+@given(st.integers(0, 300), st.integers(0, 300))
+def test_shared_message_locators_equal_new_ones(message: int, index: int) -> None:
+    shared = _message_locator(message, index)
+    assert shared == Locator("messages", message, index)
+    assert hash(shared) == hash(Locator("messages", message, index))
+    assert _message_locator(message, index) == shared
+
+
+def test_the_builders_request_copy_keeps_every_field() -> None:
+    # with_messages spells out Request's fields: one added later must be copied too.
+    shell = Request(
+        format="openai-chat",
+        system=(Block.text_block("Be brief."),),
+        tools=(Tool.define("lookup", "Look up.", {"type": "object"}),),
+        params={"model": "gpt-4.1"},
+        automatic=CacheMarker("1h"),
+        layout={"keys": ("model", "messages")},
+    )
+    unset = [f.name for f in fields(Request) if getattr(shell, f.name) == getattr(Request(), f.name)]
+    assert unset == ["messages"], f"set a non-default value for {unset} here"
+    messages = (Message.user("Hi"),)
+    copy = with_messages(shell, messages)
+    assert copy == replace(shell, messages=messages)
+    assert all(getattr(copy, f.name) is getattr(shell, f.name) for f in fields(Request) if f.name != "messages")
