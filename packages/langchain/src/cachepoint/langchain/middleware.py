@@ -80,8 +80,8 @@ class CachepointMiddleware(AgentMiddleware):
             kind = type(request.model).__name__
             log_once(
                 f"middleware-unknown:{kind}",
-                f"cachepoint: {kind} is not a model CachepointMiddleware places breakpoints for (ChatAnthropic, "
-                "ChatBedrockConverse, ChatOpenAI): the request goes out unchanged",
+                f"cachepoint: {kind} is not a model CachepointMiddleware places breakpoints for (ChatAnthropic "
+                "and its Bedrock/Vertex variants, ChatBedrockConverse, ChatOpenAI): the request goes out unchanged",
                 logger=logger,
             )
             return request
