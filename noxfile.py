@@ -24,7 +24,7 @@ PACKAGES = ["core", "langchain", "langgraph", "crewai"]
 # adapters their extras (the provider integrations; CrewAI's own extras pin the SDKs its native providers use).
 TEST_EXTRAS = {
     "core": ["--all-extras", "--group=sdk"],
-    "langchain": ["--all-extras", "--group=sdk", "--group=langchain-tests"],
+    "langchain": ["--all-extras", "--group=sdk", "--group=langchain-tests", "--group=vertex"],
     "langgraph": ["--all-extras"],
     "crewai": ["--all-extras"],
 }
@@ -33,7 +33,7 @@ LOWEST = ["langchain", "langgraph", "crewai"]
 # Workspace packages an adapter depends on besides core (not on PyPI: the lowest sessions install them from here).
 WORKSPACE_DEPS = {"langgraph": ["langchain"]}
 # Test-only groups an adapter's tests need besides `test` (also in the lowest-versions sessions).
-TEST_GROUPS = {"langchain": ["--group=langchain-tests"]}
+TEST_GROUPS = {"langchain": ["--group=langchain-tests", "--group=vertex"]}
 
 
 def _sync(session: nox.Session, *args: str) -> None:

@@ -69,6 +69,22 @@ def anthropic_mantle(emulator: Emulator, **kwargs: Any) -> Any:
     )
 
 
+def anthropic_vertex(emulator: Emulator, **kwargs: Any) -> Any:
+    """``ChatAnthropicVertex`` (langchain-google-vertexai): its own Messages body over the ``anthropic`` SDK's
+    ``AnthropicVertex`` client, at the emulator's Vertex AI endpoint; ``access_token`` means no Google credentials."""
+    from langchain_google_vertexai.model_garden import ChatAnthropicVertex
+
+    return ChatAnthropicVertex(
+        model_name=ANTHROPIC_MODEL,
+        project="acme-prod",
+        location="us-east5",
+        api_endpoint=emulator.vertex_base_url,
+        access_token="test-key",
+        max_retries=0,
+        **kwargs,
+    )
+
+
 def openai(emulator: Emulator, **kwargs: Any) -> Any:
     from langchain_openai import ChatOpenAI
 
@@ -88,9 +104,12 @@ MODELS = {
     "anthropic": anthropic,
     "anthropic_bedrock": anthropic_bedrock,
     **({"anthropic_mantle": anthropic_mantle} if _has_mantle() else {}),
+    "anthropic_vertex": anthropic_vertex,
     "bedrock": bedrock,
 }
-#: The ChatAnthropic family among them (the Messages API, directly or through Bedrock).
+#: The provider each one is recorded under (whose caching rules apply).
+RULES = {name: {"anthropic": "anthropic", "anthropic_vertex": "vertex_ai"}.get(name, "bedrock") for name in MODELS}
+#: The ChatAnthropic family among them (the Messages API, directly or through Bedrock or Vertex AI).
 CLAUDE_MESSAGES = [name for name in MODELS if name.startswith("anthropic")]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from cachepoint.core.emulator import Emulator
 from cachepoint.core.prompt import cache_at
@@ -42,9 +42,60 @@ def test_bedrock_cache_points_follow_the_system_prompt_and_the_tail(emulator: Em
     assert body["messages"][-1]["content"] == [{"text": "And now?"}, {"cachePoint": {"type": "default"}}]
 
 
+def test_chat_anthropic_vertex_gets_anthropics_markers_and_its_usage_lands_in_the_ledger(emulator: Emulator) -> None:
+    model = MODELS["anthropic_vertex"](emulator)
+    handler = CachepointCallbackHandler()
+    messages = history(2)
+    before = [m.model_copy(deep=True) for m in messages]
+    model.invoke(messages, config={"callbacks": [handler]})
+    model.invoke(messages, config={"callbacks": [handler]})
+    first, second = emulator.requests
+    assert (first.protocol, first.status, first.model) == ("vertex", 200, "claude-sonnet-4-6"), first.error
+    assert "model" not in first.body
+    assert first.body["anthropic_version"]
+    # The same positions as ChatAnthropic's: the system prompt (static, 1h) and the tail.
+    assert first.body["system"] == [
+        {"type": "text", "text": MANUAL, "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    ]
+    assert first.body["messages"][-1]["content"] == [
+        {"type": "text", "text": "And now?", "cache_control": {"type": "ephemeral"}}
+    ]
+    assert markers(first.body) == markers(second.body) == 2
+    assert messages == before  # the caller's messages are as they were
+    stats = handler.ledger.stats(provider="vertex_ai", model="claude-sonnet-4-6")
+    assert stats.calls == 2
+    assert stats.cache_write_tokens == first.usage.cache_write_tokens > 1024
+    assert stats.cache_read_tokens == second.usage.cache_read_tokens >= first.usage.cache_write_tokens
+
+
+@pytest.mark.parametrize("provider", CLAUDE_MESSAGES)
+def test_a_marked_tool_result_is_read_back_on_the_next_turn(emulator: Emulator, provider: str) -> None:
+    """The tool result at the tail is sent marked as the model itself builds it (ChatAnthropicVertex omits
+    ``is_error`` when false): the next turn, unmarked there, still reads the whole first prefix."""
+    model = MODELS[provider](emulator)
+    handler = CachepointCallbackHandler()
+    call = {"name": "lookup_record_0", "args": {"customer_id": "c-1"}, "id": "toolu_1", "type": "tool_call"}
+    turn = [
+        *history(1)[:-1],
+        HumanMessage("Look up c-1."),
+        AIMessage("", tool_calls=[call]),
+        ToolMessage("record 0 of c-1: " + "firmware 2.1 " * 60, tool_call_id="toolu_1"),
+    ]
+    model.invoke(turn, config={"callbacks": [handler]})
+    model.invoke([*turn, AIMessage("It runs firmware 2.1."), HumanMessage("Thanks.")], config={"callbacks": [handler]})
+    first, second = emulator.requests
+    assert first.status == second.status == 200, (first.error, second.error)
+    assert "cache_control" in repr(first.body["messages"][-1]["content"])
+    assert second.usage.cache_read_tokens == first.usage.cache_read_tokens + first.usage.cache_write_tokens
+
+
 @pytest.mark.parametrize(
     ("provider", "operation"),
-    [(p, "invoke_model" if p == "anthropic_bedrock" else "messages") for p in CLAUDE_MESSAGES if p != "anthropic"],
+    [
+        (p, "invoke_model" if p == "anthropic_bedrock" else "messages")
+        for p in CLAUDE_MESSAGES
+        if p not in ("anthropic", "anthropic_vertex")
+    ],
 )
 def test_claude_on_bedrock_gets_bedrocks_rules_in_the_messages_format(
     emulator: Emulator, provider: str, operation: str

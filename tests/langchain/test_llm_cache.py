@@ -29,7 +29,7 @@ from cachepoint.core.stores import MemoryStore, RedisStore
 from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain import CachepointCallbackHandler, CachepointLLMCache
 from cachepoint.langchain.llm_cache import parse_llm_string, parse_prompt
-from langchain_support import MANUAL, MODELS, anthropic
+from langchain_support import MANUAL, MODELS, RULES, anthropic
 from redis_servers import free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:The function `loads` is in beta")
@@ -77,7 +77,7 @@ def test_set_llm_cache_answers_a_repeated_call_without_the_provider(
     assert (hits.replayed_calls, hits.cost_usd) == (1, 0.0)
     assert hits.replay_savings_usd == pytest.approx(handler.ledger.stats().cost_usd or 0.0)  # the first call's
     assert handler.ledger.stats().calls == 1  # the cache counted its hit; the handler does not count it again
-    assert dict(ledger.series()[0][0])["provider"] == ("anthropic" if provider == "anthropic" else "bedrock")
+    assert dict(ledger.series()[0][0])["provider"] == RULES[provider]
 
 
 async def test_a_models_own_cache_serves_ainvoke_too(emulator: Emulator) -> None:

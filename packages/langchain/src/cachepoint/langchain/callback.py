@@ -167,8 +167,9 @@ class CachepointCallbackHandler(BaseCallbackHandler):
             kind = params.get("_type") or metadata.get("ls_provider") or "an unknown chat model"
             log_once(
                 f"unknown:{kind}",
-                f"cachepoint: {kind} is not a model cachepoint places breakpoints for (ChatAnthropic, "
-                "ChatBedrockConverse; ChatOpenAI caches on its own): its usage is recorded, nothing is inserted",
+                f"cachepoint: {kind} is not a model cachepoint places breakpoints for (ChatAnthropic and its "
+                "Bedrock/Vertex variants, ChatBedrockConverse; ChatOpenAI caches on its own): its usage is recorded, "
+                "nothing is inserted",
                 logger=logger,
             )
             return

@@ -105,7 +105,8 @@ class CachePointsChatModel(BaseChatModel):
             log_once(
                 f"wrapper-unknown:{type(model).__name__}",
                 f"cachepoint: {type(model).__name__} is not a model with_cache_points places breakpoints for "
-                "(ChatAnthropic, ChatBedrockConverse, ChatOpenAI): its requests go out unchanged",
+                "(ChatAnthropic and its Bedrock/Vertex variants, ChatBedrockConverse, ChatOpenAI): its requests go "
+                "out unchanged",
                 logger=logger,
             )
             return model, None, messages, call

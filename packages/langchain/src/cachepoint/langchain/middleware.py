@@ -26,8 +26,8 @@ from cachepoint.core.instrument import CallRecorder, place_safely
 from cachepoint.core.once import log_once
 from cachepoint.core.prompt import Strategy, auto
 from cachepoint.core.usage import UsageLedger
-from cachepoint.langchain.placement import mark_tools, place
-from cachepoint.langchain.targets import Target, identify_model
+from cachepoint.langchain.placement import mark_tools, place, vertex_tool
+from cachepoint.langchain.targets import VERTEX, Target, identify_model
 from cachepoint.langchain.usage import record
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 
@@ -80,8 +80,8 @@ class CachepointMiddleware(AgentMiddleware):
             kind = type(request.model).__name__
             log_once(
                 f"middleware-unknown:{kind}",
-                f"cachepoint: {kind} is not a model CachepointMiddleware places breakpoints for (ChatAnthropic, "
-                "ChatBedrockConverse, ChatOpenAI): the request goes out unchanged",
+                f"cachepoint: {kind} is not a model CachepointMiddleware places breakpoints for (ChatAnthropic "
+                "and its Bedrock/Vertex variants, ChatBedrockConverse, ChatOpenAI): the request goes out unchanged",
                 logger=logger,
             )
             return request
@@ -138,9 +138,11 @@ def _placed(request: ModelRequest, target: Target, strategy: Strategy) -> tuple[
 
 def _provider_tools(target: Target, tools: Sequence[Any]) -> list[Any]:
     """The tool definitions as the model sends them (what the mirror counts): Anthropic's shape for
-    ChatAnthropic; ChatBedrockConverse's are converted by the mirror itself."""
+    ChatAnthropic and ChatAnthropicVertex; ChatBedrockConverse's are converted by the mirror itself."""
     if target.kind != "anthropic":
         return list(tools)
+    if target.provider == VERTEX:  # ChatAnthropicVertex converts them itself (langchain-anthropic not needed)
+        return [vertex_tool(tool) for tool in tools]
     from langchain_anthropic import convert_to_anthropic_tool
 
     out = []

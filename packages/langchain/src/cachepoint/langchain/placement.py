@@ -32,9 +32,9 @@ from cachepoint.core.prompt import (
     plan_cache_points,
 )
 from cachepoint.langchain.payload import VIEWS, Mirror, Slot, build
-from cachepoint.langchain.targets import Target
+from cachepoint.langchain.targets import VERTEX, Target
 
-__all__ = ["TOOLS_BLOCKED", "Placement", "mark_tools", "place"]
+__all__ = ["TOOLS_BLOCKED", "Placement", "mark_tools", "place", "vertex_tool"]
 
 #: Why the callback handler leaves tool definitions alone.
 TOOLS_BLOCKED = (
@@ -168,17 +168,13 @@ def _write_whole(target: Target, message: BaseMessage, slot: Slot, marker: Cache
             inner = [
                 {k: v for k, v in x.items() if k != "cache_control"} if isinstance(x, dict) else x for x in content
             ]
-        # Written as the tool_result block ChatAnthropic would build (same keys, same order), plus the marker:
-        # the block it sends hashes like the unmarked one, so the next turn still reads this prefix.
-        return [
-            {
-                "type": "tool_result",
-                "content": inner,
-                "tool_use_id": message.tool_call_id,
-                "is_error": message.status == "error",
-                "cache_control": anthropic_marker(marker),
-            }
-        ]
+        # Written as the tool_result block the model would build (same keys, same order), plus the marker: the
+        # block it sends hashes like the unmarked one, so the next turn still reads this prefix. ChatAnthropic
+        # always sends ``is_error``; ChatAnthropicVertex only when it is true.
+        block: dict[str, Any] = {"type": "tool_result", "content": inner, "tool_use_id": message.tool_call_id}
+        if target.provider != VERTEX or message.status == "error":
+            block["is_error"] = message.status == "error"
+        return [{**block, "cache_control": anthropic_marker(marker)}]
     return [{"type": "text", "text": content, "cache_control": anthropic_marker(marker)}]
 
 
@@ -186,7 +182,8 @@ def mark_tools(target: Target, tools: Sequence[Any], markers: Mapping[int, Cache
     """``tools`` with the markers of `Placement.tool_markers` (a new list; tool objects are copied, not changed).
 
     Anthropic: a `BaseTool` gets ``extras["cache_control"]`` (what ChatAnthropic copies into the definition), a
-    dict tool is replaced by its Anthropic definition with ``cache_control``. Bedrock: a ``cachePoint`` entry
+    dict tool is replaced by its Anthropic definition with ``cache_control``; on Vertex AI every marked tool
+    becomes its Anthropic definition (ChatAnthropicVertex drops a `BaseTool`'s extras). Bedrock: a ``cachePoint`` entry
     follows the tool.
     """
     out: list[Any] = []
@@ -196,9 +193,31 @@ def mark_tools(target: Target, tools: Sequence[Any], markers: Mapping[int, Cache
             out.append(tool)
         elif target.kind == "bedrock":
             out.extend([tool, bedrock_point(marker)])
+        elif target.provider == VERTEX:
+            out.append({**vertex_tool(tool), "cache_control": anthropic_marker(marker)})
         else:
             out.append(_anthropic_tool(tool, anthropic_marker(marker)))
     return out
+
+
+def vertex_tool(tool: Any) -> dict[str, Any]:
+    """The Anthropic definition ChatAnthropicVertex sends for ``tool``: its ``bind_tools`` keeps a dict that has
+    ``name``, ``description`` and ``input_schema`` as it is (a marker included) and rebuilds anything else from
+    the OpenAI schema, dropping a `BaseTool`'s ``extras``.
+
+    >>> vertex_tool({"name": "lookup", "input_schema": {"type": "object"}})
+    {'description': '', 'name': 'lookup', 'input_schema': {'type': 'object'}}
+    """
+    if isinstance(tool, Mapping) and "input_schema" in tool:
+        return {"description": "", **tool}
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    function = convert_to_openai_tool(tool)["function"]
+    return {
+        "name": function["name"],
+        "description": function.get("description", ""),
+        "input_schema": function.get("parameters", {"type": "object", "properties": {}}),
+    }
 
 
 def _anthropic_tool(tool: Any, control: dict[str, Any]) -> Any:

@@ -6,6 +6,8 @@ string as the model's ``_llm_type``): LangChain hands it to every callback, so t
 
 >>> identify("anthropic-chat", "claude-sonnet-4-5")
 Target(kind='anthropic', provider='anthropic', format='anthropic', model='claude-sonnet-4-5')
+>>> identify("anthropic-chat-vertexai", "claude-sonnet-4-5@20250929").provider
+'vertex_ai'
 >>> identify("ollama-chat", "llama3") is None
 True
 """
@@ -16,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Target", "identify", "identify_model", "identify_run"]
+__all__ = ["VERTEX", "Target", "identify", "identify_model", "identify_run"]
 
 Kind = Literal["anthropic", "bedrock", "openai"]
 
@@ -24,8 +26,21 @@ Kind = Literal["anthropic", "bedrock", "openai"]
 # Mantle endpoint (their caching rules are Bedrock's).
 _ANTHROPIC_DIRECT = {"anthropic-chat"}
 _ANTHROPIC_ON_BEDROCK = {"anthropic-bedrock-chat", "anthropic-mantle-chat"}
+# ChatAnthropicVertex (langchain-google-vertexai) formats its own Messages body (not langchain-anthropic's) and sends
+# it through the SDK's AnthropicVertex client; Vertex AI caches Claude under Anthropic's rules.
+_ANTHROPIC_ON_VERTEX = {"anthropic-chat-vertexai"}
+#: The provider name of Claude on Vertex AI (core's provider table applies Anthropic's rules to it).
+VERTEX = "vertex_ai"
 _BEDROCK_CONVERSE = {"amazon_bedrock_converse_chat"}
 _OPENAI = {"openai-chat", "azure-openai-chat"}
+# LangChain type name -> (kind, provider, format).
+_BY_TYPE: dict[str, tuple[Kind, str, str]] = {
+    **dict.fromkeys(_ANTHROPIC_DIRECT, ("anthropic", "anthropic", "anthropic")),
+    **dict.fromkeys(_ANTHROPIC_ON_BEDROCK, ("anthropic", "bedrock", "anthropic")),
+    **dict.fromkeys(_ANTHROPIC_ON_VERTEX, ("anthropic", VERTEX, "anthropic")),
+    **dict.fromkeys(_BEDROCK_CONVERSE, ("bedrock", "bedrock", "bedrock")),
+    **dict.fromkeys(_OPENAI, ("openai", "openai", "openai-chat")),
+}
 
 
 @dataclass(frozen=True)
@@ -44,15 +59,8 @@ def identify(llm_type: str | None, model: str | None) -> Target | None:
     know how that model formats requests (a fake model, ChatOllama...)."""
     if not llm_type or not model:
         return None
-    if llm_type in _ANTHROPIC_DIRECT:
-        return Target("anthropic", "anthropic", "anthropic", model)
-    if llm_type in _ANTHROPIC_ON_BEDROCK:
-        return Target("anthropic", "bedrock", "anthropic", model)
-    if llm_type in _BEDROCK_CONVERSE:
-        return Target("bedrock", "bedrock", "bedrock", model)
-    if llm_type in _OPENAI:
-        return Target("openai", "openai", "openai-chat", model)
-    return None
+    found = _BY_TYPE.get(llm_type)
+    return None if found is None else Target(*found, model)
 
 
 def identify_run(invocation_params: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None) -> Target | None:

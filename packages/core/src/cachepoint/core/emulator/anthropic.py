@@ -1,7 +1,12 @@
 """Anthropic Messages API: ``POST /v1/messages`` (JSON and SSE) and ``POST /v1/messages/count_tokens``; also as
 Amazon Bedrock's Mantle endpoint serves it (``POST /anthropic/v1/messages``: the same API under Bedrock's caching
 rules, authenticated by a Bedrock API key or SigV4), which the ``anthropic`` SDK's ``AnthropicBedrockMantle``
-client (LangChain's ``ChatAnthropicMantle``) calls.
+client (LangChain's ``ChatAnthropicMantle``) calls; and as Vertex AI serves Anthropic's models
+(``POST /v1/projects/{project}/locations/{region}/publishers/anthropic/models/{model}:rawPredict`` and
+``:streamRawPredict``, ``.../models/count-tokens:rawPredict``: the model in the URL, a Messages body with
+``anthropic_version`` ("vertex-2023-10-16", or the dated API version current SDKs send) and no ``model``,
+Anthropic's caching rules), which the ``anthropic`` SDK's ``AnthropicVertex`` client (LangChain's
+``ChatAnthropicVertex``) calls.
 
 The stream follows the API's event order: ``message_start`` (with the full input usage: uncached input, cache
 reads, cache writes and their 5m/1h split, and ``output_tokens`` 1), ``content_block_start`` /
@@ -15,6 +20,7 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 from cachepoint.core.emulator.errors import anthropic_error
 from cachepoint.core.emulator.records import RecordedRequest
@@ -24,11 +30,33 @@ from cachepoint.core.emulator.validation import Problem, cache_marker_problem, d
 from cachepoint.core.prompt import Request, RequestFormatError
 from cachepoint.core.simulate import SimResult
 
-__all__ = ["MANTLE_PREFIX", "handle", "message_body", "problem_message", "stream_events", "text_chunks"]
+__all__ = [
+    "MANTLE_PREFIX",
+    "VERTEX_PREFIX",
+    "VERTEX_VERSION",
+    "handle",
+    "message_body",
+    "problem_message",
+    "stream_events",
+    "text_chunks",
+]
 
 _INVALID = "invalid_request_error"
 #: Where Bedrock's Mantle endpoint serves the Messages API (``https://bedrock-mantle.<region>.api.aws/anthropic``).
 MANTLE_PREFIX = "/anthropic"
+#: Where Vertex AI's URLs start (the ``anthropic`` SDK's ``AnthropicVertex`` base URL ends in ``/v1``).
+VERTEX_PREFIX = "/v1/projects/"
+#: Vertex AI's ``anthropic_version`` for Anthropic models' bodies. Current ``anthropic`` SDKs' ``AnthropicVertex``
+#: sends the Messages API version instead (a date, e.g. ``2026-10-21``); both are accepted.
+VERTEX_VERSION = "vertex-2023-10-16"
+_API_VERSION = re.compile(r"^20\d\d-\d\d-\d\d$")
+# Vertex AI caches Anthropic's models under Anthropic's rules (minimums, TTLs, four breakpoints), so the simulator
+# runs those requests as Anthropic's; each access token is its own tenant, as each API key is.
+_VERTEX_RULES = "anthropic"
+_VERTEX_PATH = re.compile(
+    r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/publishers/anthropic/models/"
+    r"(?P<model>[^/:]+):(?P<method>rawPredict|streamRawPredict)$"
+)
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
@@ -43,6 +71,8 @@ def handle(rt: Runtime, record: RecordedRequest) -> Response:
     b'{"input_tokens": 5}'
     """
     path = record.path.split("?", 1)[0].rstrip("/")
+    if path.startswith(VERTEX_PREFIX):
+        return _vertex(rt, record, path)
     provider = "anthropic"
     if path.startswith(MANTLE_PREFIX):
         path, provider = path[len(MANTLE_PREFIX) :], "bedrock"
@@ -55,6 +85,39 @@ def handle(rt: Runtime, record: RecordedRequest) -> Response:
         return _count_tokens(rt, record, body, provider)
     record.operation = "messages"
     return _messages(rt, record, body, provider)
+
+
+def _vertex(rt: Runtime, record: RecordedRequest, path: str) -> Response:
+    """Vertex AI: the model comes from the URL, the body names the Vertex ``anthropic_version`` and no model."""
+    match = _VERTEX_PATH.match(path)
+    if record.method != "POST" or match is None:
+        raise anthropic_error(404, "not_found_error", f"Not Found: {record.method} {path}")
+    record.tenant = _tenant(rt, record)
+    body = _body(record)
+    version = body.get("anthropic_version")
+    if version is None:
+        raise anthropic_error(400, _INVALID, "anthropic_version: Field required")
+    if version != VERTEX_VERSION and not (isinstance(version, str) and _API_VERSION.match(version)):
+        raise anthropic_error(
+            400,
+            _INVALID,
+            f"anthropic_version: Input should be '{VERTEX_VERSION}' or a dated API version, got {version!r}",
+        )
+    model = unquote(match["model"])
+    if model == "count-tokens":  # the SDK keeps the model in the body here (``models/count-tokens:rawPredict``)
+        if match["method"] != "rawPredict":
+            raise anthropic_error(404, "not_found_error", f"Not Found: {record.method} {path}")
+        record.operation = "count_tokens"
+        return _count_tokens(rt, record, body, _VERTEX_RULES)
+    if "model" in body:
+        raise anthropic_error(400, _INVALID, "model: Extra inputs are not permitted (Vertex AI takes it from the URL)")
+    streamed = match["method"] == "streamRawPredict"
+    if streamed != (body.get("stream") is True):
+        raise anthropic_error(
+            400, _INVALID, f"stream: {match['method']} expects stream={str(streamed).lower()} in the body"
+        )
+    record.operation = "messages"
+    return _messages(rt, record, {**body, "model": model}, _VERTEX_RULES)
 
 
 def _tenant(rt: Runtime, record: RecordedRequest, *, sigv4: bool = False) -> str:

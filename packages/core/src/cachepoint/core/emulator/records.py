@@ -21,7 +21,7 @@ class RecordedRequest:
 
     Attributes:
         index: arrival order (0, 1, 2...).
-        protocol: ``anthropic``, ``bedrock``, ``bedrock-mantle`` or ``openai``; ``operation`` the call
+        protocol: ``anthropic``, ``bedrock``, ``bedrock-mantle``, ``vertex`` or ``openai``; ``operation`` the call
             (``messages``, ``count_tokens``, ``converse``, ``converse_stream``, ``invoke_model``,
             ``invoke_model_stream``, ``chat.completions``).
         method, path, headers (lower-cased names), raw: the HTTP request as received.

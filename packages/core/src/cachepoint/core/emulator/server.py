@@ -174,6 +174,18 @@ class Emulator:
         return self.url + anthropic.MANTLE_PREFIX
 
     @property
+    def vertex_base_url(self) -> str:
+        """``base_url`` for ``anthropic.AnthropicVertex`` / ``AsyncAnthropicVertex`` (LangChain's
+        ``ChatAnthropicVertex(api_endpoint=...)``): Anthropic's models as Vertex AI serves them (the URL plus
+        ``/v1``; any project and region, "global" too). Pass ``access_token=`` so no Google credentials are needed.
+
+        >>> with Emulator() as emulator:
+        ...     emulator.vertex_base_url == emulator.url + "/v1"
+        True
+        """
+        return f"{self.url}/v1"
+
+    @property
     def bedrock_endpoint_url(self) -> str:
         """``endpoint_url`` for ``boto3.client("bedrock-runtime", ...)``."""
         return self.url
@@ -194,6 +206,7 @@ class Emulator:
             "OPENAI_API_KEY": api_key,
             "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.bedrock_endpoint_url,
             "ANTHROPIC_BEDROCK_BASE_URL": self.bedrock_endpoint_url,  # anthropic.AnthropicBedrock (InvokeModel)
+            "ANTHROPIC_VERTEX_BASE_URL": self.vertex_base_url,  # anthropic.AnthropicVertex
             "AWS_ACCESS_KEY_ID": api_key,
             "AWS_SECRET_ACCESS_KEY": api_key,
             "AWS_REGION": region,
@@ -237,6 +250,8 @@ class Emulator:
             return self._control(record, path[len(_CONTROL) :])
         if path.startswith("/v1/messages"):
             record.protocol, handler, error = "anthropic", anthropic.handle, _anthropic_internal
+        elif path.startswith(anthropic.VERTEX_PREFIX):
+            record.protocol, handler, error = "vertex", anthropic.handle, _anthropic_internal
         elif path.startswith(anthropic.MANTLE_PREFIX + "/v1/messages"):
             record.protocol, handler, error = "bedrock-mantle", anthropic.handle, _anthropic_internal
         elif path.startswith("/model/"):
