@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import heapq
 import importlib
 import os
 import random
@@ -34,6 +35,7 @@ import statistics
 import tempfile
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +54,10 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(VOCAB) for _ in range(words))
 
 
-def build_trace(path: Path, requests: int, seed: int = 11) -> tuple[int, int]:
-    """Write ``requests`` envelopes to ``path``; return (requests, bytes)."""
+def iter_trace(requests: int, seed: int = 11) -> Iterator[bytes]:
+    """``requests`` JSONL envelopes, one line each, in start order: sessions start 7 s apart and run 3 to 12
+    turns 5 s to 4 min apart, interleaved. Generated on the fly (a heap of the sessions in progress, a few
+    hundred at a time), so a trace of millions of requests is streamed to disk, never held in memory."""
     rng = random.Random(seed)
     tools = [
         {
@@ -64,44 +68,47 @@ def build_trace(path: Path, requests: int, seed: int = 11) -> tuple[int, int]:
         for k in range(20)
     ]
     system = [{"type": "text", "text": _text(rng, 1500), "cache_control": {"type": "ephemeral"}}]
-    written = 0
-    size = 0
     start = 1795428900.0
-    with open(path, "wb") as handle:
-        session = 0
-        pending: list[tuple[float, bytes]] = []
-        while written < requests:
+    # (next turn's start, session number, turns left, messages so far)
+    live: list[tuple[float, int, int, list[dict[str, Any]]]] = []
+    session = 0
+    written = 0
+    while written < requests:
+        next_session = start + (session + 1) * 7.0
+        if not live or next_session <= live[0][0]:
             session += 1
-            at = start + session * 7.0
-            messages: list[dict[str, Any]] = []
-            for _turn in range(rng.randint(3, 12)):
-                messages.append({"role": "user", "content": _text(rng, rng.randint(20, 80))})
-                line = orjson.dumps(
-                    {
-                        "timestamp": at,
-                        "session": f"s{session}",
-                        "request": {
-                            "model": "claude-sonnet-4-5",
-                            "max_tokens": 512,
-                            "tools": tools,
-                            "system": system,
-                            "messages": messages,
-                        },
-                    },
-                    option=orjson.OPT_APPEND_NEWLINE,
-                )
-                pending.append((at, line))
-                messages.append({"role": "assistant", "content": _text(rng, rng.randint(40, 160))})
-                at += rng.uniform(5, 240)
-                written += 1
-                if written >= requests:
-                    break
-            if len(pending) > 5000 or written >= requests:
-                pending.sort(key=lambda item: item[0])
-                for _, line in pending:
-                    handle.write(line)
-                    size += len(line)
-                pending = []
+            heapq.heappush(live, (next_session, session, rng.randint(3, 12), []))
+            continue
+        at, number, left, messages = heapq.heappop(live)
+        messages.append({"role": "user", "content": _text(rng, rng.randint(20, 80))})
+        yield orjson.dumps(
+            {
+                "timestamp": at,
+                "session": f"s{number}",
+                "request": {
+                    "model": "claude-sonnet-4-5",
+                    "max_tokens": 512,
+                    "tools": tools,
+                    "system": system,
+                    "messages": messages,
+                },
+            },
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
+        written += 1
+        messages.append({"role": "assistant", "content": _text(rng, rng.randint(40, 160))})
+        if left > 1:
+            heapq.heappush(live, (at + rng.uniform(5, 240), number, left - 1, messages))
+
+
+def build_trace(path: Path, requests: int, seed: int = 11) -> tuple[int, int]:
+    """Write `iter_trace` to ``path``; return (requests, bytes)."""
+    written = size = 0
+    with open(path, "wb") as handle:
+        for line in iter_trace(requests, seed):
+            handle.write(line)
+            written += 1
+            size += len(line)
     return written, size
 
 
