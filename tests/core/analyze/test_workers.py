@@ -136,8 +136,9 @@ def test_a_worker_killed_while_preparing_is_a_clear_error(big_trace: Path) -> No
 
 
 def test_a_worker_killed_while_replaying_is_a_clear_error(big_trace: Path) -> None:
+    # The replay streams: while this process replays, the workers prepare the next chunks of lines.
     progress, killed = _kill_workers_at("replaying")
-    with pytest.raises(RuntimeError, match=r"worker process died while replaying .*killed by SIGKILL"):
+    with pytest.raises(RuntimeError, match=r"worker process died while preparing .*killed by SIGKILL"):
         analyze(big_trace, jobs=2, progress=progress)
     assert killed
     assert gc.isenabled()
