@@ -43,9 +43,9 @@ def _dict(report: AnalysisReport) -> dict[str, Any]:
 def _assert_same(got: dict[str, Any], frozen: dict[str, Any], *, skip: tuple[str, ...] = ("source",)) -> None:
     """Field by field, so a difference names its field."""
     assert sorted(got) == sorted(frozen)
-    for key in frozen:
+    for key, value in frozen.items():
         if key not in skip:
-            assert got[key] == frozen[key], key
+            assert got[key] == value, key
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ ROOT = HERE.parents[4]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_analyze import build_trace  # noqa: E402
-
 from cachepoint.core.analyze import analyze  # noqa: E402
 
 TRACES = sorted((ROOT / "examples" / "traces").glob("*.jsonl*"))

@@ -98,7 +98,7 @@ class TraceOrderError(TraceFormatError):
     must be sorted by start time first (or the window widened).
 
     >>> str(TraceOrderError(9, 1795428000.0, 4, 1795429000.0, 300.0)).split(";")[0]
-    'line 9 starts 2026-11-23T08:40:00Z but line 4 already started 2026-11-23T08:56:40Z'
+    'line 9 starts 2026-11-23T10:00:00Z but line 4 already started 2026-11-23T10:16:40Z'
     """
 
     def __init__(self, line: int, at: float, earlier_line: int, earlier_at: float, window: float) -> None:
