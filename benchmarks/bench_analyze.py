@@ -1,13 +1,15 @@
-"""Analyzer throughput: `cachepoint analyze` end to end on a large generated trace.
+"""Analyzer throughput and memory: `cachepoint analyze` end to end on generated traces of growing size.
 
 The trace is a support agent's day, written as JSONL envelopes: 20 tools and a 1.5k-token system prompt shared by
 every session, multi-turn sessions whose every model call carries the whole conversation (a few thousand tokens
-per request, as agents send), interleaved in time. Measured, in this process:
+per request, as agents send), interleaved in time and written in start order. It is generated on the fly and
+streamed to a temporary file (gzip-compressed from 500k requests on: 34 KB a line), never stored in the repo.
 
-- ``json floor``: only decoding every line with orjson, the least any analyzer of this trace must do (baseline);
-- ``analyze``: the whole pipeline (parse each body, build its prefix view, place every strategy, fingerprint new
-  blocks, then replay through the simulator under 7 scenarios and explain misses), with one process and with a
-  pool; the split between preparing requests and replaying them is reported too;
+- ``analyze``: per size, the whole pipeline (parse each body, build its prefix view, place every strategy,
+  fingerprint new blocks, replay through the simulator under 7 scenarios, explain misses) in a child process:
+  wall time (measured here, including the child's interpreter start), CPU seconds and peak RSS of the child and
+  its workers (`os.wait4`), requests per second, and the child's resident memory at each tenth of the replay (a
+  bounded replay is flat after its first window: one hour of traffic, or the last 25,000 requests);
 - ``memo``: the bounded LRU memo every hot path of the analyzer uses (`cachepoint.core.lru.LRU`: token counts,
   block fingerprints, the view builder's memos, the simulator's entries) on a stream of block hashes (90% hits),
   against a plain ``dict`` (no bound, the floor), the same LRU written inline over an ``OrderedDict``, and
@@ -15,25 +17,31 @@ per request, as agents send), interleaved in time. Measured, in this process:
 
 The analyzer's prefix index alone, on this trace's own block sequences, is measured by `bench_prefix.py`.
 
-    python benchmarks/bench_analyze.py                  # 100k requests
-    python benchmarks/bench_analyze.py --requests 20000
-    python benchmarks/bench_analyze.py --quick          # 3k requests, 3 rounds (CI smoke)
+    python benchmarks/bench_analyze.py                          # 10k and 100k requests, 1 process
+    python benchmarks/bench_analyze.py --sizes 10000,100000,1000000 --jobs 1,2
+    python benchmarks/bench_analyze.py --quick                  # 3k requests (CI smoke)
 
-Goal (issue 6): 100k requests of several thousand tokens well under a minute on 2 cores.
+Goal (issue 15): 1,000,000 requests with peak RSS at most 1.5 GB, flat after the first window, in at most 5
+minutes on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import gzip
 import hashlib
+import heapq
 import importlib
 import os
 import random
-import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +60,10 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(VOCAB) for _ in range(words))
 
 
-def build_trace(path: Path, requests: int, seed: int = 11) -> tuple[int, int]:
-    """Write ``requests`` envelopes to ``path``; return (requests, bytes)."""
+def iter_trace(requests: int, seed: int = 11) -> Iterator[bytes]:
+    """``requests`` JSONL envelopes, one line each, in start order: sessions start 7 s apart and run 3 to 12
+    turns 5 s to 4 min apart, interleaved. Generated on the fly (a heap of the sessions in progress, a few
+    hundred at a time), so a trace of millions of requests is streamed to disk, never held in memory."""
     rng = random.Random(seed)
     tools = [
         {
@@ -64,75 +74,90 @@ def build_trace(path: Path, requests: int, seed: int = 11) -> tuple[int, int]:
         for k in range(20)
     ]
     system = [{"type": "text", "text": _text(rng, 1500), "cache_control": {"type": "ephemeral"}}]
-    written = 0
-    size = 0
     start = 1795428900.0
-    with open(path, "wb") as handle:
-        session = 0
-        pending: list[tuple[float, bytes]] = []
-        while written < requests:
+    # (next turn's start, session number, turns left, messages so far)
+    live: list[tuple[float, int, int, list[dict[str, Any]]]] = []
+    session = 0
+    written = 0
+    while written < requests:
+        next_session = start + (session + 1) * 7.0
+        if not live or next_session <= live[0][0]:
             session += 1
-            at = start + session * 7.0
-            messages: list[dict[str, Any]] = []
-            for _turn in range(rng.randint(3, 12)):
-                messages.append({"role": "user", "content": _text(rng, rng.randint(20, 80))})
-                line = orjson.dumps(
-                    {
-                        "timestamp": at,
-                        "session": f"s{session}",
-                        "request": {
-                            "model": "claude-sonnet-4-5",
-                            "max_tokens": 512,
-                            "tools": tools,
-                            "system": system,
-                            "messages": messages,
-                        },
-                    },
-                    option=orjson.OPT_APPEND_NEWLINE,
-                )
-                pending.append((at, line))
-                messages.append({"role": "assistant", "content": _text(rng, rng.randint(40, 160))})
-                at += rng.uniform(5, 240)
-                written += 1
-                if written >= requests:
-                    break
-            if len(pending) > 5000 or written >= requests:
-                pending.sort(key=lambda item: item[0])
-                for _, line in pending:
-                    handle.write(line)
-                    size += len(line)
-                pending = []
+            heapq.heappush(live, (next_session, session, rng.randint(3, 12), []))
+            continue
+        at, number, left, messages = heapq.heappop(live)
+        messages.append({"role": "user", "content": _text(rng, rng.randint(20, 80))})
+        yield orjson.dumps(
+            {
+                "timestamp": at,
+                "session": f"s{number}",
+                "request": {
+                    "model": "claude-sonnet-4-5",
+                    "max_tokens": 512,
+                    "tools": tools,
+                    "system": system,
+                    "messages": messages,
+                },
+            },
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
+        written += 1
+        messages.append({"role": "assistant", "content": _text(rng, rng.randint(40, 160))})
+        if left > 1:
+            heapq.heappush(live, (at + rng.uniform(5, 240), number, left - 1, messages))
+
+
+def build_trace(path: Path, requests: int, seed: int = 11) -> tuple[int, int]:
+    """Write `iter_trace` to ``path`` (gzip level 1 for a ``.gz`` path); return (requests, bytes of JSONL)."""
+    written = size = 0
+    opener: Any = functools.partial(gzip.open, compresslevel=1) if path.suffix == ".gz" else open
+    with opener(path, "wb") as handle:
+        for line in iter_trace(requests, seed):
+            handle.write(line)
+            written += 1
+            size += len(line)
     return written, size
 
 
-def json_floor(path: Path) -> float:
-    begin = time.perf_counter()
-    with open(path, "rb") as handle:
-        for line in handle:
-            orjson.loads(line)
-    return time.perf_counter() - begin
+def _rss_mb() -> float:
+    """Resident memory of this process now, in MB (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except OSError:
+        return 0.0
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and of its finished children (the pool's workers)."""
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
-
-
-def run_analyze(path: Path, jobs: int) -> tuple[float, float, float, int]:
-    """(wall seconds, seconds until the replay started, CPU seconds, estimated prompt tokens)."""
-    marks: dict[str, float] = {}
+def child(path: str, jobs: int, expected: int) -> None:
+    """The measured run, in its own process: analyze ``path``, print what it found as one JSON line."""
+    marks: list[float] = []
+    step = max(1, expected // 10)
 
     def progress(phase: str, done: int, total: int | None) -> None:
-        marks.setdefault(phase, time.perf_counter())
+        if phase == "replaying" and done >= (len(marks) + 1) * step:
+            marks.append(round(_rss_mb()))
 
-    cpu = _cpu()
-    begin = time.perf_counter()
     report = analyze(path, jobs=jobs, progress=progress)
-    total = time.perf_counter() - begin
-    prepared = marks.get("replaying", begin + total) - begin
-    return total, prepared, _cpu() - cpu, report.sharing.input_tokens
+    found = {"requests": report.sharing.requests, "tokens": report.sharing.input_tokens, "rss": marks}
+    sys.stdout.write(orjson.dumps(found).decode() + "\n")
+
+
+def measure(path: Path, jobs: int, expected: int) -> dict[str, Any]:
+    """Run `child` on ``path``: wall seconds, CPU seconds and peak RSS (MB) of the child and its workers, and
+    what the child printed."""
+    begin = time.perf_counter()
+    command = [sys.executable, __file__, "--child", str(path), "--jobs", str(jobs), "--requests", str(expected)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        out = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - begin
+    if process.returncode:
+        raise SystemExit(f"the analysis of {path} failed (exit {process.returncode})")
+    found: dict[str, Any] = orjson.loads(out.splitlines()[-1])
+    # ru_maxrss: KB on Linux; of the largest of the child and its waited-for workers.
+    return {**found, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak": usage.ru_maxrss / 1e3}
 
 
 def memo_stream(count: int, seed: int = 3) -> list[str]:
@@ -196,49 +221,36 @@ def time_memos(stream: list[str], capacity: int = 40_000) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=100_000, help="requests in the generated trace")
-    parser.add_argument("--quick", action="store_true", help="3k requests, 3 rounds")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds per measurement (median reported)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="processes for the pooled run")
+    parser.add_argument("--sizes", default="10000,100000", help="requests per generated trace, comma-separated")
+    parser.add_argument("--jobs", default="1", help="processes per run, comma-separated (default: 1)")
+    parser.add_argument("--quick", action="store_true", help="3k requests, 1 process")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--requests", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    requests = 3000 if args.quick else args.requests
-    rounds = args.rounds or (3 if args.quick else 1)
+    if args.child:
+        child(args.child, int(args.jobs), args.requests)
+        return
+    sizes = [3000] if args.quick else [int(n) for n in args.sizes.split(",")]
+    jobs = [1] if args.quick else [int(n) for n in args.jobs.split(",")]
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "trace.jsonl"
-        begin = time.perf_counter()
-        count, size = build_trace(path, requests)
-        print(
-            f"trace: {count:,} requests, {size / 1e6:,.0f} MB of JSONL (written in {time.perf_counter() - begin:.1f}s)"
-        )
-
-        floors: list[float] = []
-        serial: list[list[float]] = []
-        pooled: list[list[float]] = []
-        tokens = 0
-        for _ in range(rounds):
-            floors.append(json_floor(path))
-            *run, tokens = run_analyze(path, jobs=1)
-            serial.append(run)
-            *run, tokens = run_analyze(path, jobs=args.jobs)
-            pooled.append(run)
-        floor = statistics.median(floors)
-        print(f"prompt tokens (estimated): {tokens:,} ({tokens / count:,.0f} per request)")
-        print(f"load average: {os.getloadavg()[0]:.1f} (other work on the machine stretches wall times, not CPU s)")
-        print(
-            f"{'run':<22} {'median s':>9} {'requests/s':>11} {'tokens/s':>12} {'prepare s':>10} {'replay s':>9}"
-            f" {'CPU s':>7} {'vs json floor':>14}"
-        )
-        rate = f"{count / floor:11,.0f} {tokens / floor:12,.0f}"
-        print(f"{'json floor':<22} {floor:9.2f} {rate} {'':>10} {'':>9} {'':>7} {1.0:13.1f}x")
-        for name, runs in (("analyze, 1 process", serial), (f"analyze, {args.jobs} processes", pooled)):
-            total = statistics.median(r[0] for r in runs)
-            prep = statistics.median(r[1] for r in runs)
-            cpu = statistics.median(r[2] for r in runs)
-            print(
-                f"{name:<22} {total:9.2f} {count / total:11,.0f} {tokens / total:12,.0f} {prep:10.2f} "
-                f"{total - prep:9.2f} {cpu:7.1f} {total / floor:13.1f}x"
-            )
+    print(f"load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work stretches wall)")
+    print(
+        f"{'requests':>10} {'jobs':>4} {'MB read':>8} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>11} "
+        f"{'requests/s':>10}  RSS MB at each tenth of the replay"
+    )
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / ("trace.jsonl.gz" if size >= 500_000 else "trace.jsonl")
+            count, written = build_trace(path, size)
+            for n in jobs:
+                got = measure(path, n, count)
+                assert got["requests"] == count, got
+                print(
+                    f"{count:>10,} {n:>4} {written / 1e6:>8,.0f} {got['wall']:>8.1f} {got['cpu']:>8.1f} "
+                    f"{got['peak']:>11,.0f} {count / got['wall']:>10,.0f}  {' '.join(map(str, got['rss']))}",
+                    flush=True,
+                )
+        print(f"  load average after: {os.getloadavg()[0]:.1f}", flush=True)
 
     stream = memo_stream(1_000_000)
     memos = time_memos(stream)

@@ -14,7 +14,7 @@ from openai.types.completion_usage import PromptTokensDetails
 
 from cachepoint.core.analyze import AnalysisReport, analyze, auto_jobs
 from cachepoint.core.analyze.prepare import PrepareContext, decode_batch, encode_batch
-from cachepoint.core.traces import TraceFormatError, TraceWriter, parse_line
+from cachepoint.core.traces import TraceFormatError, TraceWriter
 
 TRACES = Path(__file__).parents[3] / "examples" / "traces"
 
@@ -62,25 +62,6 @@ def _same(a: AnalysisReport, b: AnalysisReport) -> None:
     left.pop("elapsed_s")
     right.pop("elapsed_s")
     assert left == right
-
-
-def test_every_turn_of_a_conversation_goes_to_one_process() -> None:
-    from cachepoint.core.analyze.shards import shard_of as _shard_of
-
-    lines = _support_lines(300)
-    by_session: dict[str | None, set[int]] = {}
-    for raw in lines:
-        by_session.setdefault(parse_line(raw).session, set()).add(_shard_of(raw, 2))
-    assert len(by_session) > 10
-    assert all(len(shards) == 1 for shards in by_session.values())
-    assert {next(iter(s)) for s in by_session.values()} == {0, 1}  # and both processes get conversations
-    # Without a session, a conversation is known by the opening of its first message, which every turn repeats.
-    first = orjson.loads(lines[0])
-    first.pop("session")
-    later = {**first, "request": {**first["request"]}}
-    later["request"]["messages"] = [*first["request"]["messages"], {"role": "user", "content": "And then?"}]
-    one, two = orjson.dumps(first), orjson.dumps(later)
-    assert [_shard_of(one, n) for n in (2, 3, 5, 7)] == [_shard_of(two, n) for n in (2, 3, 5, 7)]
 
 
 def test_sessionless_traces_split_the_same_way(tmp_path: Path) -> None:

@@ -38,15 +38,16 @@ def _same(a: AnalysisReport, b: AnalysisReport) -> None:
 
 @pytest.fixture(scope="module")
 def big_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The support agent's trace six times over (each copy its own sessions): long enough that both processes
-    are still at work when a test interferes."""
+    """The support agent's trace six times over (each copy its own sessions, on the next day, so the trace stays
+    in start order): long enough that both processes are still at work when a test interferes."""
     with lzma.open(TRACES / "support_agent.jsonl.xz") as handle:
         rows = [orjson.loads(line) for line in handle.read().splitlines()]
     path = tmp_path_factory.mktemp("workers") / "support_x6.jsonl"
     with open(path, "wb") as out:
         for copy in range(6):
             for row in rows:
-                out.write(orjson.dumps({**row, "session": f"{row.get('session')}-{copy}"}) + b"\n")
+                day = row["timestamp"].replace("2026-11-23", f"2026-11-{23 + copy}")
+                out.write(orjson.dumps({**row, "session": f"{row.get('session')}-{copy}", "timestamp": day}) + b"\n")
     return path
 
 
@@ -136,8 +137,9 @@ def test_a_worker_killed_while_preparing_is_a_clear_error(big_trace: Path) -> No
 
 
 def test_a_worker_killed_while_replaying_is_a_clear_error(big_trace: Path) -> None:
+    # The replay streams: while this process replays, the workers prepare the next chunks of lines.
     progress, killed = _kill_workers_at("replaying")
-    with pytest.raises(RuntimeError, match=r"worker process died while replaying .*killed by SIGKILL"):
+    with pytest.raises(RuntimeError, match=r"worker process died while preparing .*killed by SIGKILL"):
         analyze(big_trace, jobs=2, progress=progress)
     assert killed
     assert gc.isenabled()

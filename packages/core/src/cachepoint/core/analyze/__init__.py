@@ -34,7 +34,7 @@ from cachepoint.core.analyze.report import (
     SharingStats,
     Timeline,
 )
-from cachepoint.core.analyze.run import Progress, analyze, auto_jobs
+from cachepoint.core.analyze.run import Progress, TraceOrderError, analyze, auto_jobs
 from cachepoint.core.analyze.scenarios import DEFAULT_STRATEGIES, Scenario, parse_strategy, place, scenarios_for
 from cachepoint.core.analyze.workers import WorkerError
 
@@ -54,6 +54,7 @@ __all__ = [
     "SessionSharing",
     "SharingStats",
     "Timeline",
+    "TraceOrderError",
     "WorkerError",
     "analyze",
     "auto_jobs",

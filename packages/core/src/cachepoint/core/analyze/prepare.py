@@ -34,6 +34,8 @@ SIMULATED_PROVIDERS = ("anthropic", "bedrock", "openai", "vllm", "sglang")
 _ENGINES = ("vllm", "sglang")
 _HASH = 16  # hex digits kept of each 64-digit hash: collisions stay negligible (2**-64 per pair)
 _LAYER_CODES = {"tools": "t", "system": "s"}
+_VIEW_MEMO = 16_000  # entries of the view builder's memos
+_VIEW_MEMO_BYTES = 96 * 2**20  # and the bytes they count
 
 
 class Observed(NamedTuple):
@@ -129,7 +131,9 @@ class PrepareContext:
         self.table = table
         # Requests of a trace repeat each other (the same tools and system, the conversation so far): the builder
         # parses and views each distinct piece once (see `cachepoint.core.prompt.ViewBuilder`).
-        self.builder = ViewBuilder(counter=counter, table=table)
+        # Its memos need to hold the conversations in progress only (a few hundred at a time in a busy trace),
+        # not its default budget: with the analysis streaming, they are most of what a worker keeps.
+        self.builder = ViewBuilder(counter=counter, table=table, max_entries=_VIEW_MEMO, max_bytes=_VIEW_MEMO_BYTES)
         self._infos: dict[tuple[str, str, str], tuple[ModelInfo, bool]] = {}
         self._described: LRU[str, bool] = LRU(memo)  # blocks whose fingerprint this context has sent
 
@@ -207,10 +211,13 @@ class PrepareContext:
 
         prints: dict[str, BlockPrint] = {}
         blocks = []
+        # One copy of each hash and path: a session's turns repeat most of them, and the replay keeps a window of
+        # requests alive (`decode_batch` does the same for requests prepared by workers).
+        keep = sys.intern
         seen = self._described.touch
         remember = self._described.put
         for p in positions:
-            block = p.block_hash[:_HASH]
+            block = keep(p.block_hash[:_HASH])
             blocks.append(block)
             if seen(block):
                 continue
@@ -248,13 +255,13 @@ class PrepareContext:
             model=model,
             format=request.format,
             known=known,
-            hashes=tuple(p.prefix_hash[:_HASH] for p in positions),
+            hashes=tuple(keep(p.prefix_hash[:_HASH]) for p in positions),
             blocks=tuple(blocks),
             cumulative=tuple(p.cumulative_tokens for p in positions),
             lookback=tuple(p.lookback_index for p in positions),
             layers="".join(layers),
             stable="".join("1" if p.stable else "0" for p in positions),
-            paths=tuple(p.path for p in positions),
+            paths=tuple(keep(p.path) for p in positions),
             placements=tuple(placements),
             keys=tuple(keys),
             retention=retention if isinstance(retention, str) else None,

@@ -5,19 +5,22 @@ For each request, in start order: find the longest prefix an earlier request of 
 within its session; simulate it under every scenario (one `Simulator` per scenario, so each keeps its own cache
 state); add up tokens and cost; and, under the focus scenario, explain what it failed to read (see
 `cachepoint.core.analyze.causes`). Work per request is a few dictionary lookups per scenario and breakpoint.
+
+The replay streams, in bounded memory: requests arrive one at a time and the ones kept to compare later ones
+with are those a cache read could still reach (see `Replay`); fingerprints of blocks no kept request uses and the
+per-request numbers of the timeline wait on disk (`cachepoint.core.analyze.spill`).
 """
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
-import sys
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
-
-import orjson
 
 from cachepoint.core.analyze.causes import CAUSES, find_divergence, mechanics_cause
 from cachepoint.core.analyze.fingerprints import BlockPrint
@@ -32,17 +35,19 @@ from cachepoint.core.analyze.report import (
     Timeline,
 )
 from cachepoint.core.analyze.scenarios import Scenario
-from cachepoint.core.analyze.workers import Job, WorkerPool, collector_paused
+from cachepoint.core.analyze.spill import PrintStore, RowSpill
 from cachepoint.core.prefix import PrefixCache
 from cachepoint.core.prompt.ttl import ttl_seconds
 from cachepoint.core.providers import ModelInfo, Pricing, ProviderTable, UnknownModelWarning, model_info
-from cachepoint.core.simulate import EngineOptions, OpenAIOptions, SimBreakpoint, SimPrompt, SimResult, Simulator
+from cachepoint.core.simulate import EngineOptions, OpenAIOptions, SimPrompt, SimResult, Simulator
 from cachepoint.core.usage import CacheUsage, call_cost
 
-__all__ = ["Replay", "ReplayResult", "replay_group"]
+__all__ = ["Replay", "ReplayResult"]
 
 _ENGINES = ("vllm", "sglang")
 _NO_WRITES: Mapping[str, int] = {}
+_NO_PRINTS: dict[str, BlockPrint] = {}
+_COLLECT = 50_000  # requests freed between two runs of the cycle collector
 
 
 class _Acc:
@@ -107,6 +112,7 @@ class ReplayResult:
     timeline: Timeline
     warnings: list[str]
     best: str | None
+    focus: str
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -151,14 +157,12 @@ def _sim_prompt(item: Prepared) -> SimPrompt:
 class _Track:
     """One scenario's replay: its simulator (``None``: no caching) and what it adds up, per request."""
 
-    __slots__ = ("accs", "cells", "cost", "costs", "sim")
+    __slots__ = ("accs", "cost", "sim")
 
-    def __init__(self, sim: Simulator | None, cells: list[list[int]] | None) -> None:
+    def __init__(self, sim: Simulator | None) -> None:
         self.sim = sim
         self.accs: dict[tuple[str, str], _Acc] = {}
         self.cost = 0.0
-        self.costs: list[float] = []  # the cumulative cost at each sample
-        self.cells = cells  # per chart bucket: requests, hits, input tokens, read tokens (shown scenarios only)
 
     def feed(  # noqa: PLR0917 - called once per request and scenario: positional on purpose
         self,
@@ -168,9 +172,9 @@ class _Track:
         s: int,
         first_byte: float,
         pricing: Pricing | None,
-        cell: int,
-    ) -> SimResult | None:
-        """Simulate ``item`` under this scenario (index ``s`` of its placements) and add it up."""
+    ) -> tuple[SimResult | None, int]:
+        """Simulate ``item`` under this scenario (index ``s`` of its placements) and add it up; the result and
+        the tokens read."""
         result: SimResult | None = None
         by_ttl: Mapping[str, int] = _NO_WRITES
         if self.sim is None:
@@ -194,140 +198,123 @@ class _Track:
         group.add(item.total, read, write, by_ttl, item.output)
         if pricing is not None:
             self.cost += replay._cost(pricing, group_key, item, read, write, by_ttl)
-        cells = self.cells
-        if cells is not None:
-            row = cells[cell]
-            row[0] += 1
-            row[1] += read > 0
-            row[2] += item.total
-            row[3] += read
-        return result
-
-    def sample(self) -> None:
-        self.costs.append(round(self.cost, 6))
-
-    def encode(self) -> list[Any]:
-        groups = [
-            [*key, a.requests, a.hits, a.writes, a.input, a.read, a.write, a.output, a.write_unknown, a.by_ttl]
-            for key, a in self.accs.items()
-        ]
-        return [groups, self.costs, self.cells]
-
-    @classmethod
-    def decode(cls, data: Sequence[Any]) -> _Track:
-        groups, costs, cells = data
-        track = cls(None, cells)
-        for provider, model, *numbers, by_ttl in groups:
-            acc = track.accs[(provider, model)] = _Acc()
-            (acc.requests, acc.hits, acc.writes, acc.input, acc.read, acc.write, acc.output, acc.write_unknown) = (
-                numbers
-            )
-            acc.by_ttl = by_ttl
-        track.costs = costs
-        return track
+        return result, read
 
 
-# --- replaying some scenarios in a worker process (see `Replay.run`) -------------------------------------------
+class _Diagnosis:
+    """The miss diagnosis under one candidate focus scenario (two run side by side until the trace shows which
+    one the report explains: see `Replay`)."""
+
+    __slots__ = ("causes", "focus", "missed_requests", "missed_tokens")
+
+    def __init__(self, focus: int) -> None:
+        self.focus = focus
+        self.causes: dict[str, _CauseAcc] = {}
+        self.missed_requests = 0
+        self.missed_tokens = 0
+
+    def add(self, found: list[_Example], idx: int, examples: int) -> None:
+        if not found:
+            return
+        self.missed_requests += 1
+        for example in found:
+            acc = self.causes.setdefault(example.cause, _CauseAcc())
+            acc.requests += 1
+            acc.lost += example.lost
+            self.missed_tokens += example.lost
+            entry = (example.lost, -example.line, idx, example)
+            if len(acc.examples) < examples:
+                heapq.heappush(acc.examples, entry)
+            elif entry[:3] > acc.examples[0][:3]:
+                heapq.heapreplace(acc.examples, entry)
 
 
-def _encode_rows(items: Sequence[Prepared], scenarios: Sequence[int]) -> bytes:
-    """What a worker needs to replay ``scenarios``, as JSON bytes: per request in replay order, its time and
-    partition, its prefix columns and those scenarios' breakpoints (the rest of `Prepared` stays here)."""
-    return orjson.dumps(
-        [
-            [
-                item.time,
-                item.ttft,
-                item.tenant,
-                item.provider,
-                item.model,
-                item.format,
-                item.retention,
-                item.cache_mode,
-                item.output,
-                item.hashes,
-                item.cumulative,
-                item.lookback,
-                [[tuple(b) for b in item.placements[s]] for s in scenarios],
-                [item.keys[s] for s in scenarios],
-            ]
-            for item in items
-        ]
-    )
+class _Kept:
+    """The recent requests the sharing statistics and the diagnosis compare with, and their indexes: per cache
+    partition (provider, tenant, model) and per session, the longest prefix an earlier kept request sent; the
+    last kept request of each. A request leaves (`evict`) when it is both older than the window and out of the
+    last ``keep`` requests: its entries leave the indexes (unless a later request sent the same prefix), and
+    the fingerprints of blocks no kept request uses go to disk."""
 
+    def __init__(self, prints: PrintStore) -> None:
+        self.items: dict[int, Prepared] = {}
+        self.order: deque[int] = deque()
+        self.partitions: dict[tuple[str, str, str], PrefixCache[int]] = {}
+        self.sessions: dict[tuple[str, str, str, str], PrefixCache[int]] = {}
+        self.last_in_partition: dict[tuple[str, str, str], int] = {}
+        self.last_in_session: dict[tuple[str, str, str, str], int] = {}
+        self.owners: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}  # (index key, blocks): newest request
+        self.uses: dict[str, int] = {}  # block: kept requests that hold it
+        self.prints = prints
+        self.evicted = 0
 
-def _decode_rows(data: bytes, count: int, scenarios: Sequence[int]) -> list[Prepared]:
-    """`_encode_rows` read back as `Prepared` requests that hold what the replay reads (placements and keys at
-    the positions of ``scenarios`` among ``count``; hashes interned, as sessions repeat them)."""
-    keep = sys.intern
-    out = []
-    for (
-        time,
-        ttft,
-        tenant,
-        provider,
-        model,
-        fmt,
-        retention,
-        mode,
-        output,
-        hashes,
-        cumulative,
-        lookback,
-        bps,
-        ks,
-    ) in orjson.loads(data):
-        placements: list[tuple[SimBreakpoint, ...]] = [()] * count
-        keys: list[str | None] = [None] * count
-        for s, points, key in zip(scenarios, bps, ks, strict=True):
-            placements[s] = tuple(SimBreakpoint(b[0], b[1], b[2]) for b in points)
-            keys[s] = key
-        out.append(
-            Prepared(
-                line=0,
-                offset=0,
-                time=time,
-                ttft=ttft,
-                tenant=tenant,
-                session=None,
-                provider=provider,
-                model=model,
-                format=fmt,
-                known=True,
-                hashes=tuple(map(keep, hashes)),
-                blocks=(),
-                cumulative=tuple(cumulative),
-                lookback=tuple(lookback),
-                layers="",
-                stable="",
-                paths=(),
-                placements=tuple(placements),
-                keys=tuple(keys),
-                retention=retention,
-                cache_mode=mode,
-                observed=None,
-                output=output,
-                prints={},
-                ignored=(),
-            )
-        )
-    return out
+    def add(self, idx: int, item: Prepared) -> None:
+        self.items[idx] = item
+        self.order.append(idx)
+        uses = self.uses
+        for block in item.blocks:
+            uses[block] = uses.get(block, 0) + 1
 
+    def evict(self, idx: int) -> None:
+        item = self.items.pop(idx)
+        self.evicted += 1
+        partition = (item.provider, item.tenant, item.model)
+        self._forget(self.partitions, partition, item.blocks, idx)
+        if self.last_in_partition.get(partition) == idx:
+            del self.last_in_partition[partition]
+        if item.session is not None:
+            skey = (*partition, item.session)
+            self._forget(self.sessions, skey, item.blocks, idx)
+            if self.last_in_session.get(skey) == idx:
+                del self.last_in_session[skey]
+        uses = self.uses
+        for block in item.blocks:
+            left = uses[block] - 1
+            if left:
+                uses[block] = left
+            else:
+                del uses[block]
+                self.prints.retire(block)
 
-def replay_group(
-    spec: Mapping[str, Any], clock: Sequence[Any], rows: bytes, sent: Sequence[int], group: Sequence[int]
-) -> bytes:
-    """Worker process: replay the scenarios ``group`` (indexes, among the ``sent`` ones ``rows`` holds) of the
-    replay `Replay.spec` describes, on the report's time axis ``clock``; their tracks come back as JSON bytes."""
-    with collector_paused():
-        replay = Replay.from_spec(spec)
-        items = _decode_rows(rows, len(replay.scenarios), sent)
-        tracks = replay.replay_scenarios(items, group, _Clock(*clock))
-        return orjson.dumps([tracks[s].encode() for s in group])
+    def _forget(self, indexes: dict[Any, PrefixCache[int]], key: Any, blocks: tuple[str, ...], idx: int) -> None:
+        owner = (key, blocks)
+        if self.owners.get(owner) != idx:
+            return  # a later request sent the same prefix: the entry is its own now
+        del self.owners[owner]
+        index = indexes[key]
+        index.delete(blocks)
+        if not len(index):
+            del indexes[key]
+
+    def insert(
+        self, indexes: dict[Any, PrefixCache[int]], key: Any, blocks: tuple[str, ...], idx: int
+    ) -> tuple[int, int]:
+        """Index ``blocks`` under ``key``; the longest prefix an earlier kept request sent, and which one (-1:
+        none)."""
+        index = indexes.get(key)
+        if index is None:
+            index = indexes[key] = PrefixCache()
+        match = index.insert(blocks, idx)
+        self.owners[(key, blocks)] = idx
+        found = match.payload if match.length else None
+        return match.length, found if found is not None else -1
 
 
 class Replay:
-    """Replays `Prepared` requests (sorted by start time) through ``scenarios``; diagnoses ``focus``.
+    """Replays `Prepared` requests (in start order) through ``scenarios``; diagnoses ``focus``.
+
+    The replay streams: each request is simulated under every scenario as it comes, and the requests kept to
+    compare later ones with (prefix sharing, the diagnosis) are the last ``keep`` and those of the last
+    ``window`` seconds, whichever reach further back. A provider's cache never serves an entry after its
+    lifetime (Anthropic and Bedrock: 1 hour at most; OpenAI's automatic caching: 24 hours with extended
+    retention), so the window (default: 1 hour, or the longest OpenAI retention of a request in the trace) is
+    as far back as a cache read can reach; the budget keeps a short trace whole. Older requests are freed: the
+    memory the replay needs is bounded by the traffic of one window, not by the length of the trace. The
+    simulators keep their own state and drop expired entries themselves: the scenarios' numbers never depend
+    on the window.
+
+    ``focus`` ``None``: ``recorded`` when the trace caches already (cache markers, or a provider that caches by
+    itself), else ``auto`` (or the first strategy); both are diagnosed until a request settles it.
 
     >>> from cachepoint.core.analyze.prepare import PrepareContext
     >>> from cachepoint.core.analyze.scenarios import scenarios_for
@@ -337,16 +324,16 @@ class Replay:
     ...         b'"messages": [{"role": "user", "content": "Hi"}]}')
     >>> items = [ctx.prepare_line(body % (b"Policy. " * 900), line=n, offset=0) for n in (1, 2)]
     >>> items = [p._replace(time=float(n)) for n, p in enumerate(items)]
-    >>> result = Replay(scenarios, focus="auto").run(items, {k: v for p in items for k, v in p.prints.items()})
-    >>> [(s.name, s.hit_requests) for s in result.scenarios]
-    [('recorded', 0), ('none', 0), ('auto', 1)]
+    >>> result = Replay(scenarios).run(items)
+    >>> [(s.name, s.hit_requests) for s in result.scenarios], result.focus
+    ([('recorded', 0), ('none', 0), ('auto', 1)], 'auto')
     """
 
     def __init__(
         self,
         scenarios: Sequence[Scenario],
         *,
-        focus: str,
+        focus: str | None = None,
         table: ProviderTable | None = None,
         openai: OpenAIOptions | None = None,
         engine: EngineOptions | None = None,
@@ -354,12 +341,18 @@ class Replay:
         samples: int = 240,
         buckets: int = 60,
         top_sessions: int = 20,
+        window: float | None = None,
+        keep: int = 25_000,
     ) -> None:
         names = [s.name for s in scenarios]
-        if focus not in names:
+        if focus is not None and focus not in names:
             raise ValueError(f"focus: {focus!r} is not one of the scenarios ({', '.join(names)})")
+        if window is not None and not window > 0:
+            raise ValueError(f"window: expected a positive number of seconds, got {window!r}")
+        if keep < 0:
+            raise ValueError(f"keep: expected 0 or more requests, got {keep!r}")
         self.scenarios = list(scenarios)
-        self.focus = names.index(focus)
+        self.focus = names.index(focus) if focus is not None else None
         self.table = table
         self.openai = openai or OpenAIOptions()
         self.engine = engine or EngineOptions()
@@ -367,37 +360,11 @@ class Replay:
         self.samples = samples
         self.buckets = buckets
         self.top_sessions = top_sessions
+        self.window = window
+        self.keep = keep
         self._infos: dict[tuple[str, str], ModelInfo] = {}
         self._prices: dict[tuple[str, str], Pricing | None] = {}
         self._write_prices: dict[tuple[str, str], dict[str, float]] = {}
-
-    def spec(self) -> dict[str, Any]:
-        """This replay's settings as plain data, for a worker process (`from_spec`). A custom provider table is
-        not plain data: a replay with one stays in its process."""
-        return {
-            "scenarios": [[sc.name, sc.kind, sc.label, sc.spec] for sc in self.scenarios],
-            "focus": self.scenarios[self.focus].name,
-            "openai": asdict(self.openai),
-            "engine": asdict(self.engine),
-            "examples": self.examples,
-            "samples": self.samples,
-            "buckets": self.buckets,
-            "top_sessions": self.top_sessions,
-        }
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> Replay:
-        """The replay `spec` describes (its scenarios without their strategies: the breakpoints are placed)."""
-        return cls(
-            [Scenario(*row) for row in spec["scenarios"]],
-            focus=spec["focus"],
-            openai=OpenAIOptions(**spec["openai"]),
-            engine=EngineOptions(**spec["engine"]),
-            examples=spec["examples"],
-            samples=spec["samples"],
-            buckets=spec["buckets"],
-            top_sessions=spec["top_sessions"],
-        )
 
     # --- helpers ---
 
@@ -446,115 +413,68 @@ class Replay:
         except ValueError:  # a label that is not a duration (OpenAI's in_memory): the provider default
             return float(self.openai.retention_seconds(label))
 
-    def _ttl(self, item: Prepared, earlier: Prepared, info: ModelInfo, mode: str, after: int = -1) -> float:
+    def _ttl(
+        self, item: Prepared, earlier: Prepared, info: ModelInfo, mode: str, *, focus: int, after: int = -1
+    ) -> float:
         """How long the earlier request's entries past position ``after`` live (the longest of them)."""
         if mode == "automatic":
             return self.openai.retention_seconds(item.retention)
         if mode == "engine":
             return math.inf
-        labels = [b[1] for b in earlier.placements[self.focus] if b[0] > after]
+        labels = [b[1] for b in earlier.placements[focus] if b[0] > after]
         if not labels:
-            labels = [b[1] for b in (*earlier.placements[self.focus], *item.placements[self.focus])] or [None]
+            labels = [b[1] for b in (*earlier.placements[focus], *item.placements[focus])] or [None]
         return max(self._lifetime(label, info) for label in labels)
 
     # --- the replay ---
 
-    def _track(self, s: int, clock: _Clock) -> _Track:
+    def _track(self, s: int) -> _Track:
         scenario = self.scenarios[s]
         sim = (
             None
             if scenario.kind == "none"
             else Simulator("anthropic", table=self.table, openai=self.openai, engine=self.engine)
         )
-        return _Track(sim, [[0, 0, 0, 0] for _ in range(clock.buckets)] if s in self._charted() else None)
+        return _Track(sim)
 
-    def _charted(self) -> list[int]:
+    def _charted(self, focus: Sequence[int]) -> list[int]:
         """The scenarios whose hit rate over time the report charts: the focus, ``recorded`` and ``auto``."""
         names = [sc.name for sc in self.scenarios]
-        return sorted({self.focus, *(names.index(n) for n in ("recorded", "auto") if n in names)})
+        return sorted({*focus, *(names.index(n) for n in ("recorded", "auto") if n in names)})
 
-    def _split(self, jobs: int, recorded: int | None) -> list[list[int]]:
-        """The scenarios worker processes replay: this process keeps the focus and ``recorded`` (the diagnosis
-        and the observed comparison read their results request by request) and, since the per-request analysis
-        costs about two scenarios' replay, as many others as balance the work; the rest is dealt out."""
-        if jobs <= 1 or self.table is not None:
-            return []
-        simulated = [i for i, s in enumerate(self.scenarios) if s.kind != "none"]
-        free = [i for i in simulated if i not in (self.focus, recorded)]
-        away = free[len(free) - min(len(free), (len(simulated) + 2) // 2) :]
-        groups = [away[k :: jobs - 1] for k in range(jobs - 1)]
-        return [g for g in groups if g]
+    def _candidates(self) -> tuple[list[int], int | None]:
+        """The focus scenarios to diagnose from the start, and the one that wins when a request caches already.
 
-    def replay_scenarios(self, items: Sequence[Prepared], indexes: Sequence[int], clock: _Clock) -> dict[int, _Track]:
-        """Replay only the scenarios ``indexes``: what a worker process does (see `Replay.run`)."""
-        tracks = {s: self._track(s, clock) for s in indexes}
-        simulated = any(t.sim is not None for t in tracks.values())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnknownModelWarning)
-            for idx, item in enumerate(items):
-                assert item.time is not None
-                first_byte = item.time + (item.ttft or 0.0)
-                pricing = self._pricing(item.provider, item.model)
-                cell = clock.cell(idx, item.time)
-                base = _sim_prompt(item) if simulated else None
-                for s in indexes:
-                    tracks[s].feed(self, item, base, s, first_byte, pricing, cell)
-                if clock.sampled(idx):
-                    for s in indexes:
-                        tracks[s].sample()
-        return tracks
+        Without a focus given, the report explains ``recorded`` when the trace caches already (cache markers,
+        or a provider that caches by itself), otherwise ``auto`` (or the first strategy replayed). Which one is
+        known for sure only when such a request arrives, or at the end: until then both are diagnosed."""
+        if self.focus is not None:
+            return [self.focus], None
+        names = [sc.name for sc in self.scenarios]
+        recorded = names.index("recorded")
+        if len(names) <= 2:
+            return [recorded], None
+        return [recorded, names.index("auto") if "auto" in names else 2], recorded
 
     def run(  # noqa: PLR0912, PLR0915 - the per-request loop reads best in one place
-        self,
-        items: Sequence[Prepared],
-        prints: Mapping[str, BlockPrint],
-        progress: Callable[[int], None] | None = None,
-        *,
-        jobs: int = 1,
-        pool: WorkerPool | None = None,
+        self, items: Iterable[Prepared], progress: Callable[[int], None] | None = None
     ) -> ReplayResult:
-        """Replay ``items`` (sorted by ``time``, every ``time`` set); ``prints`` holds every block's fingerprint.
-
-        ``jobs`` > 1 and a ``pool``: scenarios are independent, so worker processes replay some of them while
-        this one replays the rest and does the per-request analysis (sharing, diagnosis); the result is the
-        same. A worker that dies is a `WorkerError`.
-        """
+        """Replay ``items`` (in start order, every ``time`` set), one at a time: each request's fingerprints
+        (`Prepared.prints`) are taken in as it comes, and what can no longer be compared is freed as the replay
+        moves on (see `Replay`)."""
         scenarios = self.scenarios
         count = len(scenarios)
-        focus = self.focus
         recorded = next((i for i, s in enumerate(scenarios) if s.kind == "recorded"), None)
-        n = len(items)
-        every = max(1, n // self.samples) if n else 1
-        sample_at: list[int] = []
-        sample_times: list[float] = []
-        bucket_scenarios = self._charted()
-        t0 = items[0].time if n else 0.0
-        t1 = items[-1].time if n else 0.0
-        assert t0 is not None
-        assert t1 is not None
-        clock = _Clock(t0, (t1 - t0) / self.buckets if t1 > t0 else 0.0, self.buckets, n, every)
-        width = clock.width
-        groups = self._split(jobs, recorded) if pool is not None and n else []
-        away = sorted(s for group in groups for s in group)
-        jobs_away: list[tuple[list[int], Job[bytes]]] = []
-        if groups:
-            assert pool is not None
-            spec = self.spec()
-            clock_args = [clock.t0, clock.width, clock.buckets, clock.count, clock.every]
-            rows = _encode_rows(items, away)
-            for group in groups:
-                names = ", ".join(repr(scenarios[s].name) for s in group)
-                job = pool.submit(f"replaying {names}", replay_group, spec, clock_args, rows, away, group)
-                jobs_away.append((group, job))
-            del rows
-        tracks = {s: self._track(s, clock) for s in range(count) if s not in away}
-        inline = sorted(tracks)
-        simulated = any(tracks[s].sim is not None for s in inline)
-
-        partitions: dict[tuple[str, str, str], PrefixCache[int]] = {}
-        sessions: dict[tuple[str, str, str, str], PrefixCache[int]] = {}
-        last_in_session: dict[tuple[str, str, str, str], int] = {}
-        last_in_partition: dict[tuple[str, str, str], int] = {}
+        candidates, caching_focus = self._candidates()
+        diagnoses = {f: _Diagnosis(f) for f in candidates}
+        charted = self._charted(candidates)
+        tracks = [self._track(s) for s in range(count)]
+        simulated = any(t.sim is not None for t in tracks)
+        prints = PrintStore()
+        kept = _Kept(prints)
+        # Per request: start, prompt tokens, every scenario's running cost, each charted scenario's tokens read.
+        spill = RowSpill(2 + count + len(charted))
+        window = self.window if self.window is not None else 3600.0
         session_totals: dict[tuple[str, str, str, str], list[int]] = {}
         shared_sum = cacheable_sum = session_shared_sum = cold = input_sum = 0
 
@@ -562,143 +482,156 @@ class Replay:
         observed_counts = [0, 0, 0, 0]  # requests, hits, writes, agreements
         predicted_acc: dict[tuple[str, str], _Acc] = {}
         estimated_input = 0
-        causes: dict[str, _CauseAcc] = {}
-        missed_requests = 0
-        missed_tokens = 0
         warned: set[tuple[str, str]] = set()
         warn: list[str] = []
         ignored: dict[str, int] = {}
+        t0 = t1 = 0.0
+        n = 0
+        read_by = [0] * count
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnknownModelWarning)
-            for idx, item in enumerate(items):
-                at = item.time
-                assert at is not None
-                first_byte = at + (item.ttft or 0.0)
-                total = item.total
-                input_sum += total
-                partition = (item.provider, item.tenant, item.model)
-                index = partitions.get(partition)
-                if index is None:
-                    index = partitions[partition] = PrefixCache()
-                match = index.insert(item.blocks, idx)
-                m = match.length
-                earlier_idx = match.payload if m else None
-                shared = item.cumulative[m - 1] if m else 0
-                info = self._info(item.provider, item.model)
-                shared_sum += shared
-                if shared >= info.min_cache_tokens:
-                    cacheable_sum += shared
-                if not m:
-                    cold += 1
-                if not item.known and (item.provider, item.model) not in warned:
-                    warned.add((item.provider, item.model))
-                    warn.append(
-                        f"model {item.model!r} ({item.provider}) is not in the provider table: conservative rules "
-                        f"(minimum {info.min_cache_tokens} tokens) and no prices; teach it with register_model"
-                    )
-                for key in item.ignored:
-                    ignored[key] = ignored.get(key, 0) + 1
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnknownModelWarning)
+                for idx, arrived in enumerate(items):
+                    item = arrived
+                    at = item.time
+                    assert at is not None
+                    if item.prints:
+                        prints.add(item.prints)
+                        item = item._replace(prints=_NO_PRINTS)
+                    if idx == 0:
+                        t0 = at
+                    t1 = at
+                    n = idx + 1
+                    if caching_focus is not None and (
+                        item.placements[caching_focus] or item.provider in ("openai", "vllm", "sglang")
+                    ):
+                        diagnoses = {caching_focus: diagnoses[caching_focus]}  # the trace caches: `recorded`
+                        caching_focus = None
+                    if self.window is None and item.provider == "openai":  # automatic caching keeps up to 24h
+                        window = max(window, self.openai.retention_seconds(item.retention))
+                    first_byte = at + (item.ttft or 0.0)
+                    total = item.total
+                    input_sum += total
+                    partition = (item.provider, item.tenant, item.model)
+                    m, earlier = kept.insert(kept.partitions, partition, item.blocks, idx)
+                    earlier_idx = earlier if m else None
+                    shared = item.cumulative[m - 1] if m else 0
+                    info = self._info(item.provider, item.model)
+                    shared_sum += shared
+                    if shared >= info.min_cache_tokens:
+                        cacheable_sum += shared
+                    if not m:
+                        cold += 1
+                    if not item.known and (item.provider, item.model) not in warned:
+                        warned.add((item.provider, item.model))
+                        warn.append(
+                            f"model {item.model!r} ({item.provider}) is not in the provider table: conservative "
+                            f"rules (minimum {info.min_cache_tokens} tokens) and no prices; teach it with "
+                            "register_model"
+                        )
+                    for key in item.ignored:
+                        ignored[key] = ignored.get(key, 0) + 1
 
-                last_seen = last_in_partition.get(partition)
-                last_in_partition[partition] = idx
-                previous = None
-                if item.session is not None:
-                    skey = (*partition, item.session)
-                    sindex = sessions.get(skey)
-                    if sindex is None:
-                        sindex = sessions[skey] = PrefixCache()
-                    sm = sindex.insert(item.blocks, idx).length
-                    session_shared = item.cumulative[sm - 1] if sm else 0
-                    session_shared_sum += session_shared
-                    totals = session_totals.setdefault(skey, [0, 0, 0])
-                    totals[0] += 1
-                    totals[1] += total
-                    totals[2] += session_shared
-                    previous = last_in_session.get(skey)
-                    last_in_session[skey] = idx
+                    last_seen = kept.last_in_partition.get(partition)
+                    kept.last_in_partition[partition] = idx
+                    previous = None
+                    if item.session is not None:
+                        skey = (*partition, item.session)
+                        sm, _ = kept.insert(kept.sessions, skey, item.blocks, idx)
+                        session_shared = item.cumulative[sm - 1] if sm else 0
+                        session_shared_sum += session_shared
+                        totals = session_totals.setdefault(skey, [0, 0, 0])
+                        totals[0] += 1
+                        totals[1] += total
+                        totals[2] += session_shared
+                        previous = kept.last_in_session.get(skey)
+                        kept.last_in_session[skey] = idx
+                    kept.add(idx, item)
 
-                focus_result: SimResult | None = None
-                recorded_read = 0
-                # Per request, once: what every scenario shares (the columns, the price list, the chart bucket);
-                # per scenario only the breakpoints and the cache key differ.
-                group_key = (item.provider, item.model)
-                pricing = self._pricing(item.provider, item.model)
-                output = item.output
-                cell_index = clock.cell(idx, at)
-                base = _sim_prompt(item) if simulated else None
-                for s in inline:
-                    result = tracks[s].feed(self, item, base, s, first_byte, pricing, cell_index)
-                    if s == focus:
-                        focus_result = result
-                    if s == recorded and result is not None:
-                        recorded_read = result.read_tokens
-                        if item.observed is not None:
-                            pgroup = predicted_acc.get(group_key)
-                            if pgroup is None:
-                                pgroup = predicted_acc[group_key] = _Acc()
-                            pgroup.add(total, result.read_tokens, result.write_tokens, result.write_by_ttl, output)
-
-                obs = item.observed
-                if obs is not None and obs.input is not None and obs.read is not None and recorded is not None:
-                    usage = CacheUsage(
-                        provider=item.provider,
-                        model=item.model,
-                        input_tokens=obs.input,
-                        cache_read_tokens=obs.read,
-                        cache_write_tokens=obs.write,
-                        cache_write_by_ttl=obs.write_by_ttl,
-                        output_tokens=obs.output,
-                    )
+                    results: dict[int, SimResult] = {}
+                    recorded_read = 0
+                    # Per request, once: what every scenario shares (the columns, the price list); per scenario
+                    # only the breakpoints and the cache key differ.
                     group_key = (item.provider, item.model)
-                    before = observed_acc.get(group_key)
-                    observed_acc[group_key] = before + usage if before is not None else usage
-                    observed_counts[0] += 1
-                    observed_counts[1] += obs.read > 0
-                    observed_counts[2] += bool(obs.write)
-                    observed_counts[3] += (obs.read > 0) == (recorded_read > 0)
-                    estimated_input += total
+                    pricing = self._pricing(item.provider, item.model)
+                    output = item.output
+                    base = _sim_prompt(item) if simulated else None
+                    for s in range(count):
+                        result, read_by[s] = tracks[s].feed(self, item, base, s, first_byte, pricing)
+                        if result is None:
+                            continue
+                        if s in diagnoses:
+                            results[s] = result
+                        if s == recorded:
+                            recorded_read = result.read_tokens
+                            if item.observed is not None:
+                                pgroup = predicted_acc.get(group_key)
+                                if pgroup is None:
+                                    pgroup = predicted_acc[group_key] = _Acc()
+                                pgroup.add(total, result.read_tokens, result.write_tokens, result.write_by_ttl, output)
+                    spill.append([at, total, *(t.cost for t in tracks), *(read_by[s] for s in charted)])
 
-                # --- why did it miss? (focus scenario) ---
-                if focus_result is not None:
-                    found = self._diagnose(
-                        items,
-                        item,
-                        m=m,
-                        shared=shared,
-                        earlier_idx=earlier_idx,
-                        previous=previous,
-                        last=last_seen,
-                        result=focus_result,
-                        info=info,
-                        prints=prints,
-                    )
-                    if found:
-                        missed_requests += 1
-                        for example in found:
-                            acc = causes.setdefault(example.cause, _CauseAcc())
-                            acc.requests += 1
-                            acc.lost += example.lost
-                            missed_tokens += example.lost
-                            entry = (example.lost, -example.line, idx, example)
-                            if len(acc.examples) < self.examples:
-                                heapq.heappush(acc.examples, entry)
-                            elif entry[:3] > acc.examples[0][:3]:
-                                heapq.heapreplace(acc.examples, entry)
+                    obs = item.observed
+                    if obs is not None and obs.input is not None and obs.read is not None and recorded is not None:
+                        usage = CacheUsage(
+                            provider=item.provider,
+                            model=item.model,
+                            input_tokens=obs.input,
+                            cache_read_tokens=obs.read,
+                            cache_write_tokens=obs.write,
+                            cache_write_by_ttl=obs.write_by_ttl,
+                            output_tokens=obs.output,
+                        )
+                        before = observed_acc.get(group_key)
+                        observed_acc[group_key] = before + usage if before is not None else usage
+                        observed_counts[0] += 1
+                        observed_counts[1] += obs.read > 0
+                        observed_counts[2] += bool(obs.write)
+                        observed_counts[3] += (obs.read > 0) == (recorded_read > 0)
+                        estimated_input += total
 
-                if clock.sampled(idx):
-                    sample_at.append(idx + 1)
-                    sample_times.append(at)
-                    for s in inline:
-                        tracks[s].sample()
-                if progress is not None:
-                    progress(idx + 1)
+                    # --- why did it miss? (focus scenario) ---
+                    for f, diagnosis in diagnoses.items():
+                        focus_result = results.get(f)
+                        if focus_result is None:
+                            continue
+                        found = self._diagnose(
+                            kept.items,
+                            item,
+                            focus=f,
+                            m=m,
+                            shared=shared,
+                            earlier_idx=earlier_idx,
+                            previous=previous,
+                            last=last_seen,
+                            result=focus_result,
+                            info=info,
+                            prints=prints,
+                        )
+                        diagnosis.add(found, idx, self.examples)
 
-        for group, job in jobs_away:
-            assert pool is not None
-            encoded = orjson.loads(pool.result(job))
-            tracks.update({s: _Track.decode(t) for s, t in zip(group, encoded, strict=True)})
-        results = [self._result(sc, tracks[i].accs) for i, sc in enumerate(scenarios)]
+                    # --- free what can no longer be compared ---
+                    order = kept.order
+                    if len(order) > self.keep:
+                        limit = at - window
+                        while len(order) > self.keep and kept.items[order[0]].time < limit:  # type: ignore[operator]
+                            kept.evict(order.popleft())
+                            if kept.evicted % _COLLECT == 0:
+                                # The prefix indexes' nodes point at each other: freed ones wait for the cycle
+                                # collector, which the analysis runs with switched off (see `collector_paused`).
+                                gc.collect()
+                    if progress is not None:
+                        progress(idx + 1)
+
+            (focus,) = diagnoses if caching_focus is None else (candidates[1],)
+            diagnosis = diagnoses[focus]
+            charted_final = self._charted([focus])
+            timeline = self._timeline(spill, charted, charted_final, n=n, t0=t0, t1=t1)
+        finally:
+            spill.close()
+            prints.close()
+        results_all = [self._result(sc, tracks[i].accs) for i, sc in enumerate(scenarios)]
 
         engines = sorted({p for p, _ in self._infos if p in _ENGINES})
         if engines:
@@ -708,6 +641,12 @@ class Replay:
             )
         for key, times in sorted(ignored.items()):
             warn.append(f"envelope field {key!r} is not part of the trace format and was ignored ({times} lines)")
+        if kept.evicted:
+            warn.append(
+                f"prefix sharing and the miss diagnosis compared each request with the requests of the last "
+                f"{_fmt_seconds(window)} or the last {self.keep:,}, whichever reach further back (--window, --keep): "
+                f"{kept.evicted:,} older requests were no longer compared with"
+            )
         sharing = SharingStats(
             requests=n,
             input_tokens=input_sum,
@@ -734,36 +673,70 @@ class Replay:
             )
         examples: list[_Example] = []
         summaries = []
-        for code, acc in sorted(causes.items(), key=lambda kv: (-kv[1].lost, kv[0])):
+        for code, acc in sorted(diagnosis.causes.items(), key=lambda kv: (-kv[1].lost, kv[0])):
             chosen = [e[3] for e in sorted(acc.examples, key=lambda e: (-e[0], -e[1]))]
             examples.extend(chosen)
             cause = CAUSES[code]
             summaries.append(
                 CauseSummary(code, cause.kind, cause.title, cause.fix, acc.requests, acc.lost, ())  # examples later
             )
-        misses = MissReport(scenarios[focus].name, missed_requests, missed_tokens, tuple(summaries))
-        priced = [r for r in results if r.cost_usd is not None]
+        misses = MissReport(scenarios[focus].name, diagnosis.missed_requests, diagnosis.missed_tokens, tuple(summaries))
+        priced = [r for r in results_all if r.cost_usd is not None]
         best = min(priced, key=lambda r: (r.cost_usd or 0.0, r.name)).name if priced else None
-        timeline = Timeline(
+        return ReplayResult(
+            results_all, sharing, observed, misses, examples, timeline, warn, best, scenarios[focus].name
+        )
+
+    def _timeline(
+        self, spill: RowSpill, charted: Sequence[int], shown: Sequence[int], *, n: int, t0: float, t1: float
+    ) -> Timeline:
+        """The report's time axis from the spilled rows: a cost sample every ``n / samples`` requests, and the
+        charted scenarios' requests, hits and tokens per bucket of ``(t1 - t0) / buckets`` seconds."""
+        count = len(self.scenarios)
+        every = max(1, n // self.samples) if n else 1
+        clock = _Clock(t0, (t1 - t0) / self.buckets if t1 > t0 else 0.0, self.buckets, n, every)
+        sample_at: list[int] = []
+        sample_times: list[float] = []
+        costs: list[list[float]] = [[] for _ in range(count)]
+        cells = {s: [[0, 0, 0, 0] for _ in range(self.buckets)] for s in shown}
+        columns = [(s, 2 + count + charted.index(s)) for s in shown]
+        for idx, row in enumerate(spill.rows()):
+            at = row[0]
+            total = int(row[1])
+            cell = clock.cell(idx, at)
+            for s, column in columns:
+                read = int(row[column])
+                box = cells[s][cell]
+                box[0] += 1
+                box[1] += read > 0
+                box[2] += total
+                box[3] += read
+            if clock.sampled(idx):
+                sample_at.append(idx + 1)
+                sample_times.append(at)
+                for s in range(count):
+                    costs[s].append(round(row[2 + s], 6))
+        names = [sc.name for sc in self.scenarios]
+        width = clock.width
+        return Timeline(
             at=tuple(sample_at),
             times=tuple(sample_times),
-            cost_usd={scenarios[s].name: tuple(tracks[s].costs) for s in range(count)},
-            bucket_scenarios=tuple(scenarios[s].name for s in bucket_scenarios),
+            cost_usd={names[s]: tuple(costs[s]) for s in range(count)},
+            bucket_scenarios=tuple(names[s] for s in shown),
             buckets={
-                scenarios[s].name: tuple(
-                    (t0 + k * width, t0 + (k + 1) * width, c[0], c[1], c[2], c[3])
-                    for k, c in enumerate(tracks[s].cells or ())
+                names[s]: tuple(
+                    (t0 + k * width, t0 + (k + 1) * width, c[0], c[1], c[2], c[3]) for k, c in enumerate(cells[s])
                 )
-                for s in bucket_scenarios
+                for s in shown
             },
         )
-        return ReplayResult(results, sharing, observed, misses, examples, timeline, warn, best)
 
     def _diagnose(
         self,
-        items: Sequence[Prepared],
+        items: Mapping[int, Prepared],
         item: Prepared,
         *,
+        focus: int,
         m: int,
         shared: int,
         earlier_idx: int | None,
@@ -773,11 +746,12 @@ class Replay:
         info: ModelInfo,
         prints: Mapping[str, BlockPrint],
     ) -> list[_Example]:
-        """The causes of what ``item`` did not read: within the shared prefix (mechanics) and past it (content)."""
+        """The causes of what ``item`` did not read under scenario ``focus``: within the shared prefix (mechanics)
+        and past it (content), against the kept requests ``items``."""
         found: list[_Example] = []
         earlier = items[earlier_idx] if earlier_idx is not None else None
         if earlier is not None and m:
-            example = self._mechanics(item, earlier, m, shared, result=result, info=info)
+            example = self._mechanics(item, earlier, m, shared, focus=focus, result=result, info=info)
             if example is not None:
                 found.append(example)
         candidates: list[tuple[int, int]] = []
@@ -795,6 +769,7 @@ class Replay:
                 item,
                 items[other_idx],
                 k,
+                focus=focus,
                 shared=shared,
                 mode=result.mode,
                 info=info,
@@ -815,7 +790,7 @@ class Replay:
         return found
 
     def _mechanics(
-        self, item: Prepared, earlier: Prepared, m: int, shared: int, *, result: SimResult, info: ModelInfo
+        self, item: Prepared, earlier: Prepared, m: int, shared: int, *, focus: int, result: SimResult, info: ModelInfo
     ) -> _Example | None:
         at, then = item.time, earlier.time
         assert at is not None
@@ -827,11 +802,11 @@ class Replay:
         read = result.read_tokens
         read_at = result.hit_position if result.hit_position is not None else -1
         # Entries the earlier request wrote (or refreshed) past what was read, inside the shared part.
-        closing = [b[1] for b in earlier.placements[self.focus] if read_at < b[0] < m]
+        closing = [b[1] for b in earlier.placements[focus] if read_at < b[0] < m]
         if result.mode == "breakpoints":
             ttl = max((self._lifetime(label, info) for label in closing), default=0.0)
         else:
-            ttl = self._ttl(item, earlier, info, result.mode)
+            ttl = self._ttl(item, earlier, info, result.mode, focus=focus)
         cause = mechanics_cause(
             shared=shared,
             read=read,
@@ -870,7 +845,7 @@ class Replay:
         elif cause == "evicted":
             detail = f"shares ~{shared:,} tokens with line {earlier.line} but read ~{read:,}: its blocks were evicted"
         elif cause == "routing":
-            mine, theirs = item.keys[self.focus], earlier.keys[self.focus]
+            mine, theirs = item.keys[focus], earlier.keys[focus]
             why = (
                 f"prompt_cache_key {mine} vs {theirs}"
                 if mine != theirs
@@ -892,6 +867,7 @@ class Replay:
         other: Prepared,
         k: int,
         *,
+        focus: int,
         shared: int,
         mode: str,
         info: ModelInfo,
@@ -915,7 +891,7 @@ class Replay:
             return None
         assert item.time is not None
         assert other.time is not None
-        ttl = self._ttl(item, other, info, mode, after=k - 1)
+        ttl = self._ttl(item, other, info, mode, focus=focus, after=k - 1)
         gap = item.time - other.time
         cause = d.cause
         detail = f"differs from line {other.line} at {item.paths[k]}"

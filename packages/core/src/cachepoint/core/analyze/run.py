@@ -6,22 +6,25 @@ messages) and every strategy is placed on that one view. The replay is sequentia
 the cache the earlier ones left) and costs a few dictionary lookups per request and scenario.
 ``benchmarks/bench_analyze.py`` measures both.
 
-With ``jobs`` > 1 a trace file is prepared by several processes, split by conversation so each keeps the memo
-of its sessions (`cachepoint.core.analyze.shards`), and groups of scenarios are replayed by worker processes
-(`Replay.run`); the report is the same as with one process. All of it goes through one `WorkerPool`
-(`cachepoint.core.analyze.workers`): plain functions over plain data, prepared requests and replay tallies as
-JSON bytes.
+The trace streams through in bounded memory: lines are read once, prepared (here, or by worker processes with
+``jobs`` > 1: chunks of lines in file order through one `WorkerPool`, `cachepoint.core.analyze.workers`, plain
+functions over plain data, prepared requests as JSON bytes), put in start order by a small reorder buffer
+(`_Intake`) and replayed one at a time (`Replay.run`), which keeps only the requests a cache read could still
+reach. The report is the same as a replay of the whole trace held in memory would give.
 """
 
 from __future__ import annotations
 
+import heapq
 import io
+import math
 import os
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +32,7 @@ from cachepoint.core.analyze.prepare import PrepareContext, Prepared, decode_bat
 from cachepoint.core.analyze.replay import Replay, ReplayResult, _Example
 from cachepoint.core.analyze.report import AnalysisReport, MissExample
 from cachepoint.core.analyze.scenarios import DEFAULT_STRATEGIES, scenarios_for
-from cachepoint.core.analyze.shards import prepare_chunk, prepare_one, prepare_shard, shard_items
+from cachepoint.core.analyze.shards import prepare_chunk, prepare_one
 from cachepoint.core.analyze.workers import Job, WorkerPool, collector_paused
 from cachepoint.core.prompt import Tool
 from cachepoint.core.prompt.formats import get_format
@@ -39,13 +42,13 @@ from cachepoint.core.simulate import EngineOptions, OpenAIOptions
 from cachepoint.core.tokens import TokenCounter
 from cachepoint.core.traces import TraceFormatError, TraceSource, iter_lines, open_trace, parse_line
 
-__all__ = ["Progress", "analyze", "auto_jobs"]
+__all__ = ["Progress", "TraceOrderError", "analyze", "auto_jobs"]
 
 _CHUNK = 128  # lines per task, when lines are sent to the workers
 _STRUCTURAL = ("key_order", "tool_order", "block_order", "settings")
 
 #: ``progress(phase, done, total)``: phase ``"reading"`` counts bytes (total: the file size, when known),
-#: ``"replaying"`` counts requests.
+#: ``"replaying"`` counts requests (total ``None``: reading and replaying go on together).
 Progress = Callable[[str, int, "int | None"], None]
 
 
@@ -61,37 +64,6 @@ def _chunks(lines: Iterable[tuple[int, int, Any]], size: int) -> Iterator[list[t
             chunk = []
     if chunk:
         yield chunk
-
-
-def _prepare_sharded(
-    path: Path, settings: dict[str, Any], jobs: int, skip_invalid: bool, pool: WorkerPool
-) -> Iterator[Prepared | TraceFormatError]:
-    """Split the trace by conversation over ``jobs`` processes, this one included (it prepares shard 0 and
-    reports progress while the workers prepare the others). Every process reads the whole file but prepares
-    only its shard, so each keeps the memo of a serial run for its conversations. Items come out in no
-    particular order; line errors come last, by line (the first is the one a serial run would raise)."""
-    shards = [
-        pool.submit(f"preparing shard {k + 1} of {jobs}", prepare_shard, settings, str(path), k, jobs, skip_invalid)
-        for k in range(1, jobs)
-    ]
-    errors: list[TraceFormatError] = []
-    for n, item in enumerate(shard_items(PrepareContext(**settings), str(path), 0, jobs, skip_invalid)):
-        if n % 256 == 0:
-            for job in shards:
-                pool.check(job)
-        if isinstance(item, TraceFormatError):
-            errors.append(item)
-        else:
-            yield item
-    for job in shards:
-        for batch in pool.result(job):
-            for item in decode_batch(batch):
-                if isinstance(item, TraceFormatError):
-                    errors.append(item)
-                else:
-                    yield item
-    errors.sort(key=lambda e: e.line or 0)
-    yield from errors
 
 
 def _prepare_all(
@@ -116,6 +88,123 @@ def _prepare_all(
             yield from decode_batch(pool.result(pending.popleft()))
     while pending:
         yield from decode_batch(pool.result(pending.popleft()))
+
+
+# --- from lines in file order to requests in start order ---------------------------------------------------------
+
+
+class TraceOrderError(TraceFormatError):
+    """A request starts earlier than one read before it by more than the reorder window allows: the trace
+    must be sorted by start time first (or the window widened).
+
+    >>> str(TraceOrderError(9, 1795428000.0, 4, 1795429000.0, 300.0)).split(";")[0]
+    'line 9 starts 2026-11-23T10:00:00Z but line 4 already started 2026-11-23T10:16:40Z'
+    """
+
+    def __init__(self, line: int, at: float, earlier_line: int, earlier_at: float, window: float) -> None:
+        detail = (
+            f"line {line} starts {_iso(at)} but line {earlier_line} already started {_iso(earlier_at)}; sort the "
+            "trace (e.g. `jq -cs 'sort_by(.timestamp)[]' trace.jsonl > sorted.jsonl`, for timestamps of one "
+            f"form) or allow more than {window:g}s of disorder (--reorder-window)"
+        )
+        super().__init__(None, "", detail)
+        self.line = line
+        self.at = at
+        self.earlier_line = earlier_line
+        self.earlier_at = earlier_at
+        self.window = window
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.line, self.at, self.earlier_line, self.earlier_at, self.window))
+
+
+def _iso(at: float) -> str:
+    try:
+        return datetime.fromtimestamp(at, timezone.utc).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return f"{at:g}s"
+
+
+class _Intake:
+    """Takes prepared requests in file order and gives them out in start order (start, then line), the order
+    the replay needs, counting on the way what the report says about the trace as a whole.
+
+    Requests without a timestamp start ``interval`` after the previous line. Requests a little out of order
+    (within ``reorder_window`` seconds of the latest start read so far) wait in a heap until no later line can
+    start before them; a request further out of order is a `TraceOrderError`: it would come after requests the
+    replay has already taken. Memory: the requests of one reorder window."""
+
+    def __init__(self, *, skip_invalid: bool, interval: float, reorder_window: float) -> None:
+        self.skip_invalid = skip_invalid
+        self.interval = interval
+        self.reorder_window = reorder_window
+        self.count = 0
+        self.timed = 0  # requests that carried a timestamp
+        self.invalid = 0
+        self.errors: list[TraceFormatError] = []  # the first 20
+        self.providers: dict[str, int] = {}
+        self.models: dict[str, int] = {}
+        self.tenants: set[str] = set()
+        self.first_time: float | None = None
+        self.last_time: float | None = None
+
+    def requests(self, prepared: Iterable[Prepared | TraceFormatError]) -> Iterator[Prepared]:
+        """The requests of ``prepared`` in start order (bad lines raise, or are counted with ``skip_invalid``)."""
+        waiting: list[tuple[float, int, Prepared]] = []
+        previous: float | None = None
+        latest = -math.inf
+        latest_line = 0
+        for item in prepared:
+            if isinstance(item, TraceFormatError):
+                if not self.skip_invalid:
+                    raise item
+                self.invalid += 1
+                if len(self.errors) < 20:
+                    self.errors.append(item)
+                continue
+            if item.time is None:
+                at = previous + self.interval if previous is not None else self.count * self.interval
+                item = item._replace(time=at)  # noqa: PLW2901 - the request, with its start filled in
+            else:
+                at = item.time
+                self.timed += 1
+            previous = at
+            self.count += 1
+            self.providers[item.provider] = self.providers.get(item.provider, 0) + 1
+            self.models[item.model] = self.models.get(item.model, 0) + 1
+            self.tenants.add(item.tenant)
+            if at < latest - self.reorder_window:
+                raise TraceOrderError(item.line, at, latest_line, latest, self.reorder_window)
+            if at > latest:
+                latest, latest_line = at, item.line
+            heapq.heappush(waiting, (at, item.line, item))
+            limit = latest - self.reorder_window
+            while waiting[0][0] < limit:
+                yield self._out(heapq.heappop(waiting)[2])
+        while waiting:
+            yield self._out(heapq.heappop(waiting)[2])
+
+    def _out(self, item: Prepared) -> Prepared:
+        if self.first_time is None:
+            self.first_time = item.time
+        self.last_time = item.time
+        return item
+
+    def timestamps(self, warnings: list[str]) -> str:
+        """Which kind of start times the trace had (``recorded``, ``synthetic`` or ``mixed``), with a warning
+        when some were made up."""
+        if self.timed == self.count:
+            return "recorded"
+        if self.timed == 0:
+            warnings.append(
+                f"the trace has no timestamps: requests are assumed {self.interval:g}s apart (--interval); cache "
+                "lifetimes (TTL) then never run out, so hit rates are an upper bound"
+            )
+            return "synthetic"
+        warnings.append(
+            f"{self.count - self.timed} request(s) without a timestamp start {self.interval:g}s after the previous line"
+        )
+        return "mixed"
 
 
 # --- reading back lines for examples ---------------------------------------------------------------------------
@@ -270,6 +359,9 @@ def analyze(
     engine: EngineOptions | None = None,
     examples: int = 3,
     progress: Progress | None = None,
+    window: float | None = None,
+    keep: int = 25_000,
+    reorder_window: float = 300.0,
 ) -> AnalysisReport:
     """Analyze a trace: prefix sharing, every scenario's hit rate and cost, and why the focus scenario misses.
 
@@ -282,17 +374,23 @@ def analyze(
             markers, or OpenAI's automatic caching), else ``auto``.
         interval: seconds between requests that carry no timestamp (each starts this long after the previous).
         skip_invalid: skip bad lines (counted in the report) instead of raising `TraceFormatError`.
-        jobs: processes to use (default 1: this process; ``"auto"``: `auto_jobs`). A file is split by
-            conversation (``session``, else the first message), so each process sees every turn of its
-            conversations and parses only what is new in each; other sources are sent to the workers in chunks.
-            The replay, sequential per scenario, is split by scenario. The report is the same as with one
-            process. Workers are started by multiprocessing's ``spawn``, never forked from this process: a
-            script that passes ``jobs`` needs the ``if __name__ == "__main__":`` guard. A worker that dies
-            raises `WorkerError`.
+        jobs: processes that prepare requests (default 1: this process; ``"auto"``: `auto_jobs`). The trace is
+            read once, here, and sent to ``jobs`` worker processes in chunks of lines, taken back in order;
+            this process replays (sequential: each request sees the cache the earlier ones left). The report is
+            the same as with one process. Workers are started by multiprocessing's ``spawn``, never forked from
+            this process: a script that passes ``jobs`` needs the ``if __name__ == "__main__":`` guard. A worker
+            that dies raises `WorkerError`.
         table, counter: provider table and token counter (custom ones keep the work they touch in this process).
         openai, engine: options of the simulator's OpenAI and engine cache models.
         examples: examples kept per miss cause.
         progress: ``progress(phase, done, total)`` callback (see `Progress`).
+        window, keep: how far back prefix sharing and the miss diagnosis compare a request: with the requests
+            of the last ``window`` seconds (default: the longest lifetime a cache entry of the trace can have,
+            1 hour, or 24 hours for OpenAI's extended retention) or the last ``keep`` requests, whichever reach
+            further back. Older requests are freed: memory is bounded by one window of traffic (see `Replay`).
+            The scenarios' numbers do not depend on it.
+        reorder_window: seconds a request may start before one read earlier in the file and still be replayed
+            in start order (requests wait in a buffer that long); further out of order is a `TraceOrderError`.
 
     >>> lines = ['{"request": {"model": "claude-sonnet-4-5", "max_tokens": 8, "system": "%s", '
     ...          '"messages": [{"role": "user", "content": "Question %d"}]}, "timestamp": %d}'
@@ -312,51 +410,43 @@ def analyze(
         known = {name for s in scenarios_for(specs) for name in (s.name, s.spec)}
         if focus not in known:
             specs.append(focus)  # a strategy asked for by spec is replayed too
+    if not reorder_window >= 0:
+        raise ValueError(f"reorder_window: expected 0 or more seconds, got {reorder_window!r}")
     scenarios = scenarios_for(specs)
-    names = [s.name for s in scenarios]
     chosen = next((s.name for s in scenarios if focus in (s.name, s.spec)), None) if focus else None
     settings: dict[str, Any] = {"provider": provider, "model": model, "strategies": specs}
     local = None
     if counter is not None or table is not None:
         local = PrepareContext(provider=provider, model=model, scenarios=scenarios, counter=counter, table=table)
+    replay = Replay(
+        scenarios,
+        focus=chosen,
+        table=table,
+        openai=openai,
+        engine=engine,
+        examples=examples,
+        window=window,
+        keep=keep,
+    )
     lines = _Lines(source)
     jobs = auto_jobs(source) if jobs == "auto" else (jobs or 1)
-    # The workers: for a file this process prepares a shard too; a stream goes out in chunks, all of it.
-    pool = WorkerPool(jobs - 1 if lines.path is not None else jobs) if jobs > 1 else None
+    pool = WorkerPool(jobs) if jobs > 1 and local is None else None
+    intake = _Intake(skip_invalid=skip_invalid, interval=interval, reorder_window=reorder_window)
     try:
-        # The analysis keeps every prepared request alive until the end (millions of small tuples) and
-        # allocates without pause: the cyclic collector would rescan them all, again and again, for nothing.
+        # Allocation without pause, of objects that live for a window: the cyclic collector would rescan the
+        # kept ones again and again, for nothing; the replay runs it itself as it frees requests.
         with collector_paused():
             size = lines.size
             compressed = lines.path is not None and lines.path.suffix in (".gz", ".xz")
-            if pool is not None and local is None and lines.path is not None:
-                prepared = _prepare_sharded(lines.path, settings, jobs, skip_invalid, pool)
-            else:
-                prepared = _prepare_all(lines.iterate(), settings, local, jobs, pool)
-            items, errors, prints = _collect(prepared, skip_invalid, progress, None if compressed else size)
-            items.sort(key=lambda p: p.line)  # workers return their shards in turn; the rest reads in file order
-
-            if chosen is None:
-                chosen = _default_focus(items, names)
-            warnings: list[str] = []
-            timestamps = _assign_times(items, interval, warnings)
-            items.sort(key=lambda p: (p.time, p.line))
-            replay = Replay(scenarios, focus=chosen, table=table, openai=openai, engine=engine, examples=examples)
-            total = len(items)
-            step = max(1, total // 200)
-
-            def replayed(count: int) -> None:
-                if progress is not None and (count % step == 0 or count == total):
-                    progress("replaying", count, total)
-
-            result = replay.run(items, prints, replayed if progress is not None else None, jobs=jobs, pool=pool)
+            prepared = _prepare_all(lines.iterate(), settings, local, jobs, pool)
+            if progress is not None:
+                prepared = _reading(prepared, progress, None if compressed else size)
+            result = replay.run(intake.requests(prepared), _replaying(progress))
             _snippets(lines, result.examples)
-            report = _assemble(
-                source, items, errors, warnings, result, focus=chosen, timestamps=timestamps, started=started
-            )
-            # Free the requests by reference counting while the collector is still off: switched on first, its
-            # next pass would scan every one of them (all still in its youngest generation), for seconds.
-            del items, prints, result
+            warnings: list[str] = []
+            timestamps = intake.timestamps(warnings)
+            report = _assemble(source, intake, warnings, result, timestamps=timestamps, started=started)
+            del result
     finally:
         lines.close()
         if pool is not None:
@@ -364,14 +454,37 @@ def analyze(
     return report
 
 
+def _reading(
+    prepared: Iterable[Prepared | TraceFormatError], progress: Progress, size: int | None
+) -> Iterator[Prepared | TraceFormatError]:
+    """``prepared``, reporting the bytes read every 256 lines."""
+    done = 0
+    for n, item in enumerate(prepared, 1):
+        if n % 256 == 0 and isinstance(item, Prepared):
+            done = max(done, item.offset)
+            progress("reading", done, size)
+        yield item
+    progress("reading", size or done, size)
+
+
+def _replaying(progress: Progress | None) -> Callable[[int], None] | None:
+    """The replay's progress callback: requests replayed, every 256 (their total is known only at the end)."""
+    if progress is None:
+        return None
+
+    def replayed(count: int) -> None:
+        if count % 256 == 0:
+            progress("replaying", count, None)
+
+    return replayed
+
+
 def _assemble(
     source: TraceSource,
-    items: Sequence[Prepared],
-    errors: Sequence[TraceFormatError],
+    intake: _Intake,
     warnings: list[str],
     result: ReplayResult,
     *,
-    focus: str,
     timestamps: str,
     started: float,
 ) -> AnalysisReport:
@@ -386,86 +499,27 @@ def _assemble(
             misses,
             causes=tuple(replace(c, examples=tuple(by_cause.get(c.cause, ()))) for c in misses.causes),
         )
-    providers: dict[str, int] = {}
-    models: dict[str, int] = {}
-    tenants = set()
-    for item in items:
-        providers[item.provider] = providers.get(item.provider, 0) + 1
-        models[item.model] = models.get(item.model, 0) + 1
-        tenants.add(item.tenant)
+    errors = intake.errors
     if errors:
-        warnings.insert(0, f"{len(errors)} invalid line(s) skipped (--skip-invalid); first: {errors[0]}")
+        warnings.insert(0, f"{intake.invalid} invalid line(s) skipped (--skip-invalid); first: {errors[0]}")
     return AnalysisReport(
         source=str(source) if isinstance(source, (str, Path)) else "<records>",
-        requests=len(items),
+        requests=intake.count,
         scenarios=tuple(result.scenarios),
-        focus=focus,
+        focus=result.focus,
         best=result.best,
-        invalid_lines=len(errors),
+        invalid_lines=intake.invalid,
         errors=tuple(str(e) for e in errors[:20]),
         warnings=tuple(warnings + result.warnings),
         timestamps=timestamps,
-        first_time=items[0].time if items else None,
-        last_time=items[-1].time if items else None,
-        providers=dict(sorted(providers.items(), key=lambda kv: -kv[1])),
-        models=dict(sorted(models.items(), key=lambda kv: -kv[1])),
-        tenants=len(tenants),
+        first_time=intake.first_time,
+        last_time=intake.last_time,
+        providers=dict(sorted(intake.providers.items(), key=lambda kv: -kv[1])),
+        models=dict(sorted(intake.models.items(), key=lambda kv: -kv[1])),
+        tenants=len(intake.tenants),
         sharing=result.sharing,
         observed=result.observed,
         misses=misses,
         timeline=result.timeline,
         elapsed_s=time.perf_counter() - started,
     )
-
-
-def _collect(
-    prepared: Iterable[Prepared | TraceFormatError], skip_invalid: bool, progress: Progress | None, size: int | None
-) -> tuple[list[Prepared], list[TraceFormatError], dict[str, Any]]:
-    """Prepared requests (their fingerprints moved to one table), and the bad lines when skipping them."""
-    items: list[Prepared] = []
-    errors: list[TraceFormatError] = []
-    prints: dict[str, Any] = {}
-    done = 0
-    for item in prepared:
-        if isinstance(item, TraceFormatError):
-            if not skip_invalid:
-                raise item
-            errors.append(item)
-            continue
-        prints.update(item.prints)
-        items.append(item._replace(prints={}))
-        if progress is not None and len(items) % 256 == 0:
-            done = max(done, item.offset)
-            progress("reading", done, size)
-    if progress is not None:
-        progress("reading", size or done, size)
-    return items, errors, prints
-
-
-def _default_focus(items: Sequence[Prepared], names: Sequence[str]) -> str:
-    """``recorded`` when the trace caches already (cache markers, or a provider that caches by itself), so the
-    diagnosis explains today's setup; otherwise ``auto`` (or the first strategy replayed)."""
-    caching = any(p.placements[0] or p.provider in ("openai", "vllm", "sglang") for p in items)
-    if caching or len(names) <= 2:
-        return "recorded"
-    return "auto" if "auto" in names else names[2]
-
-
-def _assign_times(items: list[Prepared], interval: float, warnings: list[str]) -> str:
-    """Give requests without a timestamp one (``interval`` after the previous line); say which kind we have."""
-    have = sum(1 for p in items if p.time is not None)
-    if have == len(items):
-        return "recorded"
-    previous = None
-    for i, item in enumerate(items):
-        if item.time is None:
-            items[i] = item._replace(time=(previous + interval) if previous is not None else i * interval)
-        previous = items[i].time
-    if have == 0:
-        warnings.append(
-            f"the trace has no timestamps: requests are assumed {interval:g}s apart (--interval); cache "
-            "lifetimes (TTL) then never run out, so hit rates are an upper bound"
-        )
-        return "synthetic"
-    warnings.append(f"{len(items) - have} request(s) without a timestamp start {interval:g}s after the previous line")
-    return "mixed"

@@ -1,10 +1,10 @@
 """Where the analyzer's parallel work runs: one `WorkerPool` over a `concurrent.futures.Executor`.
 
 Every piece of work handed to another process is a plain module-level function over plain data (strings,
-numbers, bytes, lists and dicts: `cachepoint.core.analyze.shards.prepare_shard` and ``prepare_chunk``,
-`cachepoint.core.analyze.replay.replay_group`), submitted through `WorkerPool.submit` and collected through
-`WorkerPool.result`. That is the one parallel path: preparing shards of a trace, preparing chunks of a stream and
-replaying groups of scenarios all take it.
+numbers, bytes, lists and dicts: `cachepoint.core.analyze.shards.prepare_chunk`), submitted through
+`WorkerPool.submit` and collected through `WorkerPool.result`. That is the one parallel path: chunks of lines go
+out in file order and come back in that order, while this process replays what came back (the replay is
+sequential, and streams: see `cachepoint.core.analyze.replay`).
 
 By default the executor is a local `ProcessPoolExecutor` whose processes are started by multiprocessing's
 ``spawn`` method: a fresh interpreter, never a fork of the caller. A library call may come from a process with
@@ -125,7 +125,7 @@ class WorkerPool:
 
     def submit(self, work: str, fn: Callable[..., T], *args: Any) -> Job[T]:
         """Start ``fn(*args)`` in a worker: ``fn`` a module-level function, ``args`` plain data; ``work`` says
-        what it does (``"preparing shard 2 of 2"``), for the error if its worker dies."""
+        what it does (``"preparing lines 1 to 128"``), for the error if its worker dies."""
         if self._executor is None:
             self._context = _Tracked(multiprocessing.get_context("spawn"))
             self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)  # type: ignore[call-overload]

@@ -121,13 +121,33 @@ def register(subparsers: Any) -> None:
         "--jobs",
         type=int,
         metavar="N",
-        help="processes that prepare requests, split by conversation (default: one per core for files over 64 MB, "
-        "else 1)",
+        help="processes that prepare requests, in chunks of lines (default: one per core for files over 64 MB, else 1)",
     )
     parser.add_argument(
         "--top", type=int, default=5, metavar="N", help="miss causes shown in the terminal (default: 5)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when not a TTY)")
+    parser.add_argument(
+        "--window",
+        type=float,
+        metavar="SECONDS",
+        help="how far back prefix sharing and the miss diagnosis compare requests (default: the longest cache "
+        "lifetime, 1h, or 24h when OpenAI requests are replayed); older requests are freed",
+    )
+    parser.add_argument(
+        "--keep",
+        type=int,
+        default=25_000,
+        metavar="N",
+        help="requests always kept for comparison, however old (default: 25000)",
+    )
+    parser.add_argument(
+        "--reorder-window",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how far a request may start before one earlier in the file and still be put in order (default: 300)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -334,7 +354,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
     from rich.console import Console
     from rich.text import Text
 
-    from cachepoint.core.analyze import DEFAULT_STRATEGIES, WorkerError, analyze
+    from cachepoint.core.analyze import DEFAULT_STRATEGIES, TraceOrderError, WorkerError, analyze
     from cachepoint.core.traces import TraceFileError, TraceFormatError
 
     err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -365,7 +385,12 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
             skip_invalid=args.skip_invalid,
             jobs=args.jobs if args.jobs is not None else "auto",
             progress=update,
+            window=args.window,
+            keep=args.keep,
+            reorder_window=args.reorder_window,
         )
+    except TraceOrderError as exc:
+        return error(f"{args.trace}: {exc}")
     except TraceFormatError as exc:
         return error(_line_problem(args, exc), "--skip-invalid skips bad lines and counts them")
     except TraceFileError as exc:
