@@ -395,9 +395,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
         return error(_line_problem(args, exc), "--skip-invalid skips bad lines and counts them")
     except TraceFileError as exc:
         return error(f"{exc.source}: {exc.detail}")
-    except WorkerError as exc:
-        return error(str(exc))
-    except (ValueError, OSError) as exc:
+    except (WorkerError, ValueError, OSError) as exc:
         return error(str(exc))
     finally:
         if progress is not None:
