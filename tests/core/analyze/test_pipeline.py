@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import lzma
 import os
 from collections.abc import Callable
@@ -9,12 +10,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+import zstandard
 from openai.types import CompletionUsage
 from openai.types.completion_usage import PromptTokensDetails
 
 from cachepoint.core.analyze import AnalysisReport, analyze, auto_jobs
 from cachepoint.core.analyze.prepare import PrepareContext, decode_batch, encode_batch
-from cachepoint.core.traces import TraceFormatError, TraceWriter
+from cachepoint.core.traces import TraceFiles, TraceFormatError, TraceWriter
 
 TRACES = Path(__file__).parents[3] / "examples" / "traces"
 
@@ -102,6 +104,28 @@ def test_auto_jobs_uses_the_cores_for_large_files_only(tmp_path: Path) -> None:
     assert auto_jobs(small, threshold=1) == min(len(os.sched_getaffinity(0)), 8)
     assert auto_jobs("-") == 1
     assert auto_jobs(tmp_path / "missing.jsonl") == 1
+
+
+def test_auto_jobs_sizes_a_compressed_trace_by_its_bytes_not_its_name(tmp_path: Path) -> None:
+    # A compressed trace counts as about 50x its size on disk (traces shrink 12x to 150x), zstd as much as gzip,
+    # and a gzip file named .jsonl as much as one named .gz: the bytes say what the analysis will read.
+    cores = min(len(os.sched_getaffinity(0)), 8)
+    data = b"".join(_support_lines(10))
+    for name, body in [("t.jsonl.zst", zstandard.ZstdCompressor().compress(data)), ("t.jsonl", gzip.compress(data))]:
+        path = tmp_path / name
+        path.write_bytes(body)
+        assert auto_jobs(path, threshold=len(body) * 10) == cores, name
+        assert auto_jobs(path, threshold=len(body) * 100) == 1, name
+
+
+def test_auto_jobs_sizes_several_files_by_their_sum(tmp_path: Path) -> None:
+    cores = min(len(os.sched_getaffinity(0)), 8)
+    parts = [tmp_path / f"{n}.jsonl" for n in range(3)]
+    for part in parts:
+        part.write_bytes(b"".join(_support_lines(5)))
+    total = sum(part.stat().st_size for part in parts)
+    assert auto_jobs(TraceFiles(parts), threshold=total) == cores
+    assert auto_jobs(TraceFiles(parts), threshold=total + 1) == 1
 
 
 def test_scenarios_replayed_in_worker_processes_match_one_process(tmp_path: Path) -> None:

@@ -40,7 +40,16 @@ from cachepoint.core.prompt.formats.base import dumps
 from cachepoint.core.providers import ProviderTable
 from cachepoint.core.simulate import EngineOptions, OpenAIOptions
 from cachepoint.core.tokens import TokenCounter
-from cachepoint.core.traces import TraceFormatError, TraceSource, iter_lines, open_trace, parse_line
+from cachepoint.core.traces import (
+    TraceFileError,
+    TraceFiles,
+    TraceFormatError,
+    TraceSource,
+    compression_of,
+    iter_lines,
+    open_trace,
+    parse_line,
+)
 
 __all__ = ["Progress", "TraceOrderError", "analyze", "auto_jobs"]
 
@@ -211,21 +220,24 @@ class _Intake:
 
 
 class _Lines:
-    """Gets raw lines back by offset (a file) or by number (anything else, kept in memory)."""
+    """Gets raw lines back by offset (a file, or several: `TraceFiles`) or by number (anything else, kept in
+    memory)."""
 
     def __init__(self, source: TraceSource) -> None:
         self.path: Path | None = None
+        self.files: TraceFiles | None = None
         self.kept: dict[int, Any] = {}
         self.keep = True
         self.handle: Any = None
-        if isinstance(source, (str, Path)) and str(source) != "-":
+        self.source: TraceSource = source
+        if isinstance(source, TraceFiles):  # read back from its files: a day of logs is not held in memory
+            self.files = source
+            self.keep = False
+        elif isinstance(source, (str, Path)) and str(source) != "-":
             self.path = Path(source)
             self.keep = False
-            self.source: TraceSource = source
         elif isinstance(source, (str, Path)):  # stdin: read it once, keep it
             self.source = io.BytesIO(sys.stdin.buffer.read())
-        else:
-            self.source = source
 
     def iterate(self) -> Iterator[tuple[int, int, Any]]:
         for line, offset, raw in iter_lines(self.source):
@@ -234,6 +246,11 @@ class _Lines:
             yield line, offset, raw
 
     def get(self, line: int, offset: int) -> Any:
+        if self.files is not None:
+            path, offset = self.files.file_offset(line, offset)
+            if path != self.path:
+                self.close()
+                self.path = path
         if self.path is None:
             return self.kept.get(line)
         if self.handle is None:
@@ -244,16 +261,44 @@ class _Lines:
     def close(self) -> None:
         if self.handle is not None:
             self.handle.close()
+            self.handle = None
 
     @property
     def size(self) -> int | None:
         """Bytes to read (a compressed file's size is scaled by a typical ratio for traces)."""
-        if self.path is not None:
-            size = self.path.stat().st_size
-            return size * 50 if self.path.suffix in (".gz", ".xz") else size
         if isinstance(self.source, io.BytesIO):
             return len(self.source.getbuffer())
+        return _estimated_bytes(self.source)
+
+
+#: About how many times its size on disk a compressed trace holds: traces repeat their prompts line after line,
+#: and shrink 12x (gzip) to 90-150x (xz, zstd).
+_COMPRESSION_RATIO = 50
+
+
+def _estimated_bytes(source: TraceSource) -> int | None:
+    """The bytes of JSONL a trace file (or `TraceFiles`) holds, a compressed file (told by its first bytes, as the
+    reader tells it) counted at `_COMPRESSION_RATIO`; ``None`` for anything else or a file that cannot be read."""
+    if isinstance(source, TraceFiles):
+        paths = source.paths
+    elif isinstance(source, (str, Path)) and str(source) != "-":
+        paths = [Path(source)]
+    else:
         return None
+    total = 0
+    for path in paths:
+        try:
+            with open(path, "rb") as probe:
+                head = probe.read(6)
+            size = path.stat().st_size
+        except OSError:
+            return None
+        try:
+            compressed = compression_of(head, str(path)) is not None
+        except TraceFileError:  # a compression the reader refuses: the analysis will say so
+            compressed = False
+        total += size * _COMPRESSION_RATIO if compressed else size
+    return total
 
 
 def _block_text(raw: Any, line: int, offset: int, position: int, structural: bool) -> str | None:
@@ -325,16 +370,8 @@ def auto_jobs(source: TraceSource, *, threshold: int = 64 * 2**20) -> int:
     >>> auto_jobs(["{}"])
     1
     """
-    if not isinstance(source, (str, Path)) or str(source) == "-":
-        return 1
-    path = Path(source)
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return 1
-    if path.suffix in (".gz", ".xz"):
-        size *= 50
-    if size < threshold:
+    size = _estimated_bytes(source)
+    if size is None or size < threshold:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cores, 8))

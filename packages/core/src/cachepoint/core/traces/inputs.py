@@ -107,21 +107,33 @@ class TraceFiles:
             raise ValueError("paths: expected at least one trace file")
         self.paths = [Path(p) for p in paths]
         self._starts: list[int] = []  # the global number of each file's line 1, for the files read so far
+        self._offsets: list[int] = []  # the global byte offset of each file's first byte, likewise
 
     def __iter__(self) -> Iterator[bytes]:
-        self._starts = []
-        number = 0
+        self._starts, self._offsets = [], []
+        number = offset = 0
         for path in self.paths:
             self._starts.append(number + 1)
+            self._offsets.append(offset)
             for line in raw_lines(path):
                 number += 1
-                yield line if line.endswith(b"\n") else line + b"\n"
+                whole = line if line.endswith(b"\n") else line + b"\n"
+                offset += len(whole)
+                yield whole
 
     def locate(self, line: int) -> tuple[str, int]:
         """``(file, line in that file)`` for a line number of the whole (as read so far)."""
         index = max(0, bisect.bisect_right(self._starts, line) - 1) if self._starts else 0
         start = self._starts[index] if self._starts else 1
         return str(self.paths[index]), line - start + 1
+
+    def file_offset(self, line: int, offset: int) -> tuple[Path, int]:
+        """``(file, byte offset in that file)`` of line ``line`` of the whole, which starts at byte ``offset`` of the
+        whole (as `cachepoint.core.traces.iter_lines` numbers and offsets it), for the files read so far: a line
+        can be read back from its file (`cachepoint.core.traces.open_trace`, ``seek``) instead of kept in memory."""
+        index = max(0, bisect.bisect_right(self._starts, line) - 1) if self._starts else 0
+        start = self._offsets[index] if self._offsets else 0
+        return self.paths[index], offset - start
 
     def __str__(self) -> str:
         return str(self.paths[0]) if len(self.paths) == 1 else f"{self.paths[0]} and {len(self.paths) - 1} more"
