@@ -135,6 +135,16 @@ def test_a_bad_line_in_the_second_file_names_that_file_and_its_line(tmp_path: Pa
     assert_bad_input(cli(str(tmp_path)), str(tmp_path / "b.jsonl.gz"), "line 3: request")
 
 
+def test_files_out_of_time_order_name_each_file_and_its_own_line(tmp_path: Path, shipped: bytes) -> None:
+    # Files are read in name order: here the later half of the day comes first, so the second file's first request
+    # starts hours before requests already read. The error names both files and the lines as each file numbers them.
+    first, second = _split(shipped, 2)
+    (tmp_path / "a.jsonl").write_bytes(second)
+    (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(first))
+    message = assert_bad_input(cli(str(tmp_path)), str(tmp_path / "b.jsonl.gz"), "line 1 starts", "--reorder-window")
+    assert f"but {tmp_path / 'a.jsonl'} line " in message, message
+
+
 def test_stdin_cannot_be_mixed_with_files(tmp_path: Path, shipped: bytes) -> None:
     (tmp_path / "a.jsonl").write_bytes(shipped)
     done = cli("-", str(tmp_path / "a.jsonl"), stdin=shipped)

@@ -111,17 +111,34 @@ class TraceOrderError(TraceFormatError):
     """
 
     def __init__(self, line: int, at: float, earlier_line: int, earlier_at: float, window: float) -> None:
-        detail = (
-            f"line {line} starts {_iso(at)} but line {earlier_line} already started {_iso(earlier_at)}; sort the "
-            "trace (e.g. `jq -cs 'sort_by(.timestamp)[]' trace.jsonl > sorted.jsonl`, for timestamps of one "
-            f"form) or allow more than {window:g}s of disorder (--reorder-window)"
-        )
-        super().__init__(None, "", detail)
+        super().__init__(None, "", self._detail(f"line {line}", f"line {earlier_line}", at, earlier_at, window))
         self.line = line
         self.at = at
         self.earlier_line = earlier_line
         self.earlier_at = earlier_at
         self.window = window
+
+    def located(self, locate: Callable[[int], tuple[str, int]]) -> str:
+        """``FILE: line N starts ... but FILE line M already started ...`` when the trace was read from several
+        files: ``locate`` maps a line of the whole to ``(file, line in that file)`` (`TraceFiles.locate`).
+
+        >>> error = TraceOrderError(9, 1795428000.0, 4, 1795429000.0, 300.0)
+        >>> error.located(lambda n: ("b.jsonl", n - 5) if n > 5 else ("a.jsonl", n)).split(";")[0]
+        'b.jsonl: line 4 starts 2026-11-23T10:00:00Z but a.jsonl line 4 already started 2026-11-23T10:16:40Z'
+        """
+        assert self.line is not None  # always set here (the base class allows errors without a line)
+        name, line = locate(self.line)
+        earlier_name, earlier_line = locate(self.earlier_line)
+        earlier = f"{earlier_name} line {earlier_line}"
+        return f"{name}: {self._detail(f'line {line}', earlier, self.at, self.earlier_at, self.window)}"
+
+    @staticmethod
+    def _detail(line: str, earlier: str, at: float, earlier_at: float, window: float) -> str:
+        return (
+            f"{line} starts {_iso(at)} but {earlier} already started {_iso(earlier_at)}; sort the trace (e.g. "
+            "`jq -cs 'sort_by(.timestamp)[]' trace.jsonl > sorted.jsonl`, for timestamps of one form) or allow more "
+            f"than {window:g}s of disorder (--reorder-window)"
+        )
 
     def __reduce__(self) -> Any:
         return (type(self), (self.line, self.at, self.earlier_line, self.earlier_at, self.window))

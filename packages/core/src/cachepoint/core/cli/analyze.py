@@ -279,6 +279,15 @@ def _line_problem(args: argparse.Namespace, exc: Any) -> str:
     return f"{args.source}: {exc}"
 
 
+def _order_problem(args: argparse.Namespace, exc: Any) -> str:
+    """``FILE: line N starts ...``; of several files, each line named by its file and its number there."""
+    from cachepoint.core.traces import TraceFiles
+
+    if isinstance(args.source, TraceFiles):
+        return str(exc.located(args.source.locate))
+    return f"{args.trace}: {exc}"
+
+
 def _no_requests(report: Any, trace: str) -> str:
     if report.invalid_lines:
         skipped = f"{report.invalid_lines:,} invalid line{'' if report.invalid_lines == 1 else 's'} skipped"
@@ -390,7 +399,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
             reorder_window=args.reorder_window,
         )
     except TraceOrderError as exc:
-        return error(f"{args.trace}: {exc}")
+        return error(_order_problem(args, exc))
     except TraceFormatError as exc:
         return error(_line_problem(args, exc), "--skip-invalid skips bad lines and counts them")
     except TraceFileError as exc:
