@@ -19,7 +19,7 @@ import pytest
 TRACES = Path(__file__).parents[3] / "examples" / "traces"
 
 
-def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``cachepoint analyze ARGS`` as a separate process, the way a user runs it."""
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE")}
     done = subprocess.run(
@@ -27,7 +27,7 @@ def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[s
         input=stdin,
         capture_output=True,
         check=False,
-        timeout=120,
+        timeout=timeout,
         env=env,
     )
     return subprocess.CompletedProcess(

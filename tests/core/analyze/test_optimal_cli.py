@@ -4,10 +4,8 @@ bracketed (lower bound <= best real placement found <= auto) and every ratio con
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +13,15 @@ import pytest
 
 from cachepoint.core.analyze.incumbents import INCUMBENTS_FOR
 
+from .test_cli_input import cli as analyze_cli
+
 TRACES = Path(__file__).parents[3] / "examples" / "traces"
 SHIPPED = sorted(p.name.removesuffix(".jsonl.xz") for p in TRACES.glob("*.jsonl.xz"))
 SLACK = 1e-9  # the bound and the replays sum the same prices in different orders
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE")}
-    return subprocess.run(
-        [sys.executable, "-m", "cachepoint.core.cli", "analyze", *args],
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    return analyze_cli(*args, timeout=300)  # --optimum reads the trace twice and replays it more times
 
 
 def test_every_shipped_trace_is_tested() -> None:
