@@ -498,8 +498,27 @@ class ResponseCache:
         """
         if not self.cacheable(request):
             return None
-        plan = self._make_plan(self.key_for(request, tenant=tenant), KIND_VALUE, tags=tags, load=load)
-        found = await self._read(plan, first=True)
+        return await self.lookup_key(self.key_for(request, tenant=tenant), tags=tags, load=load)
+
+    async def lookup_key(
+        self, key: str, *, tags: Iterable[str] = (), load: Load | None = None
+    ) -> CacheResult[Any] | None:
+        """`lookup` of the entry under ``key``, a store key this cache gave (`key_for`, `scoped_key`): for callers
+        that look the same request up many times and keep its key rather than fingerprint it on every call. The
+        read, its checks (TTL, tags, envelope) and its counting are `lookup`'s.
+
+        >>> import asyncio
+        >>> from cachepoint.core.stores import MemoryStore
+        >>> cache = ResponseCache(MemoryStore(max_entries=10), CachePolicy("chat"))
+        >>> key = cache.key_for({"model": "m", "messages": [], "temperature": 0})
+        >>> asyncio.run(cache.lookup_key(key)) is None
+        True
+        """
+        plan = self._make_plan(key, KIND_VALUE, tags=tags, load=load)
+        return self._looked_up(plan, await self._read(plan, first=True))
+
+    def _looked_up(self, plan: Plan, found: Any) -> CacheResult[Any] | None:
+        """What a lookup returns for what `_read` found (a miss counted); shared with the sync face."""
         if found is _MISS or found is _UNSTORABLE:
             self._stats.add(misses=1)
             return None
