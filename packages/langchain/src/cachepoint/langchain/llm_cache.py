@@ -136,6 +136,7 @@ class CachepointLLMCache(BaseCache):
         self.policy = policy
         self.response_cache = ResponseCache(store, policy, codec=codec)
         """The core `ResponseCache` underneath (its ``stats()`` count every lookup and write)."""
+        self._sync = self.response_cache.sync
         self.calls = CallRecorder(ledger=ledger)
         self._keys: dict[tuple[str, str] | bytes, _Keyed] = {}
         self._key_chars = 0
@@ -155,7 +156,7 @@ class CachepointLLMCache(BaseCache):
         if keyed.key is None:
             return None
         # The sync face reads an in-process MemoryStore on this thread, any other store through core's bridge.
-        found = self.response_cache.sync.lookup_key(keyed.key, load=self._load)
+        found = self._sync.lookup_key(keyed.key, load=self._load)
         return None if found is None else self._hit(found.value, keyed)
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:

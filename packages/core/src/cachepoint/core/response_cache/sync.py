@@ -177,8 +177,12 @@ class SyncResponseCache:
         'x'
         """
         cache = self._cache
+        if not tags:
+            found = cache._lookup_local(key, load)
+            if found is not _IN_PROCESS_ONLY:
+                return cache._looked_up(key, found)
         plan = cache._make_plan(key, KIND_VALUE, tags=tags, load=load)
-        return cache._looked_up(plan, self._read(plan, first=True))
+        return cache._looked_up(key, self._read(plan, first=True))
 
     def stream(
         self,
