@@ -234,7 +234,7 @@ class CachepointLLMCache(BaseCache):
 
     def _key(self, prompt: str, llm_string: str) -> _Keyed:
         try:
-            return self._normalized_key(prompt, llm_string)
+            request, name, provider = self._normalized_key(prompt, llm_string)
         except Exception as exc:  # a bug here must not fail the call: key the strings as LangChain gave them
             log_once(
                 f"llm-cache-key:{type(exc).__name__}",
@@ -243,27 +243,30 @@ class CachepointLLMCache(BaseCache):
                 exc,
                 logger=logger,
             )
-            if not self.policy.cache_nondeterministic:
-                return _Keyed(None, None, None, None)
+            name = provider = None
             raw = {"langchain": fingerprint({"prompt": prompt, "llm_string": llm_string})}
-            return _Keyed(raw, self.response_cache.key_for(raw), None, None)
+            request = raw if self.policy.cache_nondeterministic else None
+        if request is None:
+            return _Keyed(None, None, name, provider)
+        # The store key is derived once here (the policy's namespace, tenant and version are fixed), not per hit.
+        return _Keyed(request, self.response_cache.key_for(request), name, provider)
 
-    def _normalized_key(self, prompt: str, llm_string: str) -> _Keyed:
+    def _normalized_key(self, prompt: str, llm_string: str) -> tuple[dict[str, Any] | None, str | None, str | None]:
+        """The request the response cache keys (``None``: the policy does not cache the call), the model and the
+        provider."""
         model, params = parse_llm_string(llm_string)
         request: dict[str, Any] = {**params, "messages": parse_prompt(prompt)}
         if model is not None:
             request["model"] = model
         name, provider = _model_of(model, params)
         if not self.response_cache.cacheable(_sampling(name, model, params)):
-            return _Keyed(None, None, name, provider)
+            return None, name, provider
         try:
             digest = fingerprint(request)
         except Exception:  # a value core cannot key: key the strings as LangChain gave them (markers and all)
             digest = fingerprint({"prompt": prompt, "llm_string": llm_string})
-        # The response cache keys this small request: the fingerprint of the normalized one. Its store key is
-        # derived once here (the policy's namespace, tenant and version are fixed), not on every hit.
-        request = {"langchain": digest}
-        return _Keyed(request, self.response_cache.key_for(request), name, provider)
+        # The response cache keys this small request: the fingerprint of the normalized one.
+        return {"langchain": digest}, name, provider
 
     # --- values ---
 
