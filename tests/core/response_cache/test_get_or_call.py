@@ -310,7 +310,8 @@ async def test_lookup_key_finds_what_lookup_finds_and_counts_alike(
     assert cache.sync.lookup_key(key) is None
     await cache.get_or_call(helpers.request(), upstream)
     found, found_sync = await cache.lookup_key(key), cache.sync.lookup_key(key)
-    assert found is not None and found_sync is not None
+    assert found is not None
+    assert found_sync is not None
     assert (found.source, found.value, found.key) == (Source.HIT, upstream.answer, key)
     assert found_sync.value == upstream.answer
     assert found.value is not found_sync.value  # each hit its own copy
@@ -321,7 +322,9 @@ async def test_lookup_key_finds_what_lookup_finds_and_counts_alike(
     assert (stats.hits, stats.misses) == (2, 5)
 
 
-async def test_hits_of_a_text_entry_follow_the_bytes_stored_now(make_cache: Any, store: MemoryStore, helpers: Any) -> None:
+async def test_hits_of_a_text_entry_follow_the_bytes_stored_now(
+    make_cache: Any, store: MemoryStore, helpers: Any
+) -> None:
     # An in-process entry's parsed body may be kept for later hits; new bytes under the key are read afresh.
     cache = make_cache()
 

@@ -545,7 +545,8 @@ class ResponseCache:
         if self._memory is None:
             return _IN_PROCESS_ONLY
         context = key.encode("utf-8") if self._signs else b""
-        return self._read_memory(key, context, KIND_VALUE, self._policy_tags, self._load if load is None else load, True)
+        load = self._load if load is None else load
+        return self._read_memory(key, context, KIND_VALUE, self._policy_tags, load, True)
 
     def _looked_up(self, key: str, found: Any) -> CacheResult[Any] | None:
         """What a lookup of ``key`` returns for what `_read` found (a miss counted); shared with the sync face."""
