@@ -40,7 +40,7 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, conve
 import bench_response_cache  # the same workloads as the response cache's benchmark
 from cachepoint.core.stores import MemoryStore, RedisStore
 from cachepoint.langchain import CachepointLLMCache
-from cachepoint.langchain.llm_cache import ALLOWED_OBJECTS, _run_inline
+from cachepoint.langchain.llm_cache import ALLOWED_OBJECTS
 from timing import per_batch_sync
 
 GOAL = 1.05
@@ -169,19 +169,18 @@ def parts(
     assert isinstance(mine, CachepointLLMCache)
     assert isinstance(baseline, BaseCache)
     keyed = mine._keyed(prompt, llm_string)
-    request = keyed.request
-    assert request is not None
+    key = keyed.key
+    assert key is not None
     assert mine.lookup(prompt, llm_string) is not None
     core = mine.response_cache
-    found = _run_inline(core.lookup(request, load=mine._load))
+    found = core.sync.lookup_key(key, load=mine._load)
     assert found is not None
     timings = run(
         {
             "InMemoryCache.lookup": lambda: baseline.lookup(prompt, llm_string),
             "CachepointLLMCache.lookup": lambda: mine.lookup(prompt, llm_string),
-            "  part: key memo (SHA-256 of the key strings)": lambda: mine._keyed(prompt, llm_string),
-            "  part: core ResponseCache.lookup": lambda: _run_inline(core.lookup(request, load=mine._load)),
-            "    of which its key (fingerprint)": lambda: core.key_for(request),
+            "  part: key memo (the key strings to the store key)": lambda: mine._keyed(prompt, llm_string),
+            "  part: core ResponseCache.sync.lookup_key": lambda: core.sync.lookup_key(key, load=mine._load),
             "  part: hit objects and marking": lambda: mine._hit(found.value, keyed),
         },
         rounds,

@@ -401,3 +401,118 @@ def test_two_pairs_of_key_strings_never_share_an_answer_by_where_they_split() ->
     cache.update("a", "b\0c", [Generation(text="second")])
     assert cache.lookup("a\0b", "c") == [Generation(text="first")]
     assert cache.lookup("a", "b\0c") == [Generation(text="second")]
+
+
+# --- a hit is what the store holds now: the memos in front of it never decide ---
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_hit_through_invoke_is_a_miss_once_its_entry_expires() -> None:
+    clock = Clock()
+    policy = CachePolicy("lc", ttl=60, cache_nondeterministic=True)
+    model = GenericFakeChatModel(
+        messages=answers("one", "two"), cache=CachepointLLMCache(MemoryStore(max_entries=10, clock=clock), policy)
+    )
+    assert [model.invoke("Hi").text for _ in range(2)] == ["one", "one"]
+    clock.now += 61
+    assert [model.invoke("Hi").text for _ in range(2)] == ["two", "two"]
+
+
+async def test_a_hit_through_invoke_is_a_miss_after_clear_and_aclear() -> None:
+    cache = CachepointLLMCache(MemoryStore(max_entries=10))
+    model = GenericFakeChatModel(messages=answers("one", "two", "three"), cache=cache)
+    assert [model.invoke("Hi").text for _ in range(2)] == ["one", "one"]
+    await cache.aclear()
+    assert [(await model.ainvoke("Hi")).text for _ in range(2)] == ["two", "two"]
+    cache.clear()
+    assert [model.invoke("Hi").text for _ in range(2)] == ["three", "three"]
+
+
+def test_a_hit_through_invoke_is_a_miss_once_its_tag_is_invalidated() -> None:
+    cache = CachepointLLMCache(MemoryStore(max_entries=10), CachePolicy("lc", tags=["kb"], cache_nondeterministic=True))
+    model = GenericFakeChatModel(messages=answers("one", "two"), cache=cache)
+    assert [model.invoke("Hi").text for _ in range(2)] == ["one", "one"]
+    cache.response_cache.sync.invalidate(tag="kb")
+    assert [model.invoke("Hi").text for _ in range(2)] == ["two", "two"]
+
+
+def test_a_hit_through_invoke_is_a_miss_once_another_cache_on_the_store_removes_the_entry() -> None:
+    store = MemoryStore(max_entries=10)
+    first, second = CachepointLLMCache(store), CachepointLLMCache(store)
+    writer = GenericFakeChatModel(messages=answers("one", "unused"), cache=first)
+    reader = GenericFakeChatModel(messages=answers("two", "three"), cache=second)
+    assert writer.invoke("Hi").text == "one"
+    assert [reader.invoke("Hi").text for _ in range(2)] == ["one", "one"]
+    first.clear()
+    assert [reader.invoke("Hi").text for _ in range(2)] == ["two", "two"]
+    keyed = second._keyed(dumps([HumanMessage("Hi")]), reader._get_llm_string())
+    assert keyed.key is not None
+    assert run_sync(lambda: store.delete(keyed.key or ""))  # the entry removed under the cache's feet
+    assert [reader.invoke("Hi").text for _ in range(2)] == ["three", "three"]
+
+
+def test_hits_through_invoke_stay_within_their_tenant_and_namespace() -> None:
+    store = MemoryStore(max_entries=10)
+    acme = CachepointLLMCache(store, CachePolicy("lc", tenant="acme", cache_nondeterministic=True))
+    globex = CachepointLLMCache(store, CachePolicy("lc", tenant="globex", cache_nondeterministic=True))
+    billing = CachepointLLMCache(store, CachePolicy("billing", tenant="acme", cache_nondeterministic=True))
+    replies = {"acme": "for acme", "globex": "for globex", "billing": "for billing"}
+    for name, cache in (("acme", acme), ("globex", globex), ("billing", billing)):
+        model = GenericFakeChatModel(messages=answers(replies[name], "again"), cache=cache)
+        assert [model.invoke("Hi").text for _ in range(2)] == [replies[name]] * 2
+
+
+def test_changing_what_a_hit_returned_does_not_change_the_next_hit() -> None:
+    cache = CachepointLLMCache(MemoryStore(max_entries=10))
+    model = GenericFakeChatModel(messages=answers("one", "two"), cache=cache)
+    model.invoke("Hi")
+    hit = model.invoke("Hi")
+    hit.content = "changed"
+    hit.id = "mine"
+    hit.response_metadata = {}
+    hit.usage_metadata = None
+    result = model.generate([[HumanMessage("Hi")]])
+    generation = result.generations[0][0]
+    assert isinstance(generation, ChatGeneration)
+    generation.text = "changed too"
+    generation.message = AIMessage("replaced")
+    again = model.invoke("Hi")
+    assert (again.text, again.response_metadata["cachepoint_cache"]) == ("one", "hit")
+    assert again.id != "mine"
+    assert again.usage_metadata is not None
+    assert again.usage_metadata["output_tokens"] == 4
+    assert cache.lookup(dumps([HumanMessage("Hi")]), model._get_llm_string()) == cache.lookup(
+        dumps([HumanMessage("Hi")]), model._get_llm_string()
+    )
+
+
+def test_every_hit_through_invoke_is_counted_in_the_ledger_and_stats() -> None:
+    ledger = UsageLedger()
+    cache = CachepointLLMCache(MemoryStore(max_entries=10), ledger=ledger)
+    model = GenericFakeChatModel(messages=answers("one"), cache=cache)
+    for _ in range(4):
+        model.invoke("Hi")
+    assert ledger.stats(response_cache="hit").calls == 3
+    stats = cache.response_cache.stats()
+    assert (stats.hits, stats.misses) == (3, 1)
+
+
+def test_long_prompts_and_many_prompts_keep_their_own_answers() -> None:
+    # Past the bounds of the key memo (long key strings, more pairs than it holds), each prompt keeps its answer.
+    cache = CachepointLLMCache(MemoryStore(max_entries=10_000))
+    long_a, long_b = "x" * 40_000 + "a", "x" * 40_000 + "b"
+    cache.update(long_a, "llm", [Generation(text="a")])
+    cache.update(long_b, "llm", [Generation(text="b")])
+    assert cache.lookup(long_a, "llm") == [Generation(text="a")]
+    assert cache.lookup(long_b, "llm") == [Generation(text="b")]
+    for index in range(5000):
+        cache.update(f"p{index}-" + "y" * 1000, "llm", [Generation(text=str(index))])
+    assert all(cache.lookup(f"p{i}-" + "y" * 1000, "llm") == [Generation(text=str(i))] for i in (0, 2500, 4999))
+    assert cache.lookup(long_a, "llm") == [Generation(text="a")]

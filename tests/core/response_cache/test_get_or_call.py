@@ -301,6 +301,52 @@ async def test_lookup_reports_hits_without_calling(make_cache: Any, upstream: An
     assert await cache.lookup(helpers.request(temperature=0.5)) is None
 
 
+async def test_lookup_key_finds_what_lookup_finds_and_counts_alike(
+    make_cache: Any, store: MemoryStore, upstream: Any, helpers: Any
+) -> None:
+    cache = make_cache(ttl=60)
+    key = cache.key_for(helpers.request())
+    assert await cache.lookup_key(key) is None
+    assert cache.sync.lookup_key(key) is None
+    await cache.get_or_call(helpers.request(), upstream)
+    found, found_sync = await cache.lookup_key(key), cache.sync.lookup_key(key)
+    assert found is not None
+    assert found_sync is not None
+    assert (found.source, found.value, found.key) == (Source.HIT, upstream.answer, key)
+    assert found_sync.value == upstream.answer
+    assert found.value is not found_sync.value  # each hit its own copy
+    assert await cache.lookup_key(cache.key_for(helpers.request(), tenant="acme")) is None
+    await store.delete(key)
+    assert await cache.lookup_key(key) is None
+    stats = cache.stats()
+    assert (stats.hits, stats.misses) == (2, 5)
+
+
+async def test_hits_of_a_text_entry_follow_the_bytes_stored_now(
+    make_cache: Any, store: MemoryStore, helpers: Any
+) -> None:
+    # An in-process entry's parsed body may be kept for later hits; new bytes under the key are read afresh.
+    cache = make_cache()
+
+    async def old() -> str:
+        return "old"
+
+    async def new() -> str:
+        return "new"
+
+    first = await cache.get_or_call(helpers.request(), old)
+    assert first.key is not None
+    assert [(await cache.lookup_key(first.key)).value for _ in range(2)] == ["old", "old"]  # type: ignore[union-attr]
+    other = await cache.get_or_call(helpers.request("other"), new)
+    assert other.key is not None
+    raw = await store.get(other.key)
+    assert raw is not None
+    await store.set(first.key, raw)  # an unsigned entry moved under another key is still a valid entry
+    assert [(await cache.lookup_key(first.key)).value for _ in range(2)] == ["new", "new"]  # type: ignore[union-attr]
+    await cache.invalidate(request=helpers.request())
+    assert await cache.lookup_key(first.key) is None
+
+
 async def test_ttl_applies_per_policy_and_per_call(
     make_cache: Any, store: MemoryStore, upstream: Any, helpers: Any
 ) -> None:

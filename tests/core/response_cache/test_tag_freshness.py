@@ -45,7 +45,9 @@ def read_sync_lookup(cache: ResponseCache, request: dict[str, Any], upstream: An
     return (None, None) if found is None else (found.source, found.value)
 
 
-@pytest.mark.parametrize("read", ["get_or_call", "lookup", "sync.get_or_call", "sync.lookup"])
+@pytest.mark.parametrize(
+    "read", ["get_or_call", "lookup", "sync.get_or_call", "sync.lookup", "lookup_key", "sync.lookup_key"]
+)
 async def test_an_invalidated_tag_retires_the_entry_for_a_reader_that_names_no_tags(
     backend: Any, read: str, helpers: Any
 ) -> None:
@@ -89,6 +91,12 @@ async def call_read(read: str, cache: ResponseCache, request: dict[str, Any], up
         return await read_lookup(cache, request, upstream)
     if read == "sync.get_or_call":
         return read_sync(cache, request, upstream)
+    if read == "lookup_key":
+        found = await cache.lookup_key(cache.key_for(request))
+        return (None, None) if found is None else (found.source, found.value)
+    if read == "sync.lookup_key":
+        found = cache.sync.lookup_key(cache.key_for(request))
+        return (None, None) if found is None else (found.source, found.value)
     return read_sync_lookup(cache, request, upstream)
 
 

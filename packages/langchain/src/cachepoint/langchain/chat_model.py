@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -34,7 +34,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, Generation
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from pydantic import ConfigDict, Field
 
@@ -145,16 +145,20 @@ class CachePointsChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         model, target, marked, call = self._prepare(messages, kwargs)
-        config = _child(run_manager)
+        callbacks = _child(run_manager)
+
+        def generate() -> ChatResult:
+            # `generate` rather than `invoke`: the messages are already messages (no conversion, no config to
+            # merge), and its generations are handed on as they are (one result object fewer to validate).
+            result = model.generate([marked], stop=stop, callbacks=callbacks, **call)
+            return _own(result.generations[0], target, self._record)
 
         def invoke() -> AIMessage:
-            answer = model.invoke(marked, config=config, stop=stop, **call)
-            self._record(answer, target)
-            return answer
+            return _message(generate())
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None:
-            return _result(invoke())
+            return generate()
         began = time.perf_counter()
         result = self._sync_cache().get_or_call(request, invoke, dump=_dump, load=_load)
         return _result(self._hit(result.value, target, began) if result.hit else result.value)
@@ -167,7 +171,7 @@ class CachePointsChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         model, target, marked, call = self._prepare(messages, kwargs)
-        config = _child(run_manager)
+        config = RunnableConfig(callbacks=_child(run_manager))
 
         def stream() -> Iterator[AIMessageChunk]:
             full: AIMessageChunk | None = None
@@ -201,16 +205,18 @@ class CachePointsChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         model, target, marked, call = self._prepare(messages, kwargs)
-        config = _child(run_manager)
+        callbacks = _child(run_manager)
+
+        async def generate() -> ChatResult:
+            result = await model.agenerate([marked], stop=stop, callbacks=callbacks, **call)
+            return _own(result.generations[0], target, self._record)
 
         async def invoke() -> AIMessage:
-            answer = await model.ainvoke(marked, config=config, stop=stop, **call)
-            self._record(answer, target)
-            return answer
+            return _message(await generate())
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None or self.response_cache is None:
-            return _result(await invoke())
+            return await generate()
         began = time.perf_counter()
         result = await self.response_cache.get_or_call(request, invoke, dump=_dump, load=_load)
         return _result(self._hit(result.value, target, began) if result.hit else result.value)
@@ -223,7 +229,7 @@ class CachePointsChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         model, target, marked, call = self._prepare(messages, kwargs)
-        config = _child(run_manager)
+        config = RunnableConfig(callbacks=_child(run_manager))
 
         async def stream() -> AsyncIterator[AIMessageChunk]:
             full: AIMessageChunk | None = None
@@ -328,17 +334,33 @@ def _marked(
     return (marked, call), placement.plan
 
 
-def _child(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> RunnableConfig:
-    """A config whose callbacks make the wrapped model's run a child of this one (what a chain's run manager
-    ``get_child`` does; an LLM run manager has none)."""
+def _child(
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+) -> CallbackManager | AsyncCallbackManager | None:
+    """Callbacks that make the wrapped model's run a child of this one (what a chain's run manager ``get_child``
+    does; an LLM run manager has none)."""
     if run_manager is None:
-        return RunnableConfig()
+        return None
     sync = isinstance(run_manager, CallbackManagerForLLMRun)
     manager = (CallbackManager if sync else AsyncCallbackManager)(handlers=[], parent_run_id=run_manager.run_id)
     manager.set_handlers(run_manager.inheritable_handlers)
     manager.add_tags(run_manager.inheritable_tags)
     manager.add_metadata(run_manager.inheritable_metadata)
-    return RunnableConfig(callbacks=manager)
+    return manager
+
+
+def _own(generations: Sequence[Generation], target: Target | None, record: Any) -> ChatResult:
+    """The wrapped model's generations as this model's result, its answer's usage recorded."""
+    chat = [g for g in generations if isinstance(g, ChatGeneration)]
+    if not chat:  # what `invoke` would have failed on: the wrapped model gave no chat message
+        raise TypeError(f"with_cache_points: the wrapped model returned no chat generation, got {generations!r}")
+    record(chat[0].message, target)
+    return ChatResult(generations=chat)
+
+
+def _message(result: ChatResult) -> AIMessage:
+    """The answer of a result (what the response cache stores)."""
+    return cast("AIMessage", result.generations[0].message)
 
 
 class _Usage:

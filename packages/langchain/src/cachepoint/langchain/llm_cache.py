@@ -41,9 +41,9 @@ import json
 import logging
 import threading
 import warnings
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.load import dumps, loads
@@ -55,13 +55,12 @@ from cachepoint.core.instrument import CallRecorder
 from cachepoint.core.keys import fingerprint
 from cachepoint.core.once import log_once
 from cachepoint.core.response_cache import CachePolicy, ResponseCache
-from cachepoint.core.stores import CacheStore, MemoryStore
+from cachepoint.core.stores import CacheStore
 from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.usage import mark_hit, native_usage
 
 __all__ = ["CachepointLLMCache"]
 
-T = TypeVar("T")
 
 logger = logging.getLogger("cachepoint.langchain")
 
@@ -83,15 +82,20 @@ _MODEL_FIELDS = ("model", "model_name", "model_id")
 _SAMPLING = ("temperature", "n", "candidate_count", "num_generations", "best_of")
 # Bounded memos: a LangChain process asks about the same few models and, on hits, the same prompts again.
 _KEY_MEMO = 4096
+# The memo holds a short pair of key strings itself (a dict lookup hashes them faster than SHA-256 does) and a
+# longer pair as a SHA-256 of the two; the strings it holds are bounded in all.
+_KEY_BY_STRINGS = 16_384
+_KEY_MEMO_CHARS = 4_000_000
 _VALUE_MEMO = 1024
 
 
 @dataclass(frozen=True)
 class _Keyed:
     """What one (prompt, llm_string) pair is to the response cache: the request it looks up (``None``: the
-    policy does not cache it), and the model and provider for the ledger."""
+    policy does not cache it) and that request's store key, and the model and provider for the ledger."""
 
     request: dict[str, Any] | None
+    key: str | None
     model: str | None
     provider: str | None
 
@@ -132,9 +136,10 @@ class CachepointLLMCache(BaseCache):
         self.policy = policy
         self.response_cache = ResponseCache(store, policy, codec=codec)
         """The core `ResponseCache` underneath (its ``stats()`` count every lookup and write)."""
+        self._sync = self.response_cache.sync
         self.calls = CallRecorder(ledger=ledger)
-        self._inline = type(self.response_cache.store) is MemoryStore
-        self._keys: dict[bytes, _Keyed] = {}
+        self._keys: dict[tuple[str, str] | bytes, _Keyed] = {}
+        self._key_chars = 0
         self._values: dict[str, list[Generation]] = {}
         self._lock = threading.Lock()
 
@@ -148,25 +153,18 @@ class CachepointLLMCache(BaseCache):
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """The generations stored for ``prompt`` and ``llm_string``, or ``None`` (LangChain calls this)."""
         keyed = self._keyed(prompt, llm_string)
-        if keyed.request is None:
+        if keyed.key is None:
             return None
-        request = keyed.request
-        found = None
-        if self._inline:
-            try:
-                found = _run_inline(self.response_cache.lookup(request, load=self._load))
-            except _SuspendedError:  # not a plain in-process read after all: through the bridge
-                self._inline = False
-        if not self._inline:
-            found = self.response_cache.sync.lookup(request, load=self._load)
+        # The sync face reads an in-process MemoryStore on this thread, any other store through core's bridge.
+        found = self._sync.lookup_key(keyed.key, load=self._load)
         return None if found is None else self._hit(found.value, keyed)
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """`lookup` for async code, awaiting the store (LangChain calls this)."""
         keyed = self._keyed(prompt, llm_string)
-        if keyed.request is None:
+        if keyed.key is None:
             return None
-        found = await self.response_cache.lookup(keyed.request, load=self._load)
+        found = await self.response_cache.lookup_key(keyed.key, load=self._load)
         return None if found is None else self._hit(found.value, keyed)
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
@@ -206,21 +204,37 @@ class CachepointLLMCache(BaseCache):
     # --- keys ---
 
     def _keyed(self, prompt: str, llm_string: str) -> _Keyed:
-        """The request for ``(prompt, llm_string)``, remembered by a digest of the two (a hit asks again)."""
-        raw = prompt.encode()
-        memo = hashlib.sha256(b"%d:%b%b" % (len(raw), raw, llm_string.encode())).digest()  # length: no ambiguity
+        """The request for ``(prompt, llm_string)``, remembered by the two strings, or a digest of two long ones
+        (a hit asks again)."""
+        size = len(prompt) + len(llm_string)
+        memo: tuple[str, str] | bytes
+        if size <= _KEY_BY_STRINGS:
+            memo = (prompt, llm_string)
+        else:
+            raw = prompt.encode()
+            memo = hashlib.sha256(b"%d:%b%b" % (len(raw), raw, llm_string.encode())).digest()  # length: unambiguous
         keyed = self._keys.get(memo)
         if keyed is None:
             keyed = self._key(prompt, llm_string)
-            with self._lock:
-                if len(self._keys) >= _KEY_MEMO:
-                    del self._keys[next(iter(self._keys))]
-                self._keys[memo] = keyed
+            self._remember(memo, keyed)
         return keyed
+
+    def _remember(self, memo: tuple[str, str] | bytes, keyed: _Keyed) -> None:
+        """Add to the key memo, dropping its oldest entries while it is over its bounds (entries, characters)."""
+        held = _chars(memo)
+        with self._lock:
+            keys = self._keys
+            if memo in keys:  # another thread keyed the same pair meanwhile
+                return
+            while keys and (len(keys) >= _KEY_MEMO or self._key_chars + held > _KEY_MEMO_CHARS):
+                self._key_chars -= _chars(next(iter(keys)))
+                del keys[next(iter(keys))]
+            keys[memo] = keyed
+            self._key_chars += held
 
     def _key(self, prompt: str, llm_string: str) -> _Keyed:
         try:
-            return self._normalized_key(prompt, llm_string)
+            request, name, provider = self._normalized_key(prompt, llm_string)
         except Exception as exc:  # a bug here must not fail the call: key the strings as LangChain gave them
             log_once(
                 f"llm-cache-key:{type(exc).__name__}",
@@ -229,23 +243,30 @@ class CachepointLLMCache(BaseCache):
                 exc,
                 logger=logger,
             )
+            name = provider = None
             raw = {"langchain": fingerprint({"prompt": prompt, "llm_string": llm_string})}
-            return _Keyed(raw if self.policy.cache_nondeterministic else None, None, None)
+            request = raw if self.policy.cache_nondeterministic else None
+        if request is None:
+            return _Keyed(None, None, name, provider)
+        # The store key is derived once here (the policy's namespace, tenant and version are fixed), not per hit.
+        return _Keyed(request, self.response_cache.key_for(request), name, provider)
 
-    def _normalized_key(self, prompt: str, llm_string: str) -> _Keyed:
+    def _normalized_key(self, prompt: str, llm_string: str) -> tuple[dict[str, Any] | None, str | None, str | None]:
+        """The request the response cache keys (``None``: the policy does not cache the call), the model and the
+        provider."""
         model, params = parse_llm_string(llm_string)
         request: dict[str, Any] = {**params, "messages": parse_prompt(prompt)}
         if model is not None:
             request["model"] = model
         name, provider = _model_of(model, params)
         if not self.response_cache.cacheable(_sampling(name, model, params)):
-            return _Keyed(None, name, provider)
+            return None, name, provider
         try:
             digest = fingerprint(request)
         except Exception:  # a value core cannot key: key the strings as LangChain gave them (markers and all)
             digest = fingerprint({"prompt": prompt, "llm_string": llm_string})
         # The response cache keys this small request: the fingerprint of the normalized one.
-        return _Keyed({"langchain": digest}, name, provider)
+        return {"langchain": digest}, name, provider
 
     # --- values ---
 
@@ -286,6 +307,11 @@ class CachepointLLMCache(BaseCache):
             self._values.clear()
 
 
+def _chars(memo: tuple[str, str] | bytes) -> int:
+    """The characters of key strings a key-memo entry holds (none for a digest)."""
+    return len(memo[0]) + len(memo[1]) if isinstance(memo, tuple) else 0
+
+
 def _dump(return_val: Sequence[Generation]) -> str | None:
     """The generations as JSON, or ``None`` (logged once) when they cannot be written: the call still returns."""
     try:
@@ -308,21 +334,6 @@ def _parse_generations(data: str) -> list[Generation]:
     if not isinstance(loaded, list) or not all(isinstance(g, Generation) for g in loaded):
         raise TypeError("a LangChain cache entry must hold a list of generations")
     return loaded
-
-
-class _SuspendedError(RuntimeError):
-    """A coroutine expected to finish at once waited on something."""
-
-
-def _run_inline(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never waits (a read of an in-process store) on the caller's thread; `_SuspendedError`
-    if it does wait (it is closed: a read has nothing to undo)."""
-    try:
-        coroutine.send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    coroutine.close()
-    raise _SuspendedError("an in-process store read waited on something: it cannot run without an event loop")
 
 
 # --- what LangChain's key strings hold ---

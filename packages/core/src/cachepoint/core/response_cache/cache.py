@@ -144,6 +144,24 @@ class Plan:
         """What is left of this call's time for store and lock operations (``None``: unbounded, or none needed)."""
 
 
+class _Opened:
+    """What a response cache keeps on an in-process entry it read (`MemoryEntry.note`): the `Verified` its codec
+    made of the bytes, and their parsed body when every read may share it, else ``None`` (internal).
+
+    A body is shared only when its value is immutable (text, bytes, a number: a LangChain entry's JSON, a string
+    answer): readers only look at the body, and hand out its value, which nobody can then change. A body with a
+    container value is parsed afresh on each read, so that each caller gets a copy of its own."""
+
+    __slots__ = ("body", "verified")
+
+    def __init__(self, verified: Verified, body: Any) -> None:
+        self.verified = verified
+        self.body = body if type(body) is dict and type(body.get("d")) in _IMMUTABLE else None
+
+
+_IMMUTABLE = frozenset({str, bytes, int, float, bool, type(None)})
+
+
 class _Shared:
     """What a flight's leader hands its in-process waiters: its value, and the entry it encoded (if any), from
     which each waiter decodes a copy of its own."""
@@ -498,12 +516,44 @@ class ResponseCache:
         """
         if not self.cacheable(request):
             return None
-        plan = self._make_plan(self.key_for(request, tenant=tenant), KIND_VALUE, tags=tags, load=load)
-        found = await self._read(plan, first=True)
+        return await self.lookup_key(self.key_for(request, tenant=tenant), tags=tags, load=load)
+
+    async def lookup_key(
+        self, key: str, *, tags: Iterable[str] = (), load: Load | None = None
+    ) -> CacheResult[Any] | None:
+        """`lookup` of the entry under ``key``, a store key this cache gave (`key_for`, `scoped_key`): for callers
+        that look the same request up many times and keep its key rather than fingerprint it on every call. The
+        read, its checks (TTL, tags, envelope) and its counting are `lookup`'s.
+
+        >>> import asyncio
+        >>> from cachepoint.core.stores import MemoryStore
+        >>> cache = ResponseCache(MemoryStore(max_entries=10), CachePolicy("chat"))
+        >>> key = cache.key_for({"model": "m", "messages": [], "temperature": 0})
+        >>> asyncio.run(cache.lookup_key(key)) is None
+        True
+        """
+        if not tags:
+            found = self._lookup_local(key, load)
+            if found is not _IN_PROCESS_ONLY:
+                return self._looked_up(key, found)
+        plan = self._make_plan(key, KIND_VALUE, tags=tags, load=load)
+        return self._looked_up(key, await self._read(plan, first=True))
+
+    def _lookup_local(self, key: str, load: Load | None) -> Any:
+        """`_read_local` for a lookup of ``key`` naming no tags of its own (the policy's still apply), without
+        building its `Plan`: an LLM cache's hit path. ``_IN_PROCESS_ONLY`` for a store that needs I/O."""
+        if self._memory is None:
+            return _IN_PROCESS_ONLY
+        context = key.encode("utf-8") if self._signs else b""
+        load = self._load if load is None else load
+        return self._read_memory(key, context, KIND_VALUE, self._policy_tags, load, True)
+
+    def _looked_up(self, key: str, found: Any) -> CacheResult[Any] | None:
+        """What a lookup of ``key`` returns for what `_read` found (a miss counted); shared with the sync face."""
         if found is _MISS or found is _UNSTORABLE:
             self._stats.add(misses=1)
             return None
-        return CacheResult(found, Source.HIT, plan.key)
+        return CacheResult(found, Source.HIT, key)
 
     def stream(
         self,
@@ -802,14 +852,17 @@ class ResponseCache:
             entry = memory.get_entry(key)
             if entry is None:
                 return _MISS
-            # Bytes this cache's codec verified before (`_open` keeps the `Verified` on the entry) are only parsed.
+            # Bytes this cache's codec verified before (`_open` keeps an `_Opened` on the entry) are only parsed,
+            # or not even that when every read may share their body.
             note = entry.note
-            if type(note) is Verified and note.vouches_for(self._codec, context):
-                try:
-                    body = note.value()
-                except DecodeError as exc:  # a model type unregistered since: the codec says which outcome
-                    self._stats.decoded(exc.outcome)
-                    return _MISS
+            if type(note) is _Opened and note.verified.vouches_for(self._codec, context):
+                body = note.body
+                if body is None:
+                    try:
+                        body = note.verified.value()
+                    except DecodeError as exc:  # a model type unregistered since: the codec says which outcome
+                        self._stats.decoded(exc.outcome)
+                        return _MISS
             else:
                 body = self._open(entry.value, entry, context)
                 if body is _MISS:
@@ -876,8 +929,8 @@ class ResponseCache:
 
     def _open(self, raw: bytes, entry: MemoryEntry | None, context: bytes) -> Any:
         """The body of the envelope ``raw``, verified and parsed, or ``_MISS`` (counted by cause). An in-process
-        ``entry`` keeps the `Verified` (in `MemoryEntry.note`), so that later reads of the same immutable bytes
-        parse them without checking them again (`_read_memory`)."""
+        ``entry`` keeps what was learnt (an `_Opened`, in `MemoryEntry.note`), so that later reads of the same
+        immutable bytes do not check them again (`_read_memory`)."""
         checked = self._codec.verify(raw, context)
         if not isinstance(checked, Verified):
             self._stats.decoded(checked.outcome)
@@ -888,7 +941,7 @@ class ResponseCache:
             self._stats.decoded(exc.outcome)
             return _MISS
         if entry is not None:
-            entry.note = checked
+            entry.note = _Opened(checked, body)
         return body
 
     def _judge(  # noqa: PLR0917 - one exit per miss cause; positional: it is on the hit path

@@ -160,7 +160,29 @@ class SyncResponseCache:
         >>> cache.lookup({"model": "m"}).value
         'x'
         """
-        return run_sync(lambda: self._cache.lookup(request, tenant=tenant, tags=tags, load=load))
+        cache = self._cache
+        if not cache.cacheable(request):
+            return None
+        return self.lookup_key(cache.key_for(request, tenant=tenant), tags=tags, load=load)
+
+    def lookup_key(self, key: str, *, tags: Iterable[str] = (), load: Load | None = None) -> CacheResult[Any] | None:
+        """The cached result under ``key``, a store key this cache gave, or ``None``; see
+        `ResponseCache.lookup_key`. An in-process `MemoryStore` is read on the caller's thread.
+
+        >>> from cachepoint.core.stores import MemoryStore
+        >>> from cachepoint.core.response_cache import CachePolicy, ResponseCache
+        >>> cache = ResponseCache(MemoryStore(max_entries=10), CachePolicy("chat")).sync
+        >>> _ = cache.get_or_call({"model": "m"}, lambda: "x")
+        >>> cache.lookup_key(cache.cache.key_for({"model": "m"})).value
+        'x'
+        """
+        cache = self._cache
+        if not tags:
+            found = cache._lookup_local(key, load)
+            if found is not _IN_PROCESS_ONLY:
+                return cache._looked_up(key, found)
+        plan = cache._make_plan(key, KIND_VALUE, tags=tags, load=load)
+        return cache._looked_up(key, self._read(plan, first=True))
 
     def stream(
         self,
