@@ -88,6 +88,14 @@ def test_one_shipped_trace_is_one_shard(tmp_path: Path) -> None:
     _same(analyze(source), analyze_sharded(source, workers=1))
 
 
+def test_observed_usage_of_two_tenants_merges_as_in_one_process() -> None:
+    source = str(TRACES / "hand_counted.jsonl")  # provider-reported usage, two tenants
+    one = analyze(source)
+    assert one.observed is not None
+    assert one.tenants == 2
+    _same(one, analyze_sharded(source, workers=2))
+
+
 def test_a_generated_multi_tenant_day_on_dask_gives_the_one_process_report(day: Path) -> None:
     pytest.importorskip("distributed", reason="the dask engine is the cachepoint-core[distributed] extra")
     one = analyze(str(day), **OPTIONS)
