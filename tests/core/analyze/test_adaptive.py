@@ -114,18 +114,36 @@ def test_long_pauses_get_the_1h_ttl() -> None:
     placed = _adapted(_session([QUICK, PAUSE] * 4))
     ttls = [p[-1].ttl for p in placed]
     # No pause seen yet: 5m. Once the session has paused for 15 minutes between turns, its conversation is
-    # written for an hour, where the entry is still warm (the 1h premium is then paid on one new message only).
-    assert ttls[:3] == ["5m", "5m", "5m"]
-    assert set(ttls[3:]) == {"1h"}
-    # The provider takes longer TTLs first: the system prompt goes with it.
-    assert all(p[0].ttl == "1h" for p in placed[3:])
+    # written for an hour (the system prompt, still warm from auto's 1h, is not written again: the premium is paid
+    # on the conversation after it).
+    assert ttls[:2] == ["5m", "5m"]
+    assert set(ttls[2:]) == {"1h"}
+    # The provider takes longer TTLs first: the system prompt's breakpoint goes with it.
+    assert all(p[0].ttl == "1h" for p in placed[2:])
 
 
 def test_short_steady_traffic_keeps_5m() -> None:
     placed = _adapted(_session([QUICK] * 8))
-    # Every turn within five minutes: even the system prompt, which only this session sends, is written for 5m
-    # (auto pays the 1h premium on it for a lapse that never comes).
-    assert {bp.ttl for p in placed for bp in p} == {"5m"}
+    # Every turn within five minutes: the conversation stays at 5m. The first turn's system prompt keeps auto's
+    # 1h (nothing is known yet about whether other sessions will send it); later turns only read it.
+    assert [p[-1].ttl for p in placed] == ["5m"] * 9
+    assert placed[0][0] == SimBreakpoint(0, "1h")
+
+
+def test_system_prompts_no_other_session_sends_are_written_for_5m() -> None:
+    # Sessions that each send their own system prompt (tools in a different order, a prompt naming the user):
+    # once the prefixes seen so far have mostly stayed with one session, the next session's is written for 5m
+    # instead of auto's 1h (whose premium only pays when the session pauses, and none has yet).
+    ttl = AdaptiveTTL()
+    first_turns = []
+    for s in range(6):
+        at = 600.0 * s
+        for n, gap in enumerate([QUICK, QUICK, 0.0], 1):
+            placed = ttl.adapt(_turn(at, n, f"own{s}"), _auto(n))
+            if n == 1:
+                first_turns.append(placed[0].ttl)
+            at += gap
+    assert first_turns == ["1h", "5m", "5m", "5m", "5m", "5m"]
 
 
 def test_a_system_prompt_other_sessions_send_keeps_autos_ttl() -> None:
@@ -161,15 +179,17 @@ def test_the_cost_on_a_hand_made_session_is_the_one_worked_out() -> None:
     #   t=1320  read 9000, write 2000 @5m                              2700 + 7500  = 10200
     #   t=2520  lapsed again: read 4000, write 9000 @5m                1200 + 33750 = 34950   total 101850
     auto_cost = 101_850 / 1e6
-    # auto_adaptive (margin 1.5, prior weight 2; chance = (late + 2 * prior) / (gaps + 1 + 2), see the module):
-    #   t=0     no gap seen: chance 0, all 5m: write 5000 @5m                        18750
-    #   t=60    chance 0: read 5000, write 2000 @5m                     1500 + 7500  =  9000
-    #   t=1260  one late gap of two (prior 1/2): chance (1 + 1) / 5 = 0.4; all lapsed, 9000 to write:
-    #           0.4 * 3.45 * 9000 < 1.5 * 2.25 * 9000: 5m, write 9000 @5m             33750
-    #   t=1320  chance (1 + 2/3) / 6 = 0.278; 9000 cached, 2000 new, 11000 own:
-    #           0.278 * 3.45 * 11000 = 10542 > 1.5 * 2.25 * 2000 = 6750: 1h  2700 + 12000 = 14700
-    #   t=2520  the 1h tail is warm: read 11000, write 2000 @1h (chance 3/7) 3300 + 12000 = 15300  total 91500
-    adaptive_cost = 91_500 / 1e6
+    # auto_adaptive (margin 1.5, prior weight 10: chance = (late + 10 * prior) / (gaps + 1 + 10), see the module;
+    # 1h when chance * (3.75 - 0.30) * own tokens > 1.5 * (6 - 3.75) * tokens written):
+    #   t=0     no static prefix seen yet: the system prompt keeps auto's 1h; no gap seen, chance 0: tail 5m,
+    #           as auto                                                                 27750
+    #   t=60    chance 0: 5m, as auto (the system prompt is read, not written)              9000
+    #   t=1260  one late gap of two (prior 1/2): chance (1 + 5) / 13 = 0.46; 4000 cached (1h), 9000 own, 5000
+    #           to write: 0.46 * 3.45 * 9000 = 14331 < 1.5 * 2.25 * 5000 = 16875: 5m, as auto    19950
+    #   t=1320  chance (1 + 10/3) / 14 = 0.31; 9000 cached, 2000 new, 11000 own:
+    #           0.31 * 3.45 * 11000 = 11746 > 6750: 1h                    2700 + 12000 = 14700
+    #   t=2520  the 1h tail is warm: read 11000, write 2000 @1h (chance 7/15) 3300 + 12000 = 15300  total 86700
+    adaptive_cost = 86_700 / 1e6
     # The optimum (exact search, below) knows the pauses: 5m, then 1h on the turn before each pause only. Before
     # the second pause it writes the 1h entry one message short of the tail (the last 1000 tokens go uncached
     # twice, 2 * 3, instead of written for an hour and read, 6 + 0.30), and the last turn writes nothing:
@@ -191,7 +211,7 @@ def test_the_cost_on_a_hand_made_session_is_the_one_worked_out() -> None:
     assert found.exact
     assert found.cost_usd == pytest.approx(optimum_cost, rel=1e-12)
     assert found.placements[3] == ((6, "1h"),)
-    assert adaptive_cost / found.cost_usd == pytest.approx(91_500 / 65_550, rel=1e-12)  # 1.396 (auto: 1.554)
+    assert adaptive_cost / found.cost_usd == pytest.approx(86_700 / 65_550, rel=1e-12)  # 1.323 (auto: 1.554)
 
 
 # --- in the analyzer and its report ---------------------------------------------------------------------------

@@ -4,20 +4,26 @@
 minutes finds the conversation gone and writes it again, where a ``1h`` entry, written at a premium, would have
 been read. Which is cheaper depends on when the next turn comes, which a placement cannot know; what it can
 know is how the conversation has behaved so far. `AdaptiveTTL` keeps, per session, the gaps between its turns
-and picks ``1h`` for the conversation breakpoints of the request at hand when
+and picks ``1h`` for the session's own breakpoints on the request at hand (its conversation, and a system prompt
+no other session sends), else ``5m``, when
 
     p * (write_short - read) * conversation_tokens  >  margin * (write_long - write_short) * new_tokens
 
 where ``p`` is the estimated chance that the next turn comes after the short TTL but within the long one (the
 share of such gaps among the session's turns so far, shrunk toward the share over every session so far),
-``conversation_tokens`` what a lapse of the short entry makes the next turn write again (the prefix after the
-last static breakpoint) and ``new_tokens`` what this request writes (the premium of the long TTL is paid on
-those only). Static breakpoints keep auto's TTL (already the longest). The decision uses only requests already
-seen in the stream: a request's TTLs never depend on what comes after it.
+``conversation_tokens`` what a lapse of the short entries makes the next turn write again (the prefix after the
+last breakpoint other sessions keep warm) and ``new_tokens`` what this request writes (the premium of the long
+TTL is paid on those only). A breakpoint whose prefix another session has sent keeps auto's TTL, and so does a
+static one (tools, system) while at least half the static prefixes seen so far have been sent by a second
+session (it will likely be shared too; before any is seen, auto's choice stands): a system prompt every session
+sends is kept warm by all of them, one each session renders for itself (tools in another order, the user's name
+in it) is the session's own and written for 5m unless the session pauses. The decision uses only requests
+already seen in the stream: a request's TTLs never depend on what comes after it.
 
-``margin`` (default 1.5) and the shrinkage (`PRIOR_WEIGHT`, 2 turns) were tuned on the shipped traces
+``margin`` (default 1.5) and the shrinkage (`PRIOR_WEIGHT`, 10 turns) were tuned on the shipped traces
 (``examples/traces``, measured by ``benchmarks/bench_economics.py``), not derived: the rule asks for 1.5x the
-premium in expected savings because the estimate of ``p`` is noisy and a wrong ``1h`` costs on every turn.
+premium in expected savings because the estimate of ``p`` is noisy, and the shipped traces' late gaps come by
+chance, so one session's own past says little more than every session's.
 
 It is **analyzer only**: the adapters place one request at a time and keep no session history, so no live
 adapter can do this yet; ``cachepoint analyze`` shows it next to `auto` but never recommends it
@@ -59,7 +65,7 @@ __all__ = [
 #: Expected savings asked for, as a multiple of the long TTL's premium (tuned on the shipped traces).
 DEFAULT_MARGIN = 1.5
 #: Turns' worth of weight given to the share over every session when estimating one session's (tuned there too).
-PRIOR_WEIGHT = 2.0
+PRIOR_WEIGHT = 10.0
 #: Strategies ``cachepoint analyze`` replays but never recommends: no live adapter can place them yet.
 ANALYZER_ONLY: frozenset[str] = frozenset({"auto_adaptive"})
 _CONVERSATION = "m"  # `Prepared.layers` code of a conversation block
@@ -153,7 +159,8 @@ class AdaptiveTTL:
     Call `adapt` once per request, in start order: it records the request (its gap to the session's previous
     one) and returns its placement with the session's own breakpoints at the short or the long TTL. A
     breakpoint is the session's own when its prefix has not been sent by another session (a system prompt every
-    session shares is kept warm by all of them: it keeps auto's TTL). What is already cached, and so written by
+    session shares is kept warm by all of them: it keeps auto's TTL), nor is a static prefix likely to be (see
+    the module notes). What is already cached, and so written by
     nobody, is tracked from the placements this object returned (a small model of the cache it fills: the
     entries' prefixes and lifetimes, refreshed when read). Requests without a session id are grouped by their
     first conversation block (the same opening turn: the same conversation).
@@ -195,7 +202,8 @@ class AdaptiveTTL:
         self._rules: dict[tuple[str, str], _Rules | None] = {}
         self.gaps = 0  # over every session: gaps seen, and those between the short and the long TTL
         self.long_gaps = 0
-        self.requests = 0
+        self.static_prefixes = 0  # static (tools, system) prefixes sent, and those a second session sent too
+        self.static_shared = 0
 
     def _rules_for(self, provider: str, model: str) -> _Rules | None:
         key = (provider, model)
@@ -241,10 +249,8 @@ class AdaptiveTTL:
     def _observe(self, key: tuple[str, ...], at: float, rules: _Rules) -> None:
         state = self._sessions.get(key)
         if state is None:
-            self.requests += 1
             self._sessions.put(key, _Session(at))
             return
-        self.requests += 1
         late = rules.short[1] <= at - state.last < rules.long[1]
         state.gaps += 1
         state.long_gaps += late
@@ -265,16 +271,24 @@ class AdaptiveTTL:
             return tuple(placement)
         partition = (item.tenant, item.provider, item.model)
         hashes, cumulative = item.hashes, item.cumulative
-        # Shared: the deepest breakpoint whose prefix another session has sent (it keeps auto's TTL).
+        # Shared: the deepest breakpoint whose prefix another session has sent (it keeps auto's TTL), or a static
+        # one (tools, system) while most static prefixes so far have turned out shared: it likely will be too.
         shared = -1
+        likely = self.static_shared * 2 >= self.static_prefixes
         for bp in explicit:
             prefix = (*partition, hashes[bp.position])
+            static = item.layers[bp.position] != _CONVERSATION
             owner = self._owners.get(prefix)
             if owner is None:
                 self._owners.put(prefix, key)
+                self.static_prefixes += static
             elif owner != key:
                 shared = bp.position
-                self._owners.put(prefix, _SHARED)
+                if owner != _SHARED:
+                    self._owners.put(prefix, _SHARED)
+                    self.static_shared += static
+            if static and likely:
+                shared = bp.position
         # Cached: the deepest prefix an entry written by an earlier placement still holds (what nobody writes).
         cached = -1
         for j in range(len(hashes) - 1, -1, -1):
