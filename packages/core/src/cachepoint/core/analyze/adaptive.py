@@ -55,6 +55,7 @@ __all__ = [
     "ANALYZER_ONLY",
     "DEFAULT_MARGIN",
     "PRIOR_WEIGHT",
+    "AdaptItem",
     "AdaptiveTTL",
     "AutoAdaptive",
     "adapt_stream",
@@ -360,6 +361,14 @@ def adapt_stream(
     """``requests`` (in start order) with the placements of every `AutoAdaptive` scenario adapted by its own
     `AdaptiveTTL`: the analyzer's hook between its reorder buffer and its replay. With no such scenario, the
     requests go through untouched.
+
+    >>> from cachepoint.core.analyze.prepare import PrepareContext
+    >>> ctx = PrepareContext(strategies=["auto", "auto_adaptive"])  # scenarios: recorded, none, auto, auto_adaptive
+    >>> item = ctx.prepare_line({"model": "claude-sonnet-4-5", "max_tokens": 8, "system": "Policy. " * 900,
+    ...                          "messages": [{"role": "user", "content": "Hi"}]}, line=1, offset=0)
+    >>> (adapted,) = adapt_stream([item], ctx.scenarios)
+    >>> [bp.ttl for bp in adapted.placements[2]], [bp.ttl for bp in adapted.placements[3]]
+    (['1h', None], ['1h', '5m'])
     """
     adaptive = [
         (index, AdaptiveTTL(margin=s.strategy.margin, table=table))
