@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from cachepoint.core.analyze.adaptive import adapt_stream
 from cachepoint.core.analyze.prepare import PrepareContext, Prepared, decode_batch
 from cachepoint.core.analyze.replay import Replay, ReplayResult, _Example
 from cachepoint.core.analyze.report import AnalysisReport, MissExample
@@ -495,7 +496,8 @@ def analyze(
             prepared = _prepare_all(lines.iterate(), settings, local, jobs, pool)
             if progress is not None:
                 prepared = _reading(prepared, progress, None if compressed else size)
-            result = replay.run(intake.requests(prepared), _replaying(progress))
+            ordered = adapt_stream(intake.requests(prepared), scenarios, table=table)  # TTLs from past gaps
+            result = replay.run(ordered, _replaying(progress))
             _snippets(lines, result.examples)
             warnings: list[str] = []
             timestamps = intake.timestamps(warnings)
