@@ -3,7 +3,8 @@
 For each trace in ``examples/traces`` (all generated, see ``examples/traces/generate.py``), replayed by
 ``cachepoint.core.analyze`` through the provider cache model with the same prices:
 
-- ``none`` (no caching), ``recorded`` (the markers the trace carries) and ``auto``;
+- ``none`` (no caching), ``recorded`` (the markers the trace carries), ``auto``, and ``auto_adaptive`` (auto's
+  breakpoints with each session's TTL picked from its past gaps: analyzer only, `cachepoint.core.analyze.adaptive`);
 - the incumbents that apply to the trace's provider (`cachepoint.core.analyze.incumbents`): LangChain's
   ``AnthropicPromptCachingMiddleware`` (5m and 1h), langchain-aws's ``BedrockPromptCachingMiddleware``, CrewAI's
   native caching, LiteLLM's documented injection point, OpenAI's automatic caching without and with a
@@ -104,7 +105,7 @@ def prepared(lines: Sequence[bytes]) -> list[Prepared]:
 
 def trace_table(name: str, lines: Sequence[bytes]) -> tuple[list[str], dict[str, float], Foresight]:
     provider = prepared(lines[:1])[0].provider
-    specs = ["auto", *INCUMBENTS.get(provider, [])]
+    specs = ["auto", "auto_adaptive", *INCUMBENTS.get(provider, [])]
     report = analyze(lines, strategies=specs, jobs=1)
     items = prepared(lines)
     scenario_costs = {s.name: s.cost_usd or 0.0 for s in report.scenarios}
@@ -128,7 +129,7 @@ def trace_table(name: str, lines: Sequence[bytes]) -> tuple[list[str], dict[str,
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for label, hit, cached, cost in rows:
-        bold = "**" if label == "auto" else ""
+        bold = "**" if label in ("auto", "auto_adaptive") else ""
         out.append(
             f"| {bold}{label}{bold} | {hit:.1%} | {cached:.1%} | {cost:.4f} | {cost / low.cost_usd:.3f} | "
             f"{cost / upper_cost:.3f} | {cost / auto_cost:.3f} |"
@@ -149,6 +150,8 @@ def trace_table(name: str, lines: Sequence[bytes]) -> tuple[list[str], dict[str,
         "auto / optimum (at most)": auto_cost / low.cost_usd,
         "auto / best known placement": auto_cost / upper_cost,
         "auto / cheapest incumbent": auto_cost / min(incumbents) if incumbents else float("nan"),
+        "auto_adaptive / optimum (at most)": scenario_costs["auto_adaptive"] / low.cost_usd,
+        "auto_adaptive / auto": scenario_costs["auto_adaptive"] / auto_cost,
     }
     return out, verdict, seen
 
@@ -209,8 +212,11 @@ def main() -> None:
             table, verdicts[derived], seen[derived] = trace_table(derived, time_last(read_lines(path, limit)))
             print("\n".join(table) + "\n")
     print("### Goals: auto <= 1.05x the optimum, and cheaper than every incumbent\n")
-    print("| trace | auto / optimum (at most) | auto / best known placement | auto / cheapest incumbent |")
-    print("|---|---:|---:|---:|")
+    print(
+        "| trace | auto / optimum (at most) | auto / best known placement | auto / cheapest incumbent "
+        "| auto_adaptive / optimum (at most) | auto_adaptive / auto |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     for name, v in verdicts.items():
         print(f"| {name} | " + " | ".join(f"{x:.3f}" for x in v.values()) + " |")
     print("\n### Why auto misses: foresight (auto's breakpoints, TTLs chosen knowing when each prefix comes back)\n")

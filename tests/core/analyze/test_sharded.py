@@ -150,6 +150,12 @@ def test_an_unreachable_dask_scheduler_is_named_within_seconds(day: Path) -> Non
     assert time.monotonic() - began < 20
 
 
+def test_auto_adaptive_is_refused_it_learns_across_tenants(day: Path) -> None:
+    # Its prior is the share of long gaps over every session of the trace, all tenants together.
+    with pytest.raises(ValueError, match=r"^strategies: auto_adaptive learn from every tenant's sessions"):
+        analyze_sharded(str(day), strategies=["auto", "auto_adaptive"])
+
+
 def test_an_unknown_engine_is_named(day: Path) -> None:
     with pytest.raises(EngineError, match="spark: expected one of local, dask"):
         analyze_sharded(str(day), engine="spark")

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from html import escape
 
+from cachepoint.core.analyze.adaptive import analyzer_only
 from cachepoint.core.analyze.report import AnalysisReport, ScenarioResult
 from cachepoint.core.analyze.terminal import (
     NEXT_STEPS,
@@ -207,7 +208,7 @@ def _legend(report: AnalysisReport) -> str:
         ("recorded", "the trace's own cache markers, replayed through the model"),
         ("none", "no caching at all: what “saved” is measured against"),
         ("the others", "each strategy, placed on every request (its own markers removed) as apply_cache_points would"),
-        ("best", "the cheapest scenario"),
+        ("best", "the cheapest scenario an adapter can place (auto_adaptive is analyzer only)"),
         ("*", "the scenario whose misses are explained below (--strategy)"),
         ("hit rate", "share of requests that read anything from the cache"),
         ("cached tokens", "share of prompt tokens read from the cache"),
@@ -418,6 +419,12 @@ def _cards(report: AnalysisReport) -> str:
             f"best: {escape(best.name)}<b>{fmt_usd(best.cost_usd)}</b>"
             f"<span class='good'>{fmt_usd(saved)} less than recorded</span>"
         )
+        for r in report.scenarios:  # cheaper still, but no adapter can place it: shown, not recommended
+            if analyzer_only(r.spec) and r.cost_usd is not None and r.cost_usd < best.cost_usd:
+                cards.append(
+                    f"{escape(r.name)}<b>{fmt_usd(r.cost_usd)}</b>"
+                    "<span class='dim'>costs less still, but is analyzer only</span>"
+                )
     return '<div class="cards">' + "".join(f'<div class="card">{c}</div>' for c in cards) + "</div>"
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cachepoint.core.analyze.adaptive import analyzer_only
 from cachepoint.core.analyze.causes import CAUSES, find_divergence, mechanics_cause
 from cachepoint.core.analyze.fingerprints import BlockPrint
 from cachepoint.core.analyze.prepare import Prepared
@@ -736,7 +737,8 @@ class Replay:
                 CauseSummary(code, cause.kind, cause.title, cause.fix, acc.requests, acc.lost, ())  # examples later
             )
         misses = MissReport(scenarios[focus].name, diagnosis.missed_requests, diagnosis.missed_tokens, tuple(summaries))
-        priced = [r for r in results_all if r.cost_usd is not None]
+        # The recommendation: the cheapest scenario an adapter can place (not an analyzer-only one).
+        priced = [r for r in results_all if r.cost_usd is not None and not analyzer_only(r.spec)]
         best = min(priced, key=lambda r: (r.cost_usd or 0.0, r.name)).name if priced else None
         return ReplayResult(
             results_all, sharing, observed, misses, examples, timeline, warn, best, scenarios[focus].name

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from cachepoint.core.analyze.adaptive import adapt_stream
 from cachepoint.core.analyze.prepare import PrepareContext, Prepared, decode_batch
 from cachepoint.core.analyze.replay import Replay, ReplayResult
 from cachepoint.core.analyze.report import AnalysisReport, MissExample
@@ -500,7 +501,8 @@ def analyze(
             prepared = _prepare_all(lines.iterate(), settings, local, jobs, pool)
             if progress is not None:
                 prepared = _reading(prepared, progress, None if compressed else size)
-            tally = replay.run(intake.requests(prepared), _replaying(progress))
+            ordered = adapt_stream(intake.requests(prepared), scenarios, table=table)  # TTLs from past gaps
+            tally = replay.run(ordered, _replaying(progress))
             tally.trace = intake.tally()
             try:
                 report = build_report(replay, tally, source=source, lines=lines, started=started)

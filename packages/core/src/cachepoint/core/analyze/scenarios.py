@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cachepoint.core.analyze.adaptive import auto_adaptive
 from cachepoint.core.analyze.incumbents import INCUMBENTS, Incumbent
 from cachepoint.core.prompt import Decision, PrefixView, Strategy, plan_cache_points
 from cachepoint.core.prompt import strategies as builtins
@@ -38,7 +39,8 @@ __all__ = [
 
 ScenarioKind = Literal["recorded", "none", "strategy"]
 
-#: The strategies a spec may name: the built-ins, and what frameworks place today (`analyze.incumbents`).
+#: The strategies a spec may name: the built-ins, what frameworks place today (`analyze.incumbents`), and
+#: `auto_adaptive` (`analyze.adaptive`).
 STRATEGY_FACTORIES: dict[str, Callable[..., Strategy]] = {
     "auto": builtins.auto,
     "stable_prefix": builtins.stable_prefix,
@@ -46,6 +48,8 @@ STRATEGY_FACTORIES: dict[str, Callable[..., Strategy]] = {
     "cache_at": builtins.cache_at,
     "rolling": builtins.rolling,
     **INCUMBENTS,
+    # Analyzer only (`analyze.adaptive`): TTLs from each session's past gaps, which no live adapter keeps yet.
+    "auto_adaptive": auto_adaptive,
 }
 
 #: Strategies replayed by default: each built-in, with the arguments a first-time user would pick.
@@ -100,7 +104,7 @@ def parse_strategy(spec: str) -> Scenario:
     >>> parse_strategy("magic()")
     Traceback (most recent call last):
     ...
-    ValueError: strategy 'magic()': unknown strategy 'magic' (known: auto, cache_at, cache_until, crewai_default, ...)
+    ValueError: strategy 'magic()': unknown strategy 'magic' (known: auto, auto_adaptive, cache_at, cache_until, ...)
     """
     text = spec.strip()
     try:

@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from cachepoint.core.analyze.adaptive import adapt_stream, analyzer_only
 from cachepoint.core.analyze.engines import map_shards
 from cachepoint.core.analyze.merge import build_report, merge_tallies
 from cachepoint.core.analyze.prepare import PrepareContext, Prepared
@@ -135,7 +136,7 @@ def analyze_tenant(shard: bytes) -> bytes:
 
     try:
         with collector_paused():
-            tally = replay.run(intake.requests(prepared()))
+            tally = replay.run(adapt_stream(intake.requests(prepared()), scenarios))
     except TraceFormatError as exc:
         return orjson.dumps({"error": [exc.line, exc.path, exc.detail]})
     try:
@@ -208,6 +209,13 @@ def analyze_sharded(
     if not reorder_window >= 0:
         raise ValueError(f"reorder_window: expected 0 or more seconds, got {reorder_window!r}")
     specs, scenarios, chosen = _chosen(strategies, focus)
+    learning = [s.spec for s in scenarios if s.kind == "strategy" and analyzer_only(s.spec)]
+    if learning:
+        raise ValueError(
+            f"strategies: {', '.join(learning)} learn from every tenant's sessions at once (a prior over all of "
+            "them), so a replay per tenant would not give the one-process numbers; analyze without --engine, or "
+            "compare without it"
+        )
     options = {
         "provider": provider,
         "model": model,

@@ -18,6 +18,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from cachepoint.core.analyze.adaptive import analyzer_only
 from cachepoint.core.analyze.report import AnalysisReport, ScenarioResult
 
 __all__ = [
@@ -212,7 +213,7 @@ def _strategies(report: AnalysisReport) -> RenderableType:
             )
         )
     if report.best:
-        legend.append(("best", "the cheapest scenario"))
+        legend.append(("best", "the cheapest scenario an adapter can place (auto_adaptive is analyzer only)"))
     legend.append(("*", "the scenario whose misses are explained below (--strategy)"))
     legend.append(("hit rate", "share of requests that read anything from the cache"))
     legend.append(("cached", "share of prompt tokens read from the cache"))
@@ -306,6 +307,11 @@ def _verdict(report: AnalysisReport) -> RenderableType | None:
         text.append(f" would cost {fmt_usd(best.cost_usd)} instead of {fmt_usd(recorded.cost_usd)} ({REPLAYED}), ")
         text.append(f"{fmt_usd(saved)} less ({share * 100:.1f}%)", style="bold green")
         text.append(f", and read {fmt_pct(best.cached_token_ratio)} of prompt tokens from the cache.")
+    for cheaper in _cheaper_analyzer_only(report, best.cost_usd):
+        text.append(
+            f" {cheaper.name} costs less still ({fmt_usd(cheaper.cost_usd)}), but is analyzer only: it picks TTLs "
+            "from each session's past gaps, which no adapter keeps yet."
+        )
     o = report.observed
     if o is not None and o.observed.cost_usd is not None:
         text.append(
@@ -313,6 +319,11 @@ def _verdict(report: AnalysisReport) -> RenderableType | None:
             f"{fmt_usd(o.observed.cost_usd)} ({REPORTED}): see below."
         )
     return text
+
+
+def _cheaper_analyzer_only(report: AnalysisReport, cost: float) -> list[ScenarioResult]:
+    """Analyzer-only scenarios (`cachepoint.core.analyze.adaptive.ANALYZER_ONLY`) that cost less than ``cost``."""
+    return [r for r in report.scenarios if analyzer_only(r.spec) and r.cost_usd is not None and r.cost_usd < cost]
 
 
 def _observed(report: AnalysisReport) -> RenderableType | None:

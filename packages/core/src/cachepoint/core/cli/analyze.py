@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,8 @@ def register(subparsers: Any) -> None:
         action="append",
         metavar="SPEC",
         help="a strategy to replay, e.g. auto, 'rolling(8)', \"cache_at('system', -1)\" (repeatable; default: "
-        "auto, stable_prefix, cache_until(-1), cache_at('tools', 'system', -1), rolling(4))",
+        "auto, stable_prefix, cache_until(-1), cache_at('tools', 'system', -1), rolling(4); analyzer-only ones such as "
+        "auto_adaptive alone are added to those)",
     )
     parser.add_argument(
         "--optimum",
@@ -267,6 +269,19 @@ def output_problem(target: str) -> str | None:
     return None
 
 
+def _compared(compare: list[str] | None, defaults: Sequence[str]) -> list[str]:
+    """The strategies to replay: ``--compare`` as given, or the defaults; an analyzer-only strategy alone
+    (``--compare auto_adaptive``) is compared with the defaults, which hold auto: it is only worth a look next to
+    what an adapter can place."""
+    from cachepoint.core.analyze.adaptive import analyzer_only
+
+    if not compare:
+        return list(defaults)
+    if all(analyzer_only(spec) for spec in compare):
+        return [*defaults, *compare]
+    return list(compare)
+
+
 def _problem_before_the_run(args: argparse.Namespace) -> str | None:
     """Bad input that can be told before any work: the trace, the report's destination, the options."""
     if (problem := _inputs(args)) is not None:
@@ -387,7 +402,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
 
     if (problem := _problem_before_the_run(args)) is not None:
         return error(problem)
-    specs = list(args.compare or DEFAULT_STRATEGIES)
+    specs = _compared(args.compare, DEFAULT_STRATEGIES)
     bracket = None
     progress, update = _progress_bar(sys.stderr.isatty() and not args.no_progress)
     try:
