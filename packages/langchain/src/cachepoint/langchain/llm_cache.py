@@ -18,6 +18,9 @@ What it adds to LangChain's own caches:
 - **Safe values**: generations are stored as ``langchain_core.load.dumps`` JSON inside core's codec envelope
   (checksummed, or HMAC-signed with ``Codec(signing_keys=...)``), and read back with ``loads`` admitting only
   generation and AI message classes. No pickle.
+- **Each hit its own copy**: a hit returns a deep copy of the stored generations (made by `hit_copies.copier`,
+  built once per parsed entry), so a caller or LangChain changing one answer (its metadata, its content list)
+  never changes what a later hit returns. LangChain's own ``InMemoryCache`` shares them.
 - **Honest hits**: a replayed message says so in ``response_metadata["cachepoint_cache"] == "hit"``, and with a
   ``ledger`` each hit is recorded as a hit with zero provider tokens (LangChain's own hit path repeats the first
   call's token counts in ``usage_metadata``, with ``total_cost: 0``).
