@@ -162,3 +162,57 @@ def test_the_builders_request_copy_keeps_every_field() -> None:
     copy = with_messages(shell, messages)
     assert copy == replace(shell, messages=messages)
     assert all(getattr(copy, f.name) is getattr(shell, f.name) for f in fields(Request) if f.name != "messages")
+
+
+@settings(max_examples=300)
+@given(st.lists(JSON, max_size=5))
+def test_a_lists_json_is_its_items_json_joined(items: list[Any]) -> None:
+    # The builder cuts the last message's JSON out of the whole list's JSON rather than writing it again (a list
+    # orjson refuses, such as one holding an int beyond 64 bits, takes the plain path before any cut).
+    whole = outcome(orjson.dumps, items)
+    if whole[0] == "ok":
+        assert whole[1] == b"[" + b",".join(orjson.dumps(item) for item in items) + b"]"
+    else:
+        assert any(outcome(orjson.dumps, item)[0] == "error" for item in items)
+
+
+TEXTS = st.text(max_size=6)
+CHAT = st.lists(
+    st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": TEXTS})
+    | st.fixed_dictionaries(
+        {
+            "role": st.sampled_from(["user", "assistant"]),
+            "content": st.lists(
+                st.fixed_dictionaries(
+                    {"type": st.just("text"), "text": TEXTS},
+                    optional={"cache_control": st.just({"type": "ephemeral"})},
+                ),
+                min_size=1,
+                max_size=2,
+            ),
+        }
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(CHAT, min_size=1, max_size=3), st.randoms(use_true_random=False))
+def test_the_builder_keys_each_new_message_by_its_own_json(conversations: list[list[Any]], rng: Any) -> None:
+    # Sessions growing turn by turn, interleaved: each message the builder remembers is keyed by exactly the JSON
+    # of a message it was sent (an off-by-one in the cut would key it by a "," or "]" too), and the views agree
+    # with the plain path.
+    builder = ViewBuilder(provider="anthropic")
+    sent: set[bytes] = set()
+    turns = [(c, n) for c in conversations for n in range(1, len(c) + 1)]
+    rng.shuffle(turns)
+    for conversation, n in sorted(turns, key=lambda t: t[1]):
+        payload = orjson.loads(orjson.dumps({"model": "claude-sonnet-4-5", "messages": conversation[:n]}))
+        sent.update(orjson.dumps(m) for m in payload["messages"])
+        got = builder.view(payload)
+        want = Request.parse(payload).positions(provider="anthropic")
+        assert got.positions == want.positions
+        assert got.request == want.request
+    remembered = {key for key, _ in builder._messages.items()}
+    assert remembered <= sent

@@ -400,8 +400,11 @@ class ViewBuilder:
         else:
             entries, ends, offset = [], [], 0
         memo = self._messages
-        for item in items[matched:]:
-            message_key = json(item)
+        last = count - 1
+        for i in range(matched, count):
+            # The last message's JSON is the list's JSON between the "," (or "[") after the messages before it and
+            # the closing "]" (orjson writes a list as its items' JSON joined by ","): cut, not serialized again.
+            message_key = text[offset + 1 : -1] if i == last else json(items[i])
             entry = memo.get(message_key)
             if entry is None:
                 entry = _Message(message_key)
