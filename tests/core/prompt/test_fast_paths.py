@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import fields, replace
+from dataclasses import FrozenInstanceError, fields, replace
 from types import MappingProxyType
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +23,8 @@ from cachepoint.core.prompt import Request, RequestFormatError, ViewBuilder
 from cachepoint.core.prompt.builder import with_messages
 from cachepoint.core.prompt.formats import detect_format
 from cachepoint.core.prompt.formats.base import _default, dumps, is_mapping
-from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Tool
-from cachepoint.core.prompt.positions import _message_locator
+from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Tool, new_block, new_message
+from cachepoint.core.prompt.positions import Position, _message_locator, new_position
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
@@ -216,3 +217,88 @@ def test_the_builder_keys_each_new_message_by_its_own_json(conversations: list[l
         assert got.request == want.request
     remembered = {key for key, _ in builder._messages.items()}
     assert remembered <= sent
+
+
+SHORT = st.text(max_size=4)
+MARKERS = st.none() | st.builds(CacheMarker, st.none() | st.sampled_from(["5m", "1h"]), st.none() | st.just({"x": 1}))
+SECTIONS = st.sampled_from(["tools", "system", "messages"])
+
+
+def same_object(got: Any, want: Any) -> None:
+    assert type(got) is type(want)
+    assert got == want
+    assert repr(got) == repr(want)
+    for f in fields(want):
+        assert getattr(got, f.name) is getattr(want, f.name), f.name
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "index": st.integers(0, 500),
+            "locator": st.builds(Locator, SECTIONS, st.none() | st.integers(0, 9), st.integers(0, 9)),
+            "path": SHORT,
+            "section": SECTIONS,
+            "layer": SECTIONS,
+            "role": st.none() | SHORT,
+            "kind": SHORT,
+            "type": SHORT,
+            "tokens": st.integers(0, 10**6),
+            "cumulative_tokens": st.integers(0, 10**7),
+            "block_hash": SHORT,
+            "prefix_hash": SHORT,
+            "lookback_index": st.integers(-1, 500),
+            "eligible": st.booleans(),
+            "ineligible_reason": st.none() | SHORT,
+            "marker": MARKERS,
+            "stable": st.booleans(),
+            "message_start": st.booleans(),
+        }
+    )
+)
+def test_the_position_builder_makes_what_the_constructor_makes(values: dict[str, Any]) -> None:
+    # new_position fills each slot with its own setter, skipping the frozen dataclass's __init__.
+    assert {f.name for f in fields(Position)} == set(values)
+    values = {f.name: values[f.name] for f in fields(Position)}  # the constructor's order, for the positional call
+    want = Position(**values)
+    same_object(new_position(**values), want)
+    same_object(new_position(*values.values()), want)
+    assert hash(new_position(**values)) == hash(want)
+    with pytest.raises(FrozenInstanceError):
+        new_position(**values).tokens = 1  # type: ignore[misc]
+
+
+BLOCK_DATA = st.dictionaries(SHORT, JSON, max_size=3)
+
+
+@given(SHORT, BLOCK_DATA, SHORT, MARKERS, st.integers(0, 4))
+def test_the_block_builder_makes_what_the_constructor_makes(
+    kind: str, data: dict[str, Any], fmt: str, marker: CacheMarker | None, nested: int
+) -> None:
+    want = Block(kind, data, fmt, marker, nested_markers=nested)
+    got = new_block(kind, data, fmt, marker, nested)
+    same_object(got, want)
+    assert vars(got) == vars(want)
+    assert replace(got, stable=True) == replace(want, stable=True)
+    with pytest.raises(FrozenInstanceError):
+        got.kind = "x"  # type: ignore[misc]
+
+
+@given(
+    st.tuples(
+        SHORT,
+        st.lists(st.builds(new_block, SHORT, BLOCK_DATA, SHORT), max_size=3).map(tuple),
+        st.sampled_from(["list", "string", "none", "item"]),
+        st.dictionaries(SHORT, JSON, max_size=2),
+        SHORT,
+        st.lists(SHORT, max_size=3).map(tuple),
+    )
+)
+def test_the_message_builder_makes_what_the_constructor_makes(fields_in_order: tuple[Any, ...]) -> None:
+    role, blocks, form, extra, fmt, keys = fields_in_order
+    want = Message(role, blocks, form, extra, fmt, keys)
+    got = new_message(role, blocks, form, extra, fmt, keys)
+    same_object(got, want)
+    assert vars(got) == vars(want)
+    with pytest.raises(FrozenInstanceError):
+        got.role = "x"  # type: ignore[misc]
