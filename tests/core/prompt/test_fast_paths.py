@@ -25,6 +25,7 @@ from cachepoint.core.prompt.formats import detect_format
 from cachepoint.core.prompt.formats.base import _default, dumps, is_mapping
 from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Tool, new_block, new_message
 from cachepoint.core.prompt.positions import Position, _message_locator, new_position
+from cachepoint.core.tokens import EstimateCounter
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
@@ -302,3 +303,46 @@ def test_the_message_builder_makes_what_the_constructor_makes(fields_in_order: t
     assert vars(got) == vars(want)
     with pytest.raises(FrozenInstanceError):
         got.role = "x"  # type: ignore[misc]
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.text(max_size=40) | st.sampled_from(["", "The quick brown fox.", "HTTPServer 12345 \u00e9t\u00e9"]),
+        max_size=6,
+    )
+)
+def test_the_estimate_without_the_memo_is_what_the_counter_counts(texts: list[str]) -> None:
+    # The builder counts with EstimateCounter.estimate (it remembers block tokens itself); the counter answers
+    # from its memo the second time: the same numbers either way.
+    counter = EstimateCounter()
+    for text in texts + texts:
+        assert EstimateCounter.estimate(text) == counter.count(text)
+
+
+class Doubled:
+    """A counter of another kind: the builder must ask it, not the estimator."""
+
+    def count(self, text: str) -> int:
+        return 2 * len(text)
+
+
+class Subclassed(EstimateCounter):
+    """An EstimateCounter subclass counting otherwise: asked as given too."""
+
+    def count(self, text: str) -> int:
+        return 3 * len(text)
+
+
+def test_the_builder_counts_with_the_counter_it_was_given() -> None:
+    payload = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 8,
+        "system": "You are terse.",
+        "messages": [{"role": "user", "content": "Hello there, how are you?"}],
+    }
+    for counter in (EstimateCounter(), Doubled(), Subclassed()):
+        got = ViewBuilder(provider="anthropic", counter=counter).view(payload)
+        want = Request.parse(payload).positions(provider="anthropic", counter=counter)
+        assert [p.tokens for p in got] == [p.tokens for p in want]
+        assert got.counter is counter
