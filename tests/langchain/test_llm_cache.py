@@ -21,11 +21,12 @@ from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, Generation
 from langchain_core.prompts import ChatPromptTemplate
+from pydantic import BaseModel
 
 from cachepoint.core.bridge import run_sync
 from cachepoint.core.emulator import Emulator
 from cachepoint.core.response_cache import CachePolicy
-from cachepoint.core.stores import MemoryStore, RedisStore
+from cachepoint.core.stores import CacheStore, MemoryStore, RedisStore
 from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain import CachepointCallbackHandler, CachepointLLMCache
 from cachepoint.langchain.llm_cache import parse_llm_string, parse_prompt
@@ -491,6 +492,107 @@ def test_changing_what_a_hit_returned_does_not_change_the_next_hit() -> None:
     assert cache.lookup(dumps([HumanMessage("Hi")]), model._get_llm_string()) == cache.lookup(
         dumps([HumanMessage("Hi")]), model._get_llm_string()
     )
+
+
+# --- each hit is its own copy ---
+
+
+def rich_answer() -> AIMessage:
+    """An answer with mutable parts everywhere a caller (or LangChain) may change one: content blocks, nested
+    response metadata, additional kwargs, tool calls, usage details."""
+    return AIMessage(
+        [{"type": "text", "text": "Restart the router."}, {"type": "text", "text": "Then wait.", "extras": {"n": [1]}}],
+        response_metadata={"model_name": "fake", "stop_reason": "end_turn", "usage": {"cache_read": [3, 4]}},
+        additional_kwargs={"refusal": None, "notes": {"tags": ["a", "b"]}},
+        tool_calls=[{"name": "lookup", "args": {"serial": ["X1"]}, "id": "call-1", "type": "tool_call"}],
+        usage_metadata={
+            "input_tokens": 20,
+            "output_tokens": 4,
+            "total_tokens": 24,
+            "input_token_details": {"cache_read": 10, "cache_creation": 2},
+        },
+    )
+
+
+def mutate(message: BaseMessage) -> None:
+    """What callers do to a result: LangChain writes metadata and ids, agents append to content."""
+    assert isinstance(message, AIMessage)
+    assert isinstance(message.content, list)
+    message.response_metadata["model_name"] = "changed"
+    message.response_metadata["usage"]["cache_read"].append(99)
+    message.additional_kwargs["notes"]["tags"].append("mine")
+    message.additional_kwargs["added"] = True
+    message.content.append({"type": "text", "text": "appended"})
+    first = message.content[0]
+    assert isinstance(first, dict)
+    first["text"] = "changed"
+    message.tool_calls[0]["args"]["serial"].append("X2")
+    assert message.usage_metadata is not None
+    message.usage_metadata["input_token_details"]["cache_read"] = 999
+
+
+def mutable_parts(value: Any, found: dict[int, Any] | None = None) -> dict[int, Any]:
+    """Every mutable object reachable from ``value`` (models, dicts, lists, sets), by id (the objects are kept,
+    so the ids stay theirs)."""
+    found = {} if found is None else found
+    if id(value) in found:
+        return found
+    if isinstance(value, BaseModel):
+        found[id(value)] = value
+        for part in (value.__dict__, value.__pydantic_fields_set__, value.__pydantic_extra__):
+            if part is not None:
+                mutable_parts(part, found)
+    elif isinstance(value, dict):
+        found[id(value)] = value
+        for item in value.values():
+            mutable_parts(item, found)
+    elif isinstance(value, (list, set)):
+        found[id(value)] = value
+        for item in value:
+            mutable_parts(item, found)
+    return found
+
+
+@pytest.fixture(params=["memory", "redis"])
+def hit_store(request: pytest.FixtureRequest) -> CacheStore:
+    if request.param == "memory":
+        return MemoryStore(max_entries=10)
+    store: RedisStore = request.getfixturevalue("redis_store")
+    return store
+
+
+def test_each_hit_is_its_own_copy_of_what_was_stored(hit_store: CacheStore) -> None:
+    model = GenericFakeChatModel(
+        messages=iter([rich_answer(), AIMessage("second answer")]), cache=CachepointLLMCache(hit_store)
+    )
+    model.invoke("Hi")  # stored
+    first = model.invoke("Hi")
+    as_stored = first.model_dump()
+    assert first.response_metadata["cachepoint_cache"] == "hit"
+    mutate(first)
+    second = model.invoke("Hi")
+    assert second.model_dump() == as_stored
+    shared = mutable_parts(first).keys() & mutable_parts(second).keys()
+    assert not shared, [mutable_parts(first)[i] for i in shared]
+    third = model.invoke("Hi")
+    assert not mutable_parts(second).keys() & mutable_parts(third).keys()
+
+
+async def test_each_hit_is_its_own_copy_of_what_was_stored_async(hit_store: CacheStore) -> None:
+    model = GenericFakeChatModel(
+        messages=iter([rich_answer(), AIMessage("second answer")]), cache=CachepointLLMCache(hit_store)
+    )
+    await model.ainvoke("Hi")  # stored
+    first = await model.ainvoke("Hi")
+    as_stored = first.model_dump()
+    assert first.response_metadata["cachepoint_cache"] == "hit"
+    mutate(first)
+    second = await model.ainvoke("Hi")
+    assert second.model_dump() == as_stored
+    shared = mutable_parts(first).keys() & mutable_parts(second).keys()
+    assert not shared, [mutable_parts(first)[i] for i in shared]
+    third = await model.ainvoke("Hi")
+    assert not mutable_parts(second).keys() & mutable_parts(third).keys()
 
 
 def test_every_hit_through_invoke_is_counted_in_the_ledger_and_stats() -> None:

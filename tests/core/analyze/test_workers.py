@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from cachepoint.core.analyze import AnalysisReport, analyze
+from cachepoint.core.analyze.workers import WorkerPool
 from cachepoint.core.simulate import EngineOptions, OpenAIOptions
 from cachepoint.core.traces import TraceFormatError
 
@@ -210,3 +211,19 @@ def test_the_command_line_reports_a_killed_worker_as_an_error_not_a_traceback(bi
     assert "Traceback" not in err
     assert "error: a worker process died" in err
     assert "killed by SIGKILL" in err
+
+
+def test_work_of_one_lane_runs_in_one_worker() -> None:
+    # Each tenant's work lands in one worker (its memos stay warm there); the tenants spread over both workers,
+    # and work without a lane still runs.
+    with WorkerPool(2) as pool:
+        jobs = [(lane, pool.submit(f"asking {lane}", os.getpid, lane=lane)) for _ in range(6) for lane in "abcd"]
+        pids: dict[str, set[int]] = {}
+        for lane, job in jobs:
+            pids.setdefault(lane, set()).add(pool.result(job))
+        free = {pool.result(pool.submit("asking", os.getpid)) for _ in range(4)}
+    assert all(len(found) == 1 for found in pids.values()), pids
+    workers = set().union(*pids.values())
+    assert len(workers) == 2
+    assert free <= workers
+    assert os.getpid() not in workers

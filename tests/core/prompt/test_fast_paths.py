@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import fields, replace
+from dataclasses import FrozenInstanceError, fields, replace
 from types import MappingProxyType
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +23,9 @@ from cachepoint.core.prompt import Request, RequestFormatError, ViewBuilder
 from cachepoint.core.prompt.builder import with_messages
 from cachepoint.core.prompt.formats import detect_format
 from cachepoint.core.prompt.formats.base import _default, dumps, is_mapping
-from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Tool
-from cachepoint.core.prompt.positions import _message_locator
+from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Tool, new_block, new_message
+from cachepoint.core.prompt.positions import Position, _message_locator, new_position
+from cachepoint.core.tokens import EstimateCounter
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
@@ -162,3 +164,185 @@ def test_the_builders_request_copy_keeps_every_field() -> None:
     copy = with_messages(shell, messages)
     assert copy == replace(shell, messages=messages)
     assert all(getattr(copy, f.name) is getattr(shell, f.name) for f in fields(Request) if f.name != "messages")
+
+
+@settings(max_examples=300)
+@given(st.lists(JSON, max_size=5))
+def test_a_lists_json_is_its_items_json_joined(items: list[Any]) -> None:
+    # The builder cuts the last message's JSON out of the whole list's JSON rather than writing it again (a list
+    # orjson refuses, such as one holding an int beyond 64 bits, takes the plain path before any cut).
+    whole = outcome(orjson.dumps, items)
+    if whole[0] == "ok":
+        assert whole[1] == b"[" + b",".join(orjson.dumps(item) for item in items) + b"]"
+    else:
+        assert any(outcome(orjson.dumps, item)[0] == "error" for item in items)
+
+
+TEXTS = st.text(max_size=6)
+CHAT = st.lists(
+    st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": TEXTS})
+    | st.fixed_dictionaries(
+        {
+            "role": st.sampled_from(["user", "assistant"]),
+            "content": st.lists(
+                st.fixed_dictionaries(
+                    {"type": st.just("text"), "text": TEXTS},
+                    optional={"cache_control": st.just({"type": "ephemeral"})},
+                ),
+                min_size=1,
+                max_size=2,
+            ),
+        }
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(CHAT, min_size=1, max_size=3), st.randoms(use_true_random=False))
+def test_the_builder_keys_each_new_message_by_its_own_json(conversations: list[list[Any]], rng: Any) -> None:
+    # Sessions growing turn by turn, interleaved: each message the builder remembers is keyed by exactly the JSON
+    # of a message it was sent (an off-by-one in the cut would key it by a "," or "]" too), and the views agree
+    # with the plain path.
+    builder = ViewBuilder(provider="anthropic")
+    sent: set[bytes] = set()
+    turns = [(c, n) for c in conversations for n in range(1, len(c) + 1)]
+    rng.shuffle(turns)
+    for conversation, n in sorted(turns, key=lambda t: t[1]):
+        payload = orjson.loads(orjson.dumps({"model": "claude-sonnet-4-5", "messages": conversation[:n]}))
+        sent.update(orjson.dumps(m) for m in payload["messages"])
+        got = builder.view(payload)
+        want = Request.parse(payload).positions(provider="anthropic")
+        assert got.positions == want.positions
+        assert got.request == want.request
+    remembered = {key for key, _ in builder._messages.items()}
+    assert remembered <= sent
+
+
+SHORT = st.text(max_size=4)
+MARKERS = st.none() | st.builds(CacheMarker, st.none() | st.sampled_from(["5m", "1h"]), st.none() | st.just({"x": 1}))
+SECTIONS = st.sampled_from(["tools", "system", "messages"])
+
+
+def same_object(got: Any, want: Any) -> None:
+    assert type(got) is type(want)
+    assert got == want
+    assert repr(got) == repr(want)
+    for f in fields(want):
+        assert getattr(got, f.name) is getattr(want, f.name), f.name
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "index": st.integers(0, 500),
+            "locator": st.builds(Locator, SECTIONS, st.none() | st.integers(0, 9), st.integers(0, 9)),
+            "path": SHORT,
+            "section": SECTIONS,
+            "layer": SECTIONS,
+            "role": st.none() | SHORT,
+            "kind": SHORT,
+            "type": SHORT,
+            "tokens": st.integers(0, 10**6),
+            "cumulative_tokens": st.integers(0, 10**7),
+            "block_hash": SHORT,
+            "prefix_hash": SHORT,
+            "lookback_index": st.integers(-1, 500),
+            "eligible": st.booleans(),
+            "ineligible_reason": st.none() | SHORT,
+            "marker": MARKERS,
+            "stable": st.booleans(),
+            "message_start": st.booleans(),
+        }
+    )
+)
+def test_the_position_builder_makes_what_the_constructor_makes(values: dict[str, Any]) -> None:
+    # new_position fills each slot with its own setter, skipping the frozen dataclass's __init__.
+    assert {f.name for f in fields(Position)} == set(values)
+    values = {f.name: values[f.name] for f in fields(Position)}  # the constructor's order, for the positional call
+    want = Position(**values)
+    same_object(new_position(**values), want)
+    same_object(new_position(*values.values()), want)
+    assert hash(new_position(**values)) == hash(want)
+    with pytest.raises(FrozenInstanceError):
+        new_position(**values).tokens = 1  # type: ignore[misc]
+
+
+BLOCK_DATA = st.dictionaries(SHORT, JSON, max_size=3)
+
+
+@given(SHORT, BLOCK_DATA, SHORT, MARKERS, st.integers(0, 4))
+def test_the_block_builder_makes_what_the_constructor_makes(
+    kind: str, data: dict[str, Any], fmt: str, marker: CacheMarker | None, nested: int
+) -> None:
+    want = Block(kind, data, fmt, marker, nested_markers=nested)
+    got = new_block(kind, data, fmt, marker, nested)
+    same_object(got, want)
+    assert vars(got) == vars(want)
+    assert replace(got, stable=True) == replace(want, stable=True)
+    with pytest.raises(FrozenInstanceError):
+        got.kind = "x"  # type: ignore[misc]
+
+
+@given(
+    st.tuples(
+        SHORT,
+        st.lists(st.builds(new_block, SHORT, BLOCK_DATA, SHORT), max_size=3).map(tuple),
+        st.sampled_from(["list", "string", "none", "item"]),
+        st.dictionaries(SHORT, JSON, max_size=2),
+        SHORT,
+        st.lists(SHORT, max_size=3).map(tuple),
+    )
+)
+def test_the_message_builder_makes_what_the_constructor_makes(fields_in_order: tuple[Any, ...]) -> None:
+    role, blocks, form, extra, fmt, keys = fields_in_order
+    want = Message(role, blocks, form, extra, fmt, keys)
+    got = new_message(role, blocks, form, extra, fmt, keys)
+    same_object(got, want)
+    assert vars(got) == vars(want)
+    with pytest.raises(FrozenInstanceError):
+        got.role = "x"  # type: ignore[misc]
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.text(max_size=40) | st.sampled_from(["", "The quick brown fox.", "HTTPServer 12345 \u00e9t\u00e9"]),
+        max_size=6,
+    )
+)
+def test_the_estimate_without_the_memo_is_what_the_counter_counts(texts: list[str]) -> None:
+    # The builder counts with EstimateCounter.estimate (it remembers block tokens itself); the counter answers
+    # from its memo the second time: the same numbers either way.
+    counter = EstimateCounter()
+    for text in texts + texts:
+        assert EstimateCounter.estimate(text) == counter.count(text)
+
+
+class Doubled:
+    """A counter of another kind: the builder must ask it, not the estimator."""
+
+    def count(self, text: str) -> int:
+        return 2 * len(text)
+
+
+class Subclassed(EstimateCounter):
+    """An EstimateCounter subclass counting otherwise: asked as given too."""
+
+    def count(self, text: str) -> int:
+        return 3 * len(text)
+
+
+def test_the_builder_counts_with_the_counter_it_was_given() -> None:
+    payload = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 8,
+        "system": "You are terse.",
+        "messages": [{"role": "user", "content": "Hello there, how are you?"}],
+    }
+    for counter in (EstimateCounter(), Doubled(), Subclassed()):
+        got = ViewBuilder(provider="anthropic", counter=counter).view(payload)
+        want = Request.parse(payload).positions(provider="anthropic", counter=counter)
+        assert [p.tokens for p in got] == [p.tokens for p in want]
+        assert got.counter is counter

@@ -100,11 +100,19 @@ class LRU(Generic[K, V]):
             if old is not None:
                 self.bytes -= size(key, old)
             self.bytes += size(key, value)
-        data[key] = value
-        try:
-            data.move_to_end(key)
-        except KeyError:  # another thread evicted it in between
-            return
+            # A new key goes to the end when stored; only a replaced one keeps its old place and must move.
+            data[key] = value
+            if old is not None:
+                try:
+                    data.move_to_end(key)
+                except KeyError:  # another thread evicted it in between
+                    return
+        else:
+            data[key] = value
+            try:
+                data.move_to_end(key)
+            except KeyError:  # another thread evicted it in between
+                return
         if (self.max_entries is not None and len(data) > self.max_entries) or (
             self.max_bytes is not None and self.bytes > self.max_bytes
         ):

@@ -220,11 +220,24 @@ class EstimateCounter:
             hit = self._cache.get(text)
         if hit is not None:
             return hit
-        value = _estimate_ascii(text) if text.isascii() else _estimate(text)
+        value = self.estimate(text)
         if self._cache_size:
             with self._lock:
                 self._cache.put(text, value)
         return value
+
+    @staticmethod
+    def estimate(text: str) -> int:
+        """What `count` returns for ``text``, computed without the memo (no lock, no lookup, nothing stored): for
+        callers that remember counts themselves, such as `cachepoint.core.prompt.ViewBuilder`, which keeps each
+        block's tokens by its content and counts only texts it has not seen.
+
+        >>> EstimateCounter.estimate("The quick brown fox jumps over the lazy dog.")
+        10
+        """
+        if not text:
+            return 0
+        return _estimate_ascii(text) if text.isascii() else _estimate(text)
 
     def __repr__(self) -> str:
         return "EstimateCounter()"

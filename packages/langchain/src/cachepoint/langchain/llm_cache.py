@@ -18,6 +18,9 @@ What it adds to LangChain's own caches:
 - **Safe values**: generations are stored as ``langchain_core.load.dumps`` JSON inside core's codec envelope
   (checksummed, or HMAC-signed with ``Codec(signing_keys=...)``), and read back with ``loads`` admitting only
   generation and AI message classes. No pickle.
+- **Each hit its own copy**: a hit returns a deep copy of the stored generations (made by `hit_copies.copier`,
+  built once per parsed entry), so a caller or LangChain changing one answer (its metadata, its content list)
+  never changes what a later hit returns. LangChain's own ``InMemoryCache`` shares them.
 - **Honest hits**: a replayed message says so in ``response_metadata["cachepoint_cache"] == "hit"``, and with a
   ``ledger`` each hit is recorded as a hit with zero provider tokens (LangChain's own hit path repeats the first
   call's token counts in ``usage_metadata``, with ``total_cost: 0``).
@@ -41,7 +44,7 @@ import json
 import logging
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +60,7 @@ from cachepoint.core.once import log_once
 from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import CacheStore
 from cachepoint.core.usage import UsageLedger
+from cachepoint.langchain.hit_copies import copier
 from cachepoint.langchain.usage import mark_hit, native_usage
 
 __all__ = ["CachepointLLMCache"]
@@ -100,6 +104,15 @@ class _Keyed:
     provider: str | None
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """One stored entry, parsed once: its generations (never handed out: the ledger reads their usage) and, for
+    each, a function making a fresh deep copy of it for a hit."""
+
+    generations: list[Generation]
+    copies: tuple[Callable[[], Generation], ...]
+
+
 class CachepointLLMCache(BaseCache):
     """LangChain's LLM cache over a cachepoint store: ``set_llm_cache(CachepointLLMCache(store))`` or
     ``ChatAnthropic(..., cache=CachepointLLMCache(store))``.
@@ -140,7 +153,7 @@ class CachepointLLMCache(BaseCache):
         self.calls = CallRecorder(ledger=ledger)
         self._keys: dict[tuple[str, str] | bytes, _Keyed] = {}
         self._key_chars = 0
-        self._values: dict[str, list[Generation]] = {}
+        self._values: dict[str, _Stored] = {}
         self._lock = threading.Lock()
 
     @property
@@ -270,37 +283,37 @@ class CachepointLLMCache(BaseCache):
 
     # --- values ---
 
-    def _load(self, data: Any) -> list[Generation]:
-        """Stored JSON to generations, chat messages marked as hits; the same stored text is parsed once (a hit
-        asks again)."""
+    def _load(self, data: Any) -> _Stored:
+        """Stored JSON to generations, chat messages marked as hits, and their copiers; the same stored text is
+        parsed once (a hit asks again)."""
         if not isinstance(data, str):
             raise TypeError(f"a LangChain cache entry holds JSON text, got {type(data).__name__}")
-        generations = self._values.get(data)
-        if generations is None:
+        stored = self._values.get(data)
+        if stored is None:
             generations = [
                 g.model_copy(update={"message": mark_hit(g.message)}) if isinstance(g, ChatGeneration) else g
                 for g in _parse_generations(data)
             ]
+            stored = _Stored(generations, tuple(copier(g) for g in generations))
             with self._lock:
                 if len(self._values) >= _VALUE_MEMO:
                     del self._values[next(iter(self._values))]
-                self._values[data] = generations
-        return generations
+                self._values[data] = stored
+        return stored
 
-    def _hit(self, generations: list[Generation], keyed: _Keyed) -> list[Generation]:
-        """The hit recorded, and generation objects of its own (LangChain replaces the message of a hit it
-        returns). Like LangChain's own caches, hits of one entry share the message's content: treat it as
-        read-only."""
+    def _hit(self, stored: _Stored, keyed: _Keyed) -> list[Generation]:
+        """The hit recorded, and a deep copy of the stored generations of its own: LangChain and the caller
+        change what a hit returns (its message, metadata, content lists), and no later hit may see that."""
         if self.calls.ledger is not None:
             labels = {"tenant": self.policy.tenant} if self.policy.tenant else {}
-            stored = next((g.message for g in generations if isinstance(g, ChatGeneration)), None)
+            message = next((g.message for g in stored.generations if isinstance(g, ChatGeneration)), None)
             self.calls.record_hit(
                 provider=keyed.provider,
                 model=keyed.model,
                 labels=labels,
-                usage=native_usage(stored) if stored is not None else None,
+                usage=native_usage(message) if message is not None else None,
             )
-        return [g.model_copy() for g in generations]
+        return [copy() for copy in stored.copies]
 
     def _forget(self) -> None:
         with self._lock:

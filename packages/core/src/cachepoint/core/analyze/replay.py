@@ -36,7 +36,7 @@ from cachepoint.core.analyze.report import (
     Timeline,
 )
 from cachepoint.core.analyze.scenarios import Scenario
-from cachepoint.core.analyze.spill import PrintStore
+from cachepoint.core.analyze.spill import PrintStore, RowSpill, SessionTotals
 from cachepoint.core.analyze.tally import CauseTally, Counts, DiagnosisTally, ReplayTally, Rows, SessionTally
 from cachepoint.core.analyze.tally import Example as _Example
 from cachepoint.core.prefix import PrefixCache
@@ -45,7 +45,7 @@ from cachepoint.core.providers import ModelInfo, Pricing, ProviderTable, Unknown
 from cachepoint.core.simulate import EngineOptions, OpenAIOptions, SimPrompt, SimResult, Simulator
 from cachepoint.core.usage import CacheUsage, call_cost
 
-__all__ = ["Replay", "ReplayResult"]
+__all__ = ["Held", "Replay", "ReplayResult"]
 
 _ENGINES = ("vllm", "sglang")
 _NO_WRITES: Mapping[str, int] = {}
@@ -86,6 +86,41 @@ class _CauseAcc:
     requests: int = 0
     lost: int = 0
     examples: list[tuple[int, int, int, _Example]] = field(default_factory=list)  # min-heap (lost, -line, n)
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a `Replay` holds in memory now (`Replay.held`), in counts: a test of bounded memory reads these
+    rather than the process's resident memory, which the allocator and other objects move.
+
+    Past the first window of traffic (``window`` seconds, or ``keep`` requests) every count levels off: the
+    kept requests and their indexes, the fingerprints in use, the simulators' entries (expired ones are swept)
+    and the sessions in memory (the rest wait on disk) depend on the traffic of one window, not on the trace.
+
+    Attributes:
+        requests: requests kept to compare later ones with (the window, or the last ``keep``).
+        blocks: distinct blocks the kept requests use.
+        prints: block fingerprints in memory (the others wait on disk).
+        indexed: prefixes in the sharing indexes (per cache partition and per session).
+        cache_entries: entries of every scenario's simulator, expired ones not yet swept included.
+        cache_partitions: cache partitions of every scenario's simulator.
+        sessions: per-session totals in memory (the others wait on disk).
+        timeline_rows: timeline rows in memory, waiting to be written.
+        memos: model rules and price lists looked up (one per provider and model).
+
+    >>> Held(0, 0, 0, 0, 0, 0, 0, 0, 0).cache_entries
+    0
+    """
+
+    requests: int
+    blocks: int
+    prints: int
+    indexed: int
+    cache_entries: int
+    cache_partitions: int
+    sessions: int
+    timeline_rows: int
+    memos: int
 
 
 @dataclass
@@ -306,7 +341,8 @@ class Replay:
     as far back as a cache read can reach; the budget keeps a short trace whole. Older requests are freed: the
     memory the replay needs is bounded by the traffic of one window, not by the length of the trace. The
     simulators keep their own state and drop expired entries themselves: the scenarios' numbers never depend
-    on the window.
+    on the window. Per-session totals beyond ``sessions_in_memory`` wait on disk (`SessionTotals`); `held`
+    counts what is in memory while the replay runs.
 
     ``focus`` ``None``: ``recorded`` when the trace caches already (cache markers, or a provider that caches by
     itself), else ``auto`` (or the first strategy); both are diagnosed until a request settles it.
@@ -341,6 +377,7 @@ class Replay:
         top_sessions: int = 20,
         window: float | None = None,
         keep: int = 25_000,
+        sessions_in_memory: int = 20_000,
     ) -> None:
         names = [s.name for s in scenarios]
         if focus is not None and focus not in names:
@@ -360,9 +397,36 @@ class Replay:
         self.top_sessions = top_sessions
         self.window = window
         self.keep = keep
+        self.sessions_in_memory = sessions_in_memory
         self._infos: dict[tuple[str, str], ModelInfo] = {}
         self._prices: dict[tuple[str, str], Pricing | None] = {}
         self._write_prices: dict[tuple[str, str], dict[str, float]] = {}
+        # What the running replay holds, for `held` (set by `run` for its duration).
+        self._holding: tuple[_Kept, list[_Track], SessionTotals, RowSpill] | None = None
+
+    def held(self) -> Held:
+        """What this replay holds in memory now (zeros outside `run`): call it from ``run``'s ``progress``.
+
+        >>> from cachepoint.core.analyze.scenarios import scenarios_for
+        >>> Replay(scenarios_for(["auto"])).held().requests
+        0
+        """
+        memos = len(self._infos) + len(self._prices) + len(self._write_prices)
+        if self._holding is None:
+            return Held(0, 0, 0, 0, 0, 0, 0, 0, memos)
+        kept, tracks, sessions, spill = self._holding
+        sims = [t.sim.held() for t in tracks if t.sim is not None]
+        return Held(
+            requests=len(kept.items),
+            blocks=len(kept.uses),
+            prints=kept.prints.in_memory,
+            indexed=len(kept.owners),
+            cache_entries=sum(h.entries for h in sims),
+            cache_partitions=sum(h.partitions for h in sims),
+            sessions=sessions.in_memory,
+            timeline_rows=spill.buffered,
+            memos=memos,
+        )
 
     # --- helpers ---
 
@@ -474,7 +538,8 @@ class Replay:
         # Per request: start, prompt tokens, every scenario's running cost, each charted scenario's tokens read.
         rows = Rows(3 + count + len(charted))  # start, line, prompt tokens, costs, reads: see `Rows`
         window = self.window if self.window is not None else 3600.0
-        session_totals: dict[tuple[str, str, str, str], list[Any]] = {}  # requests, tokens, shared, start, line
+        session_totals = SessionTotals(self.sessions_in_memory)
+        self._holding = (kept, tracks, session_totals, rows.spill)
         shared_sum = cacheable_sum = session_shared_sum = cold = input_sum = 0
 
         observed_acc: dict[tuple[str, str], CacheUsage] = {}
@@ -534,10 +599,7 @@ class Replay:
                         sm, _ = kept.insert(kept.sessions, skey, item.blocks, idx)
                         session_shared = item.cumulative[sm - 1] if sm else 0
                         session_shared_sum += session_shared
-                        totals = session_totals.setdefault(skey, [0, 0, 0, at, item.line])
-                        totals[0] += 1
-                        totals[1] += total
-                        totals[2] += session_shared
+                        session_totals.add(skey, total, session_shared, started=(at, item.line))
                         previous = kept.last_in_session.get(skey)
                         kept.last_in_session[skey] = idx
                     kept.add(idx, item)
@@ -617,11 +679,15 @@ class Replay:
                     if progress is not None:
                         progress(idx + 1)
 
+            sessions = len(session_totals)
+            top_sessions = session_totals.ranked(self.top_sessions)
         except BaseException:
             rows.close()
             raise
         finally:
             prints.close()
+            session_totals.close()
+            self._holding = None
         return ReplayTally(
             scenarios=[sc.name for sc in scenarios],
             charted=charted,
@@ -641,11 +707,11 @@ class Replay:
                 "cacheable": cacheable_sum,
                 "session_shared": session_shared_sum,
                 "cold": cold,
-                "sessions": len(session_totals),
+                "sessions": sessions,
             },
-            top_sessions=sorted(
-                (SessionTally(k[0], k[1], k[2], k[3], *v) for k, v in session_totals.items()), key=SessionTally.rank
-            )[: self.top_sessions],
+            top_sessions=[
+                SessionTally(k[0], k[1], k[2], k[3], *totals, *started) for k, totals, started in top_sessions
+            ],
             top_k=self.top_sessions,
             examples_k=self.examples,
             unknown=warned,

@@ -21,6 +21,13 @@ call and its result on its pipes). That is not the project's "no pickle" rule, w
 stores (cache keys and values, which never go this way): here both ends are this process and its own children,
 and the payloads are plain data and JSON bytes.
 
+Work can name a *lane* (`WorkerPool.submit`'s ``lane``: a tenant, a conversation): the work of one lane always
+runs in the same worker process, so what that worker memoizes for it (the view builder's pieces, the blocks it
+has described) is warm when the lane's next piece of work arrives and is not built again in another worker. The
+local pool is then one single-process executor per worker; lanes are dealt to the worker with the fewest lanes
+when first seen, and work without a lane goes to the worker with the least work waiting. An executor given by the
+caller places work itself: lanes are ignored there.
+
 A worker that dies (killed by the out-of-memory killer, a signal, a crash) fails its work at once: the pool
 watches every worker process, so `WorkerPool.result` raises `WorkerError` naming the work and how the process
 ended instead of waiting for an answer that cannot come. There is no deadline on a live worker: its share of the
@@ -32,7 +39,8 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import signal
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing.context import BaseContext
@@ -120,19 +128,52 @@ class WorkerPool:
             raise ValueError(f"workers: expected 1 or more, got {workers}")
         self.workers = workers
         self._given = executor
-        self._executor = executor
         self._context: _Tracked | None = None
+        self._slots: list[Executor] = []  # the local pool: one single-process executor per worker
+        self._waiting: list[deque[Future[Any]]] = []  # per worker, the futures handed to it (done ones pruned)
+        self._lanes: dict[Hashable, int] = {}  # lane -> its worker
 
-    def submit(self, work: str, fn: Callable[..., T], *args: Any) -> Job[T]:
+    def submit(self, work: str, fn: Callable[..., T], *args: Any, lane: Hashable | None = None) -> Job[T]:
         """Start ``fn(*args)`` in a worker: ``fn`` a module-level function, ``args`` plain data; ``work`` says
-        what it does (``"preparing lines 1 to 128"``), for the error if its worker dies."""
-        if self._executor is None:
-            self._context = _Tracked(multiprocessing.get_context("spawn"))
-            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)  # type: ignore[call-overload]
+        what it does (``"preparing lines 1 to 128"``), for the error if its worker dies. Work of one ``lane``
+        (any hashable: a tenant, a conversation) always runs in the same worker process of the local pool.
+
+        >>> import os
+        >>> with WorkerPool(2) as pool:
+        ...     pids = [pool.result(pool.submit("asking", os.getpid, lane="tenant-a")) for _ in range(3)]
+        >>> len(set(pids))
+        1
+        """
         try:
-            return Job(work, self._executor.submit(fn, *args))
+            if self._given is not None:
+                return Job(work, self._given.submit(fn, *args))
+            slot = self._slot(lane)
+            future = self._slots[slot].submit(fn, *args)
+            self._waiting[slot].append(future)
+            return Job(work, future)
         except BrokenExecutor as exc:  # a worker died after its last result: the pool takes no more work
             raise WorkerError(work, self._how(exc)) from exc
+
+    def _slot(self, lane: Hashable | None) -> int:
+        """The worker for ``lane`` (``None``: the one with the least work waiting), starting the pool if need be."""
+        if not self._slots:
+            self._context = _Tracked(multiprocessing.get_context("spawn"))
+            for _ in range(self.workers):
+                self._slots.append(ProcessPoolExecutor(max_workers=1, mp_context=self._context))  # type: ignore[call-overload]
+                self._waiting.append(deque())
+        if lane is not None:
+            found = self._lanes.get(lane)
+            if found is None:
+                counts = [0] * self.workers
+                for taken in self._lanes.values():
+                    counts[taken] += 1
+                found = self._lanes[lane] = counts.index(min(counts))
+            return found
+        for waiting in self._waiting:
+            while waiting and waiting[0].done():
+                waiting.popleft()
+        loads = [len(waiting) for waiting in self._waiting]
+        return loads.index(min(loads))
 
     def result(self, job: Job[T]) -> T:
         """The result of ``job``: the function's own exception is raised as it is; a dead worker is a
@@ -156,10 +197,12 @@ class WorkerPool:
     def close(self, *, wait: bool = True) -> None:
         """Stop the local pool: its processes hold nothing the caller needs once the results are in, so they are
         stopped rather than left to free their memory object by object (``wait``: for them to go)."""
-        executor, self._executor = self._executor, None
-        if executor is None or executor is self._given:
+        slots, self._slots = self._slots, []
+        self._waiting, self._lanes = [], {}
+        if not slots:
             return
-        executor.shutdown(wait=False, cancel_futures=True)
+        for executor in slots:
+            executor.shutdown(wait=False, cancel_futures=True)
         assert self._context is not None
         started = [p for p in self._context.processes if p.pid is not None]
         for process in started:
@@ -168,9 +211,10 @@ class WorkerPool:
         if wait:
             for process in started:
                 process.join()
-            # Join the executor's management thread too: left running after a worker died, it is woken at
+            # Join the executors' management threads too: left running after a worker died, one is woken at
             # interpreter exit through a pipe it has already closed, and Python prints that traceback on exit.
-            executor.shutdown(wait=True)
+            for executor in slots:
+                executor.shutdown(wait=True)
 
     def __enter__(self) -> WorkerPool:
         return self

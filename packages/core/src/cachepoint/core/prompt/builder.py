@@ -65,7 +65,7 @@ from cachepoint.core.prompt.positions import (
     implied_breakpoints,
 )
 from cachepoint.core.providers import ModelInfo, ProviderTable, model_info
-from cachepoint.core.tokens import DEFAULT_COUNTER, TokenCounter
+from cachepoint.core.tokens import DEFAULT_COUNTER, EstimateCounter, TokenCounter
 
 __all__ = ["ViewBuilder", "ViewBuilderStats"]
 
@@ -114,6 +114,20 @@ def with_messages(request: Request, messages: tuple[Message, ...]) -> Request:
         automatic=request.automatic,
         layout=request.layout,
     )
+
+
+class _Estimates:
+    """The default estimator without its memo, for the builder's walks: the builder remembers each block's tokens
+    by its content already (``_blocks``), so it counts only new texts, and the counter's own lock, lookup and
+    store (a string hash of every new text) would buy nothing. Same numbers as `EstimateCounter.count`."""
+
+    __slots__ = ()
+
+    def count(self, text: str) -> int:
+        return EstimateCounter.estimate(text)
+
+
+_ESTIMATES = _Estimates()
 
 
 class _Shell:
@@ -400,8 +414,11 @@ class ViewBuilder:
         else:
             entries, ends, offset = [], [], 0
         memo = self._messages
-        for item in items[matched:]:
-            message_key = json(item)
+        last = count - 1
+        for i in range(matched, count):
+            # The last message's JSON is the list's JSON between the "," (or "[") after the messages before it and
+            # the closing "]" (orjson writes a list as its items' JSON joined by ","): cut, not serialized again.
+            message_key = text[offset + 1 : -1] if i == last else json(items[i])
             entry = memo.get(message_key)
             if entry is None:
                 entry = _Message(message_key)
@@ -585,7 +602,10 @@ class ViewBuilder:
             stats.block_misses += 1
             blocks.put((fmt, element), value)
 
-        return Walk(request, info, self.counter, preamble=preamble, salt=shell.salt, memo=memo, remember=remember)
+        # An EstimateCounter (exactly that class: a subclass may count otherwise) counts the same without its memo;
+        # any other counter is asked as given.
+        counter = _ESTIMATES if type(self.counter) is EstimateCounter else self.counter
+        return Walk(request, info, counter, preamble=preamble, salt=shell.salt, memo=memo, remember=remember)
 
     def _view(self, parsed: _Parsed, info: ModelInfo | None) -> PrefixView:
         stats = self._stats

@@ -272,6 +272,43 @@ class Message:
         return cls("assistant", tuple(text(c) if isinstance(c, str) else c for c in content))
 
 
+# Parsers make a `Block` and a `Message` per new block and message of every request. A frozen dataclass's
+# ``__init__`` stores each field through ``object.__setattr__`` (to get past its own frozen ``__setattr__``), about
+# twice the cost of filling the instance dictionary directly, which is what these do: the same object, every
+# field given (`tests/core/prompt/test_fast_paths.py` checks them against the constructors, field by field).
+_new = object.__new__
+
+
+def new_block(
+    kind: str, data: Mapping[str, Any], format: str, cache: CacheMarker | None = None, nested_markers: int = 0
+) -> Block:
+    """``Block(kind, data, format, cache, None, nested_markers)``, built without the dataclass ``__init__``."""
+    block = _new(Block)
+    fields = block.__dict__
+    fields["kind"] = kind
+    fields["data"] = data
+    fields["format"] = format
+    fields["cache"] = cache
+    fields["stable"] = None
+    fields["nested_markers"] = nested_markers
+    return block
+
+
+def new_message(  # noqa: PLR0917 - the constructor's fields, in its order
+    role: str, blocks: tuple[Block, ...], form: str, extra: Mapping[str, Any], format: str, keys: tuple[str, ...]
+) -> Message:
+    """``Message(role, blocks, form, extra, format, keys)``, built without the dataclass ``__init__``."""
+    message = _new(Message)
+    fields = message.__dict__
+    fields["role"] = role
+    fields["blocks"] = blocks
+    fields["form"] = form
+    fields["extra"] = extra
+    fields["format"] = format
+    fields["keys"] = keys
+    return message
+
+
 @dataclass(frozen=True, slots=True)
 class Locator:
     """Where a block sits: ``section`` plus indexes (``message`` only for messages; ``index`` within the list).

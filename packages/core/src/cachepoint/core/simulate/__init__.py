@@ -34,7 +34,7 @@ from cachepoint.core.simulate.clock import Clock, ManualClock
 from cachepoint.core.simulate.engine import EngineCache, EngineHit, TokenPrompt
 from cachepoint.core.simulate.prompt import SimBreakpoint, SimPrompt
 from cachepoint.core.simulate.result import BreakpointOutcome, CacheEntry, Mode, SimResult
-from cachepoint.core.simulate.simulator import EngineOptions, PendingRequest, PromptLike, Simulator
+from cachepoint.core.simulate.simulator import EngineOptions, PendingRequest, PromptLike, Simulator, SimulatorHeld
 
 __all__ = [
     "BreakpointOutcome",
@@ -52,5 +52,6 @@ __all__ = [
     "SimPrompt",
     "SimResult",
     "Simulator",
+    "SimulatorHeld",
     "TokenPrompt",
 ]

@@ -137,11 +137,22 @@ class AutomaticRouter:
         return found
 
     def purge(self, at: float) -> None:
-        """Drop expired prefixes (amortized)."""
-        for bucket in self.buckets.values():
+        """Drop expired prefixes (amortized), the machines left with none, and the arrivals of routes idle for a
+        minute (the next request of such a route finds them gone either way). The per-route request counters
+        stay: which machine a burst lands on depends on them."""
+        for route in list(self.buckets):
+            bucket = self.buckets[route]
             for key in [k for k, e in bucket.items() if e.expires_at <= at]:
                 del bucket[key]
+            if not bucket:
+                del self.buckets[route]
+        self.forget_arrivals(at)
         self.writes_since_purge = 0
+
+    def forget_arrivals(self, at: float) -> None:
+        """Drop the arrival windows whose every request is a minute old at ``at`` (`route` would empty them)."""
+        for group in [g for g, window in self.arrivals.items() if not window or window[-1] <= at - 60.0]:
+            del self.arrivals[group]
 
 
 def lookup_automatic(

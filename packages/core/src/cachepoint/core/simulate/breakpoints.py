@@ -112,12 +112,14 @@ class BreakpointStore:
     (True, 2048, True)
     """
 
-    __slots__ = ("entries", "recent", "writes_since_purge")
+    __slots__ = ("entries", "kept", "recent", "writes_since_purge")
 
     def __init__(self, recent: int | None = None) -> None:
         self.entries: LRU[str, Entry] = LRU(recent)  # by last write: ``recent`` keeps the latest writes
         self.recent = recent
         self.writes_since_purge = 0
+        #: Entries the last `purge` left: the next one is due when the writes since outnumber them (`due`).
+        self.kept = 0
 
     def live(self, key: str, at: float) -> Entry | None:
         """The entry under ``key`` if it is readable at ``at``."""
@@ -163,12 +165,32 @@ class BreakpointStore:
             )
         self.writes_since_purge += 1
 
+    def due(self) -> bool:
+        """Whether a `purge` is due: the writes since the last one outnumber what it left (and 1,024).
+
+        Counted against what the last purge *left*, not against the entries held now: when every write stores a
+        new entry (a new conversation each time), the entries grow exactly as fast as the writes and a purge
+        measured against them would never come. This way a purge visits at most twice the writes since the
+        last one (amortized O(1) per write), and the store holds at most the entries of one lifetime plus as
+        many again.
+
+        >>> store = BreakpointStore()
+        >>> for n in range(1025):
+        ...     store.write(f"h{n}", tokens=2048, ttl="5m", seconds=300.0, started_at=n, first_byte_at=n, path=None)
+        >>> store.due()
+        True
+        >>> store.purge(1025.0); len(store.entries), store.kept, store.due()
+        (299, 299, False)
+        """
+        return self.writes_since_purge > max(1024, self.kept)
+
     def purge(self, at: float) -> None:
-        """Drop entries expired at ``at`` (amortized: called when writes outnumber the entries)."""
+        """Drop entries expired at ``at`` (amortized: called when `due`)."""
         expired = [k for k, e in self.entries.items() if e.expires_at <= at]
         for key in expired:
             self.entries.pop(key)
         self.writes_since_purge = 0
+        self.kept = len(self.entries)
 
 
 class BreakpointPlan(NamedTuple):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from cachepoint.core.prompt import PrefixView, Request
     from cachepoint.core.tokens import TokenCounter
 
-__all__ = ["EngineOptions", "PendingRequest", "PromptLike", "Simulator"]
+__all__ = ["EngineOptions", "PendingRequest", "PromptLike", "Simulator", "SimulatorHeld"]
 
 #: What `Simulator.request` accepts: a `SimPrompt`, a `PrefixView`, a `Request`, a provider payload, or token
 #: ids (`TokenPrompt`, engine providers only).
@@ -58,12 +59,33 @@ class EngineOptions:
     capacity_blocks: int | None = None
 
 
+@dataclass(frozen=True)
+class SimulatorHeld:
+    """What a `Simulator` holds now (`Simulator.held`): counts, to check that a long replay stays bounded.
+
+    ``partitions``: cache partitions (provider, tenant, model; one per routing bucket for OpenAI's explicit
+    breakpoints); ``entries``: stored breakpoint entries, OpenAI prefixes and engine blocks, expired ones not yet
+    swept included; ``routes``: OpenAI machines holding prefixes and routes with arrivals in the last minute.
+
+    >>> Simulator("anthropic").held()
+    SimulatorHeld(partitions=0, entries=0, routes=0)
+    """
+
+    partitions: int
+    entries: int
+    routes: int
+
+
 @dataclass
 class _Partition:
     mode: Mode
     breakpoints: BreakpointStore | None = None
     router: AutomaticRouter | None = None
     engine: EngineCache | None = None
+    # Every entry of a breakpoint store expires by ``last_at + longest``: the latest start of a request in it plus
+    # the longest lifetime written there (a write or a refresh happens at a request's start, for at most that).
+    last_at: float = -math.inf
+    longest: float = 0.0
 
 
 class _Call(NamedTuple):
@@ -156,6 +178,7 @@ class Simulator:
         self._routers: dict[tuple[str, str], AutomaticRouter] = {}  # OpenAI explicit-breakpoint routing
         self._scheduled: list[tuple[float, int, PendingRequest]] = []
         self._sequence = itertools.count()
+        self._since_sweep = 0  # requests started since `_sweep` last ran
 
     # --- public API ---
 
@@ -273,6 +296,32 @@ class Simulator:
             self._partitions.clear()
             self._routers.clear()
             self._scheduled.clear()
+
+    def held(self) -> SimulatorHeld:
+        """How much the simulator holds now: partitions, entries and routes (see `SimulatorHeld`).
+
+        Expired entries are dropped in sweeps as requests come (each costing about as much as the writes since
+        the last one), so a long replay holds about one lifetime of traffic, not the whole of it.
+
+        >>> from cachepoint.core.simulate import SimPrompt, SimBreakpoint
+        >>> sim = Simulator("anthropic")
+        >>> prompt = SimPrompt(("s",), (2048,), breakpoints=(SimBreakpoint(0),), model="claude-sonnet-4-5")
+        >>> _ = sim.request(prompt, at=0)
+        >>> sim.held()
+        SimulatorHeld(partitions=1, entries=1, routes=0)
+        """
+        with self._lock:
+            entries = routes = 0
+            for part in self._partitions.values():
+                if part.breakpoints is not None:
+                    entries += len(part.breakpoints.entries)
+                elif part.router is not None:
+                    entries += sum(len(bucket) for bucket in part.router.buckets.values())
+                    routes += len(part.router.buckets) + len(part.router.arrivals)
+                elif part.engine is not None:
+                    entries += len(part.engine)
+            routes += sum(len(router.arrivals) for router in self._routers.values())
+            return SimulatorHeld(len(self._partitions), entries, routes)
 
     def info(self, model: str, *, provider: str | None = None) -> ModelInfo:
         """The provider-table rules the simulator applies to ``model``."""
@@ -394,7 +443,23 @@ class Simulator:
             self._partitions[key] = part
         return part
 
+    def _sweep(self, now: float) -> None:
+        """Drop the breakpoint partitions whose every entry has expired at ``now`` (a tenant gone quiet, an OpenAI
+        routing bucket no longer used) and the idle arrivals of OpenAI's routers. Such a partition reads exactly
+        as a new one would: nothing in it is live, and a write finds it again by its key (see `_start`). Run
+        when the requests since the last sweep outnumber the partitions (amortized O(1) per request)."""
+        self._since_sweep = 0
+        for key in [
+            k for k, p in self._partitions.items() if p.breakpoints is not None and p.last_at + p.longest <= now
+        ]:
+            del self._partitions[key]
+        for router in self._routers.values():
+            router.forget_arrivals(now)
+
     def _start(self, prompt: PromptLike, call: _Call) -> _Started:
+        self._since_sweep += 1
+        if self._since_sweep > max(4096, len(self._partitions)):
+            self._sweep(call.at)
         if call.provider in _ENGINE_PROVIDERS:
             return self._start_engine(prompt, call)
         sim_prompt = self._coerce(prompt, call.provider, call.model)
@@ -412,15 +477,17 @@ class Simulator:
             if router is None:
                 router = self._routers[(tenant, model)] = AutomaticRouter()
             route = router.route(sim_prompt, at, self.openai)
-            store_key = (provider, tenant, f"{model}\0{route[0] or ''}\0{route[1][:12]}\0{route[2]}")
-            part = self._partitions.get(store_key)
+            key = (provider, tenant, f"{model}\0{route[0] or ''}\0{route[1][:12]}\0{route[2]}")
+            part = self._partitions.get(key)
             if part is None:
                 fresh = BreakpointStore(rules.breakpoints.recent)
-                part = self._partitions[store_key] = _Partition("breakpoints", breakpoints=fresh)
+                part = self._partitions[key] = _Partition("breakpoints", breakpoints=fresh)
         else:
+            key = (provider, tenant, model)
             part = self._partition(provider, tenant, model, "breakpoints")
         store = part.breakpoints
         assert store is not None
+        part.last_at = max(part.last_at, at)
         plan = plan_breakpoints(sim_prompt, store, at, rules.breakpoints)
         result = SimResult(
             provider=provider,
@@ -440,14 +507,24 @@ class Simulator:
             reports_writes=True,
         )
         writes = plan.writes
+        if writes:
+            part.longest = max(part.longest, *(w[3] for w in writes))
 
         def apply(first_byte: float) -> None:
-            for key, tokens, label, seconds, path in writes:
-                store.write(
-                    key, tokens=tokens, ttl=label, seconds=seconds, started_at=at, first_byte_at=first_byte, path=path
+            # The partition as it is now: a sweep may have dropped it (all expired) while this write waited.
+            found = self._partitions.get(key)
+            if found is None or found.breakpoints is None:
+                found = self._partitions[key] = _Partition(
+                    "breakpoints", breakpoints=BreakpointStore(store.recent), last_at=at, longest=part.longest
                 )
-            if store.writes_since_purge > max(1024, len(store.entries)):
-                store.purge(first_byte)
+            target = found.breakpoints
+            assert target is not None
+            for block, tokens, label, seconds, path in writes:
+                target.write(
+                    block, tokens=tokens, ttl=label, seconds=seconds, started_at=at, first_byte_at=first_byte, path=path
+                )
+            if target.due():
+                target.purge(first_byte)
 
         return result, (apply if writes else None)
 
@@ -493,8 +570,9 @@ class Simulator:
             stored = AutomaticEntry(
                 key=hashes[-1], cap=cap, ttl=retention, created_at=at, readable_at=first_byte, expires_at=at + lifetime
             )
-            # Every prefix of the prompt now points at this request's cached prefix (one C-level update).
-            bucket.update(dict.fromkeys(hashes, stored))
+            # Every prefix of the prompt now points at this request's cached prefix (one C-level update). The
+            # machine as it is now: a purge may have dropped it (nothing left on it) while this write waited.
+            router.bucket(route).update(dict.fromkeys(hashes, stored))
             router.writes_since_purge += 1
             if router.writes_since_purge > 4096:
                 router.purge(first_byte)

@@ -25,7 +25,7 @@ from cachepoint.core.prompt.formats.base import (
     is_mapping,
     reorder,
 )
-from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Request, Tool
+from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Request, Tool, new_block, new_message
 from cachepoint.core.providers import ModelInfo
 
 __all__ = ["CACHEABLE_TYPES", "MESSAGE_BLOCK_TYPES", "AnthropicDialect"]
@@ -262,12 +262,12 @@ class AnthropicDialect(Dialect):
         extra = {k: v for k, v in item.items() if k not in ("role", "content")}
         keys = tuple(item)
         if isinstance(content, str):
-            block = Block("text", {"type": "text", "text": content}, self.name)
-            return Message(role, (block,), "string", extra, self.name, keys)
+            block = new_block("text", {"type": "text", "text": content}, self.name)
+            return new_message(role, (block,), "string", extra, self.name, keys)
         blocks = []
         for j, part in enumerate(expect_list(content, f"{path}.content", "a string or a list of content blocks")):
             blocks.append(self._parse_block(part, f"{path}.content[{j}]", role, lenient))
-        return Message(role, tuple(blocks), "list", extra, self.name, keys)
+        return new_message(role, tuple(blocks), "list", extra, self.name, keys)
 
     def _parse_block(self, raw: Any, path: str, role: str, lenient: bool) -> Block:
         item = expect_mapping(raw, path, "a content block object")
@@ -288,7 +288,7 @@ class AnthropicDialect(Dialect):
         elif kind == "tool_result":
             expect_str(item.get("tool_use_id"), f"{path}.tool_use_id")
         data, marker = _split_marker(item, path)
-        return Block(_KINDS.get(kind, "other"), data, self.name, marker, nested_markers=_nested_markers(data))
+        return new_block(_KINDS.get(kind, "other"), data, self.name, marker, _nested_markers(data))
 
     # --- rendering ---
 
