@@ -225,3 +225,19 @@ def test_tallies_of_other_scenarios_do_not_merge(shipped_day: Path) -> None:
         a.merge(b)
     a.close()
     b.close()
+
+
+def test_a_session_back_from_disk_keeps_its_first_start() -> None:
+    # What the merge ranks equal sessions of different tenants by: the session's first request, even when its
+    # totals went to disk in between (bounded memory) and came back.
+    from cachepoint.core.analyze.spill import SessionTotals
+
+    totals = SessionTotals(limit=1)
+    a, b = ("anthropic", "t1", "m", "s"), ("anthropic", "t2", "m", "s")
+    totals.add(a, 100, 0, started=(10.0, 1))
+    totals.add(b, 300, 0, started=(20.0, 2))  # a goes to disk
+    totals.add(a, 200, 50, started=(30.0, 3))
+    try:
+        assert totals.ranked(2) == [(a, (2, 300, 50), (10.0, 1)), (b, (1, 300, 0), (20.0, 2))]
+    finally:
+        totals.close()
