@@ -48,7 +48,9 @@ def test_what_the_replay_holds_stays_bounded_past_the_first_window() -> None:
         if done % 150 == 0:
             held.append(replay.held())
 
-    result = replay.run(_trace(PrepareContext(scenarios=scenarios), sessions), progress)
+    tally = replay.run(_trace(PrepareContext(scenarios=scenarios), sessions), progress)
+    result = replay.finish(tally)
+    tally.close()
     assert result.sharing.requests == 3 * sessions
     assert result.sharing.sessions == sessions
     assert replay.held() == Held(0, 0, 0, 0, 0, 0, 0, 0, replay.held().memos)  # freed once the run is over

@@ -1,12 +1,11 @@
 """Where per-shard work runs: this machine's processes (the default), or a Dask cluster (``engine="dask"``, the
 ``cachepoint-core[distributed]`` extra).
 
-A provider's prompt cache never crosses a tenant (an organisation, an API key, an AWS account), so a trace
-splits into independent shards by tenant (`shard_by_tenant`), and a shard's analysis (`analyze_shard`) does
-not depend on where it runs. `map_shards` runs a function over shards on an engine and returns the results in
-shard order. Shards and results are JSON bytes (a shard is JSONL: a header line with the analysis options, then
-the trace's own lines; a result is the shard's JSON report), so what crosses to a worker, local or remote, is
-bytes and a reference to a module-level function of this package, never an object of ours to rebuild.
+`map_shards` runs a function over shards on an engine and returns the results in shard order. What
+`cachepoint analyze --engine` runs on it is `cachepoint.core.analyze.sharded.analyze_tenant`: one tenant's
+requests in (a provider cache never crosses a tenant), that tenant's replay tally out, both JSON bytes, so what
+crosses to a worker, local or remote, is bytes and a reference to a module-level function of this package, never
+an object of ours to rebuild.
 
 Both engines go through `cachepoint.core.analyze.workers.WorkerPool` (the analyzer's one parallel path): the
 local one over its spawned process pool, Dask's over the ``concurrent.futures`` executor a
@@ -24,26 +23,14 @@ from __future__ import annotations
 import importlib
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from contextlib import ExitStack
 from typing import Any, Literal, TypeVar
 
-import orjson
-
-from cachepoint.core.analyze.report import ScenarioResult
 from cachepoint.core.analyze.workers import Job, WorkerPool
 
-__all__ = [
-    "ENGINES",
-    "EngineError",
-    "ShardFn",
-    "analyze_shard",
-    "make_shard",
-    "map_shards",
-    "merge_scenarios",
-    "shard_by_tenant",
-]
+__all__ = ["ENGINES", "SCHEDULER_TIMEOUT", "EngineError", "ShardFn", "map_shards"]
 
 T = TypeVar("T")
 
@@ -51,10 +38,8 @@ T = TypeVar("T")
 ENGINES = ("local", "dask")
 #: A function run on one shard: JSON bytes in, JSON bytes out; module-level, so a worker can import it.
 ShardFn = Callable[[bytes], bytes]
-#: The tenant of lines that name none (the analyzer's own default).
-_DEFAULT_TENANT = "default"
-#: The analysis options a shard may carry (`cachepoint.core.analyze.analyze` keywords over plain data).
-_OPTIONS = frozenset({"provider", "model", "strategies", "focus", "interval", "skip_invalid", "examples"})
+#: Seconds to wait for a Dask scheduler to answer before giving up with an `EngineError`.
+SCHEDULER_TIMEOUT = 8.0
 
 
 class EngineError(ValueError):
@@ -102,7 +87,13 @@ def _dask_pool(stack: ExitStack, workers: int, address: str | None) -> WorkerPoo
         )
         client = stack.enter_context(distributed.Client(cluster))
     else:
-        client = stack.enter_context(distributed.Client(address))
+        try:
+            client = stack.enter_context(distributed.Client(address, timeout=SCHEDULER_TIMEOUT))
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            raise EngineError(
+                f"--dask-scheduler {address!r}: no Dask scheduler answered there within {SCHEDULER_TIMEOUT:g}s "
+                f"(expected an address like tcp://host:8786): {exc}"
+            ) from None
     return WorkerPool(workers, executor=_Scattering(client))
 
 
@@ -145,120 +136,3 @@ def map_shards(
                 yield pool.result(pending.popleft())
         while pending:
             yield pool.result(pending.popleft())
-
-
-def _tenant(raw: bytes) -> str:
-    """The tenant a line names (``"default"`` for none, or for a line that is no JSON object: the analysis of
-    its shard reports it)."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return _DEFAULT_TENANT
-    tenant = data.get("tenant") if isinstance(data, dict) and isinstance(data.get("request"), dict) else None
-    return tenant if isinstance(tenant, str) and tenant else _DEFAULT_TENANT
-
-
-def make_shard(lines: Iterable[bytes], options: Mapping[str, Any] | None = None) -> bytes:
-    """A shard: a header line with the analysis options, then the trace lines (each ending in a newline).
-
-    >>> make_shard([b'{"request": {"messages": []}}'], {"strategies": ["auto"]}).splitlines()[0]
-    b'{"cachepoint_shard":1,"options":{"strategies":["auto"]}}'
-    """
-    unknown = set(options or {}) - _OPTIONS
-    if unknown:
-        expected = ", ".join(sorted(_OPTIONS))
-        raise ValueError(f"options: unknown {', '.join(sorted(unknown))}; expected some of {expected}")
-    header = orjson.dumps({"cachepoint_shard": 1, "options": dict(options or {})})
-    return b"".join([header, b"\n", *(line if line.endswith(b"\n") else line + b"\n" for line in lines)])
-
-
-def shard_by_tenant(lines: Iterable[bytes], options: Mapping[str, Any] | None = None) -> dict[str, bytes]:
-    """Split trace lines into one shard per tenant (see `make_shard`), tenants in order of first appearance and
-    each shard's lines in trace order. Blank lines are dropped; a line that is not JSON goes to the
-    ``"default"`` tenant's shard, whose analysis reports it.
-
-    >>> shards = shard_by_tenant([b'{"request": {"messages": []}, "tenant": "a"}', b'{"request": {}}'])
-    >>> list(shards), shards["a"].count(b"\\n")
-    (['a', 'default'], 2)
-    """
-    split: dict[str, list[bytes]] = {}
-    for raw in lines:
-        if raw and not raw.isspace():
-            split.setdefault(_tenant(raw), []).append(raw)
-    return {tenant: make_shard(part, options) for tenant, part in split.items()}
-
-
-def analyze_shard(shard: bytes) -> bytes:
-    """Worker: the JSON report (`cachepoint.core.analyze.report.AnalysisReport.to_json`) of one shard, analyzed in
-    this process.
-
-    >>> import json
-    >>> line = b'{"request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}}'
-    >>> json.loads(analyze_shard(make_shard([line], {"strategies": ["auto"]})))["trace"]["requests"]
-    1
-    """
-    from cachepoint.core.analyze.run import analyze
-
-    header, _, body = shard.partition(b"\n")
-    meta = orjson.loads(header)
-    if not isinstance(meta, dict) or meta.get("cachepoint_shard") != 1:
-        raise ValueError('shard: expected a first line {"cachepoint_shard": 1, "options": {...}}')
-    options = meta.get("options") or {}
-    lines: Sequence[bytes] = body.splitlines(keepends=True)
-    report = analyze(lines, jobs=1, **options)
-    return report.to_json(indent=False).encode("utf-8")
-
-
-def _total(values: Iterable[float | None]) -> float | None:
-    items = list(values)
-    return None if any(v is None for v in items) else sum(v for v in items if v is not None)
-
-
-def merge_scenarios(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The scenario table of several shards' JSON reports (`analyze_shard` results, decoded) as one trace's:
-    requests, hits, writes and tokens summed (exact: no cache crosses a tenant, so each shard's tallies are its
-    requests' own), rates recomputed from the sums, costs summed (``None`` if any shard's is unknown; a sum of
-    floats in another order than one run's, so equal to its last digits at most). Scenarios in the first
-    report's order; each must be in every report (the shards were analyzed with the same options).
-
-    >>> one = {"scenarios": [{"name": "auto", "kind": "strategy", "label": "auto", "spec": "auto()",
-    ...        "requests": 2, "hit_requests": 1, "write_requests": 1, "tokens": {"input": 10, "cache_read": 5,
-    ...        "cache_write": 5, "output": 0, "cache_write_by_ttl": {"5m": 5}}, "cost_usd": None,
-    ...        "without_cache_usd": None, "unpriced_requests": 2}]}
-    >>> [(s["requests"], s["hit_rate"], s["tokens"]["cache_write_by_ttl"]) for s in merge_scenarios([one, one])]
-    [(4, 0.5, {'5m': 10})]
-    """
-    if not reports:
-        return []
-    merged = []
-    for first in reports[0]["scenarios"]:
-        name = first["name"]
-        same = []
-        for report in reports:
-            found = next((s for s in report["scenarios"] if s["name"] == name), None)
-            if found is None:
-                raise ValueError(f"scenario {name!r}: missing from a shard's report (analyzed with other options?)")
-            same.append(found)
-        by_ttl: dict[str, int] = {}
-        for scenario in same:
-            for ttl, tokens in scenario["tokens"]["cache_write_by_ttl"].items():
-                by_ttl[ttl] = by_ttl.get(ttl, 0) + tokens
-        result = ScenarioResult(
-            name=name,
-            kind=first["kind"],
-            label=first["label"],
-            spec=first["spec"],
-            requests=sum(s["requests"] for s in same),
-            hit_requests=sum(s["hit_requests"] for s in same),
-            write_requests=sum(s["write_requests"] for s in same),
-            input_tokens=sum(s["tokens"]["input"] for s in same),
-            cache_read_tokens=sum(s["tokens"]["cache_read"] for s in same),
-            cache_write_tokens=sum(s["tokens"]["cache_write"] for s in same),
-            output_tokens=sum(s["tokens"]["output"] for s in same),
-            cache_write_by_ttl=by_ttl,
-            cost_usd=_total(s["cost_usd"] for s in same),
-            without_cache_usd=_total(s["without_cache_usd"] for s in same),
-            unpriced_requests=sum(s["unpriced_requests"] for s in same),
-        )
-        merged.append(result.to_dict())
-    return merged

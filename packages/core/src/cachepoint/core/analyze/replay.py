@@ -37,6 +37,8 @@ from cachepoint.core.analyze.report import (
 )
 from cachepoint.core.analyze.scenarios import Scenario
 from cachepoint.core.analyze.spill import PrintStore, RowSpill, SessionTotals
+from cachepoint.core.analyze.tally import CauseTally, Counts, DiagnosisTally, ReplayTally, Rows, SessionTally
+from cachepoint.core.analyze.tally import Example as _Example
 from cachepoint.core.prefix import PrefixCache
 from cachepoint.core.prompt.ttl import ttl_seconds
 from cachepoint.core.providers import ModelInfo, Pricing, ProviderTable, UnknownModelWarning, model_info
@@ -77,21 +79,6 @@ class _Acc:
                 self.writes += 1
         for ttl, count in by_ttl.items():
             self.by_ttl[ttl] = self.by_ttl.get(ttl, 0) + count
-
-
-@dataclass
-class _Example:
-    cause: str
-    line: int
-    offset: int
-    earlier_line: int | None
-    earlier_offset: int | None
-    path: str | None
-    position: int | None
-    lost: int
-    detail: str
-    before: str = ""
-    after: str = ""
 
 
 @dataclass
@@ -198,7 +185,7 @@ class _Track:
     def __init__(self, sim: Simulator | None) -> None:
         self.sim = sim
         self.accs: dict[tuple[str, str], _Acc] = {}
-        self.cost = 0.0
+        self.cost = 0.0  # of the last request: the timeline sums them in replay order (`Replay.finish`)
 
     def feed(  # noqa: PLR0917 - called once per request and scenario: positional on purpose
         self,
@@ -232,8 +219,7 @@ class _Track:
         if group is None:
             group = self.accs[group_key] = _Acc()
         group.add(item.total, read, write, by_ttl, item.output)
-        if pricing is not None:
-            self.cost += replay._cost(pricing, group_key, item, read, write, by_ttl)
+        self.cost = replay._cost(pricing, group_key, item, read, write, by_ttl) if pricing is not None else 0.0
         return result, read
 
 
@@ -263,6 +249,14 @@ class _Diagnosis:
                 heapq.heappush(acc.examples, entry)
             elif entry[:3] > acc.examples[0][:3]:
                 heapq.heapreplace(acc.examples, entry)
+
+    def tally(self) -> DiagnosisTally:
+        """What the report needs of this diagnosis (`ReplayTally`): counts, and each cause's best examples."""
+        causes = {
+            code: CauseTally(acc.requests, acc.lost, sorted((e[3] for e in acc.examples), key=_Example.rank))
+            for code, acc in sorted(self.causes.items())
+        }
+        return DiagnosisTally(self.missed_requests, self.missed_tokens, causes)
 
 
 class _Kept:
@@ -361,7 +355,10 @@ class Replay:
     ...         b'"messages": [{"role": "user", "content": "Hi"}]}')
     >>> items = [ctx.prepare_line(body % (b"Policy. " * 900), line=n, offset=0) for n in (1, 2)]
     >>> items = [p._replace(time=float(n)) for n, p in enumerate(items)]
-    >>> result = Replay(scenarios).run(items)
+    >>> replay = Replay(scenarios)
+    >>> tally = replay.run(items)
+    >>> result = replay.finish(tally)
+    >>> tally.close()
     >>> [(s.name, s.hit_requests) for s in result.scenarios], result.focus
     ([('recorded', 0), ('none', 0), ('auto', 1)], 'auto')
     """
@@ -523,10 +520,11 @@ class Replay:
 
     def run(  # noqa: PLR0912, PLR0915 - the per-request loop reads best in one place
         self, items: Iterable[Prepared], progress: Callable[[int], None] | None = None
-    ) -> ReplayResult:
+    ) -> ReplayTally:
         """Replay ``items`` (in start order, every ``time`` set), one at a time: each request's fingerprints
         (`Prepared.prints`) are taken in as it comes, and what can no longer be compared is freed as the replay
-        moves on (see `Replay`)."""
+        moves on (see `Replay`). Returns the tally (`finish` makes the report's figures of it; close it when
+        done: its rows wait in a temporary file)."""
         scenarios = self.scenarios
         count = len(scenarios)
         recorded = next((i for i, s in enumerate(scenarios) if s.kind == "recorded"), None)
@@ -538,18 +536,17 @@ class Replay:
         prints = PrintStore()
         kept = _Kept(prints)
         # Per request: start, prompt tokens, every scenario's running cost, each charted scenario's tokens read.
-        spill = RowSpill(2 + count + len(charted))
+        rows = Rows(3 + count + len(charted))  # start, line, prompt tokens, costs, reads: see `Rows`
         window = self.window if self.window is not None else 3600.0
         session_totals = SessionTotals(self.sessions_in_memory)
-        self._holding = (kept, tracks, session_totals, spill)
+        self._holding = (kept, tracks, session_totals, rows.spill)
         shared_sum = cacheable_sum = session_shared_sum = cold = input_sum = 0
 
         observed_acc: dict[tuple[str, str], CacheUsage] = {}
         observed_counts = [0, 0, 0, 0]  # requests, hits, writes, agreements
         predicted_acc: dict[tuple[str, str], _Acc] = {}
         estimated_input = 0
-        warned: set[tuple[str, str]] = set()
-        warn: list[str] = []
+        warned: dict[tuple[str, str], tuple[float, int, int]] = {}  # unknown model: first (start, line), minimum
         ignored: dict[str, int] = {}
         t0 = t1 = 0.0
         n = 0
@@ -590,12 +587,7 @@ class Replay:
                     if not m:
                         cold += 1
                     if not item.known and (item.provider, item.model) not in warned:
-                        warned.add((item.provider, item.model))
-                        warn.append(
-                            f"model {item.model!r} ({item.provider}) is not in the provider table: conservative "
-                            f"rules (minimum {info.min_cache_tokens} tokens) and no prices; teach it with "
-                            "register_model"
-                        )
+                        warned[(item.provider, item.model)] = (at, item.line, info.min_cache_tokens)
                     for key in item.ignored:
                         ignored[key] = ignored.get(key, 0) + 1
 
@@ -607,7 +599,7 @@ class Replay:
                         sm, _ = kept.insert(kept.sessions, skey, item.blocks, idx)
                         session_shared = item.cumulative[sm - 1] if sm else 0
                         session_shared_sum += session_shared
-                        session_totals.add(skey, total, session_shared)
+                        session_totals.add(skey, total, session_shared, started=(at, item.line))
                         previous = kept.last_in_session.get(skey)
                         kept.last_in_session[skey] = idx
                     kept.add(idx, item)
@@ -633,7 +625,7 @@ class Replay:
                                 if pgroup is None:
                                     pgroup = predicted_acc[group_key] = _Acc()
                                 pgroup.add(total, result.read_tokens, result.write_tokens, result.write_by_ttl, output)
-                    spill.append([at, total, *(t.cost for t in tracks), *(read_by[s] for s in charted)])
+                    rows.append([at, item.line, total, *(t.cost for t in tracks), *(read_by[s] for s in charted)])
 
                     obs = item.observed
                     if obs is not None and obs.input is not None and obs.read is not None and recorded is not None:
@@ -687,59 +679,125 @@ class Replay:
                     if progress is not None:
                         progress(idx + 1)
 
-            (focus,) = diagnoses if caching_focus is None else (candidates[1],)
-            diagnosis = diagnoses[focus]
-            charted_final = self._charted([focus])
-            timeline = self._timeline(spill, charted, charted_final, n=n, t0=t0, t1=t1)
             sessions = len(session_totals)
-            top_sessions = session_totals.top(self.top_sessions)
+            top_sessions = session_totals.ranked(self.top_sessions)
+        except BaseException:
+            rows.close()
+            raise
         finally:
-            spill.close()
             prints.close()
             session_totals.close()
             self._holding = None
-        results_all = [self._result(sc, tracks[i].accs) for i, sc in enumerate(scenarios)]
+        return ReplayTally(
+            scenarios=[sc.name for sc in scenarios],
+            charted=charted,
+            candidates=candidates,
+            caching=candidates[0] if len(candidates) > 1 and self.focus is None else None,
+            cached=len(candidates) > 1 and caching_focus is None,
+            diagnoses={f: d.tally() for f, d in diagnoses.items()},
+            groups=[{g: Counts.of(acc) for g, acc in sorted(t.accs.items())} for t in tracks],
+            predicted={g: Counts.of(acc) for g, acc in sorted(predicted_acc.items())},
+            observed=dict(sorted(observed_acc.items())),
+            observed_counts=observed_counts,
+            estimated_input=estimated_input,
+            sharing={
+                "requests": n,
+                "input_tokens": input_sum,
+                "shared": shared_sum,
+                "cacheable": cacheable_sum,
+                "session_shared": session_shared_sum,
+                "cold": cold,
+                "sessions": sessions,
+            },
+            top_sessions=[
+                SessionTally(k[0], k[1], k[2], k[3], *totals, *started) for k, totals, started in top_sessions
+            ],
+            top_k=self.top_sessions,
+            examples_k=self.examples,
+            unknown=warned,
+            engine_providers={p for p, _ in self._infos if p in _ENGINES},
+            ignored=dict(sorted(ignored.items())),
+            evicted=kept.evicted,
+            window=window,
+            keep=self.keep,
+            first_time=t0 if n else None,
+            last_time=t1 if n else None,
+            rows=rows,
+        )
 
-        engines = sorted({p for p, _ in self._infos if p in _ENGINES})
-        if engines:
+    def finish(self, tally: ReplayTally) -> ReplayResult:
+        """The report's figures from a tally (`run`'s, or several merged: `ReplayTally.merge`): the scenario
+        table, prefix sharing, observed usage, the miss diagnosis and the timeline. The tally's rows are read,
+        not closed.
+
+        >>> from cachepoint.core.analyze.scenarios import scenarios_for
+        >>> replay = Replay(scenarios_for(["auto"]))
+        >>> tally = replay.run([])
+        >>> [(s.name, s.requests) for s in replay.finish(tally).scenarios]
+        [('recorded', 0), ('none', 0), ('auto', 0)]
+        >>> tally.close()
+        """
+        scenarios = self.scenarios
+        names = [sc.name for sc in scenarios]
+        if tally.scenarios != names:
+            raise ValueError(f"tally scenarios: {tally.scenarios} vs this replay's {names}")
+        focus = tally.focus
+        diagnosis = tally.diagnoses[focus]
+        sharing_counts = tally.sharing
+        n = sharing_counts["requests"]
+        t0 = tally.first_time if tally.first_time is not None else 0.0
+        t1 = tally.last_time if tally.last_time is not None else 0.0
+        timeline = self._timeline(tally, self._charted([focus]), n=n, t0=t0, t1=t1)
+        results_all = [self._result(sc, tally.groups[i]) for i, sc in enumerate(scenarios)]
+
+        warn = [
+            f"model {model!r} ({provider}) is not in the provider table: conservative rules (minimum {minimum} "
+            "tokens) and no prices; teach it with register_model"
+            for (provider, model), (_, _, minimum) in sorted(tally.unknown.items(), key=lambda kv: kv[1][:2])
+        ]
+        if tally.engine_providers:
             warn.append(
-                f"{', '.join(engines)} cache every prefix by themselves (block prefix caching): breakpoint "
-                "strategies do not change their numbers"
+                f"{', '.join(sorted(tally.engine_providers))} cache every prefix by themselves (block prefix "
+                "caching): breakpoint strategies do not change their numbers"
             )
-        for key, times in sorted(ignored.items()):
+        for key, times in sorted(tally.ignored.items()):
             warn.append(f"envelope field {key!r} is not part of the trace format and was ignored ({times} lines)")
-        if kept.evicted:
+        if tally.evicted:
             warn.append(
                 f"prefix sharing and the miss diagnosis compared each request with the requests of the last "
-                f"{_fmt_seconds(window)} or the last {self.keep:,}, whichever reach further back (--window, --keep): "
-                f"{kept.evicted:,} older requests were no longer compared with"
+                f"{_fmt_seconds(tally.window)} or the last {tally.keep:,}, whichever reach further back (--window, "
+                f"--keep): {tally.evicted:,} older requests were no longer compared with"
             )
         sharing = SharingStats(
             requests=n,
-            input_tokens=input_sum,
-            shared_tokens=shared_sum,
-            cacheable_shared_tokens=cacheable_sum,
-            session_shared_tokens=session_shared_sum,
-            cold_requests=cold,
-            sessions=sessions,
-            top_sessions=tuple(SessionSharing(k[3], k[1], v[0], v[1], v[2]) for k, v in top_sessions),
+            input_tokens=sharing_counts["input_tokens"],
+            shared_tokens=sharing_counts["shared"],
+            cacheable_shared_tokens=sharing_counts["cacheable"],
+            session_shared_tokens=sharing_counts["session_shared"],
+            cold_requests=sharing_counts["cold"],
+            sessions=sharing_counts["sessions"],
+            top_sessions=tuple(
+                SessionSharing(s.session, s.tenant, s.requests, s.tokens, s.shared) for s in tally.top_sessions
+            ),
         )
         observed = None
+        observed_counts = tally.observed_counts
         if observed_counts[0]:
             observed = ObservedComparison(
                 requests=observed_counts[0],
-                observed=self._observed_result(observed_acc, observed_counts),
-                predicted=self._result(Scenario("predicted", "recorded", "recorded markers, simulated"), predicted_acc),
-                input_token_ratio=sum(u.input_tokens or 0 for u in observed_acc.values()) / estimated_input
-                if estimated_input
+                observed=self._observed_result(tally.observed, observed_counts),
+                predicted=self._result(
+                    Scenario("predicted", "recorded", "recorded markers, simulated"), tally.predicted
+                ),
+                input_token_ratio=sum(u.input_tokens or 0 for u in tally.observed.values()) / tally.estimated_input
+                if tally.estimated_input
                 else None,
                 agreement=observed_counts[3] / observed_counts[0],
             )
         examples: list[_Example] = []
         summaries = []
         for code, acc in sorted(diagnosis.causes.items(), key=lambda kv: (-kv[1].lost, kv[0])):
-            chosen = [e[3] for e in sorted(acc.examples, key=lambda e: (-e[0], -e[1]))]
-            examples.extend(chosen)
+            examples.extend(replace(e) for e in sorted(acc.examples, key=_Example.rank))
             cause = CAUSES[code]
             summaries.append(
                 CauseSummary(code, cause.kind, cause.title, cause.fix, acc.requests, acc.lost, ())  # examples later
@@ -752,22 +810,25 @@ class Replay:
             results_all, sharing, observed, misses, examples, timeline, warn, best, scenarios[focus].name
         )
 
-    def _timeline(
-        self, spill: RowSpill, charted: Sequence[int], shown: Sequence[int], *, n: int, t0: float, t1: float
-    ) -> Timeline:
-        """The report's time axis from the spilled rows: a cost sample every ``n / samples`` requests, and the
-        charted scenarios' requests, hits and tokens per bucket of ``(t1 - t0) / buckets`` seconds."""
+    def _timeline(self, tally: ReplayTally, shown: Sequence[int], *, n: int, t0: float, t1: float) -> Timeline:
+        """The report's time axis from the tally's rows (in replay order): a cost sample every ``n / samples``
+        requests (each scenario's costs summed in replay order), and the charted scenarios' requests, hits and
+        tokens per bucket of ``(t1 - t0) / buckets`` seconds."""
         count = len(self.scenarios)
+        charted = tally.charted
         every = max(1, n // self.samples) if n else 1
         clock = _Clock(t0, (t1 - t0) / self.buckets if t1 > t0 else 0.0, self.buckets, n, every)
         sample_at: list[int] = []
         sample_times: list[float] = []
         costs: list[list[float]] = [[] for _ in range(count)]
+        running = [0.0] * count
         cells = {s: [[0, 0, 0, 0] for _ in range(self.buckets)] for s in shown}
-        columns = [(s, 2 + count + charted.index(s)) for s in shown]
-        for idx, row in enumerate(spill.rows()):
+        columns = [(s, 3 + count + charted.index(s)) for s in shown]
+        for idx, row in enumerate(tally.rows):
             at = row[0]
-            total = int(row[1])
+            total = int(row[2])
+            for s in range(count):
+                running[s] += row[3 + s]
             cell = clock.cell(idx, at)
             for s, column in columns:
                 read = int(row[column])
@@ -780,7 +841,7 @@ class Replay:
                 sample_at.append(idx + 1)
                 sample_times.append(at)
                 for s in range(count):
-                    costs[s].append(round(row[2 + s], 6))
+                    costs[s].append(round(running[s], 6))
         names = [sc.name for sc in self.scenarios]
         width = clock.width
         return Timeline(
@@ -967,7 +1028,7 @@ class Replay:
             cause, item.line, item.offset, other.line, other.offset, item.paths[k], k, lost, detail, d.before, d.after
         )
 
-    def _result(self, scenario: Scenario, groups: Mapping[tuple[str, str], _Acc]) -> ScenarioResult:
+    def _result(self, scenario: Scenario, groups: Mapping[tuple[str, str], Counts]) -> ScenarioResult:
         requests = hits = writes = input_tokens = read = write = output = unpriced = 0
         by_ttl: dict[str, int] = {}
         cost = without = 0.0

@@ -30,10 +30,11 @@ from typing import Any, Literal
 
 from cachepoint.core.analyze.adaptive import adapt_stream
 from cachepoint.core.analyze.prepare import PrepareContext, Prepared, decode_batch
-from cachepoint.core.analyze.replay import Replay, ReplayResult, _Example
+from cachepoint.core.analyze.replay import Replay, ReplayResult
 from cachepoint.core.analyze.report import AnalysisReport, MissExample
 from cachepoint.core.analyze.scenarios import DEFAULT_STRATEGIES, scenarios_for
 from cachepoint.core.analyze.shards import prepare_chunk, prepare_one
+from cachepoint.core.analyze.tally import Example, TraceTally
 from cachepoint.core.analyze.workers import Job, WorkerPool, collector_paused
 from cachepoint.core.prompt import Tool
 from cachepoint.core.prompt.formats import get_format
@@ -172,6 +173,7 @@ class _Intake:
         self.providers: dict[str, int] = {}
         self.models: dict[str, int] = {}
         self.tenants: set[str] = set()
+        self.first_lines: dict[tuple[str, str], int] = {}  # ("provider" | "model", name): its first line
         self.first_time: float | None = None
         self.last_time: float | None = None
 
@@ -200,6 +202,8 @@ class _Intake:
             self.providers[item.provider] = self.providers.get(item.provider, 0) + 1
             self.models[item.model] = self.models.get(item.model, 0) + 1
             self.tenants.add(item.tenant)
+            self.first_lines.setdefault(("provider", item.provider), item.line)
+            self.first_lines.setdefault(("model", item.model), item.line)
             if at < latest - self.reorder_window:
                 raise TraceOrderError(item.line, at, latest_line, latest, self.reorder_window)
             if at > latest:
@@ -217,21 +221,20 @@ class _Intake:
         self.last_time = item.time
         return item
 
-    def timestamps(self, warnings: list[str]) -> str:
-        """Which kind of start times the trace had (``recorded``, ``synthetic`` or ``mixed``), with a warning
-        when some were made up."""
-        if self.timed == self.count:
-            return "recorded"
-        if self.timed == 0:
-            warnings.append(
-                f"the trace has no timestamps: requests are assumed {self.interval:g}s apart (--interval); cache "
-                "lifetimes (TTL) then never run out, so hit rates are an upper bound"
-            )
-            return "synthetic"
-        warnings.append(
-            f"{self.count - self.timed} request(s) without a timestamp start {self.interval:g}s after the previous line"
+    def tally(self) -> TraceTally:
+        """What the report says about the trace as a whole, as a `TraceTally` (it merges with other shards')."""
+        return TraceTally(
+            count=self.count,
+            timed=self.timed,
+            invalid=self.invalid,
+            errors=[(e.line or 0, str(e)) for e in self.errors],
+            providers={k: (v, self.first_lines[("provider", k)]) for k, v in self.providers.items()},
+            models={k: (v, self.first_lines[("model", k)]) for k, v in self.models.items()},
+            tenants=set(self.tenants),
+            first_time=self.first_time,
+            last_time=self.last_time,
+            interval=self.interval,
         )
-        return "mixed"
 
 
 # --- reading back lines for examples ---------------------------------------------------------------------------
@@ -349,7 +352,7 @@ def _excerpt(before: str, after: str, width: int = 48) -> tuple[str, str, int]:
     return cut(before), cut(after), first
 
 
-def _snippets(lines: _Lines, examples: list[_Example]) -> None:
+def _snippets(lines: _Lines, examples: list[Example]) -> None:
     from cachepoint.core.analyze.causes import CAUSES
 
     wanted = []
@@ -456,6 +459,8 @@ def analyze(
     >>> report.best, report.misses.missed_requests
     ('auto', 0)
     """
+    from cachepoint.core.analyze.merge import build_report
+
     started = time.perf_counter()
     specs = list(strategies)
     if focus is not None:
@@ -497,12 +502,12 @@ def analyze(
             if progress is not None:
                 prepared = _reading(prepared, progress, None if compressed else size)
             ordered = adapt_stream(intake.requests(prepared), scenarios, table=table)  # TTLs from past gaps
-            result = replay.run(ordered, _replaying(progress))
-            _snippets(lines, result.examples)
-            warnings: list[str] = []
-            timestamps = intake.timestamps(warnings)
-            report = _assemble(source, intake, warnings, result, timestamps=timestamps, started=started)
-            del result
+            tally = replay.run(ordered, _replaying(progress))
+            tally.trace = intake.tally()
+            try:
+                report = build_report(replay, tally, source=source, lines=lines, started=started)
+            finally:
+                tally.close()
     finally:
         lines.close()
         if pool is not None:
@@ -537,7 +542,7 @@ def _replaying(progress: Progress | None) -> Callable[[int], None] | None:
 
 def _assemble(
     source: TraceSource,
-    intake: _Intake,
+    intake: TraceTally,
     warnings: list[str],
     result: ReplayResult,
     *,
@@ -555,7 +560,7 @@ def _assemble(
             misses,
             causes=tuple(replace(c, examples=tuple(by_cause.get(c.cause, ()))) for c in misses.causes),
         )
-    errors = intake.errors
+    errors = [text for _, text in intake.errors]
     if errors:
         warnings.insert(0, f"{intake.invalid} invalid line(s) skipped (--skip-invalid); first: {errors[0]}")
     return AnalysisReport(
@@ -565,13 +570,13 @@ def _assemble(
         focus=result.focus,
         best=result.best,
         invalid_lines=intake.invalid,
-        errors=tuple(str(e) for e in errors[:20]),
+        errors=tuple(errors[:20]),
         warnings=tuple(warnings + result.warnings),
         timestamps=timestamps,
         first_time=intake.first_time,
         last_time=intake.last_time,
-        providers=dict(sorted(intake.providers.items(), key=lambda kv: -kv[1])),
-        models=dict(sorted(intake.models.items(), key=lambda kv: -kv[1])),
+        providers=intake.provider_counts,
+        models=intake.model_counts,
         tenants=len(intake.tenants),
         sharing=result.sharing,
         observed=result.observed,

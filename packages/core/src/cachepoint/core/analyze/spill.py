@@ -22,7 +22,7 @@ import sqlite3
 import tempfile
 from array import array
 from collections.abc import Iterator, Mapping
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
@@ -188,7 +188,8 @@ class SessionTotals:
         if limit < 1:
             raise ValueError(f"limit: expected 1 or more sessions in memory, got {limit!r}")
         self.limit = limit
-        self._memory: dict[SessionKey, list[int]] = {}  # requests, tokens, shared, first appearance
+        # requests, tokens, shared, first appearance, and its first request's (start, line)
+        self._memory: dict[SessionKey, list[Any]] = {}
         self._seen = 0
         self._db: sqlite3.Connection | None = None
 
@@ -197,11 +198,12 @@ class SessionTotals:
         """Sessions held in memory now."""
         return len(self._memory)
 
-    def add(self, key: SessionKey, tokens: int, shared: int) -> None:
-        """One request of session ``key``: ``tokens`` of prompt, ``shared`` of them sent earlier in the session."""
+    def add(self, key: SessionKey, tokens: int, shared: int, *, started: tuple[float, int] = (0.0, 0)) -> None:
+        """One request of session ``key``: ``tokens`` of prompt, ``shared`` of them sent earlier in the session;
+        ``started``: the request's (start, line), kept for the session's first request (`ranked`)."""
         totals = self._memory.get(key)
         if totals is None:
-            totals = self._memory[key] = [0, 0, 0, self._seen]
+            totals = self._memory[key] = [0, 0, 0, self._seen, *started]
             self._seen += 1
             if len(self._memory) > self.limit:
                 # The sessions that appeared first are the likeliest to be over: half of them go to disk.
@@ -215,14 +217,17 @@ class SessionTotals:
             self._db = sqlite3.connect("")  # "": a private temporary database on disk, deleted when closed
             self._db.execute(
                 "CREATE TABLE sessions (provider TEXT, tenant TEXT, model TEXT, session TEXT, requests INTEGER, "
-                "tokens INTEGER, shared INTEGER, first INTEGER, PRIMARY KEY (provider, tenant, model, session))"
+                "tokens INTEGER, shared INTEGER, first INTEGER, started_at REAL, started_line INTEGER, "
+                "PRIMARY KEY (provider, tenant, model, session))"
             )
         memory = self._memory
         rows = [(*key, *memory.pop(key)) for key in keys]
         self._db.executemany(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
             "requests = requests + excluded.requests, tokens = tokens + excluded.tokens, "
-            "shared = shared + excluded.shared, first = min(first, excluded.first)",
+            "shared = shared + excluded.shared, first = min(first, excluded.first), "
+            "started_at = CASE WHEN excluded.first < first THEN excluded.started_at ELSE started_at END, "
+            "started_line = CASE WHEN excluded.first < first THEN excluded.started_line ELSE started_line END",
             rows,
         )
 
@@ -236,17 +241,22 @@ class SessionTotals:
 
     def top(self, n: int) -> list[tuple[SessionKey, tuple[int, int, int]]]:
         """The ``n`` sessions with the most prompt tokens: ``(key, (requests, tokens, shared))`` each."""
+        return [(key, totals) for key, totals, _ in self.ranked(n)]
+
+    def ranked(self, n: int) -> list[tuple[SessionKey, tuple[int, int, int], tuple[float, int]]]:
+        """`top`, with each session's first request's (start, line) as `add` was given it: what a merge of
+        several replays' top sessions ranks ties by (`cachepoint.core.analyze.tally.SessionTally`)."""
         if self._db is None:
             ranked = sorted(self._memory.items(), key=lambda kv: (-kv[1][1], kv[0][3], kv[1][3]))[:n]
-            return [(key, (v[0], v[1], v[2])) for key, v in ranked]
+            return [(key, (v[0], v[1], v[2]), (v[4], v[5])) for key, v in ranked]
         self._write(list(self._memory))
         # SQLite compares TEXT as UTF-8 bytes, which orders strings as Python does (by code point).
         rows = self._db.execute(
-            "SELECT provider, tenant, model, session, requests, tokens, shared FROM sessions "
+            "SELECT provider, tenant, model, session, requests, tokens, shared, started_at, started_line FROM sessions "
             "ORDER BY tokens DESC, session, first LIMIT ?",
             (n,),
         ).fetchall()
-        return [((r[0], r[1], r[2], r[3]), (r[4], r[5], r[6])) for r in rows]
+        return [((r[0], r[1], r[2], r[3]), (r[4], r[5], r[6]), (r[7], r[8])) for r in rows]
 
     def close(self) -> None:
         """Delete the database."""

@@ -150,6 +150,17 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="how far a request may start before one earlier in the file and still be put in order (default: 300)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        help="replay each tenant on its own, on local processes (--jobs of them) or a Dask cluster, and merge the "
+        "tallies: the same report (default: one replay in this process)",
+    )
+    parser.add_argument(
+        "--dask-scheduler",
+        metavar="ADDR",
+        help="the Dask scheduler for --engine dask (tcp://host:8786; default: a local cluster for the run)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -397,6 +408,10 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
     try:
         if args.optimum:
             bracket = _bracket(args, specs)
+        if args.engine == "local" and args.dask_scheduler:
+            return error("--dask-scheduler needs --engine dask (a scheduler address is for a Dask cluster)")
+        if args.engine is not None or args.dask_scheduler:
+            return _sharded(args, specs, bracket, error)
         if progress is not None:
             progress.start()
         report = analyze(
@@ -424,13 +439,54 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one return per way 
     finally:
         if progress is not None:
             progress.stop()
+    return _reported(report, args, bracket, error)
+
+
+def _sharded(args: argparse.Namespace, specs: list[str], bracket: Any, error: Any) -> int:
+    """``--engine``: one replay per tenant, on local processes or Dask (`analyze_sharded`), reported as usual."""
+    from cachepoint.core.analyze import TraceOrderError, WorkerError
+    from cachepoint.core.analyze.sharded import analyze_sharded
+    from cachepoint.core.traces import TraceFileError, TraceFormatError
+
+    try:
+        report = analyze_sharded(
+            args.source,
+            engine=args.engine or "dask",
+            workers=args.jobs,
+            address=args.dask_scheduler,
+            provider=args.provider,
+            model=args.model,
+            strategies=specs,
+            focus=args.strategy,
+            interval=args.interval,
+            skip_invalid=args.skip_invalid,
+            window=args.window,
+            keep=args.keep,
+            reorder_window=args.reorder_window,
+        )
+    except TraceOrderError as exc:
+        return int(error(_order_problem(args, exc)))
+    except TraceFormatError as exc:
+        return int(error(_line_problem(args, exc), "--skip-invalid skips bad lines and counts them"))
+    except TraceFileError as exc:
+        return int(error(f"{exc.source}: {exc.detail}"))
+    except (WorkerError, ValueError, OSError) as exc:
+        return int(error(str(exc)))
+    return _reported(report, args, bracket, error)
+
+
+def _reported(report: Any, args: argparse.Namespace, bracket: Any, error: Any) -> int:
+    """Print or write the report; the exit code."""
+    from rich.console import Console
+
     if report.requests == 0:
-        return error(_no_requests(report, args.trace))
+        return int(error(_no_requests(report, args.trace)))
     report = _finished(report, args, bracket)
 
     if (problem := _emit(report, args)) is not None:
-        return error(problem)
+        return int(error(problem))
 
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
     failed = _checks(report, args)
     for message in failed:
         err.print(f"check failed: {message}", style="bold red")
