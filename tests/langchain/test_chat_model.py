@@ -85,6 +85,24 @@ def test_repeated_calls_are_answered_from_the_response_cache(emulator: Emulator,
     assert hits.replay_savings_usd == pytest.approx(paid)  # it saved what the first call cost
 
 
+def test_each_replayed_answer_is_its_own_copy(emulator: Emulator) -> None:
+    # A caller (or an agent appending to history) that changes one replayed answer must not change the next.
+    model = cached_model(emulator, "anthropic")
+    messages = [SystemMessage(MANUAL), HumanMessage("My router blinks red.")]
+    stored = model.invoke(messages)
+    first = model.invoke(messages)
+    first.response_metadata["usage"]["input_tokens"] = -1
+    first.usage_metadata["input_token_details"]["cache_read"] = -1  # type: ignore[index,typeddict-item]
+    first.additional_kwargs["mine"] = True
+    second = model.invoke(messages)
+    assert len(emulator.requests) == 1
+    assert second.response_metadata["cachepoint_cache"] == "hit"
+    assert second.response_metadata["usage"] == stored.response_metadata["usage"]
+    details = second.usage_metadata["input_token_details"]  # type: ignore[index]
+    assert details == stored.usage_metadata["input_token_details"]  # type: ignore[index]
+    assert "mine" not in second.additional_kwargs
+
+
 def merged(chunks: list[AIMessageChunk]) -> AIMessageChunk:
     total = chunks[0]
     for chunk in chunks[1:]:
