@@ -142,11 +142,10 @@ def child(path: str, jobs: int, expected: int) -> None:
     sys.stdout.write(orjson.dumps(found).decode() + "\n")
 
 
-def measure(path: Path, jobs: int, expected: int) -> dict[str, Any]:
-    """Run `child` on ``path``: wall seconds, CPU seconds and peak RSS (MB) of the child and its workers, and
-    what the child printed."""
+def run_child(command: list[str], what: str) -> tuple[dict[str, Any], float, Any]:
+    """Run a measuring child process: the JSON of the last line it printed, its wall seconds, and the resource
+    usage of it and its waited-for workers (`os.wait4`)."""
     begin = time.perf_counter()
-    command = [sys.executable, __file__, "--child", str(path), "--jobs", str(jobs), "--requests", str(expected)]
     with subprocess.Popen(command, stdout=subprocess.PIPE) as process:
         assert process.stdout is not None
         out = process.stdout.read()
@@ -154,8 +153,16 @@ def measure(path: Path, jobs: int, expected: int) -> dict[str, Any]:
         process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - begin
     if process.returncode:
-        raise SystemExit(f"the analysis of {path} failed (exit {process.returncode})")
+        raise SystemExit(f"{what} failed (exit {process.returncode})")
     found: dict[str, Any] = orjson.loads(out.splitlines()[-1])
+    return found, wall, usage
+
+
+def measure(path: Path, jobs: int, expected: int) -> dict[str, Any]:
+    """Run `child` on ``path``: wall seconds, CPU seconds and peak RSS (MB) of the child and its workers, and
+    what the child printed."""
+    command = [sys.executable, __file__, "--child", str(path), "--jobs", str(jobs), "--requests", str(expected)]
+    found, wall, usage = run_child(command, f"the analysis of {path}")
     # ru_maxrss: KB on Linux; of the largest of the child and its waited-for workers.
     return {**found, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak": usage.ru_maxrss / 1e3}
 

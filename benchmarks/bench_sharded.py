@@ -17,17 +17,15 @@ import argparse
 import hashlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_analyze import iter_trace
+from bench_analyze import iter_trace, run_child
 
 MODES = ("one process", "local shards", "dask shards")
 
@@ -56,17 +54,8 @@ def child(path: str, mode: str, workers: int) -> None:
 
 
 def measure(path: Path, mode: str, workers: int) -> dict[str, Any]:
-    begin = time.perf_counter()
     command = [sys.executable, __file__, "--child", str(path), "--mode", mode, "--workers", str(workers)]
-    with subprocess.Popen(command, stdout=subprocess.PIPE) as process:
-        assert process.stdout is not None
-        out = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - begin
-    if process.returncode:
-        raise SystemExit(f"{mode} failed (exit {process.returncode})")
-    found: dict[str, Any] = orjson.loads(out.splitlines()[-1])
+    found, wall, usage = run_child(command, mode)
     return {**found, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime}
 
 

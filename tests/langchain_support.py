@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.tools import BaseTool, tool
+from pydantic import BaseModel
 
 from cachepoint.core.emulator import Emulator
 
@@ -131,3 +132,25 @@ def markers(body: dict[str, Any]) -> int:
     """Cache markers in a request body as the emulator received it (Anthropic or Bedrock Converse)."""
     text = repr(body)
     return text.count("'cache_control'") + text.count("'cachePoint'")
+
+
+def mutable_parts(value: Any, found: dict[int, Any] | None = None) -> dict[int, Any]:
+    """Every mutable object reachable from ``value`` (models, dicts, lists, sets), by id (the objects are kept,
+    so the ids stay theirs)."""
+    found = {} if found is None else found
+    if id(value) in found:
+        return found
+    if isinstance(value, BaseModel):
+        found[id(value)] = value
+        for part in (value.__dict__, value.__pydantic_fields_set__, value.__pydantic_extra__):
+            if part is not None:
+                mutable_parts(part, found)
+    elif isinstance(value, dict):
+        found[id(value)] = value
+        for item in value.values():
+            mutable_parts(item, found)
+    elif isinstance(value, (list, set)):
+        found[id(value)] = value
+        for item in value:
+            mutable_parts(item, found)
+    return found

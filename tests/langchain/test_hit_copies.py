@@ -12,32 +12,13 @@ from langchain_core.outputs import ChatGeneration, Generation
 from pydantic import BaseModel
 
 from cachepoint.langchain.hit_copies import copier
+from langchain_support import mutable_parts
 
 leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
 json_values = st.recursive(
     leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
 )
 json_objects = st.dictionaries(st.text(max_size=3), json_values, max_size=3)
-
-
-def mutable_parts(value: Any, found: dict[int, Any] | None = None) -> dict[int, Any]:
-    found = {} if found is None else found
-    if id(value) in found:
-        return found
-    if isinstance(value, BaseModel):
-        found[id(value)] = value
-        for part in (value.__dict__, value.__pydantic_fields_set__, value.__pydantic_extra__):
-            if part is not None:
-                mutable_parts(part, found)
-    elif isinstance(value, dict):
-        found[id(value)] = value
-        for item in value.values():
-            mutable_parts(item, found)
-    elif isinstance(value, (list, set)):
-        found[id(value)] = value
-        for item in value:
-            mutable_parts(item, found)
-    return found
 
 
 @settings(max_examples=150, deadline=None)

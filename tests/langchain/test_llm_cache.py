@@ -21,7 +21,6 @@ from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, Generation
 from langchain_core.prompts import ChatPromptTemplate
-from pydantic import BaseModel
 
 from cachepoint.core.bridge import run_sync
 from cachepoint.core.emulator import Emulator
@@ -30,7 +29,7 @@ from cachepoint.core.stores import CacheStore, MemoryStore, RedisStore
 from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain import CachepointCallbackHandler, CachepointLLMCache
 from cachepoint.langchain.llm_cache import parse_llm_string, parse_prompt
-from langchain_support import MANUAL, MODELS, RULES, anthropic
+from langchain_support import MANUAL, MODELS, RULES, anthropic, mutable_parts
 from redis_servers import free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:The function `loads` is in beta")
@@ -529,28 +528,6 @@ def mutate(message: BaseMessage) -> None:
     message.tool_calls[0]["args"]["serial"].append("X2")
     assert message.usage_metadata is not None
     message.usage_metadata["input_token_details"]["cache_read"] = 999
-
-
-def mutable_parts(value: Any, found: dict[int, Any] | None = None) -> dict[int, Any]:
-    """Every mutable object reachable from ``value`` (models, dicts, lists, sets), by id (the objects are kept,
-    so the ids stay theirs)."""
-    found = {} if found is None else found
-    if id(value) in found:
-        return found
-    if isinstance(value, BaseModel):
-        found[id(value)] = value
-        for part in (value.__dict__, value.__pydantic_fields_set__, value.__pydantic_extra__):
-            if part is not None:
-                mutable_parts(part, found)
-    elif isinstance(value, dict):
-        found[id(value)] = value
-        for item in value.values():
-            mutable_parts(item, found)
-    elif isinstance(value, (list, set)):
-        found[id(value)] = value
-        for item in value:
-            mutable_parts(item, found)
-    return found
 
 
 @pytest.fixture(params=["memory", "redis"])
