@@ -227,3 +227,52 @@ def test_work_of_one_lane_runs_in_one_worker() -> None:
     assert len(workers) == 2
     assert free <= workers
     assert os.getpid() not in workers
+
+
+# A worker killed while it is sending a big result: the executor's reader has taken the first part of the message
+# off the pipe and waits for the rest, which can never come. Run in a child interpreter, so a hang fails this
+# test instead of hanging the test run (and its exit, which joins the executor's threads).
+_KILLED_WHILE_SENDING = """
+import os, signal, sys, time
+from cachepoint.core.analyze.workers import WorkerError, WorkerPool
+
+def read_bytes():
+    with open("/proc/self/io") as handle:
+        return int(next(line for line in handle if line.startswith("rchar")).split()[1])
+
+size = 300_000_000
+pool = WorkerPool(1)
+worker = pool.result(pool.submit("asking", os.getpid))
+before = read_bytes()
+job = pool.submit("making a big result", bytes, size)
+# Kill the worker once this process has read 20 MB of its answer (it is then half-way through sending it), or
+# after 5 s if the answer does not come through a pipe.
+deadline = time.monotonic() + 5
+while read_bytes() < before + 20_000_000 and time.monotonic() < deadline:
+    pass
+os.kill(worker, signal.SIGKILL)
+try:
+    got = pool.result(job)
+    print("result", len(got) == size and not any(got[::4096]))
+except WorkerError as exc:
+    print("error", exc.how)
+pool.close()
+"""
+
+
+def test_a_worker_killed_while_sending_its_result_is_never_a_hang(tmp_path: Path) -> None:
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", _KILLED_WHILE_SENDING],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env={**os.environ, "TMPDIR": str(tmp_path)},
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the caller hung after its worker was killed: {exc.stdout!r} {exc.stderr!r}")
+    assert run.returncode == 0, run.stderr
+    # Either the worker had handed over its whole answer before it died, or its death is the caller's error.
+    assert run.stdout.strip() in {"result True", "error killed by SIGKILL"}, run.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing left behind in the temporary directory

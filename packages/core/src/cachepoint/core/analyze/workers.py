@@ -30,15 +30,24 @@ caller places work itself: lanes are ignored there.
 
 A worker that dies (killed by the out-of-memory killer, a signal, a crash) fails its work at once: the pool
 watches every worker process, so `WorkerPool.result` raises `WorkerError` naming the work and how the process
-ended instead of waiting for an answer that cannot come. There is no deadline on a live worker: its share of the
-work grows with the trace (and can be all of it), so any fixed time would fail honest runs.
+ended instead of waiting for an answer that cannot come. A big result (``bytes``) of the local pool comes back
+through a file, not the executor's pipe: the executor reads a result off its pipe with a blocking read, so a
+worker killed half-way through writing one left it waiting for the rest for ever (and the interpreter's exit
+with it, which joins the executor's threads). What crosses the pipe is then a few hundred bytes, which a pipe
+writes whole or not at all (POSIX: a write of at most ``PIPE_BUF``, 4 KiB, is atomic).
+
+There is no deadline on a live worker: its share of the work grows with the trace (and can be all of it), so any
+fixed time would fail honest runs.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
+import shutil
 import signal
+import tempfile
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
@@ -100,6 +109,40 @@ def _ending(process: BaseProcess) -> str | None:
     return f"exit code {code}"
 
 
+# Results shorter than this cross the executor's pipe as they are (with the executor's own framing they stay
+# well under PIPE_BUF); longer ones go through a file.
+_INLINE = 1024
+
+
+class _InFile:
+    """A worker's result left in a file for the caller to read (and delete)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def _to_file(directory: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)`` in a worker; a big ``bytes`` result is written to a new file in ``directory``."""
+    result = fn(*args)
+    if not isinstance(result, bytes) or len(result) <= _INLINE:
+        return result
+    handle, path = tempfile.mkstemp(dir=directory)
+    with os.fdopen(handle, "wb") as out:
+        out.write(result)
+    return _InFile(path)
+
+
+def _from_file(result: Any) -> Any:
+    if not isinstance(result, _InFile):
+        return result
+    with open(result.path, "rb") as handle:
+        data = handle.read()
+    os.unlink(result.path)
+    return data
+
+
 class Job(Generic[T]):
     """Work handed to a worker: what it is (for errors) and its future."""
 
@@ -132,6 +175,7 @@ class WorkerPool:
         self._slots: list[Executor] = []  # the local pool: one single-process executor per worker
         self._waiting: list[deque[Future[Any]]] = []  # per worker, the futures handed to it (done ones pruned)
         self._lanes: dict[Hashable, int] = {}  # lane -> its worker
+        self._directory: str | None = None  # where the local pool's workers leave big results
 
     def submit(self, work: str, fn: Callable[..., T], *args: Any, lane: Hashable | None = None) -> Job[T]:
         """Start ``fn(*args)`` in a worker: ``fn`` a module-level function, ``args`` plain data; ``work`` says
@@ -148,7 +192,7 @@ class WorkerPool:
             if self._given is not None:
                 return Job(work, self._given.submit(fn, *args))
             slot = self._slot(lane)
-            future = self._slots[slot].submit(fn, *args)
+            future = self._slots[slot].submit(_to_file, self._directory or "", fn, *args)
             self._waiting[slot].append(future)
             return Job(work, future)
         except BrokenExecutor as exc:  # a worker died after its last result: the pool takes no more work
@@ -158,6 +202,7 @@ class WorkerPool:
         """The worker for ``lane`` (``None``: the one with the least work waiting), starting the pool if need be."""
         if not self._slots:
             self._context = _Tracked(multiprocessing.get_context("spawn"))
+            self._directory = tempfile.mkdtemp(prefix="cachepoint-analyze-")
             for _ in range(self.workers):
                 self._slots.append(ProcessPoolExecutor(max_workers=1, mp_context=self._context))  # type: ignore[call-overload]
                 self._waiting.append(deque())
@@ -179,7 +224,7 @@ class WorkerPool:
         """The result of ``job``: the function's own exception is raised as it is; a dead worker is a
         `WorkerError`."""
         try:
-            return job.future.result()
+            return _from_file(job.future.result())  # type: ignore[no-any-return]
         except BrokenExecutor as exc:
             raise WorkerError(job.work, self._how(exc)) from exc
 
@@ -215,6 +260,9 @@ class WorkerPool:
             # interpreter exit through a pipe it has already closed, and Python prints that traceback on exit.
             for executor in slots:
                 executor.shutdown(wait=True)
+        if self._directory is not None:  # results never collected, and what a killed worker was writing
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
 
     def __enter__(self) -> WorkerPool:
         return self
