@@ -11,7 +11,8 @@ For each trace in ``examples/traces`` (all generated, see ``examples/traces/gene
   ``prompt_cache_key``;
 - the optimum, bracketed: ``optimum >=`` is `lower_bound` (no placement the provider rules allow costs less) and
   ``optimum <=`` the cheapest real placement found (`clairvoyant`: auto's breakpoints with each TTL set knowing
-  when the prefix comes back, lengthened only or also shortened, or any scenario above if cheaper). Ratios
+  when the prefix comes back, lengthened only or also shortened, and also pruned: no entry written that nothing
+  reads; or any scenario above if cheaper). Ratios
   "x optimum" are against the lower bound, so they overstate the distance to the true optimum, never understate
   it.
 
@@ -111,7 +112,7 @@ def trace_table(name: str, lines: Sequence[bytes]) -> tuple[list[str], dict[str,
     scenario_costs = {s.name: s.cost_usd or 0.0 for s in report.scenarios}
     auto_placements = [p.placements[2] for p in items]  # scenarios_for: recorded, none, auto
     seen = foresight(items, auto_placements)
-    low, clair = seen.lower, seen.best
+    low, clair = seen.lower, seen.upper
     best_name, best_cost = min(scenario_costs.items(), key=lambda kv: kv[1])
     upper: Optimum | None = clair if clair.cost_usd <= best_cost else None
     upper_cost = min(clair.cost_usd, best_cost)
@@ -138,7 +139,11 @@ def trace_table(name: str, lines: Sequence[bytes]) -> tuple[list[str], dict[str,
         f"| optimum >= (lower bound) | {low.hit_rate:.1%} | {low.cached_ratio:.1%} | {low.cost_usd:.4f} | 1.000 | "
         f"{low.cost_usd / upper_cost:.3f} | {low.cost_usd / auto_cost:.3f} |"
     )
-    found = "clairvoyant TTLs on auto's breakpoints" if upper is not None else best_name
+    found = (
+        ("clairvoyant TTLs on auto's breakpoints" if clair is not seen.pruned else "clairvoyant, pruned")
+        if upper is not None
+        else best_name
+    )
     hit = f"{upper.hit_rate:.1%}" if upper is not None else "—"
     cached = f"{upper.cached_ratio:.1%}" if upper is not None else "—"
     out.append(
@@ -222,14 +227,15 @@ def main() -> None:
     print("\n### Why auto misses: foresight (auto's breakpoints, TTLs chosen knowing when each prefix comes back)\n")
     print(
         "| trace | auto | same breakpoints, foresight TTLs | lower bound | auto / foresight | foresight / bound "
-        "| TTLs raised | TTLs lowered |"
+        "| TTLs raised | TTLs lowered | also pruned | pruned / bound |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, f in seen.items():
+        low = f.lower.cost_usd
         print(
-            f"| {name} | {f.causal.cost_usd:.4f} | {f.best.cost_usd:.4f} | {f.lower.cost_usd:.4f} | "
-            f"{f.foresight_gap:.3f} | {f.best.cost_usd / f.lower.cost_usd if f.lower.cost_usd else 1.0:.3f} | "
-            f"{f.raised} | {f.lowered} |"
+            f"| {name} | {f.causal.cost_usd:.4f} | {f.best.cost_usd:.4f} | {low:.4f} | "
+            f"{f.foresight_gap:.3f} | {f.best.cost_usd / low if low else 1.0:.3f} | "
+            f"{f.raised} | {f.lowered} | {f.upper.cost_usd:.4f} | {f.upper.cost_usd / low if low else 1.0:.3f} |"
         )
     print("\n### How tight the bound is: the exact optimum of short sessions, each replayed alone\n")
     print("| trace | session | requests | lower bound | exact optimum | bound / exact |")
