@@ -5,6 +5,8 @@ For each trace in ``examples/traces`` (all generated, see ``examples/traces/gene
 
 - ``none`` (no caching), ``recorded`` (the markers the trace carries), ``auto``, and ``auto_adaptive`` (auto's
   breakpoints with each session's TTL picked from its past gaps: analyzer only, `cachepoint.core.analyze.adaptive`);
+- ``auto(history=GapHistory())``, live: the same rule as ``auto_adaptive`` placed the way an adapter places it
+  (one request at a time in start order, a clock reading each request's timestamp, no session ids);
 - the incumbents that apply to the trace's provider (`cachepoint.core.analyze.incumbents`): LangChain's
   ``AnthropicPromptCachingMiddleware`` (5m and 1h), langchain-aws's ``BedrockPromptCachingMiddleware``, CrewAI's
   native caching, LiteLLM's documented injection point, OpenAI's automatic caching without and with a
