@@ -5,13 +5,16 @@ For each trace in ``examples/traces`` (all generated, see ``examples/traces/gene
 
 - ``none`` (no caching), ``recorded`` (the markers the trace carries), ``auto``, and ``auto_adaptive`` (auto's
   breakpoints with each session's TTL picked from its past gaps: analyzer only, `cachepoint.core.analyze.adaptive`);
+- ``auto(history=GapHistory())``, live: the same rule as ``auto_adaptive`` placed the way an adapter places it
+  (one request at a time in start order, a clock reading each request's timestamp, no session ids);
 - the incumbents that apply to the trace's provider (`cachepoint.core.analyze.incumbents`): LangChain's
   ``AnthropicPromptCachingMiddleware`` (5m and 1h), langchain-aws's ``BedrockPromptCachingMiddleware``, CrewAI's
   native caching, LiteLLM's documented injection point, OpenAI's automatic caching without and with a
   ``prompt_cache_key``;
 - the optimum, bracketed: ``optimum >=`` is `lower_bound` (no placement the provider rules allow costs less) and
   ``optimum <=`` the cheapest real placement found (`clairvoyant`: auto's breakpoints with each TTL set knowing
-  when the prefix comes back, lengthened only or also shortened, or any scenario above if cheaper). Ratios
+  when the prefix comes back, lengthened only or also shortened, and also pruned: no entry written that nothing
+  reads; or any scenario above if cheaper). Ratios
   "x optimum" are against the lower bound, so they overstate the distance to the true optimum, never understate
   it.
 
@@ -42,7 +45,8 @@ from pathlib import Path
 
 import orjson
 
-from cachepoint.core.analyze import analyze, scenarios_for
+from cachepoint.core.analyze import analyze, place, scenarios_for
+from cachepoint.core.analyze.adaptive import GapHistory
 from cachepoint.core.analyze.incumbents import INCUMBENTS_FOR
 from cachepoint.core.analyze.optimal import (
     Foresight,
@@ -51,10 +55,11 @@ from cachepoint.core.analyze.optimal import (
     exact_optimum,
     foresight,
     lower_bound,
+    replay_placements,
 )
 from cachepoint.core.analyze.prepare import PrepareContext, Prepared
 from cachepoint.core.analyze.scenarios import unmarked
-from cachepoint.core.prompt import ViewBuilder
+from cachepoint.core.prompt import ViewBuilder, auto
 from cachepoint.core.simulate import SimPrompt
 from cachepoint.core.traces import parse_line
 
@@ -103,6 +108,25 @@ def prepared(lines: Sequence[bytes]) -> list[Prepared]:
     return sorted(items, key=lambda p: (p.time or 0.0, p.line))
 
 
+def live_history(lines: Sequence[bytes], items: Sequence[Prepared]) -> Optimum:
+    """``auto(history=GapHistory())`` placed the way an adapter places it: one request at a time in start order,
+    on a clock that reads each request's timestamp, with no session id (conversations keyed by their first
+    message); then replayed like the clairvoyant placements (`replay_placements`)."""
+    now = [0.0]
+    strategy = auto(history=GapHistory(clock=lambda: now[0]))
+    ctx = PrepareContext(scenarios=[])
+    builder = ViewBuilder()
+    placements = []
+    for item in items:
+        record = parse_line(lines[item.line - 1], line=item.line, offset=0)
+        request = builder.parse(record.request, provider=item.provider)
+        info = ctx.info(item.provider, item.model, request.format)[0]
+        view = unmarked(builder.positions(request, info=info))
+        now[0] = item.time or 0.0
+        placements.append(place(view, strategy, info=info, provider=item.provider).breakpoints)
+    return replay_placements(items, placements)
+
+
 def trace_table(name: str, lines: Sequence[bytes]) -> tuple[list[str], dict[str, float], Foresight]:
     provider = prepared(lines[:1])[0].provider
     specs = ["auto", "auto_adaptive", *INCUMBENTS.get(provider, [])]
@@ -111,11 +135,14 @@ def trace_table(name: str, lines: Sequence[bytes]) -> tuple[list[str], dict[str,
     scenario_costs = {s.name: s.cost_usd or 0.0 for s in report.scenarios}
     auto_placements = [p.placements[2] for p in items]  # scenarios_for: recorded, none, auto
     seen = foresight(items, auto_placements)
-    low, clair = seen.lower, seen.best
+    low, clair = seen.lower, seen.upper
     best_name, best_cost = min(scenario_costs.items(), key=lambda kv: kv[1])
     upper: Optimum | None = clair if clair.cost_usd <= best_cost else None
     upper_cost = min(clair.cost_usd, best_cost)
     auto_cost = scenario_costs["auto"]
+    live = live_history(lines, items)
+    # Replayed like `foresight`'s ``causal`` (auto's own placements): the same machinery, so the ratio is like for like.
+    live_to_auto = live.cost_usd / seen.causal.cost_usd if seen.causal.cost_usd else 1.0
 
     rows: list[tuple[str, float, float, float]] = []
     for s in report.scenarios:
@@ -134,11 +161,20 @@ def trace_table(name: str, lines: Sequence[bytes]) -> tuple[list[str], dict[str,
             f"| {bold}{label}{bold} | {hit:.1%} | {cached:.1%} | {cost:.4f} | {cost / low.cost_usd:.3f} | "
             f"{cost / upper_cost:.3f} | {cost / auto_cost:.3f} |"
         )
+    live_cost = auto_cost * live_to_auto
+    out.append(
+        f"| **auto(history=GapHistory())**, live | {live.hit_rate:.1%} | {live.cached_ratio:.1%} | {live_cost:.4f} | "
+        f"{live_cost / low.cost_usd:.3f} | {live_cost / upper_cost:.3f} | {live_to_auto:.3f} |"
+    )
     out.append(
         f"| optimum >= (lower bound) | {low.hit_rate:.1%} | {low.cached_ratio:.1%} | {low.cost_usd:.4f} | 1.000 | "
         f"{low.cost_usd / upper_cost:.3f} | {low.cost_usd / auto_cost:.3f} |"
     )
-    found = "clairvoyant TTLs on auto's breakpoints" if upper is not None else best_name
+    found = (
+        ("clairvoyant TTLs on auto's breakpoints" if clair is not seen.pruned else "clairvoyant, pruned")
+        if upper is not None
+        else best_name
+    )
     hit = f"{upper.hit_rate:.1%}" if upper is not None else "—"
     cached = f"{upper.cached_ratio:.1%}" if upper is not None else "—"
     out.append(
@@ -152,6 +188,9 @@ def trace_table(name: str, lines: Sequence[bytes]) -> tuple[list[str], dict[str,
         "auto / cheapest incumbent": auto_cost / min(incumbents) if incumbents else float("nan"),
         "auto_adaptive / optimum (at most)": scenario_costs["auto_adaptive"] / low.cost_usd,
         "auto_adaptive / auto": scenario_costs["auto_adaptive"] / auto_cost,
+        "auto(history) live / optimum (at most)": live_cost / low.cost_usd,
+        "auto(history) live / auto": live_to_auto,
+        "auto(history) live / cheapest incumbent": live_cost / min(incumbents) if incumbents else float("nan"),
     }
     return out, verdict, seen
 
@@ -214,22 +253,24 @@ def main() -> None:
     print("### Goals: auto <= 1.05x the optimum, and cheaper than every incumbent\n")
     print(
         "| trace | auto / optimum (at most) | auto / best known placement | auto / cheapest incumbent "
-        "| auto_adaptive / optimum (at most) | auto_adaptive / auto |"
+        "| auto_adaptive / optimum (at most) | auto_adaptive / auto | auto(history) live / optimum (at most) "
+        "| auto(history) live / auto | auto(history) live / cheapest incumbent |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, v in verdicts.items():
         print(f"| {name} | " + " | ".join(f"{x:.3f}" for x in v.values()) + " |")
     print("\n### Why auto misses: foresight (auto's breakpoints, TTLs chosen knowing when each prefix comes back)\n")
     print(
         "| trace | auto | same breakpoints, foresight TTLs | lower bound | auto / foresight | foresight / bound "
-        "| TTLs raised | TTLs lowered |"
+        "| TTLs raised | TTLs lowered | also pruned | pruned / bound |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, f in seen.items():
+        low = f.lower.cost_usd
         print(
-            f"| {name} | {f.causal.cost_usd:.4f} | {f.best.cost_usd:.4f} | {f.lower.cost_usd:.4f} | "
-            f"{f.foresight_gap:.3f} | {f.best.cost_usd / f.lower.cost_usd if f.lower.cost_usd else 1.0:.3f} | "
-            f"{f.raised} | {f.lowered} |"
+            f"| {name} | {f.causal.cost_usd:.4f} | {f.best.cost_usd:.4f} | {low:.4f} | "
+            f"{f.foresight_gap:.3f} | {f.best.cost_usd / low if low else 1.0:.3f} | "
+            f"{f.raised} | {f.lowered} | {f.upper.cost_usd:.4f} | {f.upper.cost_usd / low if low else 1.0:.3f} |"
         )
     print("\n### How tight the bound is: the exact optimum of short sessions, each replayed alone\n")
     print("| trace | session | requests | lower bound | exact optimum | bound / exact |")

@@ -21,4 +21,5 @@ def test_the_economics_benchmark_runs_at_its_smallest_size() -> None:
         assert f"| {trace} | " in out  # a row of the goals table
     assert "| **auto** |" in out
     assert "| **auto_adaptive** |" in out  # analyzer only, next to auto
+    assert "| **auto(history=GapHistory())**, live |" in out  # the same rule, placed the way an adapter does
     assert "| optimum >= (lower bound) |" in out

@@ -77,3 +77,28 @@ def test_foresight_on_a_conversation_worked_out_by_hand() -> None:
     assert f.foresight_gap == pytest.approx(28_305 / 18_840)
     assert f.gap_to_lower_bound == pytest.approx(28_305 / 18_735)
     assert f.lower.cost_usd <= f.best.cost_usd <= f.causal.cost_usd
+
+
+def test_pruning_drops_the_writes_nothing_reads_and_tightens_the_bracket() -> None:
+    # r2 is the conversation's last request: its breakpoints' prefixes are never sent again, so a placement that
+    # knows the future writes nothing there; it keeps one breakpoint where r1's entry ends, to read it. Fitted r2
+    # reads 4,200 (1,260) and writes its 100 at 5m (375); pruned, it reads the same and sends the 100 uncached
+    # (300): 15,375 + 1,830 + 1,560 = 18,765.
+    pruned = retime(TRACE, AUTO_LIKE, fit=True, prune=True)
+    assert [[(bp.position, bp.ttl) for bp in p] for p in pruned] == [
+        [(0, "5m"), (1, "5m")],
+        [(0, "1h"), (2, "1h")],
+        [(2, "5m")],
+    ]
+    f = foresight(TRACE, AUTO_LIKE)
+    assert f.pruned is not None
+    assert f.pruned.cost_usd == pytest.approx(18_765 * 1e-6)
+    assert f.upper is f.pruned
+    # Still a real placement: between the bound and every other clairvoyant variant.
+    assert f.lower.cost_usd <= f.upper.cost_usd <= f.best.cost_usd
+
+
+def test_pruning_keeps_a_breakpoint_whose_prefix_comes_back_within_the_hour() -> None:
+    # r1's tail comes back after 14 minutes: kept (at 1h); only r2's move, onto the prefix r1 wrote.
+    pruned = retime(TRACE, AUTO_LIKE, prune=True)
+    assert [[bp.position for bp in p] for p in pruned] == [[0, 1], [0, 2], [2]]

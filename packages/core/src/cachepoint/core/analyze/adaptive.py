@@ -25,10 +25,11 @@ already seen in the stream: a request's TTLs never depend on what comes after it
 premium in expected savings because the estimate of ``p`` is noisy, and the shipped traces' late gaps come by
 chance, so one session's own past says little more than every session's.
 
-It is **analyzer only**: the adapters place one request at a time and keep no session history, so no live
-adapter can do this yet; ``cachepoint analyze`` shows it next to `auto` but never recommends it
-(`ANALYZER_ONLY`). In the analyzer, `adapt_stream` applies it between the reorder buffer (requests in start
-order) and the replay.
+In the analyzer, `adapt_stream` applies it between the reorder buffer (requests in start order) and the
+replay; ``cachepoint analyze`` shows it next to `auto` and does not recommend it (`ANALYZER_ONLY`): a spec
+string cannot carry the history a live placement needs. Live, the same rule is ``auto(history=GapHistory())``:
+`GapHistory` holds the gaps of the conversations it has placed (bounded, thread- and task-safe) and `auto`
+consults it on every request, through any adapter that takes a strategy.
 
 >>> from cachepoint.core.analyze.scenarios import parse_strategy
 >>> parse_strategy("auto_adaptive(margin=2)").strategy
@@ -37,11 +38,15 @@ AutoAdaptive(static_ttl=None, conversation_ttl=None, anchors=1, margin=2)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from cachepoint.core.lru import LRU
+from cachepoint.core.prompt.breakpoints import Breakpoint, PlacementContext
+from cachepoint.core.prompt.positions import Position
 from cachepoint.core.prompt.strategies import Auto
 from cachepoint.core.prompt.ttl import ttl_seconds
 from cachepoint.core.providers import ModelInfo, ProviderTable, model_info
@@ -58,6 +63,7 @@ __all__ = [
     "AdaptItem",
     "AdaptiveTTL",
     "AutoAdaptive",
+    "GapHistory",
     "adapt_stream",
     "analyzer_only",
     "auto_adaptive",
@@ -67,7 +73,8 @@ __all__ = [
 DEFAULT_MARGIN = 1.5
 #: Turns' worth of weight given to the share over every session when estimating one session's (tuned there too).
 PRIOR_WEIGHT = 10.0
-#: Strategies ``cachepoint analyze`` replays but never recommends: no live adapter can place them yet.
+#: Strategies ``cachepoint analyze`` replays but never recommends: a spec cannot name the history they need live
+#: (``auto(history=GapHistory())`` is the live form).
 ANALYZER_ONLY: frozenset[str] = frozenset({"auto_adaptive"})
 _CONVERSATION = "m"  # `Prepared.layers` code of a conversation block
 _ENGINES = ("vllm", "sglang")
@@ -350,6 +357,117 @@ def _longer_first(placement: Sequence[SimBreakpoint], rules: _Rules) -> tuple[Si
         else:
             out[i] = SimBreakpoint(bp.position, need[0], bp.implicit)
     return tuple(out)
+
+
+class _LiveItem(NamedTuple):
+    """A request being placed, as `AdaptiveTTL.adapt` reads it (an `AdaptItem`)."""
+
+    time: float | None
+    tenant: str
+    session: str | None
+    provider: str
+    model: str
+    hashes: tuple[str, ...]
+    cumulative: tuple[int, ...]
+    layers: str
+
+
+def _conversation(positions: Sequence[Position], layers: str) -> str | None:
+    """A conversation's key: the prefix through its whole first message (its first block alone is not enough: two
+    conversations that open with the same retrieved document would count as one)."""
+    first = layers.find(_CONVERSATION)
+    if first < 0:
+        return None
+    message = positions[first].locator.message
+    end = first
+    while (
+        end + 1 < len(positions) and layers[end + 1] == _CONVERSATION and positions[end + 1].locator.message == message
+    ):
+        end += 1
+    return positions[end].prefix_hash
+
+
+class GapHistory:
+    """The gaps of the conversations `auto` has placed, for ``auto(history=GapHistory())``: `auto_adaptive`'s
+    rule (`AdaptiveTTL`, see the module notes), live. Each request's own breakpoints (its conversation, and a
+    system prompt no other conversation has sent) get ``1h`` when the conversation's pauses so far make a lapse
+    of the ``5m`` entries likely enough to pay the premium, else ``5m``; prefixes other conversations send keep
+    `auto`'s TTL. A conversation is keyed by its whole first message (with the tools and system before it), so no
+    session id is needed; ``tenant`` keeps two tenants' traffic apart when they share one history.
+
+    Keep one per process (or per agent) and pass the same strategy, or strategies built on the same history, to
+    every request: it learns only from what it places. Bounded: at most ``sessions`` conversations are kept
+    (least recently active dropped first) and 8x as many prefixes. Safe from many threads and event loops (one
+    lock, held for the few microseconds of a decision; nothing in it awaits). ``clock`` gives the time of each
+    request (seconds; default `time.time`); ``margin`` and ``table`` are `AdaptiveTTL`'s.
+
+    >>> from cachepoint.core.prompt import apply_cache_points, auto
+    >>> now = [0.0]
+    >>> strategy = auto(history=GapHistory(clock=lambda: now[0]))
+    >>> messages = [{"role": "user", "content": "My router reboots every night. " * 200}]
+    >>> def turn(gap):
+    ...     now[0] += gap
+    ...     messages.append({"role": "assistant", "content": "Try a firmware update. " * 50})
+    ...     messages.append({"role": "user", "content": "Done, and then? " * 50})
+    ...     payload, _ = apply_cache_points({"model": "claude-sonnet-4-5", "max_tokens": 8,
+    ...                                      "messages": messages}, strategy=strategy)
+    ...     return payload["messages"][-1]["content"][-1]["cache_control"].get("ttl", "5m")
+    >>> # The customer goes away for 15 minutes; from then on, the conversation is written for an hour (the turn
+    >>> # right after the pause rewrites all of it, so it pays the 1h premium only where it is likely to pay).
+    >>> [turn(gap) for gap in (30, 900, 30, 900, 30, 900)]
+    ['5m', '5m', '1h', '1h', '1h', '1h']
+    """
+
+    def __init__(
+        self,
+        *,
+        margin: float = DEFAULT_MARGIN,
+        sessions: int = _SESSIONS,
+        table: ProviderTable | None = None,
+        clock: Callable[[], float] = time.time,
+        tenant: str = "",
+    ) -> None:
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin > 0:
+            raise ValueError(f"margin: expected a number > 0, got {margin!r}")
+        if sessions < 1:
+            raise ValueError(f"sessions: expected >= 1, got {sessions}")
+        self.tenant = tenant
+        self._clock = clock
+        self._rule = AdaptiveTTL(margin=margin, table=table, sessions=sessions)
+        self._lock = threading.Lock()
+
+    @property
+    def conversations(self) -> int:
+        """How many conversations' gaps are kept (at most ``sessions``)."""
+        with self._lock:
+            return len(self._rule._sessions)
+
+    def advise(self, ctx: PlacementContext, wanted: Sequence[Breakpoint]) -> list[Breakpoint]:
+        """``wanted`` (`auto`'s breakpoints for ``ctx``) with TTLs from the history; records the request."""
+        positions = ctx.view.positions
+        # As `Prepared.layers` codes them: only a conversation block counts as "m".
+        layers = "".join("m" if p.section == "messages" and p.layer != "system" else "s" for p in positions)
+        item = _LiveItem(
+            self._clock(),
+            self.tenant,
+            _conversation(positions, layers),
+            ctx.provider,
+            ctx.request.model or ctx.info.model,
+            tuple(p.prefix_hash for p in positions),
+            tuple(p.cumulative_tokens for p in positions),
+            layers,
+        )
+        placement = tuple(SimBreakpoint(bp.position, bp.ttl) for bp in wanted)
+        with self._lock:
+            adapted = self._rule.adapt(item, placement)
+        out = []
+        for bp, new in zip(wanted, adapted, strict=True):
+            if new.ttl == bp.ttl:
+                out.append(bp)
+            else:
+                why = f"{bp.reason}; {new.ttl} from the gaps this conversation has shown so far"
+                out.append(Breakpoint(bp.position, new.ttl, bp.id, why))
+        return out
 
 
 def adapt_stream(

@@ -526,24 +526,40 @@ def retime(
     placements: Sequence[Sequence[SimBreakpoint]],
     *,
     fit: bool = False,
+    prune: bool = False,
     table: ProviderTable | None = None,
 ) -> list[tuple[SimBreakpoint, ...]]:
     """``placements`` (one per item) with each breakpoint's TTL chosen knowing when its prefix is sent next:
     raised to the longest when that is after the shortest TTL but within the longest; with ``fit``, also
     lowered to the shortest when it is within the shortest. Positions stay; a prefix never sent again keeps its
     TTL; longer TTLs stay before shorter ones, as the provider requires. This is what a placement could do if it
-    knew the future, and no more: which breakpoints it places is unchanged.
+    knew the future, and no more: which breakpoints it places is unchanged. With ``prune``, a breakpoint whose
+    prefix is not sent again within the longest TTL (the end of a conversation, the turn before context editing
+    rewrites the history) would write an entry nobody reads: it moves to the deepest prefix of the request an
+    earlier request sent (where the request can read, writing nothing if it is cached), or is dropped.
 
     >>> from types import SimpleNamespace as Item
     >>> a = Item(time=0.0, tenant="t", provider="anthropic", model="claude-sonnet-4-5", hashes=("s", "s/1"))
     >>> b = Item(time=600.0, tenant="t", provider="anthropic", model="claude-sonnet-4-5", hashes=("s", "s/2"))
     >>> [[bp.ttl for bp in p] for p in retime([a, b], [(SimBreakpoint(0, "5m"),)] * 2)]
     [['1h'], ['5m']]
+    >>> [[(bp.position, bp.ttl) for bp in p] for p in retime([a, b], [(SimBreakpoint(1, "5m"),)] * 2, prune=True)]
+    [[], [(0, '5m')]]
     """
     order = sorted(range(len(items)), key=lambda i: (items[i].time or 0.0, i))
     infos: dict[tuple[str, str], ModelInfo] = {}
     chosen: list[tuple[SimBreakpoint, ...]] = [tuple(p) for p in placements]
     upcoming: dict[tuple[str, str, str, str], float] = {}  # prefix -> when a later request next sends it
+    reread = [-1] * len(items)  # per request: its deepest prefix an earlier request sent (where a read can come from)
+    if prune:
+        sent: set[tuple[str, str, str, str]] = set()
+        for i in order:
+            item = items[i]
+            partition = (item.provider, item.tenant, item.model)
+            reread[i] = next(
+                (j for j in range(len(item.hashes) - 1, -1, -1) if (*partition, item.hashes[j]) in sent), -1
+            )
+            sent.update((*partition, h) for h in item.hashes)
     for i in reversed(order):
         item = items[i]
         info = _rules_of(item, infos, table)
@@ -551,7 +567,9 @@ def retime(
         partition = (item.provider, item.tenant, item.model)
         durations = _durations(info)
         if durations and info.explicit and item.provider not in _ENGINES:
-            chosen[i] = _retimed(placements[i], item.hashes, partition, upcoming, at, durations, info, fit)
+            chosen[i] = _retimed(
+                placements[i], item.hashes, partition, upcoming, at, durations, info, fit, reread[i] if prune else None
+            )
         for h in item.hashes:
             prefix = (*partition, h)
             upcoming[prefix] = at
@@ -567,24 +585,33 @@ def _retimed(  # noqa: PLR0917 - internal
     durations: list[tuple[str, float]],
     info: ModelInfo,
     fit: bool,
+    reread: int | None = None,
 ) -> tuple[SimBreakpoint, ...]:
+    """One request's placement retimed; with ``reread`` (pruning: the deepest prefix of the request an earlier
+    one sent, or -1), a breakpoint whose prefix is not sent again while an entry could live moves there instead:
+    it would write an entry nobody reads, but the request still needs a breakpoint to read what is cached."""
     shortest, longest = durations[0], durations[-1]
-    retimed: list[SimBreakpoint] = []
+    retimed: dict[int, SimBreakpoint] = {}
     for bp in sorted(placement, key=lambda b: b.position):
-        nxt = upcoming.get((*partition, hashes[bp.position]))
+        position, nxt = bp.position, upcoming.get((*partition, hashes[bp.position]))
         label = bp.ttl
+        if reread is not None and not bp.implicit and (nxt is None or nxt - at >= longest[1]):
+            if not 0 <= reread < position or reread in retimed:
+                continue
+            position, nxt, label = reread, upcoming.get((*partition, hashes[reread])), shortest[0]
         if nxt is not None and not bp.implicit:
             gap = nxt - at
             if shortest[1] <= gap < longest[1]:
                 label = longest[0]
             elif fit and gap < shortest[1]:
                 label = shortest[0]
-        retimed.append(SimBreakpoint(bp.position, label, bp.implicit))
+        retimed.setdefault(position, SimBreakpoint(position, label, bp.implicit))
+    moved = [retimed[k] for k in sorted(retimed)]
     # Longer TTLs before shorter: an earlier breakpoint takes the longest TTL of any after it.
     seconds = dict(durations)
     ordered: list[SimBreakpoint] = []
     need: tuple[str | None, float] = (None, 0.0)
-    for bp in reversed(retimed):
+    for bp in reversed(moved):
         mine = seconds.get(bp.ttl or info.default_ttl, 0.0)
         if mine > need[1]:
             need = (bp.ttl, mine)
@@ -665,6 +692,7 @@ def clairvoyant(
     placements: Sequence[Sequence[SimBreakpoint]],
     *,
     fit: bool = False,
+    prune: bool = False,
     table: ProviderTable | None = None,
 ) -> Optimum:
     """A real placement that knows the future: ``placements`` (one per item, e.g. `auto`'s) `retime`d, replayed
@@ -672,7 +700,7 @@ def clairvoyant(
     (``kind="upper"``); with `lower_bound` it brackets it. ``items`` in any order; providers without
     breakpoints are replayed with their placements as given.
     """
-    return replay_placements(items, retime(items, placements, fit=fit, table=table), table=table)
+    return replay_placements(items, retime(items, placements, fit=fit, prune=prune, table=table), table=table)
 
 
 # --- why a causal placement misses the optimum: foresight --------------------------------------------------------
@@ -687,11 +715,14 @@ class Foresight:
     ``lower``: `lower_bound`. ``raised`` / ``lowered``: breakpoints whose TTL ``fitted`` changed each way.
     Same breakpoints, only TTLs chosen with knowledge of the future: the part of ``causal``'s distance to the
     optimum that ``foresight_gap`` measures is what no placement that sees one request at a time can recover by
-    choosing TTLs.
+    choosing TTLs. ``pruned``: ``fitted`` without the breakpoints whose prefix is not sent again while an entry
+    could live (`retime` with ``prune``): still a real placement, so with ``lower`` it brackets the optimum
+    tighter (``upper``).
 
-    >>> f = Foresight(*(Optimum(c, "upper", 1, 0, 0, 0, 0) for c in (1.2, 1.0, 1.05, 0.95)), raised=3, lowered=1)
-    >>> f.best.cost_usd, f.foresight_gap, round(f.gap_to_lower_bound, 3)
-    (1.0, 1.2, 1.263)
+    >>> f = Foresight(*(Optimum(c, "upper", 1, 0, 0, 0, 0) for c in (1.2, 1.0, 1.05, 0.95)), raised=3, lowered=1,
+    ...               pruned=Optimum(0.98, "upper", 1, 0, 0, 0, 0))
+    >>> f.best.cost_usd, f.upper.cost_usd, f.foresight_gap, round(f.gap_to_lower_bound, 3)
+    (1.0, 0.98, 1.2, 1.263)
     """
 
     causal: Optimum
@@ -700,6 +731,14 @@ class Foresight:
     lower: Optimum
     raised: int = 0
     lowered: int = 0
+    pruned: Optimum | None = None
+
+    @property
+    def upper(self) -> Optimum:
+        """The cheapest of ``best`` and ``pruned``: the optimum costs at most this."""
+        if self.pruned is None:
+            return self.best
+        return min(self.best, self.pruned, key=lambda o: o.cost_usd)
 
     @property
     def best(self) -> Optimum:
@@ -755,6 +794,7 @@ def foresight(
         lower=lower_bound(items, table=table),
         raised=raised,
         lowered=lowered,
+        pruned=clairvoyant(items, placements, fit=True, prune=True, table=table),
     )
 
 
@@ -763,7 +803,7 @@ def foresight(
 
 @dataclass(frozen=True)
 class Bracket:
-    """The optimum of a trace, bracketed: ``lower`` (`lower_bound`), ``found`` (the cheaper `clairvoyant` of
+    """The optimum of a trace, bracketed: ``lower`` (`lower_bound`), ``found`` (the cheapest `clairvoyant` of
     `auto`'s placements), and the ``providers`` the trace uses (to pick the incumbents to compare).
     `summarize` puts it next to an analysis report's scenarios."""
 
@@ -792,7 +832,8 @@ def bracket_trace(
     table: ProviderTable | None = None,
 ) -> Bracket:
     """Read ``source`` (as `cachepoint.core.analyze.analyze` reads it, same options) and bracket its optimum:
-    the `lower_bound` and the cheaper of `clairvoyant` on `auto`'s placements, lengthened only or fitted.
+    the `lower_bound` and the cheapest `clairvoyant` of `auto`'s placements: lengthened only, fitted, or fitted
+    and pruned.
     Every request is kept in memory (the bound is over the whole trace). Bad lines raise `TraceFormatError`
     unless ``skip_invalid``.
 
@@ -815,7 +856,11 @@ def bracket_trace(
     items = _timed(items, interval)
     placements = [p.placements[auto_at] for p in items]
     found = min(
-        (clairvoyant(items, placements, fit=fit, table=table) for fit in (False, True)), key=lambda o: o.cost_usd
+        (
+            clairvoyant(items, placements, fit=fit, prune=prune, table=table)
+            for fit, prune in ((False, False), (True, False), (True, True))
+        ),
+        key=lambda o: o.cost_usd,
     )
     providers = tuple(dict.fromkeys(p.provider for p in items))
     return Bracket(lower_bound(items, table=table), found, providers)

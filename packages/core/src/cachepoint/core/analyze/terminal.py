@@ -309,8 +309,9 @@ def _verdict(report: AnalysisReport) -> RenderableType | None:
         text.append(f", and read {fmt_pct(best.cached_token_ratio)} of prompt tokens from the cache.")
     for cheaper in _cheaper_analyzer_only(report, best.cost_usd):
         text.append(
-            f" {cheaper.name} costs less still ({fmt_usd(cheaper.cost_usd)}), but is analyzer only: it picks TTLs "
-            "from each session's past gaps, which no adapter keeps yet."
+            f" {cheaper.name} costs less still ({fmt_usd(cheaper.cost_usd)}), but is analyzer only as a spec: it "
+            "picks TTLs from each session's past gaps; live, give your adapter auto(history=GapHistory()) "
+            "(cachepoint.core.analyze.adaptive), which keeps them."
         )
     o = report.observed
     if o is not None and o.observed.cost_usd is not None:

@@ -28,7 +28,7 @@ from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, R
 from cachepoint.core.prompt.plan import CachePlan, derive_cache_key, plan_cache_points
 from cachepoint.core.prompt.positions import ExistingBreakpoint, Position, PrefixView
 from cachepoint.core.prompt.report import CacheReport, Decision
-from cachepoint.core.prompt.strategies import auto, cache_at, cache_until, rolling, stable_prefix
+from cachepoint.core.prompt.strategies import TTLHistory, auto, cache_at, cache_until, rolling, stable_prefix
 
 __all__ = [
     "At",
@@ -52,6 +52,7 @@ __all__ = [
     "RequestFormatError",
     "Skipped",
     "Strategy",
+    "TTLHistory",
     "Target",
     "Tool",
     "ViewBuilder",

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from cachepoint.core.prompt.breakpoints import (
     Breakpoint,
@@ -36,6 +37,7 @@ __all__ = [
     "Excluding",
     "Rolling",
     "StablePrefix",
+    "TTLHistory",
     "auto",
     "cache_at",
     "cache_until",
@@ -93,6 +95,24 @@ def _stable_context(view: PrefixView) -> tuple[int | None, bool]:
     return end, all(p.stable for p in view[: end + 1])
 
 
+@runtime_checkable
+class TTLHistory(Protocol):
+    """What `auto` consults, given ``history=``, to pick TTLs from the traffic it has placed so far
+    (`cachepoint.core.analyze.adaptive.GapHistory` is the built-in one).
+
+    ``advise`` gets the request being placed and `auto`'s breakpoints (positions final, most valuable first) and
+    returns them in the same order with the TTLs it picks; it records the request, so call it once per request.
+
+    >>> from cachepoint.core.analyze.adaptive import GapHistory
+    >>> isinstance(GapHistory(), TTLHistory), isinstance("1h", TTLHistory)
+    (True, False)
+    """
+
+    def advise(self, ctx: PlacementContext, wanted: Sequence[Breakpoint]) -> list[Breakpoint]:
+        """``wanted`` with TTLs picked from the history (same breakpoints, same order)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Auto(_Excludable):
     """The default strategy (build it with `auto`)."""
@@ -100,6 +120,8 @@ class Auto(_Excludable):
     static_ttl: str | None = None
     conversation_ttl: str | None = None
     anchors: int = 1
+    # Not part of the strategy's identity: one history is shared by every request it places (and by copies).
+    history: TTLHistory | None = field(default=None, repr=False, compare=False, kw_only=True)
 
     def __call__(self, ctx: PlacementContext) -> list[Breakpoint]:
         view = ctx.view
@@ -140,7 +162,8 @@ class Auto(_Excludable):
         rest.sort(key=lambda bp: -_segment(view, bp.position, statics))
         ordered.extend(rest)
         volatile = _first_volatile(view)
-        return ordered if volatile is None else _before_volatile(ctx, volatile, ordered)
+        placed = ordered if volatile is None else _before_volatile(ctx, volatile, ordered)
+        return placed if self.history is None or not placed else self.history.advise(ctx, placed)
 
     def _anchors(self, ctx: PlacementContext, tail: Breakpoint | None, statics: list[Breakpoint]) -> list[Breakpoint]:
         view = ctx.view
@@ -257,7 +280,13 @@ def _segment(view: PrefixView, position: int, statics: Sequence[Breakpoint]) -> 
     return view[position].cumulative_tokens - start
 
 
-def auto(*, static_ttl: str | None = None, conversation_ttl: str | None = None, anchors: int = 1) -> Auto:
+def auto(
+    *,
+    static_ttl: str | None = None,
+    conversation_ttl: str | None = None,
+    anchors: int = 1,
+    history: TTLHistory | None = None,
+) -> Auto:
     """The default strategy: cache every layer that stays the same, and the conversation so far.
 
     Candidates, most valuable first:
@@ -289,12 +318,18 @@ def auto(*, static_ttl: str | None = None, conversation_ttl: str | None = None, 
     conversation after the occasional long pause (``benchmarks/bench_economics.py`` measures both).
     `apply_cache_points` then drops what falls below the model's minimum or over budget, with reasons.
 
+    ``history`` (a `TTLHistory`, e.g. `cachepoint.core.analyze.adaptive.GapHistory`) picks the TTLs instead,
+    from the gaps each conversation has shown so far: what one request cannot say, the traffic before it can.
+    Keep one per process (or per agent) and give it to every request's strategy; placement stays the same.
+
     >>> auto()
     Auto(static_ttl=None, conversation_ttl=None, anchors=1)
     """
     if anchors < 0:
         raise ValueError(f"anchors: expected >= 0, got {anchors}")
-    return Auto(static_ttl, conversation_ttl, anchors)
+    if history is not None and not isinstance(history, TTLHistory):
+        raise TypeError(f"history: expected a TTLHistory (an object with advise(ctx, wanted)), got {history!r}")
+    return Auto(static_ttl, conversation_ttl, anchors, history=history)
 
 
 @dataclass(frozen=True)
