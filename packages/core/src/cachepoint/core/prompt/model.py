@@ -487,7 +487,9 @@ class Request:
         found = [Locator("tools", None, i) for i, tool in enumerate(self.tools) if tool.cache is not None]
         found += [Locator("system", None, i) for i, block in enumerate(self.system) if block.cache is not None]
         for m, message in enumerate(self.messages):
-            found += [Locator("messages", m, i) for i, block in enumerate(message.blocks) if block.cache is not None]
+            for i, block in enumerate(message.blocks):
+                if block.cache is not None:
+                    found.append(Locator("messages", m, i))
         return found
 
     def mark_stable(
