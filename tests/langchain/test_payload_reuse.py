@@ -82,3 +82,78 @@ def test_a_finished_conversation_is_not_kept_alive(emulator: Emulator) -> None:
     del messages
     gc.collect()
     assert [r() for r in refs] == [None] * len(refs)
+
+
+def agent_steps(messages: list[BaseMessage]) -> list[list[BaseMessage]]:
+    """The requests of an agent working through ``messages``: each ends with a human or tool message."""
+    return [messages[: k + 1] for k, m in enumerate(messages) if isinstance(m, (HumanMessage, ToolMessage))]
+
+
+def longer_conversation() -> list[BaseMessage]:
+    out: list[BaseMessage] = [SystemMessage(MANUAL)]
+    for n in range(4):
+        out.append(HumanMessage(f"Question {n}: my router blinks red."))
+        call = {"name": "lookup", "args": {"customer_id": f"c-{n}"}, "id": f"toolu_{n:02d}"}
+        out.append(AIMessage("Let me look.", tool_calls=[call]))
+        out.append(ToolMessage(f"Record {n}: AX-1, firmware 2.{n}", tool_call_id=f"toolu_{n:02d}"))
+        out.append(AIMessage(f"Answer {n}: hold reset for ten seconds."))
+    return out
+
+
+def test_each_turn_of_an_agent_is_recorded_as_if_its_messages_were_new(emulator: Emulator, tmp_path: Path) -> None:
+    # The adapters take over what they built for the earlier turns of a conversation: every request must come
+    # out exactly as it does when no message was seen before (fresh copies of each request's messages).
+    messages = longer_conversation()
+    model = anthropic(emulator)
+    reused = CachepointCallbackHandler(recorder=tmp_path / "reused.jsonl")
+    fresh = CachepointCallbackHandler(recorder=tmp_path / "fresh.jsonl")
+    wrapped = with_cache_points(model)
+    for request in agent_steps(messages):
+        model.invoke(request, config={"callbacks": [reused]})
+        model.invoke(copy.deepcopy(request), config={"callbacks": [fresh]})
+        wrapped.invoke(request)
+        wrapped.invoke(copy.deepcopy(request))
+    for handler in (reused, fresh):
+        handler.recorder.close()  # type: ignore[union-attr]
+    again = [record.request for record in read_trace(tmp_path / "reused.jsonl")]
+    new = [record.request for record in read_trace(tmp_path / "fresh.jsonl")]
+    assert len(again) == len(new) == len(agent_steps(messages))
+    assert again == new
+    bodies = [r.body for r in emulator.requests]
+    for k in range(0, len(bodies), 4):  # handler (seen before, fresh), wrapper (seen before, fresh)
+        assert bodies[k] == bodies[k + 1]
+        assert bodies[k + 2] == bodies[k + 3]
+        assert markers(bodies[k]) >= 2
+
+
+def test_a_message_changed_in_place_between_turns_is_planned_and_recorded_as_it_is_now(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    # The next turn repeats the earlier message objects, some of them changed in place since (an app editing its
+    # history): what was built for them on the earlier turn must not be taken over for those.
+    messages = longer_conversation()
+    handler = CachepointCallbackHandler(recorder=tmp_path / "calls.jsonl")
+    model = anthropic(emulator)
+    wrapped = with_cache_points(model)
+    model.invoke(messages[:4], config={"callbacks": [handler]})
+    wrapped.invoke(messages[:4])
+    messages[0].content = MANUAL + " Always cite the section number."
+    messages[1].content = [{"type": "text", "text": "Question 0: it blinks green."}, "Since this morning."]
+    messages[2].tool_calls[0]["args"] = {"customer_id": "c-99"}  # type: ignore[attr-defined]
+    messages[3].status = "error"  # type: ignore[attr-defined]
+    messages[4] = AIMessage("Answer 0: unplug it first.")  # another object at the same place
+    model.invoke(messages[:8], config={"callbacks": [handler]})
+    wrapped.invoke(messages[:8])
+    handler.recorder.close()  # type: ignore[union-attr]
+    second = sent_texts(read_trace(tmp_path / "calls.jsonl")[1].request)
+    system = repr(read_trace(tmp_path / "calls.jsonl")[1].request["system"])
+    assert "Always cite the section number." in system
+    for now in ("blinks green", "Since this morning.", "c-99", "unplug it first"):
+        assert now in second
+    for before in ("Question 0: my router blinks red.", "'c-0'", "hold reset"):
+        assert before not in second.split("Question 1")[0]
+    assert second.count("'is_error': True") == 1
+    for body in (emulator.requests[-2].body, emulator.requests[-1].body):
+        assert markers(body) >= 2  # planned on the request as it is (a stale layout would place nothing)
+        assert "Since this morning." in repr(body["messages"])
+    assert emulator.requests[-2].body["messages"] == emulator.requests[-1].body["messages"]

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from cachepoint.core.prompt import Request, RequestFormatError, ViewBuilder
 from cachepoint.core.prompt.builder import with_messages
 from cachepoint.core.prompt.formats import detect_format
-from cachepoint.core.prompt.formats.base import _default, dumps, is_mapping
+from cachepoint.core.prompt.formats.base import _default, dumps, is_mapping, reorder
 from cachepoint.core.prompt.model import Block, CacheMarker, Locator, Message, Tool, new_block, new_message
 from cachepoint.core.prompt.positions import Position, _message_locator, new_position
 from cachepoint.core.tokens import EstimateCounter
@@ -346,3 +346,86 @@ def test_the_builder_counts_with_the_counter_it_was_given() -> None:
         want = Request.parse(payload).positions(provider="anthropic", counter=counter)
         assert [p.tokens for p in got] == [p.tokens for p in want]
         assert got.counter is counter
+
+
+# --- Request.with_markers / without_markers: only the marked blocks are visited ---------------------------------
+
+MARKERS = st.sampled_from([None, CacheMarker(None), CacheMarker("5m"), CacheMarker("1h")])
+
+
+@st.composite
+def marked_requests(draw: st.DrawFn) -> Request:
+    """Requests of random shape with random markers already on some tools and blocks."""
+
+    def block(i: int) -> Block:
+        return Block.text_block(f"b{i}").with_cache(draw(MARKERS))
+
+    tools = tuple(
+        Tool({"name": f"t{i}", "input_schema": {}}, "anthropic").with_cache(draw(MARKERS))
+        for i in range(draw(st.integers(0, 3)))
+    )
+    system = tuple(block(i) for i in range(draw(st.integers(0, 2))))
+    roles = draw(st.lists(st.sampled_from(["user", "assistant"]), max_size=5))
+    messages = tuple(Message(role, tuple(block(i) for i in range(draw(st.integers(0, 3))))) for role in roles)
+    automatic = draw(st.sampled_from([None, CacheMarker(None)]))
+    return Request(tools=tools, system=system, messages=messages, automatic=automatic)
+
+
+LOCATORS = st.builds(
+    Locator,
+    st.sampled_from(["tools", "system", "messages", "other"]),
+    st.none() | st.integers(-2, 6),
+    st.integers(-2, 6),
+)
+
+
+def every_block(request: Request, fn: Callable[[Locator, Any], Any]) -> Request:
+    """What `Request.with_markers` did before it visited only the marked blocks: ``fn`` on every block."""
+    tools = tuple(fn(Locator("tools", None, i), t) for i, t in enumerate(request.tools))
+    system = tuple(fn(Locator("system", None, i), b) for i, b in enumerate(request.system))
+    messages = []
+    for m, message in enumerate(request.messages):
+        blocks = tuple(fn(Locator("messages", m, i), b) for i, b in enumerate(message.blocks))
+        changed = any(a is not b for a, b in zip(blocks, message.blocks, strict=True))
+        messages.append(replace(message, blocks=blocks) if changed else message)
+    return replace(request, tools=tools, system=system, messages=tuple(messages))
+
+
+@settings(max_examples=300)
+@given(marked_requests(), st.dictionaries(LOCATORS, MARKERS, max_size=6))
+def test_with_markers_sets_exactly_the_markers_asked_for(request: Request, markers: dict[Locator, Any]) -> None:
+    # Locators naming no block of the request (out of range, negative, another section) change nothing.
+    expected = every_block(request, lambda loc, item: item.with_cache(markers[loc]) if loc in markers else item)
+    got = request.with_markers(markers)
+    assert got == expected
+    assert got.render() == expected.render()
+    untouched = {m for m in range(len(request.messages)) if not any(loc.message == m for loc in markers)}
+    assert all(got.messages[m] is request.messages[m] for m in untouched)  # shared, as before
+
+
+@settings(max_examples=300)
+@given(marked_requests())
+def test_without_markers_removes_every_marker(request: Request) -> None:
+    expected = replace(
+        every_block(request, lambda _loc, item: item.with_cache(None) if item.cache is not None else item),
+        automatic=None,
+    )
+    got = request.without_markers()
+    assert got == expected
+    assert got.marked_locators() == []
+    assert [loc for loc, item in request.locators() if item.cache is not None] == request.marked_locators()
+
+
+@given(
+    st.dictionaries(st.sampled_from(["role", "content", "name", "x"]), st.integers(), max_size=4),
+    st.permutations(["role", "content", "name", "x"]),
+    st.integers(0, 4),
+)
+def test_reorder_of_a_dict_already_in_order_is_the_same_dict_as_before(
+    out: dict[str, Any], order: list[str], size: int
+) -> None:
+    keys = tuple(order[:size])
+    expected = {key: out[key] for key in keys if key in out} | {k: v for k, v in out.items() if k not in keys}
+    got = reorder(dict(out), keys)
+    assert got == expected
+    assert list(got) == list(expected)

@@ -82,7 +82,9 @@ class _Adopting:
 
 def _adopt(payload: Mapping[str, Any], strategy: Strategy | None, provider: str, fmt: str | None) -> Any:
     request = _VIEWS.parse(payload, format=fmt, provider=provider)
-    markers = tuple((loc, item.cache.ttl) for loc, item in request.locators() if item.cache is not None)
+    markers = tuple(
+        (loc, cache.ttl) for loc in request.marked_locators() if (cache := request.get(loc).cache) is not None
+    )
     if not markers:
         return payload, strategy
     # The payload without its markers, as a payload: the builder reuses what it saw of the earlier calls.

@@ -62,6 +62,10 @@ class Slot:
     blocked: str | None = None
 
 
+#: What a message was when it was converted: a weak reference to it, its content and stamp (copies), its blocks.
+_Entry = tuple["weakref.ref[BaseMessage]", Any, Any, list[tuple[Any, Slot]]]
+
+
 @dataclass
 class Mirror:
     """A rebuilt request: the provider ``payload``, its parsed `Request`, and the `Slot` of every block."""
@@ -73,6 +77,11 @@ class Mirror:
     shape: tuple[int, int, list[int]] | None = None
     """How many tools, system blocks and blocks per message ``slots`` holds (``None``: not noted); the slots of
     each section are numbered densely from 0, so the shape says which locators there are."""
+    ordered: list[Slot] | None = None
+    """The slots in prefix order (tools, system, messages), once the parsed request is known to have exactly
+    these blocks: the slot of view position ``i`` is ``ordered[i]`` (``None``: look slots up by locator)."""
+    rendered: _Rendered | None = None
+    """How the payload was laid out, for the conversation's next request (Anthropic only)."""
 
 
 class _Builder:
@@ -92,6 +101,10 @@ class _Builder:
             self.turns[-1][1].extend(blocks)
         else:
             self.turns.append((role, blocks))
+
+    def mark(self) -> tuple[int, str | None, int, int]:
+        """Where the builder is: system blocks, system string, turns, blocks of the last turn."""
+        return len(self.system), self.system_string, len(self.turns), len(self.turns[-1][1]) if self.turns else 0
 
 
 def build(
@@ -127,6 +140,9 @@ def _check(mirror: Mirror) -> None:
     if mirror.shape is not None:  # the slots' locators are dense: equal shapes are equal sets of locators
         parsed = (len(request.tools), len(request.system), [len(m.blocks) for m in request.messages])
         if parsed == mirror.shape:
+            # The slots went in in prefix order and the sections match block for block: a view's positions
+            # (one per block, in the same order) take their slots by index, no locator hashed.
+            mirror.ordered = list(mirror.slots.values())
             return
     locators = {loc for loc, _ in request.locators()}
     if locators != set(mirror.slots):
@@ -148,23 +164,37 @@ def _anthropic(
 ) -> Mirror:
     b = _Builder(target, frozen)
     end = len(messages) - 1
-    for index, message in enumerate(messages):
+    # The conversation's previous request, when this one repeats its messages (same objects, unchanged): its
+    # turns, payload messages and slots are taken over up to the turn the first new message may join.
+    before = None if frozen else _TURNS.find(messages)
+    start, reused = before.resume(b, messages) if before is not None else (0, 0)
+    seen: list[_Entry] = before.seen[:start] if before is not None else []
+    after: list[tuple[int, str | None, int, int]] = before.after[:start] if before is not None else []
+    for index in range(start, len(messages)):
+        message = messages[index]
         if isinstance(message, SystemMessage):
             _anthropic_system(b, index, message)
-            continue
-        last = index == end
-        blocks = None if index in frozen else _CONVERTED.get(index, message, last)
-        if blocks is None:
-            blocks = _anthropic_blocks(b, index, message, last=last)
-            if index not in frozen:
-                _CONVERTED.put(index, message, last, blocks)
-        if isinstance(message, AIMessage):
-            if blocks or last:
-                b.add("assistant", blocks, merge=False)
+            seen.append(_Converted.entry(message, None))
         else:
-            b.add("user", blocks, merge=True)
-
-    return _anthropic_payload(b, tools, kwargs)
+            last = index == end
+            entry = None if index in frozen else _CONVERTED.get(index, message, last)
+            if entry is None:
+                blocks = _anthropic_blocks(b, index, message, last=last)
+                entry = _Converted.entry(message, blocks)
+                if index not in frozen:
+                    _CONVERTED.put(index, message, last, entry)
+            blocks = list(entry[3])  # the turn may grow (merged user turns): the entry's list stays as it is
+            if isinstance(message, AIMessage):
+                if blocks or last:
+                    b.add("assistant", blocks, merge=False)
+            else:
+                b.add("user", blocks, merge=True)
+            seen.append(entry)
+        after.append(b.mark())
+    mirror = _anthropic_payload(b, tools, kwargs, before if reused else None, reused)
+    if not frozen:
+        _TURNS.keep(messages, _Turns(seen, after, b, mirror))
+    return mirror
 
 
 def _anthropic_blocks(b: _Builder, index: int, message: BaseMessage, *, last: bool) -> list[tuple[Any, Slot]]:
@@ -190,7 +220,7 @@ class _Converted:
     _MAX = 4096
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[int, int, bool], tuple[weakref.ref[BaseMessage], Any, Any, list[Any]]] = {}
+        self._entries: dict[tuple[int, int, bool], _Entry] = {}
 
     @staticmethod
     def _stamp(message: BaseMessage) -> Any:
@@ -200,19 +230,36 @@ class _Converted:
             return (message.tool_call_id, message.status)
         return None
 
-    def get(self, index: int, message: BaseMessage, last: bool) -> list[tuple[Any, Slot]] | None:
-        entry = self._entries.get((id(message), index, last))
-        if entry is None or entry[0]() is not message:
-            return None
-        _, content, stamp, blocks = entry
-        now = message.content
-        if not (content is now or (not isinstance(now, str) and content == now)):
-            return None
-        if stamp != self._stamp(message):
-            return None
-        return list(blocks)
+    @classmethod
+    def entry(cls, message: BaseMessage, blocks: list[tuple[Any, Slot]] | None) -> _Entry:
+        """What a message was when ``blocks`` were made of it (held weakly; see `unchanged`)."""
+        content = message.content
+        # A copy of list content and tool calls: a later change in place must not change the copy as well.
+        return (
+            weakref.ref(message),
+            content if isinstance(content, str) else copy.deepcopy(content),
+            copy.deepcopy(cls._stamp(message)),
+            list(blocks or ()),
+        )
 
-    def put(self, index: int, message: BaseMessage, last: bool, blocks: list[tuple[Any, Slot]]) -> None:
+    @classmethod
+    def unchanged(cls, entry: _Entry, message: BaseMessage) -> bool:
+        """Whether ``message`` is the object ``entry`` was made of, with the same content, tool calls, tool call
+        id and status."""
+        if entry[0]() is not message:
+            return False
+        content, now = entry[1], message.content
+        if not (content is now or (not isinstance(now, str) and content == now)):
+            return False
+        return bool(entry[2] == cls._stamp(message))
+
+    def get(self, index: int, message: BaseMessage, last: bool) -> _Entry | None:
+        entry = self._entries.get((id(message), index, last))
+        if entry is None or not self.unchanged(entry, message):
+            return None
+        return entry
+
+    def put(self, index: int, message: BaseMessage, last: bool, entry: _Entry) -> None:
         key = (id(message), index, last)
         entries = self._entries
 
@@ -221,14 +268,8 @@ class _Converted:
             if found is not None and found[0] is ref:
                 entries.pop(key, None)
 
-        content = message.content
-        # A copy of list content and tool calls: a later change in place must not change the copy as well.
-        entry = (
-            weakref.ref(message, gone),
-            content if isinstance(content, str) else copy.deepcopy(content),
-            copy.deepcopy(self._stamp(message)),
-            list(blocks),
-        )
+        # The entry's own weak reference does not call back: the one held here does, and stands in for it.
+        entry = (weakref.ref(message, gone), *entry[1:])
         if len(entries) >= self._MAX:
             entries.clear()  # the conversations still going convert their messages again, once
         entries[key] = entry
@@ -258,36 +299,180 @@ def _tool_slot(index: int) -> Slot:
     return found
 
 
-def _anthropic_payload(b: _Builder, tools: Sequence[Any], kwargs: Mapping[str, Any]) -> Mirror:
+class _Rendered:
+    """How `_anthropic_payload` laid out the builder's turns, for the next request of the conversation to take over:
+    the payload messages (unmarked), ``kept[t]`` payload messages made of the first ``t`` turns (empty turns send
+    nothing), ``ends[m]`` slots held through payload message ``m - 1`` (``ends[0]``: tools and system), the blocks
+    per payload message, and the counts of tools and system blocks the slots start with."""
+
+    __slots__ = ("blocks", "ends", "kept", "messages", "slots", "system", "tools")
+
+    def __init__(
+        self,
+        *,
+        messages: list[dict[str, Any]],
+        kept: list[int],
+        ends: list[int],
+        blocks: list[int],
+        slots: dict[Locator, Slot],
+        tools: int,
+        system: int,
+    ) -> None:
+        self.messages = messages
+        self.kept = kept
+        self.ends = ends
+        self.blocks = blocks
+        self.slots = slots
+        self.tools = tools
+        self.system = system
+
+    def through(
+        self, turns: int
+    ) -> tuple[int, list[dict[str, Any]], dict[Locator, Slot], list[int], list[int], list[int]]:
+        """The layout of the first ``turns`` turns (new lists to extend): payload messages made of them, those
+        messages, the slots through them, and ``kept``, ``ends``, blocks per message as far as they go."""
+        m = self.kept[turns]
+        # A dict copy keeps the keys' hashes (a locator's hash is Python code): only the dropped ones are hashed.
+        slots = self.slots.copy()
+        for loc in list(slots)[self.ends[m] :]:
+            del slots[loc]
+        return m, self.messages[:m], slots, self.kept[: turns + 1], self.ends[: m + 1], self.blocks[:m]
+
+
+def _anthropic_payload(
+    b: _Builder,
+    tools: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    before: _Turns | None = None,
+    reused: int = 0,
+) -> Mirror:
+    """The payload and slots of the builder's turns; ``before`` (the conversation's previous request) supplies the
+    payload messages and slots of the first ``reused`` turns, which are the same turn objects."""
     target = b.target
     payload: dict[str, Any] = {"model": target.model, "max_tokens": 1}
     mirror = Mirror(target, payload)
     tool_defs = [dict(t) for t in tools if isinstance(t, Mapping)]
-    slots = mirror.slots
     if tool_defs:
         payload["tools"] = tool_defs
-        for i in range(len(tool_defs)):
-            slots[_locator("tools", None, i)] = _tool_slot(i)
     if b.system_string is not None:
         payload["system"] = b.system_string
     elif b.system:
         payload["system"] = [block for block, _ in b.system]
-    for i, (_, slot) in enumerate(b.system):
-        slots[_locator("system", None, i)] = slot
-    turns = [(role, blocks) for role, blocks in b.turns if blocks]
-    payload["messages"] = [{"role": role, "content": [block for block, _ in blocks]} for role, blocks in turns]
-    for m, (_, blocks) in enumerate(turns):
-        for i, (_, slot) in enumerate(blocks):
-            slots[_locator("messages", m, i)] = slot
-    mirror.shape = (len(tool_defs), len(b.system), [len(blocks) for _, blocks in turns])
+    earlier = before.rendered if before is not None else None
+    messages: list[dict[str, Any]]
+    counts: list[int]
+    if earlier is None or earlier.tools != len(tool_defs) or earlier.system != len(b.system) or not reused:
+        reused, m, messages, slots = 0, 0, [], {}  # the slots start differently: numbered afresh
+        for i in range(len(tool_defs)):
+            slots[_locator("tools", None, i)] = _tool_slot(i)
+        for i, (_, slot) in enumerate(b.system):
+            slots[_locator("system", None, i)] = slot
+        kept, ends, counts = [0], [len(slots)], []
+    else:
+        m, messages, slots, kept, ends, counts = earlier.through(reused)
+    turns = b.turns
+    for t in range(reused, len(turns)):
+        role, blocks = turns[t]
+        if blocks:
+            messages.append({"role": role, "content": [block for block, _ in blocks]})
+            for i, (_, slot) in enumerate(blocks):
+                slots[_locator("messages", m, i)] = slot
+            m += 1
+            ends.append(len(slots))
+            counts.append(len(blocks))
+        kept.append(m)
+    mirror.slots = slots
+    mirror.shape = (len(tool_defs), len(b.system), list(counts))
+    mirror.rendered = _Rendered(
+        messages=messages, kept=kept, ends=ends, blocks=counts, slots=slots, tools=len(tool_defs), system=len(b.system)
+    )
+    payload["messages"] = messages
     control = kwargs.get("cache_control")
-    if control and turns:
+    if control and messages:
         # A `cache_control=` kwarg ends up as one marker on the last block: ChatAnthropic sends it as Anthropic's
         # top-level automatic caching (langchain-anthropic 1.4 and later; earlier versions, and the Bedrock
-        # subclasses, write it on the last block themselves). Either way it is counted there.
-        last = payload["messages"][-1]["content"]
-        last[-1] = {**last[-1], "cache_control": dict(control)}
+        # subclasses, write it on the last block themselves). Either way it is counted there. Written on copies:
+        # the payload messages are the conversation's next request's too.
+        last = messages[-1]
+        content = [*last["content"][:-1], {**last["content"][-1], "cache_control": dict(control)}]
+        payload["messages"] = [*messages[:-1], {**last, "content": content}]
     return mirror
+
+
+class _Turns:
+    """What building one request of a conversation left: the entry of every message (what it was then), the
+    builder's state after each message, its system blocks and turns, and their layout in the payload.
+
+    The next request of the conversation repeats these message objects and adds a few: the messages it repeats
+    unchanged (each checked against its entry: same object, equal content and tool calls) are taken over up to
+    the last one, whose turn is rebuilt (the next message may join it, and a request's last message converts
+    differently). Nothing here is changed once made: a request takes copies of what it extends."""
+
+    __slots__ = ("after", "rendered", "seen", "system", "turns")
+
+    def __init__(
+        self,
+        seen: list[_Entry],
+        after: list[tuple[int, str | None, int, int]],
+        b: _Builder,
+        mirror: Mirror,
+    ) -> None:
+        self.seen = seen
+        self.after = after
+        self.system = b.system
+        self.turns = b.turns
+        self.rendered: _Rendered | None = mirror.rendered
+
+    def resume(self, b: _Builder, messages: Sequence[BaseMessage]) -> tuple[int, int]:
+        """Put ``b`` where it was after the leading messages ``messages`` repeats unchanged (not the last of
+        either request); return how many messages that is and how many whole turns ``b`` took over."""
+        seen = self.seen
+        limit = min(len(seen), len(messages)) - 1
+        start = 0
+        unchanged = _Converted.unchanged
+        while start < limit and unchanged(seen[start], messages[start]):
+            start += 1
+        if not start:
+            return 0, 0
+        systems, string, turns, blocks = self.after[start - 1]
+        b.system = self.system[:systems]
+        b.system_string = string
+        if not turns:
+            return start, 0
+        role, last = self.turns[turns - 1]
+        b.turns = [*self.turns[: turns - 1], (role, last[:blocks])]
+        return start, turns - 1
+
+
+class _Conversations:
+    """The last request of each conversation (found by its first two message objects), at most ``_MAX``."""
+
+    _MAX = 256
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[int, int | None], _Turns] = {}
+
+    @staticmethod
+    def _key(messages: Sequence[BaseMessage]) -> tuple[int, int | None] | None:
+        if not messages:
+            return None
+        return id(messages[0]), id(messages[1]) if len(messages) > 1 else None
+
+    def find(self, messages: Sequence[BaseMessage]) -> _Turns | None:
+        key = self._key(messages)
+        return self._last.get(key) if key is not None else None
+
+    def keep(self, messages: Sequence[BaseMessage], turns: _Turns) -> None:
+        key = self._key(messages)
+        if key is None:
+            return
+        last = self._last
+        if len(last) >= self._MAX and key not in last:
+            last.clear()  # the conversations still going rebuild their next request in full, once
+        last[key] = turns
+
+
+_TURNS = _Conversations()
 
 
 def _anthropic_system(b: _Builder, index: int, message: SystemMessage) -> None:

@@ -102,12 +102,14 @@ def place(
     if target.kind == "openai":  # no markers from LangChain: only the prompt_cache_key of the static layers
         return Placement(mirror, plan_cache_points(view, lambda _ctx: [], provider=target.provider))
     blocked: dict[int, str] = {}
-    for position in view:
-        slot = mirror.slots[position.locator]
+    ordered = mirror.ordered
+    if ordered is None or len(ordered) != len(view):
+        ordered = [mirror.slots[position.locator] for position in view]
+    for index, slot in enumerate(ordered):
         if slot.how == "tool" and not tools_writable:
-            blocked[position.index] = TOOLS_BLOCKED
+            blocked[index] = TOOLS_BLOCKED
         elif slot.blocked is not None:
-            blocked[position.index] = slot.blocked
+            blocked[index] = slot.blocked
     plan = plan_cache_points(view, _Writable(strategy, blocked), provider=target.provider)
     placement = Placement(mirror, plan)
     writes: dict[int, list[tuple[Slot, CacheMarker]]] = {}

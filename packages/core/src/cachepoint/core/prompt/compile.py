@@ -92,9 +92,12 @@ def apply_cache_points(
     if plan.cache_key is not None and plan.cache_key != marked.params.get("prompt_cache_key"):
         marked = replace(marked, params={**marked.params, "prompt_cache_key": plan.cache_key})
     dialect = get_format(marked.format)
-    # String content became a block where a marker landed: report the path in the payload as rendered.
+    # String content became a block where a marker landed: report the path in the payload as rendered (a new
+    # decision only where the path changed: `replace` costs more than the rest of this loop).
     decisions = tuple(
-        replace(d, path=dialect.path(marked, view[d.breakpoint.position].locator)) if d.outcome == "placed" else d
+        replace(d, path=path)
+        if d.outcome == "placed" and (path := dialect.path(marked, view[d.breakpoint.position].locator)) != d.path
+        else d
         for d in plan.decisions
     )
     payload = dialect.render(marked)

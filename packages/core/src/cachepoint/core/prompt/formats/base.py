@@ -142,6 +142,8 @@ def reorder(out: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
     """``out`` with the keys that appear in ``keys`` first, in that order (payloads render in their own order)."""
     if not keys:
         return out
+    if tuple(out)[: len(keys)] == tuple(keys):
+        return out  # already in that order (the usual case: a payload renders as it was written), no new dict
     ordered = {key: out[key] for key in keys if key in out}
     for key, value in out.items():
         if key not in ordered:
