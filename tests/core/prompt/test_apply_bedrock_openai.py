@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cachepoint.core.prompt import apply_cache_points, derive_cache_key
+from cachepoint.core.prompt import apply_cache_points, cache_at, derive_cache_key
 from cachepoint.core.providers import UnknownModelWarning
 
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -232,3 +232,16 @@ def test_bedrock_invoke_model_bodies_keep_the_anthropic_shape_with_bedrock_rules
     assert report.info.min_cache_tokens == 4096
     assert out == body
     assert {d.code for d in report.dropped} == {"below_minimum"}
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-4o-mini"])
+def test_two_targets_on_one_block_of_a_model_without_duration_ttls_are_merged_not_an_error(
+    model: str, words: Any
+) -> None:
+    # OpenAI's automatic models take the TTL labels "in_memory" and "24h": comparing two breakpoints on one block
+    # must not read "in_memory" as a duration (it raised ValueError from apply_cache_points).
+    payload = _chat(model)
+    out, report = apply_cache_points(payload, cache_at("system", "system"), provider="openai", counter=words)
+    assert {k: v for k, v in out.items() if k != "prompt_cache_key"} == payload
+    assert [d.code for d in report.merged] == ["duplicate"]
+    assert report.placed == []

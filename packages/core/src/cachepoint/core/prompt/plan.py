@@ -326,6 +326,15 @@ def _supported_ttl(requested: str | None, info: ModelInfo) -> tuple[str, str | N
     return ttl, f"ttl_unsupported: {info.model} takes ttl {', '.join(info.ttls)}; used {ttl} instead of {requested}"
 
 
+def _ttl_rank(label: str) -> int:
+    """Seconds of a duration label; -1 for a label that is not one (OpenAI's ``in_memory``, Gemini's ``implicit``),
+    which any duration outlasts."""
+    try:
+        return ttl_seconds(label)
+    except ValueError:
+        return -1
+
+
 def _is_duration(label: str) -> bool:
     try:
         ttl_seconds(label)
@@ -384,7 +393,7 @@ def _validate(
             continue
         if bp.position in taken:
             first = taken[bp.position]
-            if ttl_seconds(ttl) > ttl_seconds(first.ttl):
+            if _ttl_rank(ttl) > _ttl_rank(first.ttl):
                 first.notes.append(f"ttl {ttl} from merged breakpoint {bp.id!r}")
                 first.ttl = ttl
             detail = f"same block as {first.bp.id or 'an earlier breakpoint'!r}"
