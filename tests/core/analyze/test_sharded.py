@@ -135,6 +135,58 @@ def test_bad_lines_are_skipped_and_counted_as_in_one_process(day: Path) -> None:
         analyze_sharded(lines, workers=2)
 
 
+def test_by_tenant_with_a_short_keep_frees_requests_as_one_process_does(day: Path) -> None:
+    # One process frees a request once it is both out of the window and out of the last ``keep`` requests of
+    # the whole trace; a tenant's replay sees only its own requests, so it must be told the trace's count.
+    options = {**OPTIONS, "keep": 50, "window": 60.0}
+    one = analyze(str(day), **options)
+    assert "older requests were no longer compared with" in one.to_json()  # a short keep frees requests
+    _same(one, analyze_sharded(str(day), workers=2, **options))
+
+
+def test_an_openai_24h_retention_in_one_tenant_widens_every_tenants_window_as_in_one_process(day: Path) -> None:
+    # The window grows to the longest retention a request of the trace asks for, from that request on -- for
+    # the whole trace in one process, so for every shard. The day stretched to about two hours, so the default
+    # window of an hour frees requests before the OpenAI request comes, 90 minutes in.
+    records = [orjson.loads(raw) for raw in day.read_bytes().splitlines()]
+    first = records[0]["timestamp"]
+    for record in records:
+        record["timestamp"] = first + 5 * (record["timestamp"] - first)
+    at = next(n for n, r in enumerate(records) if r["timestamp"] - first > 5400)
+    records.insert(
+        at,
+        {
+            "timestamp": records[at]["timestamp"],
+            "tenant": "tenant-openai",
+            "request": {
+                "model": "gpt-4.1",
+                "prompt_cache_retention": "24h",
+                "messages": [{"role": "system", "content": "Policy. " * 400}, {"role": "user", "content": "Hi"}],
+            },
+        },
+    )
+    lines = [orjson.dumps(r) for r in records]
+    options = {**OPTIONS, "keep": 50}
+    one = analyze(lines, **options)
+    assert "older requests were no longer compared with" in one.to_json()
+    _same(one, analyze_sharded(lines, workers=2, **options))
+
+
+def test_a_line_only_preparation_rejects_starts_no_request_in_either_mode() -> None:
+    # Without timestamps a request starts ``interval`` after the previous request; a line the trace format
+    # accepts but preparation rejects (nothing to cache) is no request, so it moves no start -- in the split too.
+    line = (
+        '{"request": {"model": "claude-sonnet-4-5", "max_tokens": 8, "system": "%s", '
+        '"messages": [{"role": "user", "content": "Q%d"}]}, "session": "s%d", "tenant": "t%d"}'
+    )
+    lines = [line % ("Manual. " * 900, n, n % 3, n % 2) for n in range(40)]
+    lines[5] = '{"request": {"model": "claude-sonnet-4-5", "messages": []}, "tenant": "t1"}'
+    options: dict[str, Any] = {"skip_invalid": True, "interval": 120.0, "keep": 3, "window": 300.0}
+    one = analyze(lines, **options)
+    assert one.invalid_lines == 1
+    _same(one, analyze_sharded(lines, workers=2, **options))
+
+
 def test_a_trace_out_of_order_is_refused_before_any_worker_starts(day: Path) -> None:
     lines = day.read_bytes().splitlines()
     lines[0], lines[-1] = lines[-1], lines[0]
@@ -183,8 +235,9 @@ def test_cli_engine_options(day: Path, tmp_path: Path, capsys: pytest.CaptureFix
 @pytest.fixture(scope="module")
 def tallies(shipped_day: Path) -> list[bytes]:
     """Tallies of the shipped day's six tenants, as JSON."""
-    options = {"strategies": ["auto"], "examples": 2}
-    return [analyze_tenant(_payload(lines, options)) for lines in split_by_tenant(str(shipped_day)).values()]
+    split = split_by_tenant(str(shipped_day))
+    options = {"strategies": ["auto"], "examples": 2, "freeing": [split.freed, split.window]}
+    return [analyze_tenant(_payload(lines, options)) for lines in split.tenants.values()]
 
 
 def _tree(draw: st.DrawFn, items: list[ReplayTally]) -> ReplayTally:
@@ -218,9 +271,11 @@ def test_a_tally_round_trips_through_json(tallies: list[bytes]) -> None:
 
 
 def test_tallies_of_other_scenarios_do_not_merge(shipped_day: Path) -> None:
-    lines = next(iter(split_by_tenant(str(shipped_day)).values()))[:5]
-    a = ReplayTally.from_json(analyze_tenant(_payload(lines, {"strategies": ["auto"]})))
-    b = ReplayTally.from_json(analyze_tenant(_payload(lines, {"strategies": ["rolling(4)"]})))
+    split = split_by_tenant(str(shipped_day))
+    lines = next(iter(split.tenants.values()))[:5]
+    freeing = [split.freed, split.window]
+    a = ReplayTally.from_json(analyze_tenant(_payload(lines, {"strategies": ["auto"], "freeing": freeing})))
+    b = ReplayTally.from_json(analyze_tenant(_payload(lines, {"strategies": ["rolling(4)"], "freeing": freeing})))
     with pytest.raises(ValueError, match=r"^tally scenarios: "):
         a.merge(b)
     a.close()

@@ -20,7 +20,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from cachepoint.core.analyze.adaptive import analyzer_only
 from cachepoint.core.analyze.causes import CAUSES, find_divergence, mechanics_cause
@@ -45,7 +45,7 @@ from cachepoint.core.providers import ModelInfo, Pricing, ProviderTable, Unknown
 from cachepoint.core.simulate import EngineOptions, OpenAIOptions, SimPrompt, SimResult, Simulator
 from cachepoint.core.usage import CacheUsage, call_cost
 
-__all__ = ["Held", "Replay", "ReplayResult"]
+__all__ = ["Freeing", "Held", "Replay", "ReplayResult"]
 
 _ENGINES = ("vllm", "sglang")
 _NO_WRITES: Mapping[str, int] = {}
@@ -259,6 +259,25 @@ class _Diagnosis:
         return DiagnosisTally(self.missed_requests, self.missed_tokens, causes)
 
 
+class Freeing(NamedTuple):
+    """When the replay of one shard frees its requests: when one replay of the whole trace would.
+
+    One replay frees a request once it is both out of the window and out of the last ``keep`` requests *of the
+    trace*, every tenant counted, with the window widened by any OpenAI request before (`Replay`). A shard sees
+    its tenant's requests only, so the process that splits the trace works it out over the whole trace
+    (`cachepoint.core.analyze.sharded`) and hands each shard this: per request (by line) its rank in the
+    trace's start order and how many of the trace's first requests are freed before it comes; how many are
+    freed once the trace has gone by; the window at the end.
+
+    >>> Freeing({7: (0, 0), 9: (1, 0)}, end=1, window=3600.0).ranks[9]
+    (1, 0)
+    """
+
+    ranks: Mapping[int, tuple[int, int]]
+    end: int
+    window: float
+
+
 class _Kept:
     """The recent requests the sharing statistics and the diagnosis compare with, and their indexes: per cache
     partition (provider, tenant, model) and per session, the longest prefix an earlier kept request sent; the
@@ -469,6 +488,11 @@ class Replay:
             usd += (write - written) * pricing.write_price(None)
         return usd * 1e-6
 
+    def widens(self, item: Prepared) -> float:
+        """The comparison window ``item`` widens the replay's to when none is set (0.0: none): OpenAI's automatic
+        caching keeps a prefix up to its retention (24 hours by default)."""
+        return float(self.openai.retention_seconds(item.retention)) if item.provider == "openai" else 0.0
+
     def _lifetime(self, label: str | None, info: ModelInfo) -> float:
         try:
             return float(ttl_seconds(label, default=info.default_ttl))
@@ -519,12 +543,17 @@ class Replay:
         return [recorded, names.index("auto") if "auto" in names else 2], recorded
 
     def run(  # noqa: PLR0912, PLR0915 - the per-request loop reads best in one place
-        self, items: Iterable[Prepared], progress: Callable[[int], None] | None = None
+        self,
+        items: Iterable[Prepared],
+        progress: Callable[[int], None] | None = None,
+        *,
+        freeing: Freeing | None = None,
     ) -> ReplayTally:
         """Replay ``items`` (in start order, every ``time`` set), one at a time: each request's fingerprints
         (`Prepared.prints`) are taken in as it comes, and what can no longer be compared is freed as the replay
-        moves on (see `Replay`). Returns the tally (`finish` makes the report's figures of it; close it when
-        done: its rows wait in a temporary file)."""
+        moves on (see `Replay`; ``freeing``: a shard of a trace, freed as the whole trace's replay would free
+        it). Returns the tally (`finish` makes the report's figures of it; close it when done: its rows wait in
+        a temporary file)."""
         scenarios = self.scenarios
         count = len(scenarios)
         recorded = next((i for i, s in enumerate(scenarios) if s.kind == "recorded"), None)
@@ -551,6 +580,14 @@ class Replay:
         t0 = t1 = 0.0
         n = 0
         read_by = [0] * count
+        ranks: deque[int] = deque()  # with ``freeing``: the trace ranks of the kept requests, oldest first
+
+        def free() -> None:
+            kept.evict(kept.order.popleft())
+            if kept.evicted % _COLLECT == 0:
+                # The prefix indexes' nodes point at each other: freed ones wait for the cycle collector, which
+                # the analysis runs with switched off (see `collector_paused`).
+                gc.collect()
 
         try:
             with warnings.catch_warnings():
@@ -562,6 +599,12 @@ class Replay:
                     if item.prints:
                         prints.add(item.prints)
                         item = item._replace(prints=_NO_PRINTS)
+                    if freeing is not None:  # what the whole trace's replay has freed before this request
+                        rank, freed = freeing.ranks[item.line]
+                        while ranks and ranks[0] < freed:
+                            ranks.popleft()
+                            free()
+                        ranks.append(rank)
                     if idx == 0:
                         t0 = at
                     t1 = at
@@ -571,8 +614,8 @@ class Replay:
                     ):
                         diagnoses = {caching_focus: diagnoses[caching_focus]}  # the trace caches: `recorded`
                         caching_focus = None
-                    if self.window is None and item.provider == "openai":  # automatic caching keeps up to 24h
-                        window = max(window, self.openai.retention_seconds(item.retention))
+                    if self.window is None:
+                        window = max(window, self.widens(item))
                     first_byte = at + (item.ttft or 0.0)
                     total = item.total
                     input_sum += total
@@ -668,16 +711,17 @@ class Replay:
 
                     # --- free what can no longer be compared ---
                     order = kept.order
-                    if len(order) > self.keep:
+                    if freeing is None and len(order) > self.keep:
                         limit = at - window
                         while len(order) > self.keep and kept.items[order[0]].time < limit:  # type: ignore[operator]
-                            kept.evict(order.popleft())
-                            if kept.evicted % _COLLECT == 0:
-                                # The prefix indexes' nodes point at each other: freed ones wait for the cycle
-                                # collector, which the analysis runs with switched off (see `collector_paused`).
-                                gc.collect()
+                            free()
                     if progress is not None:
                         progress(idx + 1)
+                if freeing is not None:  # what the whole trace's replay frees by its end
+                    while ranks and ranks[0] < freeing.end:
+                        ranks.popleft()
+                        free()
+                    window = freeing.window
 
             sessions = len(session_totals)
             top_sessions = session_totals.ranked(self.top_sessions)

@@ -10,12 +10,17 @@ So a trace splits by tenant (`split_by_tenant`), each tenant's requests replay o
 returns, byte for byte but for ``elapsed_s``.
 
 What the split needs of the whole trace is settled before it: the start of a request without a timestamp
-(``interval`` after the previous line), and whether the trace is in order within ``reorder_window``. Lines keep
-their numbers and offsets, so examples and errors name the trace's own lines.
+(``interval`` after the previous line), whether the trace is in order within ``reorder_window``, and when one
+replay of the whole trace would free each request (out of the window and out of the trace's last ``keep``,
+every tenant counted: `cachepoint.core.analyze.replay.Freeing`). Two of these depend on what only preparing a
+request tells for sure (whether it is OpenAI's, which widens the window; whether it is a request at all): the
+split judges them from the envelope, each worker checks its requests, and in the rare case one was misjudged
+the trace is split and replayed again with the worker's answer. Lines keep their numbers and offsets, so
+examples and errors name the trace's own lines.
 
 >>> line = '{"request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}, "tenant": "%s"}'
 >>> shards = split_by_tenant([line % "a", line % "b", line % "a"])
->>> {tenant: [n for n, _, _, _ in lines] for tenant, lines in shards.items()}
+>>> {tenant: [line[0] for line in lines] for tenant, lines in shards.tenants.items()}
 {'a': [1, 3], 'b': [2]}
 """
 
@@ -24,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -32,65 +37,152 @@ from cachepoint.core.analyze.adaptive import adapt_stream, analyzer_only
 from cachepoint.core.analyze.engines import map_shards
 from cachepoint.core.analyze.merge import build_report, merge_tallies
 from cachepoint.core.analyze.prepare import PrepareContext, Prepared
-from cachepoint.core.analyze.replay import Replay
+from cachepoint.core.analyze.replay import Freeing, Replay
 from cachepoint.core.analyze.report import AnalysisReport
 from cachepoint.core.analyze.run import TraceOrderError, _Intake, _Lines
 from cachepoint.core.analyze.scenarios import DEFAULT_STRATEGIES, Scenario, scenarios_for
 from cachepoint.core.analyze.shards import prepare_one
 from cachepoint.core.analyze.tally import ReplayTally, TraceTally
 from cachepoint.core.analyze.workers import collector_paused
-from cachepoint.core.traces import TraceFormatError, TraceSource, parse_line
+from cachepoint.core.prompt.formats import detect_format
+from cachepoint.core.simulate import OpenAIOptions
+from cachepoint.core.traces import TraceFormatError, TraceRecord, TraceSource, infer_provider, parse_line
 
-__all__ = ["ShardLine", "analyze_sharded", "analyze_tenant", "split_by_tenant"]
+__all__ = ["ShardLine", "Shards", "analyze_sharded", "analyze_tenant", "split_by_tenant"]
 
-#: A line of a shard: its number and byte offset in the trace, the raw line, and the start time the whole
-#: trace gives it when it carries no timestamp (else ``None``).
-ShardLine = tuple[int, int, Any, "float | None"]
+#: A line of a shard: its number and byte offset in the trace, the raw line, the start time the whole trace
+#: gives it when it carries no timestamp (else ``None``), and for a request (else ``None``, ``None``, ``0.0``):
+#: its rank in the trace's start order, how many of the trace's first requests one replay of the whole trace
+#: has freed before it comes (`cachepoint.core.analyze.replay.Freeing`), and the window it widens the
+#: comparison window to, as judged from its envelope (0.0: none; the worker checks it, see `analyze_tenant`).
+ShardLine = tuple[int, int, Any, "float | None", "int | None", "int | None", float]
 
-_SHARD_FORMAT = 1
+_SHARD_FORMAT = 2
 _DEFAULT_TENANT = "default"
 
 
-def _split(
-    lines: Iterable[tuple[int, int, Any]], *, interval: float, reorder_window: float
-) -> dict[str, list[ShardLine]]:
-    split: dict[str, list[ShardLine]] = {}
-    count = 0
-    previous: float | None = None
-    latest, latest_line = -math.inf, 0
+class Shards(NamedTuple):
+    """A trace split by tenant (`split_by_tenant`): each tenant's lines (`ShardLine`), tenants in order of first
+    appearance and each tenant's lines in file order; and, for the replays, what one replay of the whole trace
+    would have freed by its end and its window then (`cachepoint.core.analyze.replay.Freeing`)."""
+
+    tenants: dict[str, list[ShardLine]]
+    freed: int
+    window: float
+
+
+# A line as read: number, offset, text, tenant (None: no trace line), timestamp, the window it widens to.
+_Read = tuple[int, int, str, "str | None", "float | None", float]
+
+
+def _widens(record: TraceRecord, *, provider: str | None, model: str | None, openai: OpenAIOptions) -> float:
+    """The comparison window a request widens to, judged from its envelope and the body's model id as preparing
+    it would (`cachepoint.core.analyze.prepare`): an OpenAI request keeps its cache up to its retention. A
+    judgement a request's own preparation contradicts comes back from its worker (`analyze_tenant`)."""
+    hint = provider or record.provider
+    if hint is None:
+        body = record.request
+        name = model or record.model or body.get("model") or body.get("modelId")
+        hint = infer_provider(name) if isinstance(name, str) and name else None
+        if hint is None:
+            try:
+                shape = detect_format(body)
+            except (TypeError, ValueError):
+                return 0.0
+            hint = {"anthropic": "anthropic", "bedrock": "bedrock"}.get(shape, "openai")
+    if hint != "openai":
+        return 0.0
+    retention = record.request.get("prompt_cache_retention")
+    return float(openai.retention_seconds(retention if isinstance(retention, str) else None))
+
+
+def _read(
+    lines: Iterable[tuple[int, int, Any]], *, provider: str | None, model: str | None, openai: OpenAIOptions
+) -> list[_Read]:
+    read: list[_Read] = []
     for number, offset, raw in lines:
         text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
         try:
             record = parse_line(raw, line=number, offset=offset)
         except TraceFormatError:  # its tenant's analysis reports it: the one the analyzer gives lines without one
-            split.setdefault(_DEFAULT_TENANT, []).append((number, offset, text, None))
+            read.append((number, offset, text, None, None, 0.0))
+            continue
+        widens = _widens(record, provider=provider, model=model, openai=openai)
+        read.append((number, offset, text, record.tenant or _DEFAULT_TENANT, record.timestamp, widens))
+    return read
+
+
+def _split(
+    read: Sequence[_Read],
+    *,
+    interval: float,
+    reorder_window: float,
+    window: float | None,
+    keep: int,
+    settled: Mapping[int, float | None],
+) -> Shards:
+    """Split ``read`` by tenant, settling what needs the whole trace as one process would: each request's start,
+    the order, and which requests one replay frees when. ``settled``: what workers found a request to widen the
+    window to when the judgement from its envelope was wrong (``None``: the line is no request at all)."""
+    tenants: dict[str, list[ShardLine]] = {}
+    requests: list[tuple[float, int, float, str, int]] = []  # start, line, widens, tenant, index in its shard
+    previous: float | None = None
+    latest, latest_line = -math.inf, 0
+    for number, offset, text, tenant, timestamp, judged in read:
+        widens = settled.get(number, judged)
+        if tenant is None or widens is None:  # no request: its tenant's worker counts it as a bad line
+            tenants.setdefault(tenant or _DEFAULT_TENANT, []).append((number, offset, text, None, None, None, 0.0))
             continue
         filled = None
-        at = record.timestamp
+        at = timestamp
         if at is None:  # as the one-process analysis does: `interval` after the previous request
-            at = filled = previous + interval if previous is not None else count * interval
+            at = filled = previous + interval if previous is not None else len(requests) * interval
         previous = at
-        count += 1
         if at < latest - reorder_window:
             raise TraceOrderError(number, at, latest_line, latest, reorder_window)
         if at > latest:
             latest, latest_line = at, number
-        split.setdefault(record.tenant or _DEFAULT_TENANT, []).append((number, offset, text, filled))
-    return split
+        shard = tenants.setdefault(tenant, [])
+        requests.append((at, number, widens, tenant, len(shard)))
+        shard.append((number, offset, text, filled, None, None, widens))
+    # One replay takes requests in (start, line) order and, after each, frees the oldest kept ones while more
+    # than `keep` are kept and the oldest started more than the window before this one (`Replay.run`).
+    requests.sort()
+    current = window if window is not None else 3600.0
+    freed = 0
+    for rank, (at, _, widens, tenant, index) in enumerate(requests):
+        shard = tenants[tenant]
+        number, offset, text, filled, _, _, _ = shard[index]
+        shard[index] = (number, offset, text, filled, rank, freed, widens)
+        if window is None and widens > current:
+            current = widens
+        limit = at - current
+        while rank + 1 - freed > keep and requests[freed][0] < limit:
+            freed += 1
+    return Shards(tenants, freed, current)
 
 
 def split_by_tenant(
-    source: TraceSource, *, interval: float = 1.0, reorder_window: float = 300.0
-) -> dict[str, list[ShardLine]]:
+    source: TraceSource,
+    *,
+    interval: float = 1.0,
+    reorder_window: float = 300.0,
+    window: float | None = None,
+    keep: int = 25_000,
+    provider: str | None = None,
+    model: str | None = None,
+) -> Shards:
     """The lines of ``source`` by tenant (lines without one: ``"default"``, with lines that are no trace line),
-    tenants in order of first appearance, each tenant's lines in file order (`ShardLine`). A trace out of order
-    by more than ``reorder_window`` seconds raises `TraceOrderError`, as the one-process analysis does. Holds
-    the whole trace in memory.
+    and when one replay of the whole trace would free each request (`Shards`); the options are `analyze`'s. A
+    trace out of order by more than ``reorder_window`` seconds raises `TraceOrderError`, as the one-process
+    analysis does. Holds the whole trace in memory.
 
     >>> split_by_tenant(['{"request": {"messages": []}}', '{"request": {"messages": []}}'], interval=2.0)
-    {'default': [(1, 0, '{"request": {"messages": []}}', 0.0), (2, 29, '{"request": {"messages": []}}', 2.0)]}
+    Shards(tenants={'default': [(1, 0, '{"request": {"messages": []}}', 0.0, 0, 0, 0.0), \
+(2, 29, '{"request": {"messages": []}}', 2.0, 1, 0, 0.0)]}, freed=0, window=3600.0)
     """
-    return _split(_Lines(source).iterate(), interval=interval, reorder_window=reorder_window)
+    read = _read(_Lines(source).iterate(), provider=provider, model=model, openai=OpenAIOptions())
+    return _split(read, interval=interval, reorder_window=reorder_window, window=window, keep=keep, settled={})
 
 
 def _payload(lines: Sequence[ShardLine], options: Mapping[str, Any]) -> bytes:
@@ -98,13 +190,15 @@ def _payload(lines: Sequence[ShardLine], options: Mapping[str, Any]) -> bytes:
 
 
 def analyze_tenant(shard: bytes) -> bytes:
-    """Worker: replay one shard (JSON: ``{"cachepoint_shard": 1, "options": {...}, "lines": [ShardLine...]}``) in
-    this process; its tally as JSON (`ReplayTally.to_json`), or ``{"error": [line, path, detail]}`` for a line
-    that is no trace line (without ``skip_invalid``). Plain bytes in and out: what crosses to a worker, local or
-    remote, is never an object of ours to rebuild.
+    """Worker: replay one shard (JSON: ``{"cachepoint_shard": 2, "options": {...}, "lines": [ShardLine...]}``) in
+    this process; its tally as JSON (`ReplayTally.to_json`), ``{"error": [line, path, detail]}`` for a line
+    that is no trace line (without ``skip_invalid``), or ``{"settle": [[line, widens or null]...]}`` where
+    preparing a request contradicted what the split judged from its envelope (the window it widens to; no
+    request at all): the split is to be made again with that settled. Plain bytes in and out: what crosses to a
+    worker, local or remote, is never an object of ours to rebuild.
 
     >>> line = '{"request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}}'
-    >>> shard = _payload([(1, 0, line, None)], {"strategies": ["auto"]})
+    >>> shard = _payload([(1, 0, line, None, 0, 0, 86400.0)], {"strategies": ["auto"], "freeing": [0, 86400.0]})
     >>> tally = ReplayTally.from_json(analyze_tenant(shard))
     >>> tally.sharing["requests"], tally.trace.count
     (1, 1)
@@ -118,28 +212,46 @@ def analyze_tenant(shard: bytes) -> bytes:
     scenarios = scenarios_for(specs)
     ctx = PrepareContext(provider=options.get("provider"), model=options.get("model"), scenarios=scenarios)
     replay = _replay(scenarios, options)
+    skip_invalid = bool(options.get("skip_invalid", False))
+    reorder = options.get("reorder_window")  # JSON has no infinity: null
     intake = _Intake(
-        skip_invalid=bool(options.get("skip_invalid", False)),
+        skip_invalid=skip_invalid,
         interval=float(options.get("interval", 1.0)),
-        reorder_window=math.inf,  # the split checked the whole trace's order
+        # The split checked the whole trace's order, so a tenant's requests are in order within the same window:
+        # the intake's heap holds one window of them, not the shard.
+        reorder_window=math.inf if reorder is None else float(reorder),
     )
+    lines = data["lines"]
+    end, window = options["freeing"]
+    freeing = Freeing({line[0]: (line[4], line[5]) for line in lines if line[4] is not None}, end, window)
+    judged_window = options.get("window") is None
+    settle: list[tuple[int, float | None]] = []
     filled = 0
 
     def prepared() -> Iterator[Prepared | TraceFormatError]:
         nonlocal filled
-        for number, offset, raw, start in data["lines"]:
+        for number, offset, raw, start, rank, _, judged in lines:
             item = prepare_one(ctx, number, offset, raw)
-            if isinstance(item, Prepared) and item.time is None and start is not None:
-                item = item._replace(time=start)
-                filled += 1
+            if isinstance(item, Prepared):
+                if item.time is None and start is not None:
+                    item = item._replace(time=start)
+                    filled += 1
+                if judged_window:
+                    widens = replay.widens(item)
+                    if widens != judged:
+                        settle.append((number, widens))
+            elif rank is not None and skip_invalid:  # the split took it for a request
+                settle.append((number, None))
             yield item
 
     try:
         with collector_paused():
-            tally = replay.run(adapt_stream(intake.requests(prepared()), scenarios))
+            tally = replay.run(adapt_stream(intake.requests(prepared()), scenarios), freeing=freeing)
     except TraceFormatError as exc:
         return orjson.dumps({"error": [exc.line, exc.path, exc.detail]})
     try:
+        if settle:
+            return orjson.dumps({"settle": settle})
         trace = intake.tally()
         trace.timed -= filled  # started by the split, not by a timestamp of their own
         tally.trace = trace
@@ -170,6 +282,29 @@ def _chosen(strategies: Sequence[str], focus: str | None) -> tuple[list[str], li
     scenarios = scenarios_for(specs)
     chosen = next((s.name for s in scenarios if focus in (s.name, s.spec)), None) if focus else None
     return specs, scenarios, chosen
+
+
+def _run(
+    payloads: Iterable[bytes], engine: str, *, workers: int | None, address: str | None
+) -> tuple[list[ReplayTally], list[TraceFormatError], dict[int, float | None]]:
+    """Every shard on ``engine``: the tallies, the bad lines, and what the workers settled (`analyze_tenant`)."""
+    tallies: list[ReplayTally] = []
+    errors: list[TraceFormatError] = []
+    settle: dict[int, float | None] = {}
+    try:
+        for raw in map_shards(analyze_tenant, payloads, engine, workers=workers, address=address):
+            answer = orjson.loads(raw)
+            if "error" in answer:
+                errors.append(TraceFormatError(*answer["error"]))
+            elif "settle" in answer:
+                settle.update((line, widens) for line, widens in answer["settle"])
+            else:
+                tallies.append(ReplayTally.from_json(raw))
+    except BaseException:
+        for tally in tallies:
+            tally.close()
+        raise
+    return tallies, errors, settle
 
 
 def analyze_sharded(
@@ -226,21 +361,30 @@ def analyze_sharded(
         "examples": examples,
         "window": window,
         "keep": keep,
+        "reorder_window": reorder_window,
     }
     replay = _replay(scenarios, options)  # checks the options here, before any worker starts
     lines = _Lines(source)
     try:
-        shards = _split(lines.iterate(), interval=interval, reorder_window=reorder_window)
-        payloads = (_payload(part, options) for _, part in sorted(shards.items()))
-        tallies: list[ReplayTally] = []
-        errors: list[TraceFormatError] = []
+        read = _read(lines.iterate(), provider=provider, model=model, openai=replay.openai)
+        settled: dict[int, float | None] = {}
+        while True:
+            split = _split(
+                read, interval=interval, reorder_window=reorder_window, window=window, keep=keep, settled=settled
+            )
+            shard_options = {**options, "freeing": [split.freed, split.window]}
+            payloads = (_payload(part, shard_options) for _, part in sorted(split.tenants.items()))
+            tallies, errors, settle = _run(payloads, engine, workers=workers, address=address)
+            if errors or not settle:
+                break
+            # A request the split misjudged (rare: an OpenAI request its envelope does not show as one, or a line
+            # only preparation rejects): split again with what its worker found; the second split is exact.
+            for tally in tallies:
+                tally.close()
+            if settle.keys() <= settled.keys():  # pragma: no cover - preparing a line gives one answer
+                raise RuntimeError(f"analyze_sharded: the workers' answers for lines {sorted(settle)} did not settle")
+            settled.update(settle)
         try:
-            for raw in map_shards(analyze_tenant, payloads, engine, workers=workers, address=address):
-                answer = orjson.loads(raw)
-                if "error" in answer:
-                    errors.append(TraceFormatError(*answer["error"]))
-                else:
-                    tallies.append(ReplayTally.from_json(raw))
             if errors:
                 raise min(errors, key=lambda e: e.line or 0)
             if not tallies:  # an empty trace: the tally of no requests
