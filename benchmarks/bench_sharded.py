@@ -5,7 +5,9 @@ interleaved in time) with each session given to one of ``--tenants`` tenants, wr
 round runs the three modes one after the other, each in its own child process (so a mode's CPU time counts its
 workers and nothing of the others'), and checks that the three reports are equal but for ``elapsed_s``. Medians
 and min-max over the rounds; wall seconds, and CPU seconds of the child and the workers it waited for (Dask's
-worker processes are the nanny's children: their CPU is counted when the cluster shuts down).
+worker processes are the nanny's children: their CPU is counted when the cluster shuts down); peak RSS of the
+driver (the process that reads, splits and merges) and of the largest worker process it waited for (for Dask,
+the nanny's workers are not its children: that column then shows only what the driver itself started).
 
     python benchmarks/bench_sharded.py --requests 10000 --rounds 3
     python benchmarks/bench_sharded.py --requests 2000 --rounds 1 --workers 2   # a quick look
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -50,7 +53,14 @@ def child(path: str, mode: str, workers: int) -> None:
     data = orjson.loads(report.to_json())
     data["elapsed_s"] = None
     digest = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    sys.stdout.write(orjson.dumps({"requests": report.requests, "digest": digest}).decode() + "\n")
+    own, workers_ = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    found = {
+        "requests": report.requests,
+        "digest": digest,
+        "driver_mb": own.ru_maxrss / 1024,  # Linux: KiB
+        "worker_mb": workers_.ru_maxrss / 1024,  # the largest worker this process waited for (local processes)
+    }
+    sys.stdout.write(orjson.dumps(found).decode() + "\n")
 
 
 def measure(path: Path, mode: str, workers: int) -> dict[str, Any]:
@@ -89,12 +99,17 @@ def main() -> None:
         f"{args.requests} requests, {args.tenants} tenants, {args.workers} workers, {cores} cores, "
         f"{args.rounds} rounds; reports equal (but elapsed_s)"
     )
-    print(f"{'mode':<14} {'wall s median (min-max)':>26} {'CPU s median (min-max)':>26} {'requests/s':>11}")
+    print(
+        f"{'mode':<14} {'wall s median (min-max)':>26} {'CPU s median (min-max)':>26} {'requests/s':>11} "
+        f"{'driver peak RSS MB':>19} {'largest worker MB':>18}"
+    )
     for mode, results in runs.items():
         walls = [r["wall"] for r in results]
         cpus = [r["cpu"] for r in results]
         rate = args.requests / statistics.median(walls)
-        print(f"{mode:<14} {_spread(walls):>26} {_spread(cpus):>26} {rate:11.0f}")
+        driver = statistics.median(r["driver_mb"] for r in results)
+        worker = statistics.median(r["worker_mb"] for r in results)
+        print(f"{mode:<14} {_spread(walls):>26} {_spread(cpus):>26} {rate:11.0f} {driver:19.0f} {worker:18.0f}")
 
 
 if __name__ == "__main__":

@@ -105,6 +105,15 @@ def test_a_generated_multi_tenant_day_on_dask_gives_the_one_process_report(day: 
     _same(one, analyze_sharded(str(day), engine="local", workers=2, **OPTIONS))
 
 
+def test_a_dask_cluster_at_an_address_gets_the_lines_in_the_shards(day: Path) -> None:
+    # A cluster named by its address may run elsewhere: its workers cannot read this machine's spill file, so the
+    # shards carry their lines (a local cluster, reached as a remote one would be).
+    distributed = pytest.importorskip("distributed")
+    one = analyze(str(day), **OPTIONS)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        _same(one, analyze_sharded(str(day), engine="dask", address=cluster.scheduler_address, **OPTIONS))
+
+
 def test_focus_settled_in_one_shard_only_is_the_whole_traces(day: Path) -> None:
     # Five tenants without cache markers and one with: the trace caches, so the report explains `recorded` --
     # though four of the five shards alone would have explained `auto`.

@@ -27,9 +27,10 @@ examples and errors name the trace's own lines.
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
@@ -96,12 +97,51 @@ def _widens(record: TraceRecord, *, provider: str | None, model: str | None, ope
     return float(openai.retention_seconds(retention if isinstance(retention, str) else None))
 
 
+class _Spill:
+    """The trace's lines in a temporary file for as long as the shards need them, so the splitting process keeps
+    each line's place in it (``[position, length]``), not its text: a day of traffic is not held in memory. A
+    worker on this machine reads its lines from the file itself; for a remote cluster the shard carries them."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.NamedTemporaryFile(prefix="cachepoint-shards-", suffix=".jsonl")  # noqa: SIM115
+        self.at = 0
+
+    def put(self, raw: Any) -> list[int]:
+        data = raw.encode() if isinstance(raw, str) else bytes(raw)
+        self.file.write(data)
+        ref = [self.at, len(data)]
+        self.at += len(data)
+        return ref
+
+    def inline(self, lines: Sequence[ShardLine]) -> list[ShardLine]:
+        """``lines`` with their text in place of their place in the file."""
+        self.file.flush()
+        handle = self.file.file
+        out = []
+        for number, offset, (position, length), *rest in lines:
+            handle.seek(position)
+            out.append((number, offset, handle.read(length).decode("utf-8", "replace"), *rest))
+        handle.seek(0, 2)  # back to the end, where `put` writes
+        return out  # type: ignore[return-value] # the same fields, text in place of the place
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def _read(
-    lines: Iterable[tuple[int, int, Any]], *, provider: str | None, model: str | None, openai: OpenAIOptions
+    lines: Iterable[tuple[int, int, Any]],
+    *,
+    provider: str | None,
+    model: str | None,
+    openai: OpenAIOptions,
+    spill: _Spill | None = None,
 ) -> list[_Read]:
     read: list[_Read] = []
     for number, offset, raw in lines:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
+        if spill is not None:
+            text: Any = spill.put(raw)
+        else:
+            text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
         try:
             record = parse_line(raw, line=number, offset=offset)
         except TraceFormatError:  # its tenant's analysis reports it: the one the analyzer gives lines without one
@@ -185,13 +225,17 @@ def split_by_tenant(
     return _split(read, interval=interval, reorder_window=reorder_window, window=window, keep=keep, settled={})
 
 
-def _payload(lines: Sequence[ShardLine], options: Mapping[str, Any]) -> bytes:
-    return orjson.dumps({"cachepoint_shard": _SHARD_FORMAT, "options": dict(options), "lines": list(lines)})
+def _payload(lines: Sequence[ShardLine], options: Mapping[str, Any], spill: str | None = None) -> bytes:
+    shard: dict[str, Any] = {"cachepoint_shard": _SHARD_FORMAT, "options": dict(options), "lines": list(lines)}
+    if spill is not None:
+        shard["spill"] = spill
+    return orjson.dumps(shard)
 
 
 def analyze_tenant(shard: bytes) -> bytes:
-    """Worker: replay one shard (JSON: ``{"cachepoint_shard": 2, "options": {...}, "lines": [ShardLine...]}``) in
-    this process; its tally as JSON (`ReplayTally.to_json`), ``{"error": [line, path, detail]}`` for a line
+    """Worker: replay one shard (JSON: ``{"cachepoint_shard": 2, "options": {...}, "lines": [ShardLine...]}``;
+    with ``"spill": path``, each line's text is its ``[position, length]`` in that file of this machine) in this
+    process; its tally as JSON (`ReplayTally.to_json`), ``{"error": [line, path, detail]}`` for a line
     that is no trace line (without ``skip_invalid``), or ``{"settle": [[line, widens or null]...]}`` where
     preparing a request contradicted what the split judged from its envelope (the window it widens to; no
     request at all): the split is to be made again with that settled. Plain bytes in and out: what crosses to a
@@ -213,15 +257,9 @@ def analyze_tenant(shard: bytes) -> bytes:
     ctx = PrepareContext(provider=options.get("provider"), model=options.get("model"), scenarios=scenarios)
     replay = _replay(scenarios, options)
     skip_invalid = bool(options.get("skip_invalid", False))
-    reorder = options.get("reorder_window")  # JSON has no infinity: null
-    intake = _Intake(
-        skip_invalid=skip_invalid,
-        interval=float(options.get("interval", 1.0)),
-        # The split checked the whole trace's order, so a tenant's requests are in order within the same window:
-        # the intake's heap holds one window of them, not the shard.
-        reorder_window=math.inf if reorder is None else float(reorder),
-    )
+    intake = _intake(options)
     lines = data["lines"]
+    spill = open(data["spill"], "rb") if "spill" in data else None  # noqa: SIM115 - closed below
     end, window = options["freeing"]
     freeing = Freeing({line[0]: (line[4], line[5]) for line in lines if line[4] is not None}, end, window)
     judged_window = options.get("window") is None
@@ -231,7 +269,7 @@ def analyze_tenant(shard: bytes) -> bytes:
     def prepared() -> Iterator[Prepared | TraceFormatError]:
         nonlocal filled
         for number, offset, raw, start, rank, _, judged in lines:
-            item = prepare_one(ctx, number, offset, raw)
+            item = prepare_one(ctx, number, offset, _text(spill, raw))
             if isinstance(item, Prepared):
                 if item.time is None and start is not None:
                     item = item._replace(time=start)
@@ -249,6 +287,9 @@ def analyze_tenant(shard: bytes) -> bytes:
             tally = replay.run(adapt_stream(intake.requests(prepared()), scenarios), freeing=freeing)
     except TraceFormatError as exc:
         return orjson.dumps({"error": [exc.line, exc.path, exc.detail]})
+    finally:
+        if spill is not None:
+            spill.close()
     try:
         if settle:
             return orjson.dumps({"settle": settle})
@@ -258,6 +299,25 @@ def analyze_tenant(shard: bytes) -> bytes:
         return tally.to_json()
     finally:
         tally.close()
+
+
+def _text(spill: BinaryIO | None, raw: Any) -> Any:
+    """A shard line's text: itself, or read from its place in the spill file."""
+    if spill is None:
+        return raw
+    spill.seek(raw[0])
+    return spill.read(raw[1])
+
+
+def _intake(options: Mapping[str, Any]) -> _Intake:
+    reorder = options.get("reorder_window")  # JSON has no infinity: null
+    return _Intake(
+        skip_invalid=bool(options.get("skip_invalid", False)),
+        interval=float(options.get("interval", 1.0)),
+        # The split checked the whole trace's order, so a tenant's requests are in order within the same window:
+        # the intake's heap holds one window of them, not the shard.
+        reorder_window=math.inf if reorder is None else float(reorder),
+    )
 
 
 def _replay(scenarios: Sequence[Scenario], options: Mapping[str, Any]) -> Replay:
@@ -328,7 +388,8 @@ def analyze_sharded(
     machine; ``"dask"``: a Dask cluster at ``address``, or a local one for the call), tallies merged exactly:
     the same report as one process makes (but ``elapsed_s``). The options are `analyze`'s.
 
-    The trace is read and split here (held in memory: one shard per tenant); the workers are started with
+    The trace is read and split here (each line's place in a temporary copy of the trace, its start and tenant
+    held in memory; the shards are made as workers take them); the workers are started with
     ``spawn`` (a script needs the ``if __name__ == "__main__":`` guard). A bad line raises the
     `TraceFormatError` of the first bad line; an engine that cannot run raises `EngineError`.
 
@@ -365,15 +426,23 @@ def analyze_sharded(
     }
     replay = _replay(scenarios, options)  # checks the options here, before any worker starts
     lines = _Lines(source)
+    spill = _Spill()
+    # Workers on this machine (local processes, a Dask cluster started here) read their lines from the spill file;
+    # a remote cluster's get them in the shard.
+    here = engine != "dask" or address is None
     try:
-        read = _read(lines.iterate(), provider=provider, model=model, openai=replay.openai)
+        read = _read(lines.iterate(), provider=provider, model=model, openai=replay.openai, spill=spill)
+        spill.file.flush()
         settled: dict[int, float | None] = {}
         while True:
             split = _split(
                 read, interval=interval, reorder_window=reorder_window, window=window, keep=keep, settled=settled
             )
             shard_options = {**options, "freeing": [split.freed, split.window]}
-            payloads = (_payload(part, shard_options) for _, part in sorted(split.tenants.items()))
+            payloads = (
+                _payload(part, shard_options, spill.file.name) if here else _payload(spill.inline(part), shard_options)
+                for _, part in sorted(split.tenants.items())
+            )
             tallies, errors, settle = _run(payloads, engine, workers=workers, address=address)
             if errors or not settle:
                 break
@@ -395,9 +464,11 @@ def analyze_sharded(
             for tally in tallies:
                 tally.close()
             raise
+        spill.close()
         try:
             return build_report(replay, merged, source=source, lines=lines, started=started)
         finally:
             merged.close()
     finally:
+        spill.close()
         lines.close()
