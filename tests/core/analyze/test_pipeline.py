@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import gzip
+import json
 import lzma
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 import zstandard
+from hypothesis import given
+from hypothesis import strategies as st
 from openai.types import CompletionUsage
 from openai.types.completion_usage import PromptTokensDetails
 
 from cachepoint.core.analyze import AnalysisReport, analyze, auto_jobs
 from cachepoint.core.analyze.prepare import PrepareContext, decode_batch, encode_batch
+from cachepoint.core.analyze.run import _conversation
 from cachepoint.core.traces import TraceFiles, TraceFormatError, TraceWriter
 
 TRACES = Path(__file__).parents[3] / "examples" / "traces"
@@ -137,3 +142,34 @@ def test_scenarios_replayed_in_worker_processes_match_one_process(tmp_path: Path
     serial = analyze(plain, jobs=1, focus="auto")
     assert serial.scenario("rolling") is not None
     _same(serial, analyze(plain, jobs=3, focus="auto"))
+
+
+def test_lines_routed_by_conversation_come_back_in_file_order() -> None:
+    # Workers take each conversation's lines (a lane per worker) and the lines leave in file order: one
+    # conversation so rare that its lane's chunk never fills, lines without a session, a bad line, and records.
+    lines = _support_lines(400)
+    records = [orjson.loads(raw) for raw in lines]
+    for n in range(0, 400, 97):
+        records[n]["session"] = "rare"
+    for n in range(5, 400, 50):
+        del records[n]["session"]
+    mixed: list[Any] = [orjson.dumps(r) for r in records]
+    mixed[123] = b'{"request": '
+    _same(analyze(mixed, jobs=1, skip_invalid=True), analyze(mixed, jobs=2, skip_invalid=True))
+    _same(analyze(records, jobs=1), analyze(records, jobs=3))
+
+
+@given(
+    session=st.text(alphabet=st.characters(blacklist_characters='"\\', blacklist_categories=("Cs", "Cc")), max_size=20),
+    spaced=st.booleans(),
+    text=st.booleans(),
+)
+def test_a_lines_conversation_is_read_from_its_text(session: str, spaced: bool, text: bool) -> None:
+    envelope = {"timestamp": 1.0, "session": session, "request": {"messages": []}}
+    raw: Any = json.dumps(envelope, ensure_ascii=False).encode() if spaced else orjson.dumps(envelope)
+    if text and isinstance(raw, bytes):
+        raw = raw.decode()
+    found = _conversation(raw)
+    assert (found.decode() if isinstance(found, bytes) else found) == session
+    assert _conversation(b'{"request": {"messages": []}}') is None
+    assert _conversation(envelope) == session

@@ -21,8 +21,9 @@ import math
 import os
 import sys
 import time
+import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -66,15 +67,22 @@ Progress = Callable[[str, int, "int | None"], None]
 # --- preparing in worker processes ----------------------------------------------------------------------------
 
 
-def _chunks(lines: Iterable[tuple[int, int, Any]], size: int) -> Iterator[list[tuple[int, int, Any]]]:
-    chunk: list[tuple[int, int, Any]] = []
-    for item in lines:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _conversation(raw: Any) -> Any:
+    """The ``session`` of a line, read cheaply (the first ``"session":`` string in its text), or ``None``. Only
+    where a line is prepared depends on it, never what preparing it gives: a wrong guess costs time only."""
+    if isinstance(raw, Mapping):
+        return raw.get("session")
+    key, quote = ('"session":', '"') if isinstance(raw, str) else (b'"session":', b'"')
+    at = raw.find(key)
+    if at < 0:
+        return None
+    at += len(key)
+    while raw[at : at + 1] in (" ", b" "):
+        at += 1
+    if raw[at : at + 1] != quote:
+        return None
+    end = raw.find(quote, at + 1)
+    return raw[at + 1 : end] if end > at else None
 
 
 def _prepare_all(
@@ -89,16 +97,57 @@ def _prepare_all(
         for line, offset, raw in lines:
             yield prepare_one(local, line, offset, raw)
         return
-    # A stream (stdin, records, a list of lines) is read once: chunks of lines go to the workers, a few per
-    # worker ahead of the results taken in.
-    pending: deque[Job[bytes]] = deque()
-    for chunk in _chunks(lines, _CHUNK):
-        work = f"preparing lines {chunk[0][0]} to {chunk[-1][0]}"
-        pending.append(pool.submit(work, prepare_chunk, settings, chunk))
-        while len(pending) >= 3 * jobs:
-            yield from decode_batch(pool.result(pending.popleft()))
-    while pending:
-        yield from decode_batch(pool.result(pending.popleft()))
+    # A stream (stdin, records, a list of lines) is read once, here. Lines go to the workers in chunks, each
+    # conversation's lines to one worker (a lane per worker): its view builder then parses only a turn's new
+    # messages, where spreading a conversation over the workers made each parse most of it again (15% more
+    # CPU preparing with two). Results come back per chunk and leave in file order; a conversation that is rare
+    # does not hold the others back: a line read `behind` lines ago goes out in whatever chunk its lane has.
+    behind = 8 * jobs * _CHUNK
+    buffers: dict[int | None, list[tuple[int, int, Any]]] = {}
+    lane_of: dict[int, int | None] = {}  # line -> its lane, until it is sent
+    chunk_of: dict[int, int] = {}  # line -> its chunk, once sent
+    sent: dict[int, tuple[Job[bytes], list[int]]] = {}  # chunk -> its job and its lines
+    ready: dict[int, Prepared | TraceFormatError] = {}
+    order: deque[int] = deque()  # lines read and not given out yet, in file order
+    chunks = 0
+
+    def send(lane: int | None) -> None:
+        nonlocal chunks
+        chunk = buffers.pop(lane)
+        numbers = [line for line, _, _ in chunk]
+        work = f"preparing {len(chunk)} lines from line {numbers[0]}"
+        sent[chunks] = (pool.submit(work, prepare_chunk, settings, chunk, lane=lane), numbers)
+        for line in numbers:
+            chunk_of[line] = chunks
+            del lane_of[line]
+        chunks += 1
+
+    def first() -> Prepared | TraceFormatError:
+        line = order.popleft()
+        if line not in ready:
+            if line in lane_of:
+                send(lane_of[line])
+            job, numbers = sent.pop(chunk_of[line])
+            for number, item in zip(numbers, decode_batch(pool.result(job)), strict=True):
+                ready[number] = item
+                del chunk_of[number]
+        return ready.pop(line)
+
+    for line, offset, raw in lines:
+        conversation = _conversation(raw)
+        lane = None if conversation is None else zlib.crc32(str(conversation).encode()) % jobs
+        buffer = buffers.setdefault(lane, [])
+        buffer.append((line, offset, raw))
+        lane_of[line] = lane
+        order.append(line)
+        if len(buffer) >= _CHUNK:
+            send(lane)
+        while len(sent) >= 3 * jobs or len(order) > behind:
+            yield first()
+    for lane in list(buffers):
+        send(lane)
+    while order:
+        yield first()
 
 
 # --- from lines in file order to requests in start order ---------------------------------------------------------
