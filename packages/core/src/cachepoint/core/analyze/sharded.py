@@ -72,8 +72,9 @@ class Shards(NamedTuple):
     window: float
 
 
-# A line as read: number, offset, text, tenant (None: no trace line), timestamp, the window it widens to.
-_Read = tuple[int, int, str, "str | None", "float | None", float]
+# A line as read: number, offset, its text (or its place in the spill file), tenant (None: no trace line),
+# timestamp, the window it widens to.
+_Read = tuple[int, int, Any, "str | None", "float | None", float]
 
 
 def _widens(record: TraceRecord, *, provider: str | None, model: str | None, openai: OpenAIOptions) -> float:
