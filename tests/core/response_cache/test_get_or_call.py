@@ -415,3 +415,32 @@ async def test_a_failing_load_is_warned_about_once_per_cache(
     assert [level for level, _ in said] == [warned, quiet, quiet, warned, quiet]
     assert all("'chat'" in message for _, message in said)  # names the cache's namespace
     assert (first.stats().load_errors, second.stats().load_errors) == (3, 2)
+
+
+async def test_every_lookup_by_key_of_a_text_entry_reads_loads_and_counts(store: MemoryStore, helpers: Any) -> None:
+    # From the second read on, an in-process text entry is looked up by key without judging its body again
+    # (`_Opened.plain`): the store read (deletes), `load` (its failures) and the counting stay on every hit.
+    cache = ResponseCache(store, CachePolicy("chat"))
+
+    async def call() -> str:
+        return "Paris"
+
+    await cache.get_or_call(helpers.request(), call)
+    key = cache.key_for(helpers.request())
+    for _ in range(3):
+        found = cache.sync.lookup_key(key, load=str.upper)
+        assert found is not None
+        assert (found.value, found.source) == ("PARIS", Source.HIT)
+        assert (await cache.lookup_key(key)) is not None
+
+    def broken(data: Any) -> Any:
+        raise ValueError(data)
+
+    assert cache.sync.lookup_key(key, load=broken) is None
+    assert await cache.lookup_key(key, load=broken) is None
+    signed = ResponseCache(store, CachePolicy("chat"), codec=Codec(signing_keys=b"k" * 32))
+    assert signed.sync.lookup_key(key) is None  # the unsigned entry another codec opened is not trusted
+    await store.delete(key)
+    assert cache.sync.lookup_key(key) is None
+    stats = cache.stats()
+    assert (stats.hits, stats.load_errors, stats.misses) == (6, 2, 4)

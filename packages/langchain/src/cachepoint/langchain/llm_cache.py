@@ -106,11 +106,11 @@ class _Keyed:
 
 @dataclass(frozen=True)
 class _Stored:
-    """One stored entry, parsed once: its generations (never handed out: the ledger reads their usage) and, for
-    each, a function making a fresh deep copy of it for a hit."""
+    """One stored entry, parsed once: its generations (never handed out: the ledger reads their usage) and a
+    function making a fresh deep copy of the list for a hit."""
 
     generations: list[Generation]
-    copies: tuple[Callable[[], Generation], ...]
+    fresh: Callable[[], list[Generation]]
 
 
 class CachepointLLMCache(BaseCache):
@@ -165,12 +165,19 @@ class CachepointLLMCache(BaseCache):
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """The generations stored for ``prompt`` and ``llm_string``, or ``None`` (LangChain calls this)."""
-        keyed = self._keyed(prompt, llm_string)
+        # `_keyed`'s memo read inline for short key strings (the usual hit): one call less on every hit.
+        keyed = self._keys.get((prompt, llm_string)) if len(prompt) + len(llm_string) <= _KEY_BY_STRINGS else None
+        if keyed is None:
+            keyed = self._keyed(prompt, llm_string)
         if keyed.key is None:
             return None
         # The sync face reads an in-process MemoryStore on this thread, any other store through core's bridge.
         found = self._sync.lookup_key(keyed.key, load=self._load)
-        return None if found is None else self._hit(found.value, keyed)
+        if found is None:
+            return None
+        if self.calls.ledger is None:  # `_hit` inline when there is nothing to record
+            return found.value.fresh()  # type: ignore[no-any-return]
+        return self._hit(found.value, keyed)
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """`lookup` for async code, awaiting the store (LangChain calls this)."""
@@ -294,7 +301,7 @@ class CachepointLLMCache(BaseCache):
                 g.model_copy(update={"message": mark_hit(g.message)}) if isinstance(g, ChatGeneration) else g
                 for g in _parse_generations(data)
             ]
-            stored = _Stored(generations, tuple(copier(g) for g in generations))
+            stored = _Stored(generations, copier(generations))
             with self._lock:
                 if len(self._values) >= _VALUE_MEMO:
                     del self._values[next(iter(self._values))]
@@ -313,7 +320,7 @@ class CachepointLLMCache(BaseCache):
                 labels=labels,
                 usage=native_usage(message) if message is not None else None,
             )
-        return [copy() for copy in stored.copies]
+        return stored.fresh()
 
     def _forget(self) -> None:
         with self._lock:

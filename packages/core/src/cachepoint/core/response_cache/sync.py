@@ -41,6 +41,7 @@ __all__ = ["SyncCachedStream", "SyncResponseCache"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_HIT = Source.HIT
 
 
 class SyncResponseCache:
@@ -180,6 +181,8 @@ class SyncResponseCache:
         if not tags:
             found = cache._lookup_local(key, load)
             if found is not _IN_PROCESS_ONLY:
+                if found is not _MISS and found is not _UNSTORABLE:
+                    return CacheResult(found, _HIT, key)  # `_looked_up`'s hit, inline: the LLM cache's hit path
                 return cache._looked_up(key, found)
         plan = cache._make_plan(key, KIND_VALUE, tags=tags, load=load)
         return cache._looked_up(key, self._read(plan, first=True))
