@@ -98,8 +98,9 @@ _OK = DecodeOutcome.OK
 _CORRUPT = DecodeOutcome.CORRUPT
 _HIT = Source.HIT
 _MISS: Any = object()
-_NOT_PLAIN: Any = object()  # `_Opened.plain` of an entry that needs judging on every read
 """A read found no usable entry."""
+_NOT_PLAIN: Any = object()
+"""`_Opened.plain` of an entry that needs judging on every read."""
 _UNSTORABLE: Any = object()
 """A read found the marker of a lock holder whose result could not be stored (see `entry.KIND_UNSTORABLE`)."""
 _UNDUMPABLE: Any = object()
