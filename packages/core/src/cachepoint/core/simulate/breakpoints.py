@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from cachepoint.core.lru import LRU
 from cachepoint.core.simulate.prompt import SimPrompt
-from cachepoint.core.simulate.result import BreakpointOutcome
+from cachepoint.core.simulate.result import BreakpointOutcome, new_outcome
 
 __all__ = ["BreakpointPlan", "BreakpointRules", "BreakpointStore", "Entry", "plan_breakpoints"]
 
@@ -338,6 +338,6 @@ def plan_breakpoints(  # noqa: PLR0912, PLR0915 - the rules read best in one pla
             note = "covered"
         else:
             note = "not_written"
-        outcomes.append(BreakpointOutcome(pos, label, tokens, found.get(pos), pos in written, note, beyond.get(pos)))
+        outcomes.append(new_outcome(pos, label, tokens, found.get(pos), pos in written, note, beyond.get(pos)))
     read_tokens = cumulative[read] if read >= 0 else 0
     return BreakpointPlan(read, read_tokens, write_by_ttl, tuple(writes), tuple(outcomes), bool(resolved))
