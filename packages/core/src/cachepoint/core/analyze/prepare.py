@@ -286,12 +286,13 @@ class PrepareContext:
         previous turn ended at one of them), looked up from the end.
         """
         memo = self._columns
+        peek = memo.peek  # the dictionary's own lookup: most probes miss
         count = len(positions)
         start = 0
         base = None
         for i in range(count - 1, max(count - _PROBES, 0) - 1, -1):
             key = positions[i].prefix_hash
-            found = memo.get(key)
+            found = peek(key)
             if found is not None:
                 base = found
                 same = list(map(operator.is_, found.positions, positions))
@@ -301,6 +302,8 @@ class PrepareContext:
                     start = len(same)
                 if start == len(found.positions):
                     memo.pop(key)  # continued whole: this request's columns take its place
+                else:
+                    memo.touch(key)  # a branch of the conversation: the earlier turn may be continued again
                 break
         # One copy of each hash and path: a session's turns repeat most of them, and the replay keeps a window of
         # requests alive (`decode_batch` does the same for requests prepared by workers).
