@@ -9,6 +9,7 @@ never pickle.
 
 from __future__ import annotations
 
+import operator
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -17,9 +18,9 @@ from typing import Any, NamedTuple
 import orjson
 
 from cachepoint.core.analyze.fingerprints import BlockPrint, block_print
-from cachepoint.core.analyze.scenarios import Scenario, place, scenarios_for, unmarked
+from cachepoint.core.analyze.scenarios import Scenario, place_breakpoints, scenarios_for, unmarked
 from cachepoint.core.lru import LRU
-from cachepoint.core.prompt import RequestFormatError, ViewBuilder
+from cachepoint.core.prompt import Position, RequestFormatError, ViewBuilder
 from cachepoint.core.prompt.formats import get_format
 from cachepoint.core.providers import ModelInfo, ProviderTable, UnknownModelWarning, model_info, normalize_provider
 from cachepoint.core.simulate import SimBreakpoint
@@ -36,6 +37,8 @@ _HASH = 16  # hex digits kept of each 64-digit hash: collisions stay negligible 
 _LAYER_CODES = {"tools": "t", "system": "s"}
 _VIEW_MEMO = 16_000  # entries of the view builder's memos
 _VIEW_MEMO_BYTES = 96 * 2**20  # and the bytes they count
+_COLUMNS_MEMO = 2_048  # recent requests whose columns a next turn may take over (conversations in progress)
+_PROBES = 64  # positions of a request, from its end, looked up for the earlier turn it continues
 
 
 class Observed(NamedTuple):
@@ -140,6 +143,9 @@ class PrepareContext:
         # blocks of the conversations in progress and cut the peak RSS of 100k requests by ~13 MB against
         # 200,000, at the same CPU (docs/benchmarks.md).
         self._described: LRU[str, bool] = LRU(memo)
+        # The columns of recent requests, by the prefix hash of their last position: a conversation's next turn
+        # takes over what it shares with the previous one (`_columns_of`). It needs the conversations in progress.
+        self._columns: LRU[str, _Columns] = LRU(_COLUMNS_MEMO)
 
     def info(self, provider: str, model: str, fmt: str) -> tuple[ModelInfo, bool]:
         """The model's rules as the payload format expresses them, and whether the table knows the model."""
@@ -191,10 +197,6 @@ class PrepareContext:
         if not positions:
             raise TraceFormatError(record.line, record.field_path("messages"), "the request has no content to cache")
 
-        layers = []
-        for p in positions:
-            code = _LAYER_CODES.get(p.section)
-            layers.append(code if code else ("y" if p.layer == "system" else "m"))
         placements: list[tuple[SimBreakpoint, ...]] = []
         keys: list[str | None] = []
         recorded_key = request.params.get("prompt_cache_key")
@@ -209,23 +211,19 @@ class PrepareContext:
                 placements.append(())
                 keys.append(recorded_key)
             else:
-                placed = place(clean, scenario.strategy, info=info, provider=provider)
-                placements.append(placed.breakpoints)
-                keys.append(placed.cache_key)
+                found, key = place_breakpoints(clean, scenario.strategy, info=info, provider=provider)
+                placements.append(found)
+                keys.append(key)
 
+        columns = self._columns_of(positions)
+        blocks = columns.blocks
         prints: dict[str, BlockPrint] = {}
-        blocks = []
-        # One copy of each hash and path: a session's turns repeat most of them, and the replay keeps a window of
-        # requests alive (`decode_batch` does the same for requests prepared by workers).
-        keep = sys.intern
         seen = self._described.touch
         remember = self._described.put
-        for p in positions:
-            block = keep(p.block_hash[:_HASH])
-            blocks.append(block)
+        for i, block in enumerate(blocks):
             if seen(block):
                 continue
-            item = request.get(p.locator)
+            item = request.get(positions[i].locator)
             prints[block] = block_print(item.data)
             remember(block, True)
 
@@ -259,13 +257,13 @@ class PrepareContext:
             model=model,
             format=request.format,
             known=known,
-            hashes=tuple(keep(p.prefix_hash[:_HASH]) for p in positions),
-            blocks=tuple(blocks),
-            cumulative=tuple(p.cumulative_tokens for p in positions),
-            lookback=tuple(p.lookback_index for p in positions),
-            layers="".join(layers),
-            stable="".join("1" if p.stable else "0" for p in positions),
-            paths=tuple(keep(p.path) for p in positions),
+            hashes=columns.hashes,
+            blocks=blocks,
+            cumulative=columns.cumulative,
+            lookback=columns.lookback,
+            layers=columns.layers,
+            stable=columns.stable,
+            paths=columns.paths,
             placements=tuple(placements),
             keys=tuple(keys),
             retention=retention if isinstance(retention, str) else None,
@@ -275,6 +273,76 @@ class PrepareContext:
             prints=prints,
             ignored=record.ignored,
         )
+
+    def _columns_of(self, positions: tuple[Position, ...]) -> _Columns:
+        """The columns of ``positions``, reusing those of an earlier request that starts with the same positions.
+
+        A session's next turn is its previous turn plus a message or two, and the view builder hands back the
+        previous turn's `Position` objects for the part they share (`ViewBuilder`). Each column entry depends on
+        its position alone, so where the two requests hold the *same objects* the previous columns are sliced
+        instead of computed again. Sameness is checked by identity, never by hash: two positions with equal
+        prefix hashes can still differ (a path of ``content`` written as a string or a list), the same object
+        cannot. The earlier request is found by the prefix hash of one of this request's positions (the
+        previous turn ended at one of them), looked up from the end.
+        """
+        memo = self._columns
+        peek = memo.peek  # the dictionary's own lookup: most probes miss
+        count = len(positions)
+        start = 0
+        base = None
+        for i in range(count - 1, max(count - _PROBES, 0) - 1, -1):
+            key = positions[i].prefix_hash
+            found = peek(key)
+            if found is not None:
+                base = found
+                same = list(map(operator.is_, found.positions, positions))
+                try:
+                    start = same.index(False)
+                except ValueError:
+                    start = len(same)
+                if start == len(found.positions):
+                    memo.pop(key)  # continued whole: this request's columns take its place
+                else:
+                    memo.touch(key)  # a branch of the conversation: the earlier turn may be continued again
+                break
+        # One copy of each hash and path: a session's turns repeat most of them, and the replay keeps a window of
+        # requests alive (`decode_batch` does the same for requests prepared by workers).
+        keep = sys.intern
+        new = positions[start:] if start else positions
+        hashes = tuple([keep(p.prefix_hash[:_HASH]) for p in new])
+        blocks = tuple([keep(p.block_hash[:_HASH]) for p in new])
+        cumulative = tuple([p.cumulative_tokens for p in new])
+        lookback = tuple([p.lookback_index for p in new])
+        codes = _LAYER_CODES
+        layers = "".join([codes.get(p.section) or ("y" if p.layer == "system" else "m") for p in new])
+        stable = "".join(["1" if p.stable else "0" for p in new])
+        paths = tuple([keep(p.path) for p in new])
+        if start:
+            assert base is not None
+            hashes = base.hashes[:start] + hashes
+            blocks = base.blocks[:start] + blocks
+            cumulative = base.cumulative[:start] + cumulative
+            lookback = base.lookback[:start] + lookback
+            layers = base.layers[:start] + layers
+            stable = base.stable[:start] + stable
+            paths = base.paths[:start] + paths
+        columns = _Columns(positions, hashes, blocks, cumulative, lookback, layers, stable, paths)
+        if count:
+            memo.put(positions[-1].prefix_hash, columns)
+        return columns
+
+
+class _Columns(NamedTuple):
+    """A prepared request's columns, and the positions they were read from (see `PrepareContext._columns_of`)."""
+
+    positions: tuple[Position, ...]
+    hashes: tuple[str, ...]
+    blocks: tuple[str, ...]
+    cumulative: tuple[int, ...]
+    lookback: tuple[int, ...]
+    layers: str
+    stable: str
+    paths: tuple[str, ...]
 
 
 # --- transport between processes: plain JSON ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ analyzer parses each request once and places every strategy on the same view.
 from __future__ import annotations
 
 import ast
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from cachepoint.core.analyze.adaptive import auto_adaptive
 from cachepoint.core.analyze.incumbents import INCUMBENTS, Incumbent
 from cachepoint.core.prompt import Decision, PrefixView, Strategy, plan_cache_points
 from cachepoint.core.prompt import strategies as builtins
+from cachepoint.core.prompt.plan import _placed
 from cachepoint.core.providers import ModelInfo
 from cachepoint.core.simulate import SimBreakpoint
 
@@ -33,6 +35,7 @@ __all__ = [
     "default_scenarios",
     "parse_strategy",
     "place",
+    "place_breakpoints",
     "scenarios_for",
     "unmarked",
 ]
@@ -218,3 +221,34 @@ def place(view: PrefixView, strategy: Strategy, *, info: ModelInfo, provider: st
     plan = plan_cache_points(unmarked(view), strategy, provider=provider, info=info, cache_key=cache_key)
     found = tuple(SimBreakpoint(b.position, b.ttl, b.source == "implicit") for b in plan.breakpoints)
     return Placement(found, plan.cache_key, tuple(plan.dropped))
+
+
+def place_breakpoints(
+    view: PrefixView, strategy: Strategy, *, info: ModelInfo, provider: str
+) -> tuple[tuple[SimBreakpoint, ...], str | None]:
+    """``(placement.breakpoints, placement.cache_key)`` of `place`, without the decisions dropped: what the
+    replay needs, computed as `cachepoint.core.prompt.plan.placed_breakpoints` computes them (the same rules,
+    no reports).
+    ``view`` is placed on as given: pass it through `unmarked` first, once for every strategy.
+
+    >>> from cachepoint.core.prompt import Request, auto
+    >>> from cachepoint.core.providers import model_info
+    >>> info = model_info("anthropic", "claude-sonnet-4-5")
+    >>> req = Request.parse({"model": "claude-sonnet-4-5", "max_tokens": 8, "system": "Policy. " * 900,
+    ...                      "messages": [{"role": "user", "content": "Hi"}]})
+    >>> view = unmarked(req.positions(info=info))
+    >>> place_breakpoints(view, auto(), info=info, provider="anthropic") == (
+    ...     place(view, auto(), info=info, provider="anthropic").breakpoints, None)
+    True
+    """
+    cache_key = strategy.cache_key if isinstance(strategy, Incumbent) else True
+    placed, key = _placed(view, strategy, provider, info, None, cache_key)
+    found = [SimBreakpoint(position, ttl, False) for position, ttl in placed]
+    existing = view.breakpoints
+    if existing:  # by position, the request's own first where they share one (as `CachePlan.breakpoints`)
+        own = [SimBreakpoint(b.position, b.ttl, b.source == "implicit") for b in existing]
+        found = sorted((*own, *found), key=_position)
+    return tuple(found), key
+
+
+_position = operator.itemgetter(0)

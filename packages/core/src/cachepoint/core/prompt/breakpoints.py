@@ -15,8 +15,8 @@ drops what is ineligible, below the model's minimum or over budget, fixes TTL or
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol, Union, runtime_checkable
+from dataclasses import dataclass, field, fields
+from typing import Protocol, Union, cast, runtime_checkable
 
 from cachepoint.core.prompt.model import Locator, Request
 from cachepoint.core.prompt.positions import ExistingBreakpoint, PrefixView
@@ -50,6 +50,28 @@ class Breakpoint:
     ttl: str | None = None
     id: str = ""
     reason: str = ""
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def new_breakpoint(position: int, ttl: str | None, id: str, reason: str) -> Breakpoint:
+    """``Breakpoint(position, ttl, id, reason)``, built without the dataclass ``__init__`` (which stores each
+    field with its own ``object.__setattr__``): the built-in strategies make a few per request, and the analyzer
+    places five strategies on every request of a trace. The same object; `tests/core/prompt/test_placed_breakpoints.py`
+    checks it against the constructor.
+
+    >>> new_breakpoint(3, "1h", "system", "static prompt") == Breakpoint(3, "1h", "system", "static prompt")
+    True
+    """
+    bp: Breakpoint = _new(Breakpoint)
+    _set(bp, "__dict__", {"position": position, "ttl": ttl, "id": id, "reason": reason})
+    return bp
+
+
+if tuple(f.name for f in fields(Breakpoint)) != ("position", "ttl", "id", "reason"):  # pragma: no cover
+    raise RuntimeError("Breakpoint's fields changed: update new_breakpoint")
 
 
 @dataclass(frozen=True)
@@ -145,10 +167,35 @@ Target = Union[int, str, Locator, At]  # noqa: UP007 - a runtime alias; `|` on c
 def resolve_target(view: PrefixView, target: Target) -> int | None:
     """The position a target closes: the last eligible block of a message or layer (else its last block, so
     the report can say it was ineligible), a locator's block, or a position index. ``None`` if out of range."""
-    candidates = target_positions(view, target)
+    kind = type(target)
+    if kind is int or kind is str:  # exactly: a bool is an int that target_positions rejects
+        memo = view._targets
+        key = (kind, cast("int | str", target))
+        if key in memo:
+            return memo[key]
+        found = memo[key] = _resolve(view, target)
+        return found
+    return _resolve(view, target)
+
+
+def _resolve(view: PrefixView, target: Target) -> int | None:
+    candidates: Sequence[int]
+    kind = type(target)
+    if kind is str and target in _LAYERS:
+        candidates = view._layer(target)  # `target_positions` without its copy
+    elif kind is int:
+        count = len(view.request.messages)
+        index = cast("int", target)
+        candidates = view._message(index % count) if -count <= index < count else ()
+    else:
+        candidates = target_positions(view, target)
     if not candidates:
         return None
-    return next((i for i in reversed(candidates) if view[i].eligible), candidates[-1])
+    positions = view.positions
+    return next((i for i in reversed(candidates) if positions[i].eligible), candidates[-1])
+
+
+_LAYERS = ("tools", "system", "messages")
 
 
 def target_positions(view: PrefixView, target: Target) -> list[int]:

@@ -36,7 +36,7 @@ from cachepoint.core.prompt.strategies import auto
 from cachepoint.core.prompt.ttl import ttl_seconds
 from cachepoint.core.providers import ModelInfo, ProviderTable, model_info, normalize_provider
 
-__all__ = ["GENERIC_PROVIDERS", "CachePlan", "derive_cache_key", "plan_cache_points"]
+__all__ = ["GENERIC_PROVIDERS", "CachePlan", "derive_cache_key", "placed_breakpoints", "plan_cache_points"]
 
 #: Providers served by the generic compiler (OpenAI Chat shape with ``cache_control`` on parts).
 GENERIC_PROVIDERS = ("generic", "openrouter", "litellm")
@@ -236,6 +236,127 @@ def plan_cache_points(
         cache_key_source=key_from,
         warnings=tuple(warnings),
     )
+
+
+def placed_breakpoints(
+    view: PrefixView,
+    strategy: Strategy | None = None,
+    *,
+    provider: str = "anthropic",
+    info: ModelInfo,
+    model: str | None = None,
+    cache_key: bool | str = True,
+) -> tuple[tuple[ExistingBreakpoint, ...], str | None]:
+    """``plan.breakpoints`` and ``plan.cache_key`` of ``plan = plan_cache_points(view, strategy, ...)``, without
+    the rest of the plan: no `Decision` per breakpoint, no reasons, no warnings.
+
+    This is the analyzer's hot path (five strategies placed on every request of a trace), where only what the
+    provider's cache sees matters: the same rules applied in the same order (range, TTL supported, eligible,
+    minimum, merged with an existing or an earlier breakpoint, budget, TTL order), with the sentences that
+    explain them left unwritten. ``info`` must be given (the rules the view was built with).
+    `tests/core/prompt/test_placed_breakpoints.py` checks it against `plan_cache_points` on random requests,
+    strategies and markers.
+
+    >>> from cachepoint.core.prompt import Request, auto
+    >>> from cachepoint.core.providers import model_info
+    >>> info = model_info("anthropic", "claude-sonnet-4-5")
+    >>> view = Request.parse({"model": "claude-sonnet-4-5", "max_tokens": 8, "system": "Policy. " * 900,
+    ...                       "messages": [{"role": "user", "content": "Hi"}]}).positions(info=info)
+    >>> placed_breakpoints(view, auto(), info=info) == (plan_cache_points(view, auto(), info=info).breakpoints, None)
+    True
+    """
+    placed, key = _placed(view, strategy, provider, info, model, cache_key)
+    existing = view.breakpoints
+    made = [ExistingBreakpoint(position, ttl, "marker") for position, ttl in placed]
+    if not existing:
+        return tuple(made), key
+    # Stable: the request's own breakpoints keep their order; a placed one never shares their position.
+    return tuple(sorted((*existing, *made), key=_position)), key
+
+
+def _placed(  # noqa: PLR0917 - `placed_breakpoints` and the analyzer's `place_breakpoints` call it by position
+    view: PrefixView,
+    strategy: Strategy | None,
+    provider: str,
+    info: ModelInfo,
+    model: str | None,
+    cache_key: bool | str,
+) -> tuple[list[tuple[int, str | None]], str | None]:
+    """The breakpoints `placed_breakpoints` adds to the request's own, as ``(position, ttl)`` by position (``ttl``
+    ``None`` for the model's default, as `CachePlan.breakpoints` writes it), and the cache key."""
+    provider = normalize_provider(provider)
+    existing = view.breakpoints
+    budget = max(info.max_breakpoints - len(existing), 0)
+    ctx = PlacementContext(view, info, provider, budget)
+    chosen = (strategy if strategy is not None else auto())(ctx)
+
+    request = view.request
+    key = None
+    if info.provider == "openai" and request.format in _OPENAI_FORMATS and provider not in GENERIC_PROVIDERS:
+        key = _cache_key(view, model or request.model or info.model, cache_key)[0]
+    if not info.explicit or not budget:
+        return [], key  # nothing can be placed (`plan_cache_points` drops every candidate)
+    ranked = _kept(view, info, chosen)[:budget]
+    return (_ordered(info, existing, ranked) if ranked else []), key
+
+
+def _kept(view: PrefixView, info: ModelInfo, chosen: Sequence[Breakpoint]) -> list[tuple[int, str]]:
+    """`_validate` without its decisions: the breakpoints that survive, most valuable first, with their TTLs (a
+    duplicate lends its longer TTL to the first)."""
+    positions = view.positions
+    count = len(positions)
+    minimum = info.min_cache_tokens
+    ttls = info.ttls
+    default = ttls[0]
+    taken_by_request = {e.position for e in view.breakpoints}
+    kept: dict[int, str] = {}  # position -> TTL, in the strategy's order
+    for bp in chosen:
+        position = bp.position
+        if not 0 <= position < count:
+            continue
+        p = positions[position]
+        if not p.eligible or p.cumulative_tokens < minimum or position in taken_by_request:
+            continue
+        requested = bp.ttl
+        ttl = default if requested is None else requested if requested in ttls else _supported_ttl(requested, info)[0]
+        first = kept.get(position)
+        if first is None or _ttl_rank(ttl) > _ttl_rank(first):
+            kept[position] = ttl  # a duplicate keeps the first one's place
+    return list(kept.items())
+
+
+def _ordered(
+    info: ModelInfo, existing: Sequence[ExistingBreakpoint], ranked: list[tuple[int, str]]
+) -> list[tuple[int, str | None]]:
+    """`_order_ttls` without its decisions: TTLs made non-increasing along the prefix, the request's own markers
+    untouched; by position, ``None`` for the default TTL."""
+    default = info.default_ttl
+    fixed = [(e.position, _seconds(e.ttl, default)) for e in existing if e.source != "implicit"]
+    placed: list[tuple[int, str | None]] = []
+    later_max = 0
+    later_label = default
+    for position, wanted in sorted(ranked, reverse=True):
+        need = later_max
+        allowed = None
+        if fixed:
+            need = max([s for at, s in fixed if at > position] + [later_max])
+            allowed = min([s for at, s in fixed if at < position], default=None)
+            if allowed is not None and need > allowed:
+                continue
+        ttl, seconds = wanted, _seconds(wanted, default)
+        if seconds < need:
+            ttl, seconds = (later_label if need == later_max else _label_for(need, info)), need
+        if allowed is not None and seconds > allowed:
+            ttl, seconds = _label_for(allowed, info), allowed
+        if seconds > later_max:
+            later_max, later_label = seconds, ttl
+        placed.append((position, None if ttl == default else ttl))
+    placed.reverse()
+    return placed
+
+
+def _position(b: ExistingBreakpoint) -> int:
+    return b.position
 
 
 # --- the cache key ------------------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ Hashes ignore cache markers (moving a breakpoint does not change the prefix) and
 from __future__ import annotations
 
 import hashlib
+import itertools
+import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal, overload
@@ -258,7 +260,11 @@ class PrefixView(Sequence[Position]):
         self.counter = counter
         # Position indexes by layer and by message, built on first use: strategies ask several times per view.
         self._by_layer: dict[str, list[int]] | None = None
-        self._by_message: dict[int | None, list[int]] = {}
+        self._by_message: dict[int | None, list[int]] | None = None
+        #: `resolve_target` answers for message indexes and layer names, by (type, target): the analyzer places
+        #: five strategies on one view and they ask for the same few ends ("tools", "system", -1). A view never
+        #: changes (its positions and request are immutable), so an answer stays true.
+        self._targets: dict[tuple[type, int | str], int | None] = {}
 
     @classmethod
     def build(
@@ -318,7 +324,7 @@ class PrefixView(Sequence[Position]):
 
     def layer_end(self, layer: Section) -> int | None:
         """Index of the last position of ``layer`` (``tools``, ``system``, ``messages``), or ``None``."""
-        found = self.layer_indexes(layer)
+        found = self._layer(layer)
         return found[-1] if found else None
 
     def layer_indexes(self, layer: str) -> list[int]:
@@ -329,16 +335,35 @@ class PrefixView(Sequence[Position]):
         ...                "messages": [{"role": "user", "content": "Hi"}]}).positions().layer_indexes("messages")
         [1]
         """
-        if self._by_layer is None:
-            by_layer: dict[str, list[int]] = {}
-            by_message: dict[int | None, list[int]] = {}
-            for p in self.positions:
-                by_layer.setdefault(p.layer, []).append(p.index)
-                if p.section == "messages":
-                    by_message.setdefault(p.locator.message, []).append(p.index)
-            self._by_message = by_message
+        return list(self._layer(layer))
+
+    def _layer(self, layer: str) -> Sequence[int]:
+        """`layer_indexes` without the copy (the view's own index: not to be changed), for the strategies, which
+        only read it and ask several times per view."""
+        by_layer = self._by_layer
+        if by_layer is None:
+            # A view has three layers or fewer: a pass in C per layer costs less than a Python step per position.
+            positions = self.positions
+            layers = list(map(_LAYER, positions))
+            indexes = list(map(_INDEX, positions))
+            by_layer = {
+                name: [i for i, at in zip(indexes, layers, strict=True) if at == name] for name in dict.fromkeys(layers)
+            }
             self._by_layer = by_layer
-        return list(self._by_layer.get(layer, ()))
+        return by_layer.get(layer, ())
+
+    def _message(self, message: int) -> Sequence[int]:
+        """The indexes of message ``message``'s positions (``message`` >= 0; the view's own list: not to be
+        changed)."""
+        by_message = self._by_message
+        if by_message is None:
+            by_message = {}
+            blocks = [p for p in self.positions if p.section == "messages"]
+            # A message's blocks come together: one group each (`extend` keeps it right if they did not).
+            for number, group in itertools.groupby(blocks, _MESSAGE):
+                by_message.setdefault(number, []).extend(map(_INDEX, group))
+            self._by_message = by_message
+        return by_message.get(message, ())
 
     def message_positions(self, message: int) -> list[Position]:
         """Positions of message ``message`` (negative counts from the end)."""
@@ -346,9 +371,8 @@ class PrefixView(Sequence[Position]):
         if count == 0:
             return []
         target = message % count if message < 0 else message
-        self.layer_indexes("messages")  # builds the index
         positions = self.positions
-        return [positions[i] for i in self._by_message.get(target, ())]
+        return [positions[i] for i in self._message(target)]
 
     def eligible_at_or_before(self, index: int, *, floor: int = 0) -> int | None:
         """The last eligible position at or before ``index`` and not before ``floor``, or ``None``."""
@@ -368,6 +392,11 @@ class PrefixView(Sequence[Position]):
     def to_dicts(self) -> list[dict[str, Any]]:
         """Every position as a JSON-friendly dict."""
         return [p.to_dict() for p in self.positions]
+
+
+_LAYER = operator.attrgetter("layer")
+_INDEX = operator.attrgetter("index")
+_MESSAGE = operator.attrgetter("locator.message")
 
 
 def _tools_preamble(request: Request, info: ModelInfo | None) -> int:

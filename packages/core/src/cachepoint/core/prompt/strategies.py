@@ -24,6 +24,7 @@ from cachepoint.core.prompt.breakpoints import (
     PlacementContext,
     Strategy,
     Target,
+    new_breakpoint,
     resolve_target,
     target_positions,
 )
@@ -78,15 +79,16 @@ class Excluding(_Excludable):
 
 
 def _layer_end(view: PrefixView, layer: str) -> int | None:
-    return resolve_target(view, layer) if view.layer_indexes(layer) else None
+    # `resolve_target` of a layer with no position is None already; it remembers its answers on the view.
+    return resolve_target(view, layer)
 
 
 def _stable_context(view: PrefixView) -> tuple[int | None, bool]:
     """End of the last run of stable-marked message blocks, and whether everything before it is stable."""
-    stable = [view[i] for i in view.layer_indexes("messages") if view[i].stable]
-    if not stable:
+    positions = view.positions
+    last = next((i for i in reversed(view._layer("messages")) if positions[i].stable), None)
+    if last is None:
         return None, False
-    last = stable[-1].index
     start = last
     while start - 1 >= 0 and view[start - 1].layer == "messages" and view[start - 1].stable:
         start -= 1
@@ -131,20 +133,20 @@ class Auto(_Excludable):
         statics: list[Breakpoint] = []
         tools_end = _layer_end(view, "tools")
         if tools_end is not None:
-            statics.append(Breakpoint(tools_end, long_ttl, "tools", "end of the tool definitions"))
+            statics.append(new_breakpoint(tools_end, long_ttl, "tools", "end of the tool definitions"))
         system_end = _layer_end(view, "system")
         if system_end is not None:
-            statics.append(Breakpoint(system_end, long_ttl, "system", "end of the system prompt"))
+            statics.append(new_breakpoint(system_end, long_ttl, "system", "end of the system prompt"))
         stable_end, fully_static = _stable_context(view)
         if stable_end is not None:
             ttl = long_ttl if fully_static else short_ttl
             why = "end of the stable context" + ("" if fully_static else " (after conversation turns: short TTL)")
-            statics.append(Breakpoint(stable_end, ttl, "stable", why))
+            statics.append(new_breakpoint(stable_end, ttl, "stable", why))
 
         tail_index = _layer_end(view, "messages")
         tail = None
         if tail_index is not None:
-            tail = Breakpoint(tail_index, short_ttl, "tail", "conversation tail: the next turn reads this prefix")
+            tail = new_breakpoint(tail_index, short_ttl, "tail", "conversation tail: the next turn reads this prefix")
 
         anchors = self._anchors(ctx, tail, statics)
 
@@ -171,10 +173,10 @@ class Auto(_Excludable):
         if tail is None or not window or self.anchors <= 0:
             return []
         floor = max((bp.position for bp in statics), default=-1) + 1
-        conversation = [i for i in view.layer_indexes("messages") if i >= floor]
-        if not conversation:
+        first = next((i for i in view._layer("messages") if i >= floor), None)  # the conversation's first block
+        if first is None:
             return []
-        first_lookback = view[conversation[0]].lookback_index
+        first_lookback = view[first].lookback_index
         tail_lookback = view[tail.position].lookback_index
         found: list[Breakpoint] = []
         for k in range(1, self.anchors + 1):
@@ -190,7 +192,7 @@ class Auto(_Excludable):
                 f"cache entries only within {window}; this one keeps a turn that adds {window}+ blocks cached"
             )
             found.append(
-                Breakpoint(
+                new_breakpoint(
                     anchor,
                     ctx.short_ttl if self.conversation_ttl is None else self.conversation_ttl,
                     f"anchor-{k}",
@@ -250,7 +252,7 @@ def _before_volatile(ctx: PlacementContext, volatile: int, wanted: list[Breakpoi
                 f"{bp.reason}, moved before {where}, which holds a timestamp to the second: what comes before it "
                 "repeats on every request"
             )
-            kept.append(Breakpoint(earlier, bp.ttl, bp.id, reason))
+            kept.append(new_breakpoint(earlier, bp.ttl, bp.id, reason))
             earlier = None
             continue
         detail = (
@@ -263,7 +265,7 @@ def _before_volatile(ctx: PlacementContext, volatile: int, wanted: list[Breakpoi
 
 def _last_eligible_with_lookback(view: PrefixView, target: int, floor: int) -> int | None:
     best = None
-    for i in view.layer_indexes("messages"):
+    for i in view._layer("messages"):
         if i < floor:
             continue
         p = view[i]
@@ -341,7 +343,7 @@ class CacheUntil(_Excludable):
 
     def __call__(self, ctx: PlacementContext) -> list[Breakpoint]:
         position = resolve_target(ctx.view, self.target)
-        bp = Breakpoint(
+        bp = new_breakpoint(
             position if position is not None else -1, self.ttl, "until", f"cache everything through {self.target!r}"
         )
         if position is None:
@@ -371,7 +373,7 @@ class CacheAt(_Excludable):
         found = []
         for n, target in enumerate(self.targets):
             position = resolve_target(ctx.view, target)
-            bp = Breakpoint(position if position is not None else -1, self.ttl, f"at-{n}", f"cache_at({target!r})")
+            bp = new_breakpoint(position if position is not None else -1, self.ttl, f"at-{n}", f"cache_at({target!r})")
             if position is None:
                 ctx.skip(bp, "out_of_range", f"target {target!r} is not in this request")
             else:
@@ -406,7 +408,9 @@ class Rolling(_Excludable):
             position = resolve_target(ctx.view, message)
             if position is None:
                 continue
-            bp = Breakpoint(position, self.ttl, f"every-{message}", f"every {self.every} messages (message {message})")
+            bp = new_breakpoint(
+                position, self.ttl, f"every-{message}", f"every {self.every} messages (message {message})"
+            )
             if ctx.view[position].cumulative_tokens < self.min_tokens:
                 ctx.skip(
                     bp,
@@ -458,7 +462,7 @@ class StablePrefix(_Excludable):
             return []
         eligible = [p.index for p in run if p.eligible]
         position = eligible[-1] if eligible else run[-1].index
-        bp = Breakpoint(position, self.ttl or ctx.long_ttl, "stable-prefix", "end of the blocks marked stable")
+        bp = new_breakpoint(position, self.ttl or ctx.long_ttl, "stable-prefix", "end of the blocks marked stable")
         if view[position].cumulative_tokens < self.min_tokens:
             ctx.skip(
                 bp,

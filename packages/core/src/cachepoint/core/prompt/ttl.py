@@ -50,13 +50,30 @@ def ttl_order_ok(ttls: Iterable[str | None], *, default: str = "5m") -> bool:
     return True
 
 
+#: `longest` / `shortest` answers by (labels, default, which): strategies ask for every request, of the same few
+#: tuples of labels (a model's `ModelInfo.ttls`).
+_EXTREMES: dict[tuple[tuple[str, ...], str, bool], str] = {}
+
+
 def longest(ttls: Sequence[str], *, default: str = "5m") -> str:
     """The longest TTL of ``ttls`` (labels that are not durations, like ``in_memory``, are ignored)."""
-    durations = [t for t in ttls if _LABEL.match(t)]
-    return max(durations, key=ttl_seconds) if durations else default
+    return _extreme(ttls, default, True)
 
 
 def shortest(ttls: Sequence[str], *, default: str = "5m") -> str:
     """The shortest TTL of ``ttls`` (labels that are not durations are ignored)."""
+    return _extreme(ttls, default, False)
+
+
+def _extreme(ttls: Sequence[str], default: str, longest: bool) -> str:
+    key = (ttls, default, longest) if type(ttls) is tuple else None
+    if key is not None:
+        found = _EXTREMES.get(key)
+        if found is not None:
+            return found
     durations = [t for t in ttls if _LABEL.match(t)]
-    return min(durations, key=ttl_seconds) if durations else default
+    pick = max if longest else min
+    found = pick(durations, key=ttl_seconds) if durations else default
+    if key is not None and len(_EXTREMES) < 256:
+        _EXTREMES[key] = found
+    return found

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from cachepoint.core.lru import LRU
 from cachepoint.core.simulate.prompt import SimPrompt
-from cachepoint.core.simulate.result import BreakpointOutcome
+from cachepoint.core.simulate.result import BreakpointOutcome, new_outcome
 
 __all__ = ["BreakpointPlan", "BreakpointRules", "BreakpointStore", "Entry", "plan_breakpoints"]
 
@@ -303,20 +303,20 @@ def plan_breakpoints(  # noqa: PLR0912, PLR0915 - the rules read best in one pla
         entry.expires_at = max(entry.expires_at, at + entry.ttl_seconds)
         entry.hits += 1
 
-    to_write = [
-        (pos, label, seconds)
-        for pos, label, seconds, _ in resolved
-        if pos > read and cumulative[pos] >= rules.min_tokens and (written_only is None or pos in written_only)
-    ]
+    # What is written: every breakpoint after the read, long enough (and among OpenAI's latest), each billed at
+    # the longest TTL at or after it. Walked from the last breakpoint back, so the longest TTL so far is at hand.
+    min_tokens = rules.min_tokens
+    effective: list[tuple[int, str, float]] = []
+    longest_label = ""
+    longest = -1.0
+    for pos, label, seconds, _ in reversed(resolved):
+        if pos > read and cumulative[pos] >= min_tokens and (written_only is None or pos in written_only):
+            if seconds > longest or not effective:
+                longest_label, longest = label, seconds
+            effective.append((pos, longest_label, longest))
+    effective.reverse()
     write_by_ttl: dict[str, int] = {}
     writes: list[tuple[str, int, str, float, str | None]] = []
-    longest: tuple[str, float] | None = None
-    effective: list[tuple[int, str, float]] = []
-    for pos, label, seconds in reversed(to_write):
-        if longest is None or seconds > longest[1]:
-            longest = (label, seconds)
-        effective.append((pos, longest[0], longest[1]))
-    effective.reverse()
     previous = cumulative[read] if read >= 0 else 0
     paths = prompt.paths
     for pos, label, seconds in effective:
@@ -326,18 +326,19 @@ def plan_breakpoints(  # noqa: PLR0912, PLR0915 - the rules read best in one pla
             previous = tokens
         writes.append((hashes[pos], tokens, label, seconds, paths[pos] if paths is not None else None))
 
-    written = {pos for pos, _, _ in effective}
+    written = {pos for pos, _, _ in effective} if effective else ()
     outcomes = []
     for pos, label, _, _ in resolved:
         tokens = cumulative[pos]
-        if tokens < rules.min_tokens:
+        wrote = pos in written
+        if tokens < min_tokens:
             note = "below_minimum"
-        elif pos in written:
+        elif wrote:
             note = ""
         elif pos <= read:
             note = "covered"
         else:
             note = "not_written"
-        outcomes.append(BreakpointOutcome(pos, label, tokens, found.get(pos), pos in written, note, beyond.get(pos)))
+        outcomes.append(new_outcome(pos, label, tokens, found.get(pos), wrote, note, beyond.get(pos)))
     read_tokens = cumulative[read] if read >= 0 else 0
     return BreakpointPlan(read, read_tokens, write_by_ttl, tuple(writes), tuple(outcomes), bool(resolved))

@@ -25,7 +25,8 @@ from cachepoint.core.simulate.breakpoints import BreakpointRules, BreakpointStor
 from cachepoint.core.simulate.clock import Clock
 from cachepoint.core.simulate.engine import EngineCache, TokenPrompt, prompt_block_keys, token_block_keys
 from cachepoint.core.simulate.prompt import SimPrompt
-from cachepoint.core.simulate.result import CacheEntry, Mode, SimResult
+from cachepoint.core.simulate.result import _EMPTY as _NO_WRITES
+from cachepoint.core.simulate.result import CacheEntry, Mode, SimResult, new_result
 
 if TYPE_CHECKING:
     from cachepoint.core.prompt import PrefixView, Request
@@ -237,8 +238,10 @@ class Simulator:
         if output_tokens < 0:
             raise ValueError(f"output_tokens: expected >= 0, got {output_tokens}")
         with self._lock:  # `start` and `PendingRequest.respond` in one hold of the lock
-            now = self._time(at)
-            self._flush(now)
+            now = at if type(at) is float else self._time(at)  # a trace replay passes floats: no checks to make
+            scheduled = self._scheduled
+            if scheduled and scheduled[0][0] <= now:
+                self._flush(now)
             result, apply = self._start(prompt, _Call(now, tenant, provider, model, output_tokens))
             if apply is not None:
                 if first_byte_at is None or first_byte_at <= now:
@@ -487,28 +490,30 @@ class Simulator:
             part = self._partition(provider, tenant, model, "breakpoints")
         store = part.breakpoints
         assert store is not None
-        part.last_at = max(part.last_at, at)
+        if at > part.last_at:  # noqa: PLR1730 - max() without the call: once per request and scenario in a replay
+            part.last_at = at
         plan = plan_breakpoints(sim_prompt, store, at, rules.breakpoints)
-        result = SimResult(
-            provider=provider,
-            model=model,
-            tenant=tenant,
-            format=sim_prompt.format,
-            mode="breakpoints",
-            started_at=at,
-            total_tokens=sim_prompt.total_tokens,
-            read_tokens=plan.read_tokens,
-            write_tokens=sum(plan.write_by_ttl.values()),
-            write_by_ttl=plan.write_by_ttl,
-            output_tokens=call.output_tokens,
-            hit_position=plan.read_position if plan.read_position >= 0 else None,
-            breakpoints=plan.outcomes,
-            cache_fields=bool(sim_prompt.breakpoints),
-            reports_writes=True,
+        result = new_result(
+            provider,  # provider
+            model,  # model
+            tenant,  # tenant
+            sim_prompt.format,  # format
+            "breakpoints",  # mode
+            at,  # started_at
+            sim_prompt.total_tokens,  # total_tokens
+            plan.read_tokens,  # read_tokens
+            sum(plan.write_by_ttl.values()),  # write_tokens
+            plan.write_by_ttl,  # write_by_ttl
+            call.output_tokens,  # output_tokens
+            plan.read_position if plan.read_position >= 0 else None,  # hit_position
+            plan.outcomes,  # breakpoints
+            bool(sim_prompt.breakpoints),  # cache_fields
+            True,  # reports_writes
         )
         writes = plan.writes
-        if writes:
-            part.longest = max(part.longest, *(w[3] for w in writes))
+        for write in writes:
+            if write[3] > part.longest:  # noqa: PLR1730 - as above
+                part.longest = write[3]
 
         def apply(first_byte: float) -> None:
             # The partition as it is now: a sweep may have dropped it (all expired) while this write waited.
@@ -547,19 +552,22 @@ class Simulator:
             entry.expires_at = max(entry.expires_at, at + lifetime)
             entry.hits += 1
         total = prompt.total_tokens
-        result = SimResult(
-            provider=call.provider,
-            model=model,
-            tenant=call.tenant,
-            format=prompt.format,
-            mode="automatic",
-            started_at=at,
-            total_tokens=total,
-            read_tokens=cached,
-            write_tokens=0,
-            output_tokens=call.output_tokens,
-            hit_position=position if cached else None,
-            reports_writes=False,
+        result = new_result(
+            call.provider,  # provider
+            model,  # model
+            call.tenant,  # tenant
+            prompt.format,  # format
+            "automatic",  # mode
+            at,  # started_at
+            total,  # total_tokens
+            cached,  # read_tokens
+            0,  # write_tokens
+            _NO_WRITES,  # write_by_ttl
+            call.output_tokens,  # output_tokens
+            position if cached else None,  # hit_position
+            (),  # breakpoints
+            True,  # cache_fields
+            False,  # reports_writes
         )
         cap = total - total % increment
         if cap < info.min_cache_tokens or not prompt.hashes:
@@ -595,19 +603,22 @@ class Simulator:
         engine = part.engine
         assert engine is not None
         hit = engine.lookup(keys, total)
-        result = SimResult(
-            provider=call.provider,
-            model=model,
-            tenant=call.tenant,
-            format="openai-chat" if fmt in ("anthropic", "bedrock") else fmt,
-            mode="engine",
-            started_at=call.at,
-            total_tokens=total,
-            read_tokens=hit.cached_tokens,
-            write_tokens=0,
-            output_tokens=call.output_tokens,
-            hit_position=None,
-            reports_writes=False,
+        result = new_result(
+            call.provider,  # provider
+            model,  # model
+            call.tenant,  # tenant
+            "openai-chat" if fmt in ("anthropic", "bedrock") else fmt,  # format
+            "engine",  # mode
+            call.at,  # started_at
+            total,  # total_tokens
+            hit.cached_tokens,  # read_tokens
+            0,  # write_tokens
+            _NO_WRITES,  # write_by_ttl
+            call.output_tokens,  # output_tokens
+            None,  # hit_position
+            (),  # breakpoints
+            True,  # cache_fields
+            False,  # reports_writes
         )
         return result, lambda _first_byte: engine.insert(keys)
 
