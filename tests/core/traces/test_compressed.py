@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from cachepoint.core.traces import TraceFileError, TraceFiles, open_trace, raw_lines
+from cachepoint.core.traces import TraceFileError, TraceFiles, compression_of, open_trace, raw_lines
 
 _LINES = st.lists(st.binary(max_size=300).map(lambda b: b.replace(b"\n", b" ") + b"\n"), max_size=30)
 
@@ -36,6 +36,11 @@ def _file(data: bytes) -> Path:
 @given(lines=_LINES, how=st.sampled_from(["plain", "gzip", "xz", "zstd"]), cuts=st.lists(st.integers(0, 10**4)))
 def test_a_trace_reads_back_line_for_line(lines: list[bytes], how: str, cuts: list[int]) -> None:
     data = b"".join(lines)
+    if how == "plain":  # the bytes decide: plain data that opens with a compression's magic number is read as such
+        try:
+            assume(compression_of(data[:6]) is None)
+        except TraceFileError:  # a compression the reader names and refuses (bzip2, lz4...)
+            assume(False)
     packed = {"plain": data, "gzip": gzip.compress(data), "xz": lzma.compress(data), "zstd": _zstd(data, cuts)}[how]
     assert list(raw_lines(_file(packed))) == lines
 
