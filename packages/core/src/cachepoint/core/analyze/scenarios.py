@@ -13,7 +13,6 @@ analyzer parses each request once and places every strategy on the same view.
 from __future__ import annotations
 
 import ast
-import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -22,7 +21,7 @@ from cachepoint.core.analyze.adaptive import auto_adaptive
 from cachepoint.core.analyze.incumbents import INCUMBENTS, Incumbent
 from cachepoint.core.prompt import Decision, PrefixView, Strategy, plan_cache_points
 from cachepoint.core.prompt import strategies as builtins
-from cachepoint.core.prompt.plan import _placed
+from cachepoint.core.prompt.plan import placed_breakpoints
 from cachepoint.core.providers import ModelInfo
 from cachepoint.core.simulate import SimBreakpoint
 
@@ -242,13 +241,5 @@ def place_breakpoints(
     True
     """
     cache_key = strategy.cache_key if isinstance(strategy, Incumbent) else True
-    placed, key = _placed(view, strategy, provider, info, None, cache_key)
-    found = [SimBreakpoint(position, ttl, False) for position, ttl in placed]
-    existing = view.breakpoints
-    if existing:  # by position, the request's own first where they share one (as `CachePlan.breakpoints`)
-        own = [SimBreakpoint(b.position, b.ttl, b.source == "implicit") for b in existing]
-        found = sorted((*own, *found), key=_position)
-    return tuple(found), key
-
-
-_position = operator.itemgetter(0)
+    found, key = placed_breakpoints(view, strategy, provider=provider, info=info, cache_key=cache_key)
+    return tuple([SimBreakpoint(b.position, b.ttl, b.source == "implicit") for b in found]), key

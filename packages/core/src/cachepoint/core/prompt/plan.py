@@ -265,39 +265,23 @@ def placed_breakpoints(
     >>> placed_breakpoints(view, auto(), info=info) == (plan_cache_points(view, auto(), info=info).breakpoints, None)
     True
     """
-    placed, key = _placed(view, strategy, provider, info, model, cache_key)
-    existing = view.breakpoints
-    made = [ExistingBreakpoint(position, ttl, "marker") for position, ttl in placed]
-    if not existing:
-        return tuple(made), key
-    # Stable: the request's own breakpoints keep their order; a placed one never shares their position.
-    return tuple(sorted((*existing, *made), key=_position)), key
-
-
-def _placed(  # noqa: PLR0917 - `placed_breakpoints` and the analyzer's `place_breakpoints` call it by position
-    view: PrefixView,
-    strategy: Strategy | None,
-    provider: str,
-    info: ModelInfo,
-    model: str | None,
-    cache_key: bool | str,
-) -> tuple[list[tuple[int, str | None]], str | None]:
-    """The breakpoints `placed_breakpoints` adds to the request's own, as ``(position, ttl)`` by position (``ttl``
-    ``None`` for the model's default, as `CachePlan.breakpoints` writes it), and the cache key."""
     provider = normalize_provider(provider)
     existing = view.breakpoints
     budget = max(info.max_breakpoints - len(existing), 0)
-    ctx = PlacementContext(view, info, provider, budget)
-    chosen = (strategy if strategy is not None else auto())(ctx)
-
+    chosen = (strategy if strategy is not None else auto())(PlacementContext(view, info, provider, budget))
     request = view.request
     key = None
     if info.provider == "openai" and request.format in _OPENAI_FORMATS and provider not in GENERIC_PROVIDERS:
         key = _cache_key(view, model or request.model or info.model, cache_key)[0]
     if not info.explicit or not budget:
-        return [], key  # nothing can be placed (`plan_cache_points` drops every candidate)
+        return tuple(sorted(existing, key=_position)), key  # nothing can be placed (`plan_cache_points` drops all)
     ranked = _kept(view, info, chosen)[:budget]
-    return (_ordered(info, existing, ranked) if ranked else []), key
+    # ``None`` for the model's default TTL, as `CachePlan.breakpoints` writes it.
+    made = [ExistingBreakpoint(position, ttl, "marker") for position, ttl in _ordered(info, existing, ranked)]
+    if not existing:
+        return tuple(made), key
+    # Stable: the request's own breakpoints keep their order; a placed one never shares their position.
+    return tuple(sorted((*existing, *made), key=_position)), key
 
 
 def _kept(view: PrefixView, info: ModelInfo, chosen: Sequence[Breakpoint]) -> list[tuple[int, str]]:
