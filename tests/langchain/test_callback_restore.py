@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
+import langchain_support
 from cachepoint.core.emulator import Emulator
 from cachepoint.langchain import CachepointCallbackHandler
 from cachepoint.langchain.patches import loans
@@ -125,6 +127,40 @@ async def test_a_call_cancelled_by_a_timeout_in_the_same_task_gives_the_messages
         await model.ainvoke([HumanMessage("ping")], config={"callbacks": [handler]})
         assert snapshot(messages) == before
         assert loans.held() == 0
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "bedrock", "openai"])
+@pytest.mark.parametrize("ending", ["cancelled", "finished"])
+async def test_calls_over_leave_nothing_of_theirs_in_the_handler(tmp_path: Any, provider: str, ending: str) -> None:
+    # A server keeps one handler for hours. LangChain calls neither on_llm_end nor on_llm_error for an ainvoke
+    # cancelled while awaiting the provider (a client gone, a deadline), and a finished conversation is never
+    # announced: what the handler kept of either (the request as placed and as recorded for the trace, the
+    # conversation it reuses the next turn's work from) must be let go with the caller's messages.
+    with Emulator(reply="ok", first_byte_delay=1.0 if ending == "cancelled" else 0.0) as emulator:
+        model = MODELS[provider](emulator) if provider in MODELS else langchain_support.openai(emulator)
+        handler = CachepointCallbackHandler(recorder=tmp_path / "trace.jsonl")
+        questions = [f"Turn {turn}: my router blinks red." for turn in range(3)]
+        for turn in range(len(questions)):
+            messages = [SystemMessage(MANUAL), HumanMessage(questions[turn])]
+            task = asyncio.create_task(model.ainvoke(messages, config={"callbacks": [handler]}))
+            if ending == "cancelled":
+                for _ in range(500):  # wait until the request is out
+                    if len(emulator.requests) > turn:
+                        break
+                    await asyncio.sleep(0.01)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            else:
+                await task
+            del task, messages
+        await asyncio.sleep(1.5 if ending == "cancelled" else 0)  # cancelled requests' own tasks wind down
+        gc.collect()
+        held = [[r for r in gc.get_referrers(q) if r is not questions] for q in questions]
+        assert held == [[]] * 3, "the questions are still held (by these objects) after their calls"
+        assert loans.held() == 0
+        if ending == "finished":
+            assert handler.ledger.stats().calls == 3
 
 
 def run_in_threads(count: int, target: Callable[[], Any]) -> None:

@@ -163,6 +163,13 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         with self._lock:
             self._runs[run_id] = run
         sent = messages[0] if messages else []
+        single = int(kwargs.get("batch_size") or 1) == 1
+
+        def forget() -> None:  # however the call ends, also when LangChain abandons it (see `patches`)
+            self._runs.pop(run_id, None)
+
+        if target is None or target.kind == "openai":  # nothing to lend: the call is only followed to its end
+            loans.lend(run_id, (), lambda frozen: None, parent=parent, single=single, on_end=forget)
         if target is None:
             kind = params.get("_type") or metadata.get("ls_provider") or "an unknown chat model"
             log_once(
@@ -178,7 +185,6 @@ class CachepointCallbackHandler(BaseCallbackHandler):
             if self.recorder is not None:
                 run.body = build(target, sent, tools).payload
             return
-        single = int(kwargs.get("batch_size") or 1) == 1
 
         def plan(frozen: Mapping[int, str]) -> Placement | None:
             def placed() -> tuple[Placement, Any]:
@@ -187,7 +193,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
 
             return place_safely(placed, provider=target.provider)
 
-        run.placement = loans.lend(run_id, sent, plan, parent=parent, single=single)
+        run.placement = loans.lend(run_id, sent, plan, parent=parent, single=single, on_end=forget)
 
     # --- the call ends: give the messages back, record usage ---
 
@@ -199,9 +205,9 @@ class CachepointCallbackHandler(BaseCallbackHandler):
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """Give the messages back and record the call's usage (LangChain calls this)."""
-        loans.give_back(run_id)
         with self._lock:
-            run = self._runs.pop(run_id, None)
+            run = self._runs.pop(run_id, None)  # before the loan ends: its end forgets the run
+        loans.give_back(run_id)
         if run is None:
             return
         try:

@@ -15,7 +15,8 @@ other's markers as their own nor restore each other's:
 - a call ends at ``on_llm_end`` / ``on_llm_error``; for calls that LangChain abandons without either (an
   ``ainvoke`` cancelled while awaiting the provider) also when its task finishes, or when the same task or
   thread starts its next single call (a task or thread makes one call at a time, so by then the abandoned
-  call's request was built long ago or will never be).
+  call's request was built long ago or will never be). Whoever lent can hear of the end (``on_end``): the
+  handler drops what it kept of the call then, so an abandoned call leaves nothing behind.
 
 >>> from langchain_core.messages import HumanMessage
 >>> import uuid
@@ -59,6 +60,7 @@ class _Call:
     parent: UUID | None
     single: bool
     keys: list[int]
+    on_end: Callable[[], object] | None = None
 
 
 def _owner() -> tuple[int, asyncio.Task[Any] | None]:
@@ -85,12 +87,14 @@ class Loans:
         *,
         parent: UUID | None = None,
         single: bool = True,
+        on_end: Callable[[], object] | None = None,
     ) -> T:
         """Hold ``messages`` for ``run_id`` and swap in the contents ``plan(frozen)`` returns.
 
         ``plan`` gets the indexes of messages this call must not change (with the reason) and returns the plan
         (a mapping of message index to new content, or an object whose ``contents`` is one). It runs under the
-        registry lock, so no other call changes these messages between planning and writing.
+        registry lock, so no other call changes these messages between planning and writing. ``on_end`` is
+        called once when the call ends, however it ends (under the registry lock: it must not lend or give back).
         """
         thread, task = _owner()
         owner = (thread, id(task) if task is not None else None)
@@ -110,7 +114,7 @@ class Loans:
             result = plan(frozen)
             found: object = getattr(result, "contents", result)
             contents: Mapping[int, Any] = found if isinstance(found, Mapping) else {}
-            call = _Call(owner, parent, single, [])
+            call = _Call(owner, parent, single, [], on_end)
             self._calls[run_id] = call
             try:
                 for i, message in enumerate(messages):
@@ -156,6 +160,8 @@ class Loans:
             # Give the original back unless someone else replaced the content meanwhile (theirs wins).
             if loan.current is not loan.original and loan.message.content is loan.current:
                 loan.message.content = loan.original
+        if call.on_end is not None:
+            call.on_end()
 
     def _drop_abandoned(self, owner: tuple[int, int | None], parent: UUID | None) -> None:
         stale = [run for run, call in self._calls.items() if call.owner == owner and call.single and run != parent]

@@ -408,7 +408,7 @@ class _Turns:
     the last one, whose turn is rebuilt (the next message may join it, and a request's last message converts
     differently). Nothing here is changed once made: a request takes copies of what it extends."""
 
-    __slots__ = ("after", "rendered", "seen", "system", "turns")
+    __slots__ = ("after", "anchor", "rendered", "seen", "system", "turns")
 
     def __init__(
         self,
@@ -422,6 +422,7 @@ class _Turns:
         self.system = b.system
         self.turns = b.turns
         self.rendered: _Rendered | None = mirror.rendered
+        self.anchor: weakref.ref[BaseMessage] | None = None
 
     def resume(self, b: _Builder, messages: Sequence[BaseMessage]) -> tuple[int, int]:
         """Put ``b`` where it was after the leading messages ``messages`` repeats unchanged (not the last of
@@ -445,7 +446,9 @@ class _Turns:
 
 
 class _Conversations:
-    """The last request of each conversation (found by its first two message objects), at most ``_MAX``."""
+    """The last request of each conversation (found by its first two message objects), at most ``_MAX``; a
+    conversation goes when its opening message does (a finished conversation keeps none of its content alive:
+    the request may be hundreds of kilobytes). Plain dict operations, no lock (see `_Converted`)."""
 
     _MAX = 256
 
@@ -467,6 +470,14 @@ class _Conversations:
         if key is None:
             return
         last = self._last
+
+        def gone(ref: weakref.ref[BaseMessage]) -> None:
+            found = last.get(key)
+            if found is not None and found.anchor is ref:
+                last.pop(key, None)
+
+        # The conversation's own opening message (the first is often a system prompt every conversation shares).
+        turns.anchor = weakref.ref(messages[1] if len(messages) > 1 else messages[0], gone)
         if len(last) >= self._MAX and key not in last:
             last.clear()  # the conversations still going rebuild their next request in full, once
         last[key] = turns
