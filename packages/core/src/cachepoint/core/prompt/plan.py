@@ -207,7 +207,7 @@ def plan_cache_points(
     ctx = PlacementContext(view, info, provider, budget)
     chosen = list((strategy if strategy is not None else auto())(ctx))
     decisions = [_dropped(view, s.breakpoint, s.code, s.detail) for s in ctx.skipped]
-    kept = _validate(view, info, existing, chosen, decisions)
+    kept = _kept(view, info, chosen, decisions)
     if not info.explicit:
         detail = f"{info.model} caches prefixes automatically and takes no explicit markers"
         decisions.extend(_dropped(view, c.bp, "no_explicit_markers", detail) for c in kept)
@@ -217,8 +217,9 @@ def plan_cache_points(
     decisions.extend(
         _dropped(view, c.bp, "over_budget", f"{detail} for higher-ranked breakpoints") for c in kept[budget:]
     )
-    kept = _order_ttls(view, info, existing, kept[:budget], decisions)
-    for c in kept:
+    kept = kept[:budget]
+    ordered = {id(c) for c in _ordered(view, info, existing, kept, decisions)}
+    for c in (c for c in kept if id(c) in ordered):  # the strategy's priority order, for the report
         p = view[c.bp.position]
         decisions.append(Decision("placed", c.bp, "", "; ".join(c.notes), c.ttl, p.path, p.cumulative_tokens))
     decisions.sort(key=lambda d: _ORDER[d.outcome])
@@ -251,9 +252,8 @@ def placed_breakpoints(
     the rest of the plan: no `Decision` per breakpoint, no reasons, no warnings.
 
     This is the analyzer's hot path (five strategies placed on every request of a trace), where only what the
-    provider's cache sees matters: the same rules applied in the same order (range, TTL supported, eligible,
-    minimum, merged with an existing or an earlier breakpoint, budget, TTL order), with the sentences that
-    explain them left unwritten. ``info`` must be given (the rules the view was built with).
+    provider's cache sees matters: the same rules, run by the same code (`_kept`, `_ordered`), with the
+    sentences that explain them left unwritten. ``info`` must be given (the rules the view was built with).
     `tests/core/prompt/test_placed_breakpoints.py` checks it against `plan_cache_points` on random requests,
     strategies and markers.
 
@@ -275,68 +275,16 @@ def placed_breakpoints(
         key = _cache_key(view, model or request.model or info.model, cache_key)[0]
     if not info.explicit or not budget:
         return tuple(sorted(existing, key=_position)), key  # nothing can be placed (`plan_cache_points` drops all)
-    ranked = _kept(view, info, chosen)[:budget]
+    default = info.default_ttl
     # ``None`` for the model's default TTL, as `CachePlan.breakpoints` writes it.
-    made = [ExistingBreakpoint(position, ttl, "marker") for position, ttl in _ordered(info, existing, ranked)]
+    made = [
+        ExistingBreakpoint(c.bp.position, None if c.ttl == default else c.ttl, "marker")
+        for c in _ordered(view, info, existing, _kept(view, info, chosen)[:budget])
+    ]
     if not existing:
         return tuple(made), key
     # Stable: the request's own breakpoints keep their order; a placed one never shares their position.
     return tuple(sorted((*existing, *made), key=_position)), key
-
-
-def _kept(view: PrefixView, info: ModelInfo, chosen: Sequence[Breakpoint]) -> list[tuple[int, str]]:
-    """`_validate` without its decisions: the breakpoints that survive, most valuable first, with their TTLs (a
-    duplicate lends its longer TTL to the first)."""
-    positions = view.positions
-    count = len(positions)
-    minimum = info.min_cache_tokens
-    ttls = info.ttls
-    default = ttls[0]
-    taken_by_request = {e.position for e in view.breakpoints}
-    kept: dict[int, str] = {}  # position -> TTL, in the strategy's order
-    for bp in chosen:
-        position = bp.position
-        if not 0 <= position < count:
-            continue
-        p = positions[position]
-        if not p.eligible or p.cumulative_tokens < minimum or position in taken_by_request:
-            continue
-        requested = bp.ttl
-        ttl = default if requested is None else requested if requested in ttls else _supported_ttl(requested, info)[0]
-        first = kept.get(position)
-        if first is None or _ttl_rank(ttl) > _ttl_rank(first):
-            kept[position] = ttl  # a duplicate keeps the first one's place
-    return list(kept.items())
-
-
-def _ordered(
-    info: ModelInfo, existing: Sequence[ExistingBreakpoint], ranked: list[tuple[int, str]]
-) -> list[tuple[int, str | None]]:
-    """`_order_ttls` without its decisions: TTLs made non-increasing along the prefix, the request's own markers
-    untouched; by position, ``None`` for the default TTL."""
-    default = info.default_ttl
-    fixed = [(e.position, _seconds(e.ttl, default)) for e in existing if e.source != "implicit"]
-    placed: list[tuple[int, str | None]] = []
-    later_max = 0
-    later_label = default
-    for position, wanted in sorted(ranked, reverse=True):
-        need = later_max
-        allowed = None
-        if fixed:
-            need = max([s for at, s in fixed if at > position] + [later_max])
-            allowed = min([s for at, s in fixed if at < position], default=None)
-            if allowed is not None and need > allowed:
-                continue
-        ttl, seconds = wanted, _seconds(wanted, default)
-        if seconds < need:
-            ttl, seconds = (later_label if need == later_max else _label_for(need, info)), need
-        if allowed is not None and seconds > allowed:
-            ttl, seconds = _label_for(allowed, info), allowed
-        if seconds > later_max:
-            later_max, later_label = seconds, ttl
-        placed.append((position, None if ttl == default else ttl))
-    placed.reverse()
-    return placed
 
 
 def _position(b: ExistingBreakpoint) -> int:
@@ -456,105 +404,150 @@ _MERGE_TEXT = {
 }
 
 
-def _validate(
-    view: PrefixView,
-    info: ModelInfo,
-    existing: Sequence[ExistingBreakpoint],
-    chosen: list[Breakpoint],
-    decisions: list[Decision],
+def _kept(
+    view: PrefixView, info: ModelInfo, chosen: Sequence[Breakpoint], decisions: list[Decision] | None = None
 ) -> list[_Candidate]:
-    by_position = {e.position: e for e in existing}
+    """The strategy's breakpoints that survive the provider's rules, most valuable first: in range, on an
+    eligible block, past the minimum, not on a block the request already marks; a duplicate merges into the
+    first (lending it a longer TTL); an unsupported TTL becomes the longest supported one not above it.
+
+    With ``decisions``, every breakpoint that does not survive gets its `Decision` there (`_refused`) and
+    survivors carry notes; without, nothing is explained (the analyzer's hot path): one set of rules for both."""
+    explain = decisions is not None
+    positions = view.positions
+    count = len(positions)
+    minimum = info.min_cache_tokens
+    ttls = info.ttls
+    default = ttls[0]
+    marked = {e.position for e in view.breakpoints}
     kept: list[_Candidate] = []
     taken: dict[int, _Candidate] = {}
     for bp in chosen:
-        if not 0 <= bp.position < len(view):
-            detail = f"position {bp.position} is not in the request ({len(view)} positions)"
-            decisions.append(Decision("dropped", bp, "out_of_range", detail))
-            continue
-        p = view[bp.position]
-        ttl, note = _supported_ttl(bp.ttl, info)
-        if not p.eligible:
-            reason = p.ineligible_reason or "cannot carry a marker"
-            decisions.append(Decision("dropped", bp, "ineligible", reason, path=p.path, tokens=p.cumulative_tokens))
-            continue
-        if p.cumulative_tokens < info.min_cache_tokens:
-            detail = (
-                f"prefix ~{p.cumulative_tokens} tokens < minimum {info.min_cache_tokens} for {info.model} "
-                "(the provider would silently not cache it)"
+        position = bp.position
+        requested = bp.ttl
+        ttl = default if requested is None else requested if requested in ttls else _supported_ttl(requested, info)[0]
+        if not 0 <= position < count:
+            refusal: str | None = "out_of_range"
+        else:
+            p = positions[position]
+            refusal = (
+                "ineligible"
+                if not p.eligible
+                else "below_minimum"
+                if p.cumulative_tokens < minimum
+                else "existing"
+                if position in marked
+                else None
             )
-            decisions.append(Decision("dropped", bp, "below_minimum", detail, path=p.path, tokens=p.cumulative_tokens))
-            continue
-        if bp.position in by_position:
-            e = by_position[bp.position]
-            code = _MERGE_CODES[e.source]
-            what = _MERGE_TEXT[code]
-            if (e.ttl or info.default_ttl) != ttl:
-                what += f"; its ttl {e.ttl or info.default_ttl} applies"
-            decisions.append(
-                Decision(
-                    "merged", bp, code, what, ttl=e.ttl or info.default_ttl, path=p.path, tokens=p.cumulative_tokens
-                )
-            )
-            continue
-        if bp.position in taken:
-            first = taken[bp.position]
+        first = taken.get(position) if refusal is None else None
+        if first is not None:
             if _ttl_rank(ttl) > _ttl_rank(first.ttl):
-                first.notes.append(f"ttl {ttl} from merged breakpoint {bp.id!r}")
+                if explain:
+                    first.notes.append(f"ttl {ttl} from merged breakpoint {bp.id!r}")
                 first.ttl = ttl
-            detail = f"same block as {first.bp.id or 'an earlier breakpoint'!r}"
-            decisions.append(
-                Decision("merged", bp, "duplicate", detail, ttl=first.ttl, path=p.path, tokens=p.cumulative_tokens)
-            )
+            refusal = "duplicate"
+        if refusal is not None:
+            if decisions is not None:
+                decisions.append(_refused(view, info, bp, refusal, ttl, first=first))
             continue
+        note = _supported_ttl(requested, info)[1] if explain else None
         candidate = _Candidate(bp, ttl, [note] if note else [])
-        taken[bp.position] = candidate
+        taken[position] = candidate
         kept.append(candidate)
     return kept
 
 
-def _order_ttls(
+def _refused(
+    view: PrefixView, info: ModelInfo, bp: Breakpoint, refusal: str, ttl: str, *, first: _Candidate | None
+) -> Decision:
+    """Why `_kept` did not keep ``bp`` (``ttl``: the one it asked for, as supported), as a `Decision`."""
+    position = bp.position
+    if refusal == "out_of_range":
+        return Decision(
+            "dropped", bp, "out_of_range", f"position {position} is not in the request ({len(view)} positions)"
+        )
+    p = view[position]
+    path, tokens = p.path, p.cumulative_tokens
+    if refusal == "ineligible":
+        return Decision(
+            "dropped", bp, "ineligible", p.ineligible_reason or "cannot carry a marker", path=path, tokens=tokens
+        )
+    if refusal == "below_minimum":
+        detail = (
+            f"prefix ~{p.cumulative_tokens} tokens < minimum {info.min_cache_tokens} for {info.model} "
+            "(the provider would silently not cache it)"
+        )
+        return Decision("dropped", bp, "below_minimum", detail, path=path, tokens=tokens)
+    if refusal == "duplicate":
+        assert first is not None
+        detail = f"same block as {first.bp.id or 'an earlier breakpoint'!r}"
+        return Decision("merged", bp, "duplicate", detail, ttl=first.ttl, path=path, tokens=tokens)
+    e = [e for e in view.breakpoints if e.position == position][-1]  # the last, as a dict by position keeps
+    code = _MERGE_CODES[e.source]
+    what = _MERGE_TEXT[code]
+    if (e.ttl or info.default_ttl) != ttl:
+        what += f"; its ttl {e.ttl or info.default_ttl} applies"
+    return Decision("merged", bp, code, what, ttl=e.ttl or info.default_ttl, path=path, tokens=tokens)
+
+
+def _ordered(
     view: PrefixView,
     info: ModelInfo,
     existing: Sequence[ExistingBreakpoint],
     kept: list[_Candidate],
-    decisions: list[Decision],
+    decisions: list[Decision] | None = None,
 ) -> list[_Candidate]:
-    """Make TTLs non-increasing along the prefix without touching the request's own markers."""
-    if not kept:
-        return []
+    """Make TTLs non-increasing along the prefix without touching the request's own markers: the candidates that
+    still fit, by position, their TTLs raised or lowered where needed. With ``decisions``, a candidate nothing
+    valid fits is explained there and changed TTLs get notes (see `_kept`)."""
+    explain = decisions is not None
     default = info.default_ttl
     fixed = [(e.position, _seconds(e.ttl, default)) for e in existing if e.source != "implicit"]
     result: list[_Candidate] = []
     later_max = 0
     later_label = default
-    for c in sorted(kept, key=lambda c: c.bp.position, reverse=True):
+    for c in sorted(kept, key=_at, reverse=True):
         position = c.bp.position
-        need = max([s for pos, s in fixed if pos > position] + [later_max])
-        allowed = min([s for pos, s in fixed if pos < position], default=None)
-        if allowed is not None and need > allowed:
-            detail = "markers already in the request force a longer TTL after a shorter one here; nothing valid fits"
-            p = view[position]
-            decisions.append(Decision("dropped", c.bp, "ttl_order", detail, path=p.path, tokens=p.cumulative_tokens))
-            continue
+        need = later_max
+        allowed = None
+        if fixed:
+            need = max([s for at, s in fixed if at > position] + [later_max])
+            allowed = min([s for at, s in fixed if at < position], default=None)
+            if allowed is not None and need > allowed:
+                if decisions is not None:
+                    detail = (
+                        "markers already in the request force a longer TTL after a shorter one here; nothing valid fits"
+                    )
+                    p = view[position]
+                    decisions.append(
+                        Decision("dropped", c.bp, "ttl_order", detail, path=p.path, tokens=p.cumulative_tokens)
+                    )
+                continue
         seconds = _seconds(c.ttl, default)
         if seconds < need:
             label = later_label if need == later_max else _label_for(need, info)
-            c.notes.append(
-                f"ttl_order: raised {c.ttl} to {label} because a {label} breakpoint follows (longer TTLs must come "
-                "first; free, since the later write covers this prefix at that TTL anyway)"
-            )
+            if explain:
+                c.notes.append(
+                    f"ttl_order: raised {c.ttl} to {label} because a {label} breakpoint follows (longer TTLs must "
+                    "come first; free, since the later write covers this prefix at that TTL anyway)"
+                )
             c.ttl, seconds = label, need
         if allowed is not None and seconds > allowed:
             label = _label_for(allowed, info)
-            c.notes.append(f"ttl_order: lowered {c.ttl} to {label} because an existing {label} marker comes earlier")
+            if explain:
+                c.notes.append(
+                    f"ttl_order: lowered {c.ttl} to {label} because an existing {label} marker comes earlier"
+                )
             c.ttl, seconds = label, allowed
         if seconds > later_max:
             later_max, later_label = seconds, c.ttl
         result.append(c)
     result.reverse()
-    # Keep the strategy's priority order for the report.
-    rank = {id(c): n for n, c in enumerate(kept)}
-    return sorted(result, key=lambda c: rank[id(c)])
+    return result
+
+
+def _at(c: _Candidate) -> int:
+    return c.bp.position
 
 
 def _seconds(label: str | None, default: str) -> int:
