@@ -9,9 +9,11 @@ Add it to ``callbacks=`` of a chat model or to ``config={"callbacks": [...]}`` o
   the caller's message objects are exactly as before once the call is over (see `cachepoint.langchain.patches`);
 - every call's usage (invoke, batch, stream, and their async twins) goes into the `UsageLedger`, on the current
   OpenTelemetry span with ``otel=True``, and with ``recorder=`` into a trace ``cachepoint analyze`` reads; a
-  call LangChain's own LLM cache (``set_llm_cache``, ``cache=``) answers is counted as a replayed hit
-  (``response_cache="hit"``, no tokens, no cost, what the first call cost as saved) and writes no trace line (a
-  trace records provider traffic only);
+  call an LLM cache (``set_llm_cache``, ``cache=``: LangChain's or `CachepointLLMCache`) or a `with_cache_points`
+  response cache answers is counted as a replayed hit (``response_cache="hit"``, no tokens, no cost, what the
+  first call cost as saved) and writes no trace line (a trace records provider traffic only). Each call counts
+  once per ledger: what `CachepointLLMCache` or `with_cache_points` already recorded in this handler's ledger
+  is left alone;
 - ChatOpenAI gets no markers (OpenAI caches automatically); its cached tokens are recorded. Models cachepoint
   does not know (fake models, ChatOllama...) get no markers and a single warning; their usage is recorded.
 
@@ -53,14 +55,21 @@ from cachepoint.langchain.patches import loans
 from cachepoint.langchain.payload import build
 from cachepoint.langchain.placement import Placement, place
 from cachepoint.langchain.targets import Target, identify_run
-from cachepoint.langchain.usage import from_cache, record, record_hit, response_message, served_by_cachepoint
+from cachepoint.langchain.usage import (
+    counted_in,
+    from_cache,
+    record,
+    record_hit,
+    response_message,
+    served_by_cachepoint,
+)
 
 __all__ = ["WRAPPER_TYPE", "CachepointCallbackHandler"]
 
 logger = logging.getLogger("cachepoint.langchain")
 
-#: The ``_llm_type`` of `with_cache_points` models: the handler leaves them to the model they wrap, whose
-#: own run reports the same call (recording both would count it twice).
+#: The ``_llm_type`` of `with_cache_points` models: the handler leaves their calls to the run of the model they
+#: wrap, which reports the same call (recording both would count it twice), and counts only their replayed hits.
 WRAPPER_TYPE = "cachepoint-cache-points"
 
 
@@ -76,6 +85,7 @@ class _Run:
     placement: Placement | None = None
     body: Any = None
     first_token: float | None = None
+    wrapper: bool = False
 
 
 class CachepointCallbackHandler(BaseCallbackHandler):
@@ -147,9 +157,10 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         kwargs: Mapping[str, Any],
     ) -> None:
         params = kwargs.get("invocation_params") or {}
-        if params.get("_type") == WRAPPER_TYPE:
-            return
-        target = identify_run(params, metadata)
+        # A `with_cache_points` model places and records its calls itself, through the run of the model it wraps;
+        # its own run is followed only for the hits it answers (see `_record`).
+        wrapper = params.get("_type") == WRAPPER_TYPE
+        target = None if wrapper else identify_run(params, metadata)
         metadata = dict(metadata or {})
         run = _Run(
             target=target,
@@ -159,6 +170,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
             tags=list(tags or ()),
             provider=target.provider if target else metadata.get("ls_provider"),
             model=target.model if target else metadata.get("ls_model_name"),
+            wrapper=wrapper,
         )
         with self._lock:
             self._runs[run_id] = run
@@ -170,6 +182,8 @@ class CachepointCallbackHandler(BaseCallbackHandler):
 
         if target is None or target.kind == "openai":  # nothing to lend: the call is only followed to its end
             loans.lend(run_id, (), lambda frozen: None, parent=parent, single=single, on_end=forget)
+        if wrapper:
+            return
         if target is None:
             kind = params.get("_type") or metadata.get("ls_provider") or "an unknown chat model"
             log_once(
@@ -227,10 +241,17 @@ class CachepointCallbackHandler(BaseCallbackHandler):
 
     def _record(self, run: _Run, response: LLMResult) -> None:
         message = response_message(response)
-        if message is None or served_by_cachepoint(message):
-            return  # CachepointLLMCache and with_cache_points count their own hits
+        if message is None:
+            return
+        # Each call once in this ledger: a hit CachepointLLMCache or with_cache_points answered and counted in
+        # this same ledger is theirs, as is a call with_cache_points made and recorded here itself.
+        served = served_by_cachepoint(message)
+        if counted_in(message.response_metadata if served else run.metadata, self.ledger):
+            return
+        if run.wrapper and not served:
+            return  # the run of the model it wraps records the call
         calls = CallRecorder(ledger=self.ledger, recorder=self.recorder, otel=self.otel or False)
-        if from_cache(message):  # LangChain's own LLM cache answered: a hit, no provider call, no trace line
+        if served or from_cache(message):  # an LLM or response cache answered: a hit, no provider call, no trace line
             record_hit(
                 calls,
                 message,

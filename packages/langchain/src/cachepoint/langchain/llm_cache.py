@@ -298,7 +298,9 @@ class CachepointLLMCache(BaseCache):
         stored = self._values.get(data)
         if stored is None:
             generations = [
-                g.model_copy(update={"message": mark_hit(g.message)}) if isinstance(g, ChatGeneration) else g
+                g.model_copy(update={"message": mark_hit(g.message, self.calls.ledger)})
+                if isinstance(g, ChatGeneration)
+                else g
                 for g in _parse_generations(data)
             ]
             stored = _Stored(generations, copier(generations))

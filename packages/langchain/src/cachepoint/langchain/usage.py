@@ -17,6 +17,8 @@ ChatAnthropic responses keep it in ``response_metadata["usage"]``) it is read in
 
 from __future__ import annotations
 
+import uuid
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -26,10 +28,14 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from cachepoint.core.instrument import CallRecorder
 from cachepoint.core.prompt import Request
 from cachepoint.core.providers import normalize_provider
+from cachepoint.core.usage import UsageLedger
 
 __all__ = [
+    "COUNTED_IN",
+    "counted_in",
     "from_cache",
     "labels_of",
+    "ledger_key",
     "mark_hit",
     "model_of",
     "native_usage",
@@ -60,23 +66,50 @@ def from_cache(message: BaseMessage) -> bool:
     return isinstance(usage, Mapping) and usage.get("total_cost") == 0
 
 
+#: The key, in a hit's ``response_metadata`` or a run's metadata, of the ledger (`ledger_key`) that already
+#: counted the call: each ledger counts a call once, whichever of cachepoint's pieces sees it first.
+COUNTED_IN = "cachepoint_ledger"
+
+_LEDGER_KEYS: weakref.WeakKeyDictionary[UsageLedger, str] = weakref.WeakKeyDictionary()
+
+
+def ledger_key(ledger: UsageLedger) -> str:
+    """A name for ``ledger`` that no other ledger of this process ever has (a plain string, so that it survives a
+    message's copies and serialization)."""
+    key = _LEDGER_KEYS.get(ledger)
+    if key is None:
+        key = _LEDGER_KEYS.setdefault(ledger, uuid.uuid4().hex)
+    return key
+
+
+def counted_in(found: Mapping[str, Any] | None, ledger: UsageLedger) -> bool:
+    """Whether ``found`` (a hit's ``response_metadata`` or a run's metadata) says ``ledger`` already counted the
+    call."""
+    key = _LEDGER_KEYS.get(ledger)  # a ledger never named has counted nothing here
+    return key is not None and found is not None and found.get(COUNTED_IN) == key
+
+
 def served_by_cachepoint(message: BaseMessage) -> bool:
-    """Whether a cachepoint cache replayed ``message`` (`mark_hit`): that cache counts its own hits."""
+    """Whether a cachepoint cache replayed ``message`` (`mark_hit`)."""
     metadata = getattr(message, "response_metadata", None) or {}
     return metadata.get("cachepoint_cache") == "hit"
 
 
-def mark_hit(message: T_Message) -> T_Message:
+def mark_hit(message: T_Message, counted: UsageLedger | None = None) -> T_Message:
     """A copy of ``message`` marked as replayed from a cache: ``response_metadata["cachepoint_cache"] == "hit"``
     (what `with_cache_points`'s response cache and `CachepointLLMCache` return), and, where it reports usage, with
     ``total_cost: 0`` as LangChain marks its own hits (the token counts are the first call's; no provider call
-    was made for this one).
+    was made for this one). ``counted``: the ledger the hit was counted in (named under `COUNTED_IN`), which a
+    callback handler recording into the same ledger then leaves alone.
 
     >>> from langchain_core.messages import AIMessage
     >>> mark_hit(AIMessage("Paris")).response_metadata
     {'cachepoint_cache': 'hit'}
     """
-    update: dict[str, Any] = {"response_metadata": {**message.response_metadata, "cachepoint_cache": "hit"}}
+    marks: dict[str, Any] = {"cachepoint_cache": "hit"}
+    if counted is not None:
+        marks[COUNTED_IN] = ledger_key(counted)
+    update: dict[str, Any] = {"response_metadata": {**message.response_metadata, **marks}}
     usage = getattr(message, "usage_metadata", None)
     if usage is not None:
         update["usage_metadata"] = {**usage, "total_cost": 0}
