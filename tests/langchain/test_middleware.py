@@ -84,3 +84,32 @@ def test_with_anthropics_own_middleware_the_total_stays_within_four(agent_emulat
     )
     agent.invoke({"messages": [HumanMessage("My router blinks red.")]})
     assert all(c.status == 200 and markers(c.body) <= 4 for c in agent_emulator.requests)
+
+
+@pytest.mark.parametrize("call", ["invoke", "ainvoke"])
+@pytest.mark.parametrize("shared", [True, False])
+async def test_with_a_callback_handler_each_ledger_counts_each_model_call_once(
+    agent_emulator: Emulator, shared: bool, call: str
+) -> None:
+    # A user who adds the middleware to an agent and also passes the handler in config (to label or record a
+    # trace of the whole run) must not see every model call twice in one ledger, nor miss any in either.
+    from cachepoint.core.usage import UsageLedger
+    from cachepoint.langchain import CachepointCallbackHandler
+
+    ledger = UsageLedger()
+    middleware = CachepointMiddleware(ledger=ledger)
+    handler = CachepointCallbackHandler(ledger=ledger if shared else UsageLedger())
+    agent = create_agent(
+        MODELS["anthropic"](agent_emulator), tools=support_tools(), system_prompt=MANUAL, middleware=[middleware]
+    )
+    question: Any = {"messages": [HumanMessage("My router blinks red.")]}
+    if call == "invoke":
+        agent.invoke(question, config={"callbacks": [handler]})
+    else:
+        await agent.ainvoke(question, config={"callbacks": [handler]})
+
+    calls = agent_emulator.requests
+    assert len(calls) == 2
+    assert ledger.stats().calls == 2
+    assert handler.ledger.stats().calls == 2
+    assert handler.ledger.stats().input_tokens == sum(c.usage.input_tokens for c in calls)

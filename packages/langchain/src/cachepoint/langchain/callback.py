@@ -60,6 +60,7 @@ from cachepoint.langchain.usage import (
     from_cache,
     record,
     record_hit,
+    recorded_here,
     response_message,
     served_by_cachepoint,
 )
@@ -86,6 +87,7 @@ class _Run:
     body: Any = None
     first_token: float | None = None
     wrapper: bool = False
+    recorded_by_caller: bool = False
 
 
 class CachepointCallbackHandler(BaseCallbackHandler):
@@ -171,6 +173,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
             provider=target.provider if target else metadata.get("ls_provider"),
             model=target.model if target else metadata.get("ls_model_name"),
             wrapper=wrapper,
+            recorded_by_caller=recorded_here(self.ledger),
         )
         with self._lock:
             self._runs[run_id] = run
@@ -244,9 +247,9 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         if message is None:
             return
         # Each call once in this ledger: a hit CachepointLLMCache or with_cache_points answered and counted in
-        # this same ledger is theirs, as is a call with_cache_points made and recorded here itself.
+        # this same ledger is theirs, as is a call CachepointMiddleware or with_cache_points made and recorded here.
         served = served_by_cachepoint(message)
-        if counted_in(message.response_metadata if served else run.metadata, self.ledger):
+        if counted_in(message.response_metadata, self.ledger) if served else run.recorded_by_caller:
             return
         if run.wrapper and not served:
             return  # the run of the model it wraps records the call

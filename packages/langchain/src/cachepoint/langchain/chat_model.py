@@ -46,7 +46,7 @@ from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.callback import WRAPPER_TYPE
 from cachepoint.langchain.placement import mark_tools, place
 from cachepoint.langchain.targets import Target, identify_model
-from cachepoint.langchain.usage import COUNTED_IN, ledger_key, mark_hit, record, record_hit
+from cachepoint.langchain.usage import mark_hit, record, record_hit, recording_in
 
 __all__ = ["CachePointsChatModel", "with_cache_points"]
 
@@ -150,7 +150,8 @@ class CachePointsChatModel(BaseChatModel):
         def generate() -> ChatResult:
             # `generate` rather than `invoke`: the messages are already messages (no conversion, no config to
             # merge), and its generations are handed on as they are (one result object fewer to validate).
-            result = model.generate([marked], stop=stop, callbacks=callbacks, metadata=self._counted(), **call)
+            with recording_in(self.ledger):  # set where the call runs: a response cache may run it elsewhere
+                result = model.generate([marked], stop=stop, callbacks=callbacks, **call)
             return _own(result.generations[0], target, self._record)
 
         def invoke() -> AIMessage:
@@ -171,7 +172,7 @@ class CachePointsChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         model, target, marked, call = self._prepare(messages, kwargs)
-        config = RunnableConfig(callbacks=_child(run_manager), metadata=self._counted())
+        config = RunnableConfig(callbacks=_child(run_manager))
 
         def stream() -> Iterator[AIMessageChunk]:
             full: AIMessageChunk | None = None
@@ -208,7 +209,8 @@ class CachePointsChatModel(BaseChatModel):
         callbacks = _child(run_manager)
 
         async def generate() -> ChatResult:
-            result = await model.agenerate([marked], stop=stop, callbacks=callbacks, metadata=self._counted(), **call)
+            with recording_in(self.ledger):
+                result = await model.agenerate([marked], stop=stop, callbacks=callbacks, **call)
             return _own(result.generations[0], target, self._record)
 
         async def invoke() -> AIMessage:
@@ -229,7 +231,7 @@ class CachePointsChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         model, target, marked, call = self._prepare(messages, kwargs)
-        config = RunnableConfig(callbacks=_child(run_manager), metadata=self._counted())
+        config = RunnableConfig(callbacks=_child(run_manager))
 
         async def stream() -> AsyncIterator[AIMessageChunk]:
             full: AIMessageChunk | None = None
@@ -267,11 +269,6 @@ class CachePointsChatModel(BaseChatModel):
         """A replayed answer, recorded as a hit and marked as one (and as counted in this ledger)."""
         self._record_hit(message, target, began)
         return mark_hit(message, self.ledger)
-
-    def _counted(self) -> dict[str, str]:
-        """The metadata of a call to the wrapped model: its usage is recorded in this ledger (a callback handler
-        recording into the same one leaves it alone)."""
-        return {COUNTED_IN: ledger_key(self.ledger)}
 
     def _record_hit(self, message: BaseMessage, target: Target | None, began: float) -> None:
         """Count a call the response cache answered: no provider call; ``message`` carries the stored usage (what

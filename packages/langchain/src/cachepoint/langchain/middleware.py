@@ -28,7 +28,7 @@ from cachepoint.core.prompt import Strategy, auto
 from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.placement import mark_tools, place, vertex_tool
 from cachepoint.langchain.targets import VERTEX, Target, identify_model
-from cachepoint.langchain.usage import record
+from cachepoint.langchain.usage import record, recording_in
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 
 __all__ = ["CachepointMiddleware"]
@@ -62,7 +62,8 @@ class CachepointMiddleware(AgentMiddleware):
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
         """Place breakpoints, call the model, record the usage (the agent calls this)."""
         target = identify_model(request.model)
-        response = handler(self._prepare(request, target))
+        with recording_in(self.ledger):  # a callback handler on the same ledger leaves the call to us
+            response = handler(self._prepare(request, target))
         self._record(response, target)
         return response
 
@@ -71,7 +72,8 @@ class CachepointMiddleware(AgentMiddleware):
     ) -> ModelResponse:
         """`wrap_model_call` for async agents."""
         target = identify_model(request.model)
-        response = await handler(self._prepare(request, target))
+        with recording_in(self.ledger):
+            response = await handler(self._prepare(request, target))
         self._record(response, target)
         return response
 

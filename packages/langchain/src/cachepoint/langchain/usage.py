@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from langchain_core.messages import BaseMessage
@@ -41,6 +43,8 @@ __all__ = [
     "native_usage",
     "record",
     "record_hit",
+    "recorded_here",
+    "recording_in",
     "response_message",
     "served_by_cachepoint",
 ]
@@ -66,11 +70,13 @@ def from_cache(message: BaseMessage) -> bool:
     return isinstance(usage, Mapping) and usage.get("total_cost") == 0
 
 
-#: The key, in a hit's ``response_metadata`` or a run's metadata, of the ledger (`ledger_key`) that already
-#: counted the call: each ledger counts a call once, whichever of cachepoint's pieces sees it first.
+#: The key, in a hit's ``response_metadata``, of the ledger (`ledger_key`) that already counted the call: each
+#: ledger counts a call once, whichever of cachepoint's pieces sees it first.
 COUNTED_IN = "cachepoint_ledger"
 
 _LEDGER_KEYS: weakref.WeakKeyDictionary[UsageLedger, str] = weakref.WeakKeyDictionary()
+# The ledger the model call being made in this context is recorded in, by the piece making it.
+_RECORDING: ContextVar[str | None] = ContextVar("cachepoint_recording", default=None)
 
 
 def ledger_key(ledger: UsageLedger) -> str:
@@ -82,9 +88,26 @@ def ledger_key(ledger: UsageLedger) -> str:
     return key
 
 
+@contextmanager
+def recording_in(ledger: UsageLedger) -> Iterator[None]:
+    """Around a model call that `CachepointMiddleware` or `with_cache_points` records in ``ledger`` itself: a
+    callback handler recording into the same ledger sees the call start in this context (it runs inline) and
+    leaves it alone (`recorded_here`)."""
+    token = _RECORDING.set(ledger_key(ledger))
+    try:
+        yield
+    finally:
+        _RECORDING.reset(token)
+
+
+def recorded_here(ledger: UsageLedger) -> bool:
+    """Whether the model call starting in this context is recorded in ``ledger`` by whoever makes it."""
+    key = _RECORDING.get()
+    return key is not None and key == _LEDGER_KEYS.get(ledger)
+
+
 def counted_in(found: Mapping[str, Any] | None, ledger: UsageLedger) -> bool:
-    """Whether ``found`` (a hit's ``response_metadata`` or a run's metadata) says ``ledger`` already counted the
-    call."""
+    """Whether ``found`` (a hit's ``response_metadata``) says ``ledger`` already counted the call."""
     key = _LEDGER_KEYS.get(ledger)  # a ledger never named has counted nothing here
     return key is not None and found is not None and found.get(COUNTED_IN) == key
 
