@@ -13,6 +13,7 @@ import pytest
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.pregel import Pregel
@@ -301,3 +302,42 @@ def test_a_call_two_cachepoint_handlers_see_is_counted_once(make_emulator: Calla
     assert all(markers(call.body) == 2 for call in emulator.requests)
     assert ledger.stats().calls == 2
     assert {k: s.calls for k, s in ledger.group_by("node").items()} == {("draft",): 1, ("review",): 1}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cachepoint-langchain: a call's markers are lent on the message objects themselves, so a checkpointer "
+    "that serializes one of them while another run's call is in flight saves that call's markers. Proposed fix: "
+    "`patches.loans` offers the caller's view of a value (lent messages as copies with their original content), "
+    "and cache_points gives the checkpointer a serializer that writes that view.",
+)
+def test_concurrent_threads_sharing_a_message_checkpoint_it_as_they_left_it(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    emulator = make_emulator(reply="ok", first_byte_delay=0.6)
+    model = anthropic(emulator)
+    manual = SystemMessage(MANUAL)  # one prompt object an application puts into every conversation
+
+    async def answer(state: State) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    builder = StateGraph(State).add_node("answer", answer).add_edge(START, "answer")
+    graph = cache_points(builder.compile(checkpointer=InMemorySaver(), name="support"))
+
+    async def conversations() -> None:
+        first = asyncio.create_task(
+            graph.ainvoke({"messages": [manual, HumanMessage("Red light.")]}, {"configurable": {"thread_id": "ada"}})
+        )
+        await asyncio.sleep(0.3)  # ada's call is in flight when grace's run starts
+        await graph.ainvoke({"messages": [manual, HumanMessage("No Wi-Fi.")]}, {"configurable": {"thread_id": "grace"}})
+        await first
+
+    asyncio.run(conversations())
+    assert len(emulator.requests) == 2
+    assert manual.content == MANUAL
+    for thread in ("ada", "grace"):
+        history = list(graph.get_state_history({"configurable": {"thread_id": thread}}))
+        assert len(history) == 3
+        for snapshot in history:
+            assert [m.content for m in snapshot.values.get("messages", [])][:1] in ([], [MANUAL]), thread
+            assert_clean(snapshot.values)
