@@ -5,6 +5,7 @@ says per node, and that no marker is left in the graph's state."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import warnings
 from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
@@ -22,6 +23,7 @@ from cachepoint.core.emulator import Emulator
 from cachepoint.core.prompt import cache_at
 from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain import CachepointCallbackHandler
+from cachepoint.langchain.patches import loans
 from cachepoint.langgraph import cache_points
 from langchain_support import MANUAL, anthropic, markers
 
@@ -372,3 +374,47 @@ def test_a_subgraph_beside_a_call_checkpoints_the_messages_as_the_user_left_them
     assert any(snapshot.config["configurable"]["checkpoint_ns"].startswith("audit:") for snapshot in saved)
     for snapshot in saved:
         assert_clean(snapshot.checkpoint["channel_values"])
+
+
+@pytest.mark.parametrize("ending", ["ainvoke cancelled", "astream abandoned"])
+def test_a_run_stopped_mid_call_leaves_nothing_of_its_own_behind(
+    make_emulator: Callable[..., Emulator], ending: str
+) -> None:
+    # A server keeps one graph for hours; clients go away while a node awaits the provider. Nothing of those runs
+    # (their messages, the requests placed from them) may stay in the handler or the loan registry.
+    emulator = make_emulator(reply="ok", first_byte_delay=1.0)
+    model = anthropic(emulator)
+
+    async def answer(state: State) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke([SystemMessage(MANUAL), *state["messages"]])]}
+
+    graph = cache_points(StateGraph(State).add_node("answer", answer).add_edge(START, "answer").compile())
+    questions = [f"Turn {turn}: my router blinks red." for turn in range(3)]
+
+    async def stop(run: Any, sent: int) -> None:
+        task = asyncio.ensure_future(run)
+        for _ in range(500):  # until the request is out
+            if len(emulator.requests) > sent:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async def runs() -> None:
+        for turn in range(len(questions)):
+            inputs = {"messages": [HumanMessage(questions[turn])]}
+            if ending == "ainvoke cancelled":
+                await stop(graph.ainvoke(inputs), turn)
+            else:
+                stream = graph.astream(inputs, stream_mode="messages")
+                await stop(anext(stream), turn)
+                await stream.aclose()
+            del inputs
+        await asyncio.sleep(1.5)  # the cancelled requests' own tasks wind down
+        assert len(emulator.requests) == len(questions)
+
+    asyncio.run(runs())
+    gc.collect()
+    assert [[r for r in gc.get_referrers(q) if r is not questions] for q in questions] == [[]] * 3
+    assert loans.held() == 0
