@@ -250,9 +250,9 @@ class CachepointNodeCache(BaseCache[Any]):
         await self._write(self._encode(pairs))
 
     def _encode(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> dict[int | None, dict[str, bytes]]:
-        """The entries to store, by TTL. The writes are live objects of the run (the messages in its state), which
-        the next node's model call lends its markers to: they are read here, as soon as LangGraph hands them over,
-        before anything is awaited or handed to another thread."""
+        """The entries to store, by TTL. The writes are live objects of the run (the messages in its state), and
+        the next node's model call lends its markers to them once it starts: they are read here, in the thread
+        LangGraph calls from, before any await or hop to the sync bridge gives that call time to start."""
         by_ttl: dict[int | None, dict[str, bytes]] = {}
         unstorable = 0
         for key, (writes, ttl) in pairs.items():
