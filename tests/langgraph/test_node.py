@@ -108,6 +108,24 @@ def test_an_async_node_stays_async_and_is_counted(make_emulator: Callable[..., E
     assert "cache_control" not in repr(state)
 
 
+def test_an_agent_object_with_an_async_call_stays_async(make_emulator: Callable[..., Emulator]) -> None:
+    """A node can be an object whose ``__call__`` is ``async def`` (LangGraph runs it as async): wrapped, it
+    must still be awaited, keep its name and get breakpoints."""
+    emulator = make_emulator(reply="ok")
+    model = anthropic(emulator)
+
+    class Triage:
+        async def __call__(self, state: State) -> dict[str, Any]:
+            return {"messages": [await model.ainvoke(ask(model, state))]}
+
+    node = cachepoint_node(Triage())
+    graph = StateGraph(State).add_node(node).add_edge(START, "Triage").compile()
+    state = asyncio.run(graph.ainvoke({"messages": [HumanMessage("Hi")]}))
+    assert state["messages"][-1].content == "ok"
+    assert [markers(call.body) for call in emulator.requests] == [2]
+    assert node.ledger.stats(node="Triage").calls == 1
+
+
 def test_inside_a_cache_points_graph_the_nodes_own_handler_counts_its_calls_once(
     make_emulator: Callable[..., Emulator],
 ) -> None:

@@ -7,23 +7,27 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import pytest
 import redis
 from hypothesis import given
 from hypothesis import strategies as st
+from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
 from langgraph.pregel import Pregel
 from langgraph.types import CachePolicy
 
 from cachepoint.core.breaker import CircuitBreaker, GuardedStore
 from cachepoint.core.codec import Codec
+from cachepoint.core.emulator import Emulator
 from cachepoint.core.keys import check_namespace
 from cachepoint.core.stores import CacheStore, MemoryStore, RedisStore
 from cachepoint.core.usage import UsageLedger
-from cachepoint.langgraph import CachepointNodeCache, cache_points, graph_namespace
+from cachepoint.langgraph import CachepointNodeCache, cache_points, graph_namespace, message_cache_key
+from langchain_support import MANUAL, anthropic
 from redis_servers import RedisServer, free_port
 
 
@@ -462,3 +466,32 @@ def test_any_graph_name_gives_a_valid_namespace(name: str) -> None:
     namespace = graph_namespace(QUOTE_GRAPH, name or None)
     assert check_namespace(namespace) == namespace
     assert namespace.endswith(graph_namespace(QUOTE_GRAPH, "pricing")[-13:])  # the same graph: the same digest
+
+
+class Chat(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def test_a_replayed_answer_has_none_of_the_next_calls_markers(
+    make_emulator: Callable[..., Emulator], store: CacheStore
+) -> None:
+    """The next node's call puts its breakpoint on the cached node's answer (the tail of its request) while the
+    node cache is storing that answer: the entry must hold the answer as the node returned it."""
+    emulator = make_emulator(reply="Hold reset for ten seconds.")
+    model = anthropic(emulator)
+
+    def draft(state: Chat) -> dict[str, Any]:
+        return {"messages": [model.invoke([SystemMessage(MANUAL), *state["messages"]])]}
+
+    def review(state: Chat) -> dict[str, Any]:
+        return {"messages": [model.invoke([SystemMessage(MANUAL), *state["messages"]])]}
+
+    builder = StateGraph(Chat).add_node("draft", draft, cache_policy=CachePolicy(key_func=message_cache_key))
+    builder.add_node("review", review).add_edge(START, "draft").add_edge("draft", "review")
+    graph = cache_points(builder.compile(name="support"), cache=store)
+    for question in ("Red light.", "No Wi-Fi.", "Slow.", "Reboots.", "Hot."):
+        first = graph.invoke({"messages": [HumanMessage(question)]})
+        again = graph.invoke({"messages": [HumanMessage(question)]})  # draft is served from the store
+        assert [m.content for m in again["messages"]] == [m.content for m in first["messages"]]
+        assert "cache_control" not in repr(again["messages"])
+    assert graph.cache.stats.hits == 5

@@ -10,8 +10,9 @@ strategy's breakpoints, the node's state never keeps a marker, and the call's us
 
 What LangGraph sees is the node's own signature (``functools.wraps``), plus a ``config`` parameter when the node
 has none, so it still injects ``config``, ``runtime``, ``store``, ``writer``..., infers the input schema from the
-annotations, and files the node cache under the same name as the unwrapped node. An ``async def`` node gets an
-``async def`` wrapper (LangGraph runs it as async).
+annotations, and files the node cache under the same name as the unwrapped node. An ``async def`` node (or an
+object whose ``__call__`` is one) gets an ``async def`` wrapper (LangGraph runs it as async); an object node keeps
+its class name as the node's name.
 
 >>> from typing import TypedDict
 >>> from langgraph.graph import START, StateGraph
@@ -105,7 +106,7 @@ def cachepoint_node(
     ``cachepoint_node(fn, ...)`` or the decorator ``@cachepoint_node(...)`` / ``@cachepoint_node``.
 
     Args:
-        fn: the node function, as you would pass it to ``add_node``.
+        fn: the node function (or an object with a ``__call__``), as you would pass it to ``add_node``.
         strategy: where breakpoints go (default `auto()`).
         ledger: the `UsageLedger` for the node's calls (default: a new one, as ``node.ledger``).
         cache_policy: the node's LangGraph ``CachePolicy``, kept as ``node.cache_policy`` so the node and its
@@ -131,7 +132,8 @@ def cachepoint_node(
         return decorate
     if not callable(fn):
         raise TypeError(f"cachepoint_node: expected a node function, got {type(fn).__name__}")
-    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+    call = type(fn).__call__  # an object node is judged by its __call__, as LangGraph does
+    if any(inspect.isgeneratorfunction(f) or inspect.isasyncgenfunction(f) for f in (fn, call)):
         raise TypeError(f"cachepoint_node: {_name(fn)} is a generator function; wrap a function that returns")
     if cache_policy is not None and not isinstance(cache_policy, CachePolicy):
         raise TypeError(f"cache_policy: expected a langgraph.types.CachePolicy, got {type(cache_policy).__name__}")
@@ -150,7 +152,7 @@ def cachepoint_node(
             kwargs["config"] = config
         return config
 
-    if inspect.iscoroutinefunction(fn):
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call):
         afn = cast(Callable[..., Awaitable[Any]], fn)
 
         @functools.wraps(fn)
@@ -177,6 +179,9 @@ def cachepoint_node(
                     var_child_runnable_config.reset(token)
 
         wrapper = node
+    if not hasattr(fn, "__name__"):
+        # An object node has no name of its own: LangGraph names it after its class, so the wrapper does too.
+        wrapper.__name__ = wrapper.__qualname__ = type(fn).__name__
     if not takes_config:
         # LangGraph injects `config` only into a parameter of that name: offer one (the node never sees it).
         wrapper.__signature__ = _with_config_parameter(signature)

@@ -247,6 +247,12 @@ class CachepointNodeCache(BaseCache[Any]):
 
     async def aset(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
         """Store node writes, each with its ``CachePolicy`` TTL (LangGraph calls this after a node ran)."""
+        await self._write(self._encode(pairs))
+
+    def _encode(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> dict[int | None, dict[str, bytes]]:
+        """The entries to store, by TTL. The writes are live objects of the run (the messages in its state), and
+        the next node's model call lends its markers to them once it starts: they are read here, in the thread
+        LangGraph calls from, before any await or hop to the sync bridge gives that call time to start."""
         by_ttl: dict[int | None, dict[str, bytes]] = {}
         unstorable = 0
         for key, (writes, ttl) in pairs.items():
@@ -261,6 +267,12 @@ class CachepointNodeCache(BaseCache[Any]):
                     f"without pickle, not cached ({type(exc).__name__}: {exc})",
                     logger=logger,
                 )
+        if unstorable:
+            with self._lock:
+                self._unstorable += unstorable
+        return by_ttl
+
+    async def _write(self, by_ttl: Mapping[int | None, Mapping[str, bytes]]) -> None:
         for ttl, items in by_ttl.items():
             try:
                 await self.store.set_many(items, ttl)
@@ -269,9 +281,6 @@ class CachepointNodeCache(BaseCache[Any]):
                 continue
             with self._lock:
                 self._stored += len(items)
-        if unstorable:
-            with self._lock:
-                self._unstorable += unstorable
 
     async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         """Delete the entries of the given node namespaces, or every entry of this graph's namespace."""
@@ -289,7 +298,8 @@ class CachepointNodeCache(BaseCache[Any]):
 
     def set(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
         """`aset` for sync runs."""
-        run_sync(lambda: self.aset(pairs))
+        by_ttl = self._encode(pairs)  # in LangGraph's thread, before the hop to the bridge (see `_encode`)
+        run_sync(lambda: self._write(by_ttl))
 
     def clear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         """`aclear` for sync callers (``graph.clear_cache()``)."""
