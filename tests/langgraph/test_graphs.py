@@ -287,14 +287,6 @@ def test_subgraph_events_stream_with_breakpoints(make_emulator: Callable[..., Em
     assert [markers(call.body) for call in emulator.requests] == [2, 2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cachepoint-langchain: two CachepointCallbackHandlers on one LLM run (a cache_points agent inside a "
-    "cache_points graph, or a handler in the run's callbacks) share one loan in `patches.loans`: the second "
-    "handler's lend drops the first's call as abandoned, and whichever gives back first forgets the other's run, so "
-    "neither records the call (0 counted; before 8107558 both did: 4). Proposed fix there: the handler that lends a "
-    "run first owns it, the others step aside.",
-)
 @pytest.mark.parametrize("where", ["agent as a subgraph", "handler in the run config"])
 def test_a_call_two_cachepoint_handlers_see_is_counted_once(make_emulator: Callable[..., Emulator], where: str) -> None:
     emulator = make_emulator(reply="Hold reset for ten seconds.")

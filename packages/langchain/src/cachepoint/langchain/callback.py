@@ -141,7 +141,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         try:
             self._start(messages, run_id=run_id, parent=parent_run_id, tags=tags, metadata=metadata, kwargs=kwargs)
         except Exception as exc:
-            loans.give_back(run_id)
+            loans.give_back(run_id, self)
             log_once(
                 f"start:{type(exc).__name__}",
                 f"cachepoint: the callback handler placed no breakpoints ({type(exc).__name__}: {exc})",
@@ -184,7 +184,8 @@ class CachepointCallbackHandler(BaseCallbackHandler):
             self._runs.pop(run_id, None)
 
         if target is None or target.kind == "openai":  # nothing to lend: the call is only followed to its end
-            loans.lend(run_id, (), lambda frozen: None, parent=parent, single=single, on_end=forget)
+            loans.lend(run_id, (), lambda frozen: None, parent=parent, single=single, lender=self, on_end=forget)
+            self._share(run_id, run)
         if wrapper:
             return
         if target is None:
@@ -210,7 +211,13 @@ class CachepointCallbackHandler(BaseCallbackHandler):
 
             return place_safely(placed, provider=target.provider)
 
-        run.placement = loans.lend(run_id, sent, plan, parent=parent, single=single, on_end=forget)
+        run.placement = loans.lend(run_id, sent, plan, parent=parent, single=single, lender=self, on_end=forget)
+        self._share(run_id, run)
+
+    def _share(self, run_id: UUID, run: _Run) -> None:
+        """Another handler that follows the same call into the same ledger records it: this one does not."""
+        if any(other is not self and getattr(other, "ledger", None) is self.ledger for other in loans.lenders(run_id)):
+            run.recorded_by_caller = True
 
     # --- the call ends: give the messages back, record usage ---
 
@@ -224,7 +231,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         """Give the messages back and record the call's usage (LangChain calls this)."""
         with self._lock:
             run = self._runs.pop(run_id, None)  # before the loan ends: its end forgets the run
-        loans.give_back(run_id)
+        loans.give_back(run_id, self)
         if run is None:
             return
         try:
@@ -238,7 +245,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Give the messages back (LangChain calls this when the call fails or is cancelled)."""
-        loans.give_back(run_id)
+        loans.give_back(run_id, self)
         with self._lock:
             self._runs.pop(run_id, None)
 

@@ -16,7 +16,10 @@ other's markers as their own nor restore each other's:
   ``ainvoke`` cancelled while awaiting the provider) also when its task finishes, or when the same task or
   thread starts its next single call (a task or thread makes one call at a time, so by then the abandoned
   call's request was built long ago or will never be). Whoever lent can hear of the end (``on_end``): the
-  handler drops what it kept of the call then, so an abandoned call leaves nothing behind.
+  handler drops what it kept of the call then, so an abandoned call leaves nothing behind;
+- several handlers may follow one call (a handler in the run's callbacks and one a wrapped graph adds): the
+  first to lend it holds its messages, the others only follow it (their plans see every message frozen), and
+  the call ends when the last of them gives it back.
 
 >>> from langchain_core.messages import HumanMessage
 >>> import uuid
@@ -60,7 +63,8 @@ class _Call:
     parent: UUID | None
     single: bool
     keys: list[int]
-    on_end: Callable[[], object] | None = None
+    #: Who follows the call (the first lent it), each with what to call when the call ends unannounced.
+    lenders: dict[int, tuple[object, Callable[[], object] | None]] = field(default_factory=dict)
 
 
 def _owner() -> tuple[int, asyncio.Task[Any] | None]:
@@ -87,18 +91,25 @@ class Loans:
         *,
         parent: UUID | None = None,
         single: bool = True,
+        lender: object = None,
         on_end: Callable[[], object] | None = None,
     ) -> T:
         """Hold ``messages`` for ``run_id`` and swap in the contents ``plan(frozen)`` returns.
 
         ``plan`` gets the indexes of messages this call must not change (with the reason) and returns the plan
         (a mapping of message index to new content, or an object whose ``contents`` is one). It runs under the
-        registry lock, so no other call changes these messages between planning and writing. ``on_end`` is
-        called once when the call ends, however it ends (under the registry lock: it must not lend or give back).
+        registry lock, so no other call changes these messages between planning and writing. ``lender`` (the
+        handler) gives the call back by name (`give_back`); ``on_end`` is called if the call ends without that
+        (abandoned), under the registry lock: it must not lend or give back. A second lender of the same call
+        only follows it: its plan sees every message frozen and nothing is written.
         """
         thread, task = _owner()
         owner = (thread, id(task) if task is not None else None)
         with self._lock:
+            followed = self._calls.get(run_id)
+            if followed is not None:
+                followed.lenders[id(lender)] = (lender, on_end)
+                return plan(dict.fromkeys(range(len(messages)), HELD_ELSEWHERE))
             if single:
                 self._drop_abandoned(owner, parent)
             frozen: dict[int, str] = {}
@@ -114,7 +125,7 @@ class Loans:
             result = plan(frozen)
             found: object = getattr(result, "contents", result)
             contents: Mapping[int, Any] = found if isinstance(found, Mapping) else {}
-            call = _Call(owner, parent, single, [], on_end)
+            call = _Call(owner, parent, single, [], {id(lender): (lender, on_end)})
             self._calls[run_id] = call
             try:
                 for i, message in enumerate(messages):
@@ -132,13 +143,30 @@ class Loans:
                 self._give_back(run_id)
                 raise
         if task is not None:
-            task.add_done_callback(lambda _task: self.give_back(run_id))
+            task.add_done_callback(lambda _task: self._end(run_id))
         return result
 
-    def give_back(self, run_id: UUID) -> None:
-        """End ``run_id``'s hold; messages no other call holds get their original content back (idempotent)."""
+    def give_back(self, run_id: UUID, lender: object = None) -> None:
+        """``lender`` is done with ``run_id``; once every lender is, the call's hold ends and messages no other
+        call holds get their original content back (idempotent)."""
+        with self._lock:
+            call = self._calls.get(run_id)
+            if call is None:
+                return
+            call.lenders.pop(id(lender), None)
+            if not call.lenders:
+                self._give_back(run_id)
+
+    def _end(self, run_id: UUID) -> None:
+        """The call is over, whoever still follows it (its task finished)."""
         with self._lock:
             self._give_back(run_id)
+
+    def lenders(self, run_id: UUID) -> list[object]:
+        """Who follows ``run_id`` now, the first to lend it first."""
+        with self._lock:
+            call = self._calls.get(run_id)
+            return [lender for lender, _ in call.lenders.values()] if call is not None else []
 
     def held(self) -> int:
         """How many message objects are lent out now (0 when no call is in flight)."""
@@ -160,8 +188,9 @@ class Loans:
             # Give the original back unless someone else replaced the content meanwhile (theirs wins).
             if loan.current is not loan.original and loan.message.content is loan.current:
                 loan.message.content = loan.original
-        if call.on_end is not None:
-            call.on_end()
+        for _, on_end in call.lenders.values():  # those that did not give it back: it ended without them
+            if on_end is not None:
+                on_end()
 
     def _drop_abandoned(self, owner: tuple[int, int | None], parent: UUID | None) -> None:
         stale = [run for run, call in self._calls.items() if call.owner == owner and call.single and run != parent]
