@@ -369,3 +369,29 @@ def test_a_replayed_stream_reaches_crewai_chunk_by_chunk(emulator: Emulator, wir
     assert cache.stats().hits == 1
     assert len(live) > 1  # the emulator streams its answer in pieces
     assert replayed == live  # the replay streams too, piece by piece: not one blob
+
+
+def test_a_crew_run_per_request_labels_its_task_and_agent_by_their_templates(emulator: Emulator, wire: Any) -> None:
+    # The usual server: one crew, kicked off per request with that request's inputs. CrewAI writes the inputs into
+    # the agent's role and the task's description; labelled with those, the ledger grew a series per request (and
+    # a Prometheus export a label value per request). The templates name the agent and the task.
+    ledger = UsageLedger()
+    llm = anthropic_llm(emulator, CachePoints(ledger=ledger))
+    agent = Agent(role="{product} support agent", goal="Answer from the manual.", backstory=BACKSTORY, llm=llm)
+    task = Task(description="A customer asks: {question}", expected_output="One sentence.", agent=agent)
+    crew = Crew(agents=[agent], tasks=[task], name="support")
+    questions = ["How do I reset it?", "Why does it blink red?", "Can I mount it on a wall?"]
+    for question in questions:
+        crew.kickoff(inputs={"product": "Acme router", "question": question})
+
+    assert len(wire.completions(emulator)) == 3
+    assert [labels for labels, _ in ledger.series()] == [
+        {
+            "agent": "{product} support agent",
+            "task": "A customer asks: {question}",
+            "crew": "support",
+            "provider": "anthropic",
+            "model": "claude-sonnet-4-5",
+        }
+    ]
+    assert ledger.stats(task="A customer asks: {question}").calls == 3

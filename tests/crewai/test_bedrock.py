@@ -172,3 +172,44 @@ def test_a_replayed_stream_reaches_crewai_chunk_by_chunk(emulator: Emulator, wir
     assert len(wire.completions(emulator)) == 1
     assert len(live) > 1  # the emulator streams its answer in pieces
     assert replayed == live  # the replay streams too, piece by piece: not one blob
+
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "policy_lookup",
+            "description": "Look a clause up in the policy handbook.",
+            "parameters": {"type": "object", "properties": {"clause": {"type": "string"}}, "required": ["clause"]},
+        },
+    }
+]
+
+
+@pytest.mark.emulator_reply(
+    [Reply(tool_calls=(ToolCall("policy_lookup", {"clause": "4.2"}),)), Reply("Yes, it is covered.")]
+)
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_stream_crewai_leaves_at_its_tool_call_is_still_recorded(
+    emulator: Emulator, wire: Any, is_async: bool
+) -> None:
+    # With tools it runs itself (available_functions) or a response_model, CrewAI's streaming Bedrock handler
+    # returns at the tool-use block's end and never reads messageStop or the usage that follows: the model was
+    # paid for that call all the same (here it wrote the cache the second call reads).
+    ledger = UsageLedger()
+    llm = bedrock_llm(CachePoints(ledger=ledger), stream=True)
+    functions = {"policy_lookup": lambda clause: f"Clause {clause}: covered within 14 days."}
+
+    async def acall() -> Any:
+        return await llm.acall(MESSAGES, tools=TOOLS, available_functions=functions)
+
+    answer = asyncio.run(acall()) if is_async else llm.call(MESSAGES, tools=TOOLS, available_functions=functions)
+
+    assert answer == "Yes, it is covered."
+    streamed, followed = wire.completions(emulator)
+    assert (streamed.operation, followed.operation) == ("converse_stream", "converse")
+    stats = ledger.stats(provider="bedrock")
+    assert stats.calls == 2
+    for field in ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"):
+        assert getattr(stats, field) == getattr(streamed.usage, field) + getattr(followed.usage, field), field
+    assert streamed.usage.cache_write_tokens > 1000

@@ -5,15 +5,18 @@ response cache serving plain calls (which CrewAI reads through ``with_raw_respon
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import openai
 import pytest
 from crewai.llms.providers.openai.completion import OpenAICompletion
+from pydantic import BaseModel
 
 from cachepoint.core.emulator import Emulator
 from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import MemoryStore, RedisStore
+from cachepoint.core.traces import TraceWriter, read_trace
 from cachepoint.core.usage import UsageLedger
 from cachepoint.crewai import LLM, CachePoints
 from crewai_streams import chunk_events
@@ -188,3 +191,43 @@ def test_a_replayed_stream_reaches_crewai_chunk_by_chunk(emulator: Emulator, wir
     assert len(wire.completions(emulator)) == 1
     assert len(live) > 1  # the emulator streams its answer in pieces
     assert replayed == live  # the replay streams too, piece by piece: not one blob
+
+
+class Route(BaseModel):
+    trains: list[str]
+
+
+@pytest.mark.emulator_reply(json.dumps({"trains": ["TGV 6601", "TER 17501"]}))
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_structured_output_calls_are_keyed_and_recorded(
+    emulator: Emulator, wire: Any, tmp_path: Any, stream: bool
+) -> None:
+    # response_model= (a task's structured output) sends CrewAI through beta.chat.completions' parse helpers: they
+    # reached the model unkeyed, and the ledger and the trace never saw them. They stay out of the response cache.
+    ledger = UsageLedger()
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("trips"))
+    trace = tmp_path / "trace.jsonl"
+    config = CachePoints(ledger=ledger, recorder=TraceWriter(trace), response_cache=cache)
+    llm = openai_llm(emulator, config, stream=stream, temperature=0)
+
+    async def acall() -> Any:
+        return await llm.acall(messages("Paris to Lyon?"), response_model=Route)
+
+    assert llm.call(messages("Paris to Lyon?"), response_model=Route) == Route(trains=["TGV 6601", "TER 17501"])
+    assert asyncio.run(acall()) == Route(trains=["TGV 6601", "TER 17501"])
+
+    calls = wire.completions(emulator)
+    assert len(calls) == 2
+    assert calls[0].body["response_format"]["type"] == "json_schema"  # call() went through a parse helper
+    assert {call.body.get("prompt_cache_key") for call in calls} == {calls[0].body["prompt_cache_key"]}
+    assert calls[0].body["prompt_cache_key"].startswith("cp-")
+    stats = ledger.stats(provider="openai", model="gpt-4o")
+    assert stats.calls == 2
+    assert stats.input_tokens == sum(call.usage.input_tokens for call in calls)
+    assert stats.cache_read_tokens == calls[1].usage.cache_read_tokens > 0
+    assert stats.output_tokens == sum(call.usage.output_tokens for call in calls)
+    config.recorder.close()
+    lines = list(read_trace(trace))
+    assert len(lines) == 2
+    assert lines[0].request["response_format"] == calls[0].body["response_format"]
+    assert cache.stats().hits == 0

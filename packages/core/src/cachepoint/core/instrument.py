@@ -80,8 +80,10 @@ class _Adopting:
         return [*self.inner(ctx), *adopted]
 
 
-def _adopt(payload: Mapping[str, Any], strategy: Strategy | None, provider: str, fmt: str | None) -> Any:
-    request = _VIEWS.parse(payload, format=fmt, provider=provider)
+def _adopt(
+    payload: Mapping[str, Any], strategy: Strategy | None, provider: str, fmt: str | None, views: ViewBuilder
+) -> Any:
+    request = views.parse(payload, format=fmt, provider=provider)
     markers = tuple(
         (loc, cache.ttl) for loc in request.marked_locators() if (cache := request.get(loc).cache) is not None
     )
@@ -100,6 +102,7 @@ def place_cache_points(
     model: str | None = None,
     format: str | None = None,
     adopt_markers: bool = False,
+    builder: ViewBuilder | None = None,
 ) -> tuple[dict[str, Any], CacheReport | None]:
     """``apply_cache_points(payload, strategy, provider=..., model=..., format=...)``, or, when it cannot place
     breakpoints on this payload, the payload unchanged (a shallow copy) and ``None`` with the reason logged once.
@@ -107,6 +110,10 @@ def place_cache_points(
     ``adopt_markers``: the payload's own markers (a framework's defaults, like CrewAI's on the system and task
     prompt) become breakpoints ranked after the strategy's, instead of fixed ones: a block both mark gets the
     longer TTL, and those that do not fit in the provider's limit are dropped with a reason in the report.
+
+    ``builder``: the `ViewBuilder` that remembers what earlier calls sent (the process-wide one if not given). It
+    holds the text of the conversations it saw, within its bounds, for as long as it lives: an adapter whose
+    objects end with a conversation (a CrewAI LLM built per request) passes its own, to let that text go with them.
 
     >>> payload, report = place_cache_points({"model": "gpt-4o", "messages": "not a list"}, None, provider="openai")
     >>> payload["messages"], report
@@ -120,9 +127,10 @@ def place_cache_points(
     def place() -> tuple[tuple[dict[str, Any], CacheReport], CacheReport]:
         request: Any = payload
         chosen = strategy
+        views = builder if builder is not None else _VIEWS
         if adopt_markers:
-            request, chosen = _adopt(payload, strategy, provider, format)
-        placed = apply_cache_points(request, chosen, provider=provider, model=model, format=format, builder=_VIEWS)
+            request, chosen = _adopt(payload, strategy, provider, format, views)
+        placed = apply_cache_points(request, chosen, provider=provider, model=model, format=format, builder=views)
         return placed, placed[1]
 
     done = place_safely(place, provider=provider)

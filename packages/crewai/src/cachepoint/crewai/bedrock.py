@@ -51,9 +51,11 @@ class _Events:
     """The ``stream`` of a ConverseStream response: passes events on and records the call with the usage of its
     ``metadata`` event.
 
-    Bedrock sends ``metadata`` after ``messageStop``, and CrewAI's async handler stops reading at
-    ``messageStop``; so at ``messageStop`` the rest of the stream (already on its way) is read ahead, the call
-    recorded, and the events handed on as they came.
+    Bedrock sends ``metadata`` after ``messageStop``, and CrewAI does not always read that far: its async handler
+    stops at ``messageStop``, and both handlers return at the end of a tool-use block when they run the tool
+    themselves (``available_functions``) or take it as the structured output (``response_model``). So at either
+    point the rest of the stream (already on its way) is read ahead, the call recorded, and the events handed on
+    as they came; an error met reading ahead is raised where it was met, for a reader who gets that far.
     """
 
     def __init__(
@@ -78,28 +80,64 @@ class _Events:
 
     def __iter__(self) -> Iterator[Any]:
         events = iter(self._inner)
+        last = _LastEvent()
         for event in events:
             self._timer.first_chunk()
-            if "messageStop" in event:
-                rest = list(events)
+            if last.is_it(event):
+                rest: list[Any] = []
+                error: Exception | None = None
+                try:
+                    rest.extend(events)
+                except Exception as exc:
+                    error = exc
                 self._finish(rest)
                 yield event
                 yield from rest
+                if error is not None:
+                    raise error
                 return
             yield event
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         events = aiter(self._inner)
+        last = _LastEvent()
         async for event in events:
             self._timer.first_chunk()
-            if "messageStop" in event:
-                rest = [e async for e in events]
+            if last.is_it(event):
+                rest: list[Any] = []
+                error: Exception | None = None
+                try:
+                    async for later in events:
+                        rest.append(later)
+                except Exception as exc:
+                    error = exc
                 self._finish(rest)
                 yield event
                 for later in rest:
                     yield later
+                if error is not None:
+                    raise error
                 return
             yield event
+
+
+class _LastEvent:
+    """Tells the event after which CrewAI may read no further: ``messageStop``, or the end of a tool-use block."""
+
+    __slots__ = ("_tool_blocks",)
+
+    def __init__(self) -> None:
+        self._tool_blocks: set[Any] = set()
+
+    def is_it(self, event: Mapping[str, Any]) -> bool:
+        if "messageStop" in event:
+            return True
+        start = event.get("contentBlockStart")
+        if isinstance(start, Mapping) and "toolUse" in (start.get("start") or {}):
+            self._tool_blocks.add(start.get("contentBlockIndex", 0))
+            return False
+        stop = event.get("contentBlockStop")
+        return isinstance(stop, Mapping) and stop.get("contentBlockIndex", 0) in self._tool_blocks
 
 
 class _Client:

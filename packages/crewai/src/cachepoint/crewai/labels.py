@@ -26,11 +26,20 @@ def _text(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def _template(obj: Any, field: str) -> Any:
+    """``obj.<field>`` as written, before a kickoff's inputs were put in: CrewAI rewrites an agent's role and a task's
+    description with each ``kickoff(inputs=...)`` and keeps the template as ``_original_<field>`` (what it names
+    them by itself, in their ``key``). Labelled with the rewritten text, a crew run per request would make a
+    ledger series, and a metric label value, per request."""
+    original = getattr(obj, f"_original_{field}", None)
+    return original if isinstance(original, str) else getattr(obj, field, None)
+
+
 def _task_label(task: Any) -> str | None:
     name = _text(getattr(task, "name", None))
     if name:
         return name
-    description = _text(getattr(task, "description", None))
+    description = _text(_template(task, "description"))
     if description is None:
         return None
     first = description.splitlines()[0].strip()
@@ -40,15 +49,18 @@ def _task_label(task: Any) -> str | None:
 def labels_for(agent: Any, task: Any) -> dict[str, str]:
     """The labels of a call made for ``agent`` and ``task`` (either may be ``None``): ``agent`` is the agent's
     role, ``task`` the task's name (else the first line of its description, shortened), ``crew`` the name of
-    the crew the agent (or the task's agent) belongs to.
+    the crew the agent (or the task's agent) belongs to. A role or description a kickoff's inputs were written
+    into is labelled as its template (``"{topic} researcher"``), the same for every run.
 
     >>> from types import SimpleNamespace as NS
     >>> crew = NS(name="research")
     >>> labels_for(NS(role="Researcher", crew=crew), NS(name=None, description="Find three sources.\\nCite them."))
     {'agent': 'Researcher', 'task': 'Find three sources.', 'crew': 'research'}
+    >>> labels_for(NS(role="AI researcher", _original_role="{topic} researcher"), None)
+    {'agent': '{topic} researcher'}
     """
     labels: dict[str, str] = {}
-    role = _text(getattr(agent, "role", None))
+    role = _text(_template(agent, "role"))
     if role:
         labels["agent"] = role
     task_label = _task_label(task) if task is not None else None

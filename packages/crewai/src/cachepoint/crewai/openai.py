@@ -4,8 +4,10 @@ OpenAI caches prompt prefixes by itself; what a request can add is a ``prompt_ca
 request with the same tools and system prompt (one agent's) to the same cache, and on GPT-5.6+ explicit
 breakpoints. Both come from the strategy through core's compiler. Chat Completions (``chat.completions.create``
 and its ``with_raw_response`` form, which CrewAI uses for plain calls) and the Responses API
-(``responses.create``, CrewAI's ``api="responses"``) are covered, streamed or not; structured-output helpers
-under ``beta`` pass through unchanged.
+(``responses.create``, CrewAI's ``api="responses"``) are covered, streamed or not. The structured-output
+helpers (``parse``, its ``with_raw_response`` form and ``stream``, under ``beta`` where CrewAI calls them for
+``response_model=``) get the same breakpoints and are recorded, but are never answered from the response cache:
+their parsed objects are of a class made for the caller's output model, which no stored name can rebuild.
 
 With a response cache, each of those is answered from it when the policy allows: a completion or a Responses
 response as the SDK's own object, a stream as its chunks or events (live and recorded, or replayed), and a raw
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import AsyncIterator, Iterator, Mapping
+from types import TracebackType
 from typing import Any
 
 from cachepoint.crewai.state import Caching, Timer, free, reached_model
@@ -185,6 +188,28 @@ class _Endpoint:
         self._caching.record(payload, getattr(parsed, "usage", None), timer, model=payload.get("model"))
         return result
 
+    def parse(self, **params: Any) -> Any:
+        """``parse(...)`` (structured output): placed and recorded, never served from the response cache."""
+        payload, options = self._prepare(params)
+        timer = Timer()
+        if self._is_async:
+            return self._aparse(payload, options, timer)
+        return self._parsed(self._inner.parse(**payload, **options), payload, timer)
+
+    async def _aparse(self, payload: dict[str, Any], options: dict[str, Any], timer: Timer) -> Any:
+        return self._parsed(await self._inner.parse(**payload, **options), payload, timer)
+
+    def _parsed(self, result: Any, payload: dict[str, Any], timer: Timer) -> Any:
+        parsed = result.parse() if self._raw else result
+        usage = getattr(parsed, "usage", None)
+        self._caching.record(_as_sent(self._caching, payload), usage, timer, model=payload.get("model"))
+        return result
+
+    def stream(self, **params: Any) -> Any:
+        """``stream(...)`` (structured output, streamed): placed, recorded when its block ends without an error."""
+        payload, options = self._prepare(params)
+        return _ParseStreamManager(self._inner.stream(**payload, **options), self._caching, payload)
+
     def _load(self, data: Any) -> Any:
         """A stored answer as this endpoint returns it (a replay reports zero tokens)."""
         return _ReplayedRawResponse(free(data), self._url) if self._raw else free(data)
@@ -242,6 +267,83 @@ class _Endpoint:
         return self._finish(await self._inner.create(**payload, **options), payload, timer)
 
 
+def _as_sent(caching: Caching, payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` with a ``response_format`` given as a class (``parse``, ``stream``) in the JSON form the SDK sends
+    for it: the trace line is JSON, and holds the request as the provider saw it (only a trace reads it, and the
+    schema costs a walk over the class, so without a recorder it stays as it is)."""
+    response_format = payload.get("response_format")
+    if caching.calls.recorder is None or not isinstance(response_format, type):
+        return payload
+    try:
+        from openai.lib._parsing._completions import type_to_response_format_param
+
+        return {**payload, "response_format": type_to_response_format_param(response_format)}
+    except Exception:  # an SDK without that helper: the trace line goes without the schema
+        return {k: v for k, v in payload.items() if k != "response_format"}
+
+
+class _TimedEvents:
+    """A structured-output stream that marks its first event (time to first token)."""
+
+    def __init__(self, inner: Any, timer: Timer) -> None:
+        self._inner = inner
+        self._timer = timer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        for event in self._inner:
+            self._timer.first_chunk()
+            yield event
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        async for event in self._inner:
+            self._timer.first_chunk()
+            yield event
+
+
+class _ParseStreamManager:
+    """``stream(...)``'s manager (sync or async), recording the final completion's usage when the block ends
+    without an error."""
+
+    def __init__(self, inner: Any, caching: Caching, payload: dict[str, Any]) -> None:
+        self._inner = inner
+        self._caching = caching
+        self._payload = payload
+        self._stream: Any = None
+        self._timer = Timer()
+
+    def __enter__(self) -> _TimedEvents:
+        self._timer = Timer()
+        self._stream = self._inner.__enter__()
+        return _TimedEvents(self._stream, self._timer)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        if exc_type is None and self._stream is not None:
+            self._record(self._stream.get_final_completion())
+        return self._inner.__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> _TimedEvents:
+        self._timer = Timer()
+        self._stream = await self._inner.__aenter__()
+        return _TimedEvents(self._stream, self._timer)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        if exc_type is None and self._stream is not None:
+            self._record(await self._stream.get_final_completion())
+        return await self._inner.__aexit__(exc_type, exc, tb)
+
+    def _record(self, completion: Any) -> None:
+        usage = getattr(completion, "usage", None)
+        request = _as_sent(self._caching, self._payload)
+        self._caching.record(request, usage, self._timer, model=self._payload.get("model"))
+
+
 class _Completions:
     def __init__(self, inner: Any, caching: Caching, *, is_async: bool, url: str) -> None:
         self._inner = inner
@@ -256,11 +358,26 @@ class _Completions:
     def create(self, **params: Any) -> Any:
         return self._endpoint.create(**params)
 
+    def parse(self, **params: Any) -> Any:
+        return self._endpoint.parse(**params)
+
+    def stream(self, **params: Any) -> Any:
+        return self._endpoint.stream(**params)
+
 
 class _Chat:
     def __init__(self, inner: Any, caching: Caching, *, is_async: bool, url: str) -> None:
         self._inner = inner
         self.completions = _Completions(inner.completions, caching, is_async=is_async, url=url)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _Beta:
+    def __init__(self, inner: Any, chat: _Chat) -> None:
+        self._inner = inner
+        self.chat = chat
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -273,6 +390,10 @@ class _Client:
         self.chat = _Chat(inner.chat, caching, is_async=is_async, url=f"{base}/chat/completions")
         self.responses = _Endpoint(
             inner.responses, caching, "openai-responses", raw=False, is_async=is_async, url=f"{base}/responses"
+        )
+        # CrewAI's structured output (`response_model=`) goes through beta.chat.completions.
+        self.beta = _Beta(
+            inner.beta, _Chat(inner.beta.chat, caching, is_async=is_async, url=f"{base}/chat/completions")
         )
 
     def __getattr__(self, name: str) -> Any:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from cachepoint.core.instrument import CallRecorder, place_cache_points
 from cachepoint.core.once import log_once
+from cachepoint.core.prompt import ViewBuilder
 from cachepoint.core.response_cache import ResponseCache, Source
 from cachepoint.crewai.config import CachePoints
 from cachepoint.crewai.labels import current_labels
@@ -25,6 +26,12 @@ from cachepoint.crewai.labels import current_labels
 __all__ = ["Caching", "Timer", "free", "reached_model", "zeroed"]
 
 logger = logging.getLogger("cachepoint.crewai")
+
+# What one LLM remembers of the requests it sent, to place the next turn's breakpoints without parsing again
+# what it repeats: its live conversations fit (an agent's turns, a few crews at once), not every conversation the
+# process ever served (a memo measured at about four times its budget in memory).
+_VIEW_ENTRIES = 20_000
+_VIEW_BYTES = 32 * 1024 * 1024
 
 T = TypeVar("T")
 
@@ -59,6 +66,9 @@ class Caching:
         self.provider = provider
         self.calls = CallRecorder(ledger=config.ledger, recorder=config.recorder, otel=config.otel)
         self.response_cache: ResponseCache | None = config.response_cache
+        # Its own, not the process-wide one: what it holds of the conversations goes with the LLM (a crew built per
+        # request takes its requests' text with it), and a long-lived LLM keeps only its recent ones.
+        self.views = ViewBuilder(max_entries=_VIEW_ENTRIES, max_bytes=_VIEW_BYTES)
 
     def place(self, payload: Mapping[str, Any], *, format: str | None = None) -> dict[str, Any]:
         """``payload`` with the strategy's breakpoints (unchanged if they cannot be placed; logged once).
@@ -68,7 +78,7 @@ class Caching:
         prompt), and the total stays within the provider's four.
         """
         placed, _ = place_cache_points(
-            payload, self.config.strategy, provider=self.provider, format=format, adopt_markers=True
+            payload, self.config.strategy, provider=self.provider, format=format, adopt_markers=True, builder=self.views
         )
         return placed
 
