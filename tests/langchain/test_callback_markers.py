@@ -42,6 +42,35 @@ def test_bedrock_cache_points_follow_the_system_prompt_and_the_tail(emulator: Em
     assert body["messages"][-1]["content"] == [{"text": "And now?"}, {"cachePoint": {"type": "default"}}]
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        "meta.llama3-1-70b-instruct-v1:0",
+        "us.deepseek.r1-v1:0",
+        "mistral.mistral-large-2407-v1:0",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+    ],
+)
+def test_bedrock_models_without_prompt_caching_get_no_cache_point(emulator: Emulator, model: str) -> None:
+    # Bedrock answers a cachePoint on a model without prompt caching with an error ("You invoked an unsupported
+    # model, or your request did not allow prompt caching"): every call would fail. Long enough a prompt that
+    # any minimum is passed, so only the model's support decides.
+    from langchain_aws import ChatBedrockConverse
+
+    llm = ChatBedrockConverse(
+        model=model,
+        endpoint_url=emulator.bedrock_endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="test-key",
+        aws_secret_access_key="test-secret",
+    )
+    handler = CachepointCallbackHandler()
+    answer = llm.invoke([SystemMessage(MANUAL * 3), HumanMessage("My router blinks red.")], {"callbacks": [handler]})
+    assert answer.text
+    assert "cachePoint" not in json.dumps(emulator.requests[0].body)
+    assert handler.ledger.stats().calls == 1
+
+
 def test_chat_anthropic_vertex_gets_anthropics_markers_and_its_usage_lands_in_the_ledger(emulator: Emulator) -> None:
     model = MODELS["anthropic_vertex"](emulator)
     handler = CachepointCallbackHandler()

@@ -143,6 +143,26 @@ def test_a_1h_ttl_on_a_5m_only_model_is_rejected(bedrock_factory: Callable[..., 
         client.converse(**request)
 
 
+@pytest.mark.parametrize("model", ["meta.llama3-1-70b-instruct-v1:0", "anthropic.claude-3-haiku-20240307-v1:0"])
+def test_a_cache_point_on_a_model_without_prompt_caching_is_rejected(
+    bedrock_factory: Callable[..., Any], manual: str, model: str
+) -> None:
+    # What Bedrock answers (reported by users of LiteLLM, Positron, ZeroClaw...), so that an adapter placing
+    # markers on such a model fails here as it would in production; the same request without the marker passes.
+    client = bedrock_factory()
+    with (
+        pytest.warns(UserWarning, match="Claude 3.5\\+ and Nova"),
+        pytest.raises(client.exceptions.ValidationException) as excinfo,
+    ):
+        client.converse(**{**_request(manual, "q"), "modelId": model})
+    assert excinfo.value.response["Error"]["Message"] == (
+        "You invoked an unsupported model, or your request did not allow prompt caching. See the documentation "
+        "for more information."
+    )
+    plain = {**_request(manual, "q"), "modelId": model, "system": [{"text": manual}]}
+    assert client.converse(**plain)["usage"]["inputTokens"] > 0
+
+
 def test_conversation_role_rules(bedrock_factory: Callable[..., Any]) -> None:
     client = bedrock_factory()
     with pytest.raises(client.exceptions.ValidationException, match="must start with a user message"):

@@ -81,6 +81,29 @@ def test_unknown_models_get_conservative_defaults_and_one_warning_at_the_callers
     assert info.pricing is None
 
 
+@pytest.mark.parametrize(
+    ("model", "takes_markers"),
+    [
+        ("meta.llama3-1-70b-instruct-v1:0", False),
+        ("us.deepseek.r1-v1:0", False),
+        ("mistral.mistral-large-2407-v1:0", False),
+        ("cohere.command-r-plus-v1:0", False),
+        ("openai.gpt-oss-120b-1:0", False),
+        ("anthropic.claude-3-haiku-20240307-v1:0", False),  # Claude 3 (not 3.5+): no prompt caching
+        ("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3", False),  # opaque
+        ("anthropic.claude-opus-9-20290101-v1:0", True),  # a future Claude: conservative defaults
+        ("us.anthropic.claude-3-5-haiku-20241022-v1:0", True),
+        ("amazon.nova-ultra-v9:0", True),
+    ],
+)
+def test_unknown_bedrock_models_take_markers_only_in_the_families_that_cache(model: str, takes_markers: bool) -> None:
+    # Bedrock rejects a request with a cache point on a model without prompt caching: such a model gets none.
+    with pytest.warns(UnknownModelWarning):
+        info = DEFAULT_TABLE.copy().lookup("bedrock", model)
+    assert (info.explicit, info.max_breakpoints > 0) == (takes_markers, takes_markers)
+    assert info.automatic is False
+
+
 def test_register_model_overrides_at_run_time() -> None:
     table = DEFAULT_TABLE.copy()
     table.register(ModelInfo("anthropic", "claude-sonnet-4-5", min_cache_tokens=2048, ttls=("5m", "1h")))

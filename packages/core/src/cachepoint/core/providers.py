@@ -182,6 +182,20 @@ _SNAPSHOT_SUFFIX = re.compile(r"(?:[-@](?:\d{8}|\d{4}-\d{2}-\d{2}|latest|v\d+)(?
 _BEDROCK_GEO = re.compile(r"^(?:us|eu|apac|ap|jp|au|ca|us-gov|global)\.")
 
 
+# Bedrock takes cache points only on Claude (3.5 and later) and Nova models and rejects a request carrying one for
+# any other model ("You invoked an unsupported model, or your request did not allow prompt caching"): an unknown
+# Bedrock id gets markers only when it names one of those families (an opaque application inference profile ARN
+# does not: `register_model` teaches it). A marker that fails every call is worse than no cache.
+_BEDROCK_CACHING = re.compile(r"claude|nova", re.IGNORECASE)
+_CLAUDE_3_BASE = re.compile(r"claude-3-(?:haiku|sonnet|opus)", re.IGNORECASE)
+_NO_BEDROCK_CACHING = "Bedrock takes cache points only on Claude 3.5+ and Nova models; no markers for this one"
+
+
+def _bedrock_caches(model: str) -> bool:
+    """Whether an unknown Bedrock model id names a family that takes cache points."""
+    return bool(_BEDROCK_CACHING.search(model)) and not _CLAUDE_3_BASE.search(model)
+
+
 def _routed_provider(provider: str, model: str) -> str:
     """The provider whose rules apply: Vertex AI's Claude models cache like Anthropic's, its Gemini like Gemini."""
     if provider == "vertex_ai":
@@ -278,6 +292,8 @@ class ProviderTable:
         provider = normalize_provider(provider)
         routed = _routed_provider(provider, model)
         base = self._defaults.get(routed) or self._defaults.get("*") or _FALLBACK
+        if routed == "bedrock" and not _bedrock_caches(model):
+            base = replace(base, max_breakpoints=0, explicit=False, automatic=False, note=_NO_BEDROCK_CACHING)
         key = (provider, model)
         with self._lock:
             first = key not in self._warned
@@ -286,7 +302,8 @@ class ProviderTable:
             warnings.warn(
                 f"model {model!r} of provider {provider!r} is not in cachepoint's provider table "
                 f"(as of {self.as_of.isoformat()}): assuming min_cache_tokens={base.min_cache_tokens}, "
-                f"max_breakpoints={base.max_breakpoints}, ttls={base.ttls} and unknown prices; "
+                f"max_breakpoints={base.max_breakpoints}, ttls={base.ttls} and unknown prices"
+                f"{f' ({base.note})' if base.note == _NO_BEDROCK_CACHING else ''}; "
                 "teach it with cachepoint.core.providers.register_model(...)",
                 UnknownModelWarning,
                 stacklevel=_caller_stacklevel(),

@@ -176,6 +176,8 @@ def problem_message(problem: Problem) -> str:  # noqa: PLR0911 - one wording per
         return f"{where}.cache_control.ttl: Input should be {allowed}"
     if problem.kind == "too_many":
         return f"A maximum of {problem.limit} blocks with cache_control may be provided. Found {problem.count}."
+    if problem.kind == "caching_unsupported":
+        return f"{where}.cache_control: this model does not support prompt caching"
     if problem.kind == "automatic_conflict":
         return (
             f"cache_control: the top-level cache_control (ttl='{problem.ttl}') lands on {where}, which already has "

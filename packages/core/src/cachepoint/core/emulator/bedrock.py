@@ -97,6 +97,11 @@ def _tenant(rt: Runtime, record: RecordedRequest) -> str:
 
 
 def _problem_message(problem: Problem) -> str:
+    if problem.kind == "caching_unsupported":  # as users report it (LiteLLM #39210, Positron #12142, ZeroClaw #7315)
+        return (
+            "You invoked an unsupported model, or your request did not allow prompt caching. See the documentation "
+            "for more information."
+        )
     if problem.kind == "thinking_marker":
         return (
             "Cache point cannot be inserted after reasoning block. Please remove the invalid cache point and try again."

@@ -32,7 +32,8 @@ def dotted(path: str) -> str:
 @dataclass(frozen=True)
 class Problem:
     """A request the provider rejects. ``kind`` is one of ``thinking_marker``, ``empty_text_marker``,
-    ``ineligible_marker``, ``ttl_unsupported``, ``too_many``, ``automatic_conflict``, ``ttl_order``.
+    ``ineligible_marker``, ``ttl_unsupported``, ``caching_unsupported`` (a marker on a model that takes none),
+    ``too_many``, ``automatic_conflict``, ``ttl_order``.
 
     >>> Problem("too_many", "", count=5, limit=4).count
     5
@@ -85,6 +86,8 @@ def cache_marker_problem(view: PrefixView, info: ModelInfo) -> Problem | None:  
     counted = [b for b in view.breakpoints if b.source != "implicit"]
     # Automatic caching on a block that already has a marker with the same TTL is a no-op, not a fifth slot.
     counted = [b for b in counted if not b.redundant]
+    if counted and not info.explicit and not info.automatic:
+        return Problem("caching_unsupported", view[counted[0].position].path)
     if len(counted) > info.max_breakpoints:
         return Problem("too_many", "", count=len(counted), limit=info.max_breakpoints)
     for b in counted:

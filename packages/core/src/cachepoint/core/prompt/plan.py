@@ -209,7 +209,11 @@ def plan_cache_points(
     decisions = [_dropped(view, s.breakpoint, s.code, s.detail) for s in ctx.skipped]
     kept = _kept(view, info, chosen, decisions)
     if not info.explicit:
-        detail = f"{info.model} caches prefixes automatically and takes no explicit markers"
+        detail = (
+            f"{info.model} caches prefixes automatically and takes no explicit markers"
+            if info.automatic
+            else f"{info.model} takes no cache markers (the provider rejects a request carrying one)"
+        )
         decisions.extend(_dropped(view, c.bp, "no_explicit_markers", detail) for c in kept)
         kept = []
     used = info.max_breakpoints - budget

@@ -14,8 +14,8 @@ Reason codes (``Decision.code``):
   breakpoint, or OpenAI's implicit one (merged).
 - ``ttl_order``: the TTL was changed (or the breakpoint dropped) so that longer TTLs come first.
 - ``ttl_unsupported``: the model does not take that TTL; the closest shorter one was used.
-- ``no_explicit_markers``: the model caches automatically and takes no markers (the breakpoint still chose
-  the ``prompt_cache_key``).
+- ``no_explicit_markers``: the model takes no markers: it caches automatically (the breakpoint still chose
+  the ``prompt_cache_key``), or not at all (a Bedrock model outside the Claude and Nova families).
 - ``excluded``: removed by ``.excluding(...)``; other codes come from the strategy (`PlacementContext.skip`).
 """
 
