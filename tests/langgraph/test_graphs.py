@@ -41,14 +41,6 @@ def router_status(customer_id: str) -> str:
     return f"{customer_id}: firmware 2.1, red light since 09:12"
 
 
-#: Why the two tests below fail: the cause is in cachepoint-langchain.
-SHARED_MESSAGE_CHECKPOINTS = (
-    "cachepoint-langchain: a call's markers are lent on the message objects themselves, so a checkpointer that "
-    "serializes one of them while a call is in flight (another thread's run sharing the object, or a subgraph "
-    "running beside the call) saves that call's markers. Proposed fix: `patches.loans` offers the caller's view of "
-    "a value (lent messages as copies with their original content), and cache_points gives the checkpointer a "
-    "serializer that writes that view."
-)
 THREAD: RunnableConfig = {"configurable": {"thread_id": "ada"}}
 
 
@@ -309,7 +301,6 @@ def test_a_call_two_cachepoint_handlers_see_is_counted_once(make_emulator: Calla
     assert {k: s.calls for k, s in ledger.group_by("node").items()} == {("draft",): 1, ("review",): 1}
 
 
-@pytest.mark.xfail(strict=True, reason=SHARED_MESSAGE_CHECKPOINTS)
 def test_concurrent_threads_sharing_a_message_checkpoint_it_as_they_left_it(
     make_emulator: Callable[..., Emulator],
 ) -> None:
@@ -342,7 +333,6 @@ def test_concurrent_threads_sharing_a_message_checkpoint_it_as_they_left_it(
             assert_clean(snapshot.values)
 
 
-@pytest.mark.xfail(strict=True, reason=SHARED_MESSAGE_CHECKPOINTS)
 def test_a_subgraph_beside_a_call_checkpoints_the_messages_as_the_user_left_them(
     make_emulator: Callable[..., Emulator],
 ) -> None:
