@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
+import time
+import uuid
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -15,6 +19,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemM
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.pregel import Pregel
@@ -41,14 +46,6 @@ def router_status(customer_id: str) -> str:
     return f"{customer_id}: firmware 2.1, red light since 09:12"
 
 
-#: Why the two tests below fail: the cause is in cachepoint-langchain.
-SHARED_MESSAGE_CHECKPOINTS = (
-    "cachepoint-langchain: a call's markers are lent on the message objects themselves, so a checkpointer that "
-    "serializes one of them while a call is in flight (another thread's run sharing the object, or a subgraph "
-    "running beside the call) saves that call's markers. Proposed fix: `patches.loans` offers the caller's view of "
-    "a value (lent messages as copies with their original content), and cache_points gives the checkpointer a "
-    "serializer that writes that view."
-)
 THREAD: RunnableConfig = {"configurable": {"thread_id": "ada"}}
 
 
@@ -93,7 +90,7 @@ def asynchronous(mode: str) -> bool:
     return mode.startswith("a")
 
 
-def pipeline(model: Any, *, is_async: bool = False) -> Any:
+def pipeline(model: Any, *, is_async: bool = False, checkpointer: Any = None) -> Any:
     """Two nodes: a sync one that never passes ``config`` on, then one that does (``async def`` for the async
     runs: LangGraph runs an async node only there)."""
 
@@ -112,7 +109,7 @@ def pipeline(model: Any, *, is_async: bool = False) -> Any:
     builder = StateGraph(State)
     builder.add_node("draft", draft).add_node("review", review)
     builder.add_edge(START, "draft").add_edge("draft", "review").add_edge("review", END)
-    return builder.compile(name="support")
+    return builder.compile(name="support", checkpointer=checkpointer)
 
 
 def assert_auto_positions(body: dict[str, Any]) -> None:
@@ -309,7 +306,6 @@ def test_a_call_two_cachepoint_handlers_see_is_counted_once(make_emulator: Calla
     assert {k: s.calls for k, s in ledger.group_by("node").items()} == {("draft",): 1, ("review",): 1}
 
 
-@pytest.mark.xfail(strict=True, reason=SHARED_MESSAGE_CHECKPOINTS)
 def test_concurrent_threads_sharing_a_message_checkpoint_it_as_they_left_it(
     make_emulator: Callable[..., Emulator],
 ) -> None:
@@ -342,7 +338,6 @@ def test_concurrent_threads_sharing_a_message_checkpoint_it_as_they_left_it(
             assert_clean(snapshot.values)
 
 
-@pytest.mark.xfail(strict=True, reason=SHARED_MESSAGE_CHECKPOINTS)
 def test_a_subgraph_beside_a_call_checkpoints_the_messages_as_the_user_left_them(
     make_emulator: Callable[..., Emulator],
 ) -> None:
@@ -366,6 +361,78 @@ def test_a_subgraph_beside_a_call_checkpoints_the_messages_as_the_user_left_them
     assert any(snapshot.config["configurable"]["checkpoint_ns"].startswith("audit:") for snapshot in saved)
     for snapshot in saved:
         assert_clean(snapshot.checkpoint["channel_values"])
+
+
+def test_threads_sharing_a_message_in_sync_runs_checkpoint_it_as_they_left_it(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    # The same as with tasks, for a server that runs graph.invoke in a thread per request: the second run's
+    # checkpoints are written (in LangGraph's background threads) while the first run's call has the prompt lent.
+    emulator = make_emulator(reply="ok", first_byte_delay=0.6)
+    model = anthropic(emulator)
+    manual = SystemMessage(MANUAL)
+
+    def answer(state: State) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = StateGraph(State).add_node("answer", answer).add_edge(START, "answer")
+    graph = cache_points(builder.compile(checkpointer=InMemorySaver(), name="support"))
+
+    def conversation(thread: str, question: str) -> None:
+        graph.invoke({"messages": [manual, HumanMessage(question)]}, {"configurable": {"thread_id": thread}})
+
+    first = threading.Thread(target=conversation, args=("ada", "Red light."))
+    first.start()
+    time.sleep(0.3)  # ada's call is in flight when grace's run starts
+    conversation("grace", "No Wi-Fi.")
+    first.join()
+    assert len(emulator.requests) == 2
+    assert all(markers(call.body) >= 1 for call in emulator.requests)  # the calls did carry markers
+    assert manual.content == MANUAL
+    for thread in ("ada", "grace"):
+        history = list(graph.get_state_history({"configurable": {"thread_id": thread}}))
+        assert len(history) == 3
+        for snapshot in history:
+            assert_clean(snapshot.values)
+
+
+def test_cache_points_leaves_your_saver_as_it_was(make_emulator: Callable[..., Emulator]) -> None:
+    # The graph's checkpointer serializes through the caller's view; the saver you passed (which other graphs may
+    # share) keeps its own serializer, and both read the same checkpoints.
+    model = anthropic(make_emulator(reply="Hold reset for ten seconds."))
+    saver = InMemorySaver()
+    serde = saver.serde
+    plain = pipeline(model, checkpointer=saver)
+    graph = cache_points(plain)
+    state = graph.invoke({"messages": [SystemMessage(MANUAL), HumanMessage("My router blinks red.")]}, THREAD)
+    assert saver.serde is serde
+    assert plain.checkpointer is saver
+    assert type(graph.checkpointer) is InMemorySaver
+    assert plain.get_state(THREAD).values == graph.get_state(THREAD).values == state
+    assert_clean(state)
+    assert cache_points(graph).checkpointer is graph.checkpointer  # wrapped once
+
+
+def test_a_strict_msgpack_saver_derived_from_the_graphs_keeps_both(caplog: pytest.LogCaptureFixture) -> None:
+    # Under LANGGRAPH_STRICT_MSGPACK LangGraph derives each run's saver with `with_allowlist` (the graph's own
+    # types added to the allowlist): the derived saver must still write the caller's view and enforce the list.
+    saver = InMemorySaver(serde=JsonPlusSerializer(allowed_msgpack_modules=None))  # strict: LangGraph's safe types
+    graph = cache_points(pipeline(None, checkpointer=saver))
+    derived = graph.checkpointer.with_allowlist([(Ticket.__module__, "Ticket")])
+    manual, call = SystemMessage(MANUAL), uuid.uuid4()
+    loans.lend(call, [manual], lambda frozen: {0: [{"type": "text", "text": MANUAL, "cache_control": {}}]})
+    try:
+        saved = derived.serde.dumps_typed({"ticket": Ticket("T-1"), "messages": [manual]})
+    finally:
+        loans.give_back(call)
+    assert derived.serde.loads_typed(saved) == {"ticket": Ticket("T-1"), "messages": [SystemMessage(MANUAL)]}
+    assert "does not support msgpack allowlist" not in caplog.text
+    assert graph.checkpointer.serde.loads_typed(saved)["ticket"] != Ticket("T-1")  # not allowlisted there
+
+
+@dataclass
+class Ticket:
+    id: str
 
 
 @pytest.mark.parametrize("ending", ["ainvoke cancelled", "astream abandoned"])

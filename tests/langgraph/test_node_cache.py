@@ -495,3 +495,41 @@ def test_a_replayed_answer_has_none_of_the_next_calls_markers(
         assert [m.content for m in again["messages"]] == [m.content for m in first["messages"]]
         assert "cache_control" not in repr(again["messages"])
     assert graph.cache.stats.hits == 5
+
+
+class Archived(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    archive: list[AnyMessage]
+
+
+def test_a_node_beside_a_call_is_cached_with_the_messages_as_the_user_left_them(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    """A cached node writes the state's messages while another node's call of the same step has lent them its
+    markers: the entry, and the state of every run it serves, must hold the messages as the user left them."""
+    emulator = make_emulator(reply="ok", first_byte_delay=0.6)
+    model = anthropic(emulator)
+
+    async def answer(state: Archived) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    async def archive(state: Archived) -> dict[str, Any]:
+        await asyncio.sleep(0.2)  # the answer's call is in flight when these writes are cached
+        return {"archive": list(state["messages"])}
+
+    builder = StateGraph(Archived).add_node("answer", answer)
+    builder.add_node("archive", archive, cache_policy=CachePolicy(key_func=message_cache_key))
+    builder.add_edge(START, "answer").add_edge(START, "archive")
+    graph = cache_points(builder.compile(name="support"), cache=MemoryStore(max_entries=100))
+
+    def question() -> dict[str, Any]:
+        return {"messages": [SystemMessage(MANUAL, id="manual"), HumanMessage("Red light.", id="q1")]}
+
+    async def runs() -> list[dict[str, Any]]:
+        return [await graph.ainvoke(question()), await graph.ainvoke(question())]  # the second: archive from the store
+
+    first, again = asyncio.run(runs())
+    assert graph.cache.stats.hits == 1
+    assert all("cache_control" in repr(call.body) for call in emulator.requests)  # the calls carried markers
+    assert [m.content for m in again["archive"]] == [MANUAL, "Red light."]
+    assert "cache_control" not in repr(first) + repr(again)

@@ -10,8 +10,11 @@ namespaced for this graph. Why a handler in the run config rather than wrapping 
 - LangGraph already labels each run with the node it belongs to (``langgraph_node``), and the handler records
   it, so per-node usage needs no wrapper;
 - the graph stays a compiled graph (LangGraph's ``with_config`` semantics: same class, same nodes), so
-  checkpointers, ``get_state``, stream modes and the node cache's keys (which name each node's function) are
-  untouched.
+  ``get_state``, stream modes and the node cache's keys (which name each node's function) are untouched.
+
+Its checkpointer is a shallow copy of yours (same class, same storage) whose serializer writes the messages as you
+left them, also those a call in flight has lent its markers (`cachepoint.langgraph.checkpoints`); your saver
+object is not changed.
 
 `cachepoint_node` remains for what only a wrapper can do: another strategy or ledger for one node.
 
@@ -46,7 +49,9 @@ from cachepoint.core.stores import CacheStore
 from cachepoint.core.traces import TraceWriter
 from cachepoint.core.usage import OtelUsageRecorder, UsageLedger
 from cachepoint.langchain import CachepointCallbackHandler
+from cachepoint.langgraph.checkpoints import as_left_saver
 from cachepoint.langgraph.node_cache import CachepointNodeCache
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
@@ -106,6 +111,9 @@ def cache_points(
     node_cache = _node_cache(graph, cache, graph_name, handler.ledger, all_labels)
     if node_cache is not None:
         update["cache"] = node_cache
+    if isinstance(graph.checkpointer, BaseCheckpointSaver):
+        # A checkpoint written while a call has lent one of its messages would keep that call's markers.
+        update["checkpointer"] = as_left_saver(graph.checkpointer)
     return graph.copy(update)
 
 

@@ -64,6 +64,7 @@ from cachepoint.core.keys import check_namespace, fingerprint_value
 from cachepoint.core.once import log_once
 from cachepoint.core.stores import CacheStore
 from cachepoint.core.usage import UsageLedger
+from cachepoint.langchain.patches import loans
 from langgraph.cache.base import BaseCache, FullKey, Namespace
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -190,7 +191,9 @@ class CachepointNodeCache(BaseCache[Any]):
     # --- values ---
 
     def _dump(self, store_key: str, writes: Any) -> bytes:
-        kind, data = self.serde.dumps_typed(writes)
+        # The writes are live objects of the run: a message in them may be lent to a call in flight (another node
+        # of this step, another thread sharing the object). Store it as the user left it, not with the markers.
+        kind, data = loans.read_as_left(self.serde.dumps_typed, writes)
         return self.codec.encode([kind, data], context=store_key.encode())
 
     def _load(self, store_key: str, raw: bytes) -> Writes:
@@ -250,9 +253,10 @@ class CachepointNodeCache(BaseCache[Any]):
         await self._write(self._encode(pairs))
 
     def _encode(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> dict[int | None, dict[str, bytes]]:
-        """The entries to store, by TTL. The writes are live objects of the run (the messages in its state), and
-        the next node's model call lends its markers to them once it starts: they are read here, in the thread
-        LangGraph calls from, before any await or hop to the sync bridge gives that call time to start."""
+        """The entries to store, by TTL. The writes are live objects of the run (the messages in its state); they
+        are serialized here, in the thread LangGraph calls from, before any await or hop to the sync bridge, so
+        the entry is what the node wrote, not what later steps make of those objects (``_dump`` leaves out the
+        markers of calls in flight)."""
         by_ttl: dict[int | None, dict[str, bytes]] = {}
         unstorable = 0
         for key, (writes, ttl) in pairs.items():
