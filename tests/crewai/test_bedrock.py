@@ -5,6 +5,7 @@ streams and a crew with a tool."""
 from __future__ import annotations
 
 import asyncio
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -188,6 +189,11 @@ TOOLS = [
 
 @pytest.mark.emulator_reply(
     [Reply(tool_calls=(ToolCall("policy_lookup", {"clause": "4.2"}),)), Reply("Yes, it is covered.")]
+)
+@pytest.mark.skipif(
+    tuple(int(part) for part in version("crewai").split(".")[:2]) < (1, 15),
+    reason="CrewAI before 1.15 drops a streamed tool use's input: its follow-up request fails boto3's validation "
+    "(messages[1].content[0].toolUse: missing 'input') before any tool runs",
 )
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 def test_a_stream_crewai_leaves_at_its_tool_call_is_still_recorded(
