@@ -16,7 +16,7 @@ breakpoints, and an equal `Request`), but:
 - **format detection** adds up per-message scores remembered with each message.
 
 Every memo is bounded (``max_entries`` and ``max_bytes``, split between them) and keeps what was used recently
-(`cachepoint.core.lru.LRU`).
+(`cachepoint.core.lru.LRU`); the bytes are counted at what entries really hold (see `ViewBuilder`).
 
 The plain path runs instead when a payload is a `Request` the builder did not parse, is not plain JSON data (a
 Bedrock payload holding ``bytes`` for boto3), is in a format whose dialect does not parse messages one at a
@@ -69,7 +69,7 @@ from cachepoint.core.tokens import DEFAULT_COUNTER, EstimateCounter, TokenCounte
 
 __all__ = ["ViewBuilder", "ViewBuilderStats"]
 
-#: Rough bytes one cached `Position` holds (the object, two hex digests, a path, a locator).
+#: Bytes one cached `Position` holds (the object, two hex digests, a path, a locator; tracemalloc, see below).
 _POSITION_BYTES = 640
 #: What follows an element of a JSON list: "," or "]".
 _LIST_GAPS = (ord(","), ord("]"))
@@ -99,6 +99,16 @@ class ViewBuilderStats:
     block_misses: int = 0
     entries: int = 0
     evictions: int = 0
+
+
+def _own(data: bytes) -> bytes:
+    """``data`` copied into an object of its own length, for a memo to keep.
+
+    ``orjson.dumps`` (3.13) returns bytes whose allocation is 4 to 8 times their length, and at least 4 KiB: 100,000
+    dumps of a 40-byte list held 412 MB of RSS, their copies 11 MB. A memo keeping its JSON keys kept that slack:
+    it was most of the memory of ``_blocks`` (10x its estimate), ``_messages`` and ``_sessions``. The copy costs a
+    memcpy, made only when an entry is stored."""
+    return bytes(memoryview(data))
 
 
 def with_messages(request: Request, messages: tuple[Message, ...]) -> Request:
@@ -198,6 +208,53 @@ class _SessionView:
     states: list[WalkState]  # the walk state after each message
 
 
+# What a memo entry really holds, for the byte budget. An entry's size must not change while it is held (the memo
+# subtracts at eviction what it added when storing), so each is computed from what the entry holds when stored:
+# its key, and for a session the JSON of its messages and their count. The constants were calibrated with
+# tracemalloc (builder alive vs cleared memo by memo, then deleted) on the shipped traces made distinct
+# per replay (Anthropic support_agent and coding_session, Bedrock coding_agent, OpenAI rag_docs) and on
+# `benchmarks/bench_analyze.py`'s generated trace, each filling an 8 MiB builder; each is the largest ratio seen,
+# so the bytes counted are at least the bytes held. Memos share objects (a session holds its messages' parses and
+# the positions of its view; a chunk's key holds its message's JSON), and each charges what it keeps alive on its
+# own once the other memo has let go, so a full builder holds a little less than ``max_bytes``.
+
+
+def _shell_size(key: bytes, _: object) -> int:
+    # The key; the parsed tools and system (their strings and block objects, ~1x the JSON) and the head's positions
+    # per context (~1.5x): 1.1x to 3.5x the key's length measured.
+    return len(key) * 7 // 2 + 8192
+
+
+def _scores_size(key: bytes, _: object) -> int:
+    # The key is the shell's own (one object, charged there too) and a tuple of small ints.
+    return len(key) + 200
+
+
+def _session_size(key: bytes, session: _Session) -> int:
+    # The key and the message list's JSON; the parses of its messages (~1x their JSON, alive as long as the session
+    # even when `_messages` forgot them: charged again, ~1x); per message its end offset, entry, walk state after it
+    # (a 7-tuple and a 32-byte hash), and its share of the view's lists: ~600 bytes. Measured 0.6x to 1.0x of this.
+    return len(key) + 3 * len(session.text) + 600 * len(session.ends) + 1024
+
+
+def _message_size(key: bytes, _: object) -> int:
+    # The key, the parsed `Message` (its text strings are the payload's, kept alive: ~1x the key, plus block objects
+    # and dicts), detection scores: 2.3x to 4.8x the key's length (short messages cost more per byte).
+    return len(key) * 5 // 2 + 1400
+
+
+def _chunk_size(key: tuple[WalkState, int, int, bytes], chunk: _Chunk) -> int:
+    # The key holds the message's JSON (alive after `_messages` forgot it: in rag_docs, 8 KB messages, it was most
+    # of the chain) and two walk states (key and chunk: 7-tuples with a 32-byte hash); the positions tuple.
+    return len(key[3]) + 700 + _POSITION_BYTES * len(chunk.positions) + 100 * len(chunk.marked)
+
+
+def _block_size(key: tuple[str, bytes], _: object) -> int:
+    # The canonical bytes (copied to their length, see `_own`), the key and value tuples, a 32-byte digest and a
+    # token count, the memo's node: measured len + 300 to 330.
+    return len(key[1]) + 350
+
+
 class _Parsed:
     """A request this builder parsed: its shell, its messages' entries, its conversation record, and the record
     of the earlier turn whose first ``matched`` messages it repeats (for `positions`)."""
@@ -222,6 +279,12 @@ class ViewBuilder:
     defaults for every call; ``counter`` counts tokens (the default estimator if not given), ``table`` is the
     provider table, ``lenient`` is `Request.parse`'s. ``max_entries`` and ``max_bytes`` bound the memos together.
 
+    ``max_bytes`` (default 128 MiB) bounds the memory the builder holds: each entry is counted at what it keeps
+    alive (its JSON, parses, positions; calibrated on Anthropic, Bedrock and OpenAI traffic), and a full builder
+    measured 0.5 to 0.8 times ``max_bytes`` (tracemalloc; never above 1.25x, which a test holds it to). The default
+    fits several hundred conversations in progress, which is what a process-wide builder needs to view an agent's
+    next turn cheaply; an older conversation's next turn is viewed from scratch (the same result, more work).
+
     >>> builder = ViewBuilder(provider="openai")
     >>> view = builder.view({"model": "gpt-4.1", "messages": [{"role": "user", "content": "Hi"}]})
     >>> view.request.format, [p.path for p in view]
@@ -238,7 +301,7 @@ class ViewBuilder:
         table: ProviderTable | None = None,
         lenient: bool = False,
         max_entries: int = 200_000,
-        max_bytes: int = 512 * 1024 * 1024,
+        max_bytes: int = 128 * 1024 * 1024,
     ) -> None:
         if max_entries < 256 or max_bytes < 64 * 1024:
             raise ValueError("ViewBuilder: max_entries must be >= 256 and max_bytes >= 64 KiB")
@@ -252,21 +315,13 @@ class ViewBuilder:
         # Entries and bytes are split between the memos by what a long trace fills them with (the shares add up to
         # at most the whole budget).
         n, size = max_entries, max_bytes
-        self._shells: LRU[bytes, dict[str, _Shell]] = LRU(
-            n // 64, max_bytes=size // 16, size=lambda key, _: 2 * len(key) + 4096
-        )
-        self._payload_scores: LRU[bytes, tuple[int, ...]] = LRU(
-            n // 64, max_bytes=size // 64, size=lambda key, _: len(key) + 100
-        )
-        self._sessions: LRU[bytes, _Session] = LRU(
-            n // 32, max_bytes=size // 8, size=lambda key, session: len(key) + 2 * len(session.text)
-        )
-        self._messages: LRU[bytes, _Message] = LRU(n // 4, max_bytes=size // 4, size=lambda key, _: 2 * len(key) + 200)
-        self._chain: LRU[tuple[WalkState, int, int, bytes], _Chunk] = LRU(
-            n // 4, max_bytes=size // 4, size=lambda _, chunk: 200 + _POSITION_BYTES * len(chunk.positions)
-        )
+        self._shells: LRU[bytes, dict[str, _Shell]] = LRU(n // 64, max_bytes=size // 16, size=_shell_size)
+        self._payload_scores: LRU[bytes, tuple[int, ...]] = LRU(n // 64, max_bytes=size // 64, size=_scores_size)
+        self._sessions: LRU[bytes, _Session] = LRU(n // 32, max_bytes=size // 8, size=_session_size)
+        self._messages: LRU[bytes, _Message] = LRU(n // 4, max_bytes=size // 4, size=_message_size)
+        self._chain: LRU[tuple[WalkState, int, int, bytes], _Chunk] = LRU(n // 4, max_bytes=size // 4, size=_chunk_size)
         self._blocks: LRU[tuple[str, bytes], tuple[bytes, int]] = LRU(
-            n * 7 // 16, max_bytes=size // 4, size=lambda key, _: len(key[1]) + 120
+            n * 7 // 16, max_bytes=size // 4, size=_block_size
         )
         self._last_shell = b""
         # The dialects detection scores were computed for, their names, whether all score message by message
@@ -421,12 +476,14 @@ class ViewBuilder:
             message_key = text[offset + 1 : -1] if i == last else json(items[i])
             entry = memo.get(message_key)
             if entry is None:
+                if i != last:  # a slice of ``text`` is a copy already
+                    message_key = _own(message_key)
                 entry = _Message(message_key)
                 memo.put(message_key, entry)
             entries.append(entry)
             offset += 1 + len(message_key)  # "[" or "," before it
             ends.append(offset)
-        session = _Session(text, ends, entries)
+        session = _Session(_own(text), ends, entries)
         sessions.put(key, session)
         return entries, session, (previous if matched else None), matched
 
@@ -441,7 +498,8 @@ class ViewBuilder:
         last = self._last_shell
         if len(raw) == len(last) and raw == last:
             return last
-        self._last_shell = raw
+        # Kept as the memo key of the shell and its detection scores.
+        self._last_shell = raw = _own(raw)
         return raw
 
     def _detect(
@@ -578,7 +636,7 @@ class ViewBuilder:
         found = shell.contexts.get(info)
         if found is None:
             preamble = _tools_preamble(shell.request, info)
-            ctx = (shell.request.format, info, dumps(shell.salt), preamble)
+            ctx = (shell.request.format, info, _own(dumps(shell.salt)), preamble)
             ctx_id = self._contexts.get(ctx)
             if ctx_id is None:
                 # setdefault: two threads meeting a new context at once agree on one id; ids are never reused.
@@ -600,7 +658,7 @@ class ViewBuilder:
 
         def remember(element: bytes, value: tuple[bytes, int]) -> None:
             stats.block_misses += 1
-            blocks.put((fmt, element), value)
+            blocks.put((fmt, _own(element)), value)
 
         # An EstimateCounter (exactly that class: a subclass may count otherwise) counts the same without its memo;
         # any other counter is asked as given.
