@@ -29,7 +29,7 @@ logger = logging.getLogger("cachepoint.crewai")
 
 # What one LLM remembers of the requests it sent, to place the next turn's breakpoints without parsing again
 # what it repeats: its live conversations fit (an agent's turns, a few crews at once), not every conversation the
-# process ever served (a memo measured at about four times its budget in memory).
+# process ever served; the memory goes with the LLM (a crew built per request takes it along).
 _VIEW_ENTRIES = 20_000
 _VIEW_BYTES = 32 * 1024 * 1024
 
