@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
 from typing import Any, cast
 
-from cachepoint.crewai.state import Caching, Timer, free, reached_model
+from cachepoint.crewai.state import Caching, TimedEvents, Timer, free, reached_model
 
 __all__ = ["wrap_anthropic"]
 
@@ -200,22 +200,6 @@ def _recorded(manager: Any) -> bool:
     return not isinstance(manager, _CachedStreamManager) or reached_model(manager.events)
 
 
-class _Stream:
-    """A ``MessageStream`` that marks its first event (time to first token)."""
-
-    def __init__(self, inner: Any, timer: Timer) -> None:
-        self._inner = inner
-        self._timer = timer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def __iter__(self) -> Iterator[Any]:
-        for event in self._inner:
-            self._timer.first_chunk()
-            yield event
-
-
 class _StreamManager:
     """``messages.stream(...)``: the SDK's manager (or the response cache's), recording the final message's usage
     when the block ends without an error (an abandoned or failed stream is not recorded; a replay is recorded as
@@ -228,10 +212,10 @@ class _StreamManager:
         self._stream: Any = None
         self._timer = Timer()
 
-    def __enter__(self) -> _Stream:
+    def __enter__(self) -> TimedEvents:
         self._timer = Timer()
         self._stream = self._inner.__enter__()
-        return _Stream(self._stream, self._timer)
+        return TimedEvents(self._stream, self._timer)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -291,20 +275,6 @@ class _AsyncMessages:
         return _AsyncStreamManager(_CachedStreamManager(events, upstream, beta=self._beta), caching, payload)
 
 
-class _AsyncStream:
-    def __init__(self, inner: Any, timer: Timer) -> None:
-        self._inner = inner
-        self._timer = timer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        async for event in self._inner:
-            self._timer.first_chunk()
-            yield event
-
-
 class _AsyncStreamManager:
     def __init__(self, inner: Any, caching: Caching, payload: dict[str, Any]) -> None:
         self._inner = inner
@@ -313,10 +283,10 @@ class _AsyncStreamManager:
         self._stream: Any = None
         self._timer = Timer()
 
-    async def __aenter__(self) -> _AsyncStream:
+    async def __aenter__(self) -> TimedEvents:
         self._timer = Timer()
         self._stream = await self._inner.__aenter__()
-        return _AsyncStream(self._stream, self._timer)
+        return TimedEvents(self._stream, self._timer)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

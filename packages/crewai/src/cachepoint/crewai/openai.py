@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from cachepoint.crewai.state import Caching, Timer, free, reached_model
+from cachepoint.crewai.state import Caching, TimedEvents, Timer, free, reached_model
 
 __all__ = ["wrap_openai"]
 
@@ -282,27 +282,6 @@ def _as_sent(caching: Caching, payload: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in payload.items() if k != "response_format"}
 
 
-class _TimedEvents:
-    """A structured-output stream that marks its first event (time to first token)."""
-
-    def __init__(self, inner: Any, timer: Timer) -> None:
-        self._inner = inner
-        self._timer = timer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def __iter__(self) -> Iterator[Any]:
-        for event in self._inner:
-            self._timer.first_chunk()
-            yield event
-
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        async for event in self._inner:
-            self._timer.first_chunk()
-            yield event
-
-
 class _ParseStreamManager:
     """``stream(...)``'s manager (sync or async), recording the final completion's usage when the block ends
     without an error."""
@@ -314,10 +293,10 @@ class _ParseStreamManager:
         self._stream: Any = None
         self._timer = Timer()
 
-    def __enter__(self) -> _TimedEvents:
+    def __enter__(self) -> TimedEvents:
         self._timer = Timer()
         self._stream = self._inner.__enter__()
-        return _TimedEvents(self._stream, self._timer)
+        return TimedEvents(self._stream, self._timer)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -326,10 +305,10 @@ class _ParseStreamManager:
             self._record(self._stream.get_final_completion())
         return self._inner.__exit__(exc_type, exc, tb)
 
-    async def __aenter__(self) -> _TimedEvents:
+    async def __aenter__(self) -> TimedEvents:
         self._timer = Timer()
         self._stream = await self._inner.__aenter__()
-        return _TimedEvents(self._stream, self._timer)
+        return TimedEvents(self._stream, self._timer)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

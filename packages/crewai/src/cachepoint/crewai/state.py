@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from cachepoint.core.instrument import CallRecorder, place_cache_points
@@ -23,7 +23,7 @@ from cachepoint.core.response_cache import ResponseCache, Source
 from cachepoint.crewai.config import CachePoints
 from cachepoint.crewai.labels import current_labels
 
-__all__ = ["Caching", "Timer", "free", "reached_model", "zeroed"]
+__all__ = ["Caching", "TimedEvents", "Timer", "free", "reached_model", "zeroed"]
 
 logger = logging.getLogger("cachepoint.crewai")
 
@@ -52,6 +52,28 @@ class Timer:
     def elapsed(self) -> float:
         """Seconds since the call started."""
         return time.perf_counter() - self._t0
+
+
+class TimedEvents:
+    """An SDK stream (sync or async) that marks its first event on ``timer`` (time to first token); anything else
+    is the stream's own."""
+
+    def __init__(self, inner: Any, timer: Timer) -> None:
+        self._inner = inner
+        self._timer = timer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        for event in self._inner:
+            self._timer.first_chunk()
+            yield event
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        async for event in self._inner:
+            self._timer.first_chunk()
+            yield event
 
 
 class Caching:
