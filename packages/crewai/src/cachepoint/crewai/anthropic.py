@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
 from typing import Any, cast
 
-from cachepoint.crewai.state import Caching, TimedEvents, Timer, free, reached_model
+from cachepoint.crewai.state import Caching, RecordingStream, Timer, free, reached_model
 
 __all__ = ["wrap_anthropic"]
 
@@ -76,14 +76,14 @@ class _Messages:
         payload = caching.place(payload, format="anthropic")
         cache = caching.response_cache
         if cache is None:
-            return _StreamManager(self._inner.stream(**payload, **options), caching, payload)
+            return _recording(self._inner.stream(**payload, **options), caching, payload)
         upstream = _Upstream(self._url, options)
         events = cache.sync.stream(
             _cache_key(payload, options),
             lambda: upstream.opened(self._inner.create(**payload, **options, stream=True)),
             load=free,
         )
-        return _StreamManager(_CachedStreamManager(events, upstream, beta=self._beta), caching, payload)
+        return _recording(_CachedStreamManager(events, upstream, beta=self._beta), caching, payload)
 
 
 def _message_stream(raw: Any, *, beta: bool, is_async: bool) -> Any:
@@ -200,32 +200,19 @@ def _recorded(manager: Any) -> bool:
     return not isinstance(manager, _CachedStreamManager) or reached_model(manager.events)
 
 
-class _StreamManager:
-    """``messages.stream(...)``: the SDK's manager (or the response cache's), recording the final message's usage
+def _recording(inner: Any, caching: Caching, payload: dict[str, Any]) -> RecordingStream:
+    """``messages.stream(...)``'s manager: the SDK's (or the response cache's), recording the final message's usage
     when the block ends without an error (an abandoned or failed stream is not recorded; a replay is recorded as
     a hit)."""
-
-    def __init__(self, inner: Any, caching: Caching, payload: dict[str, Any]) -> None:
-        self._inner = inner
-        self._caching = caching
-        self._payload = payload
-        self._stream: Any = None
-        self._timer = Timer()
-
-    def __enter__(self) -> TimedEvents:
-        self._timer = Timer()
-        self._stream = self._inner.__enter__()
-        return TimedEvents(self._stream, self._timer)
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> Any:
-        if exc_type is None and self._stream is not None and _recorded(self._inner):
-            final = self._stream.get_final_message()
-            self._caching.record(self._payload, final.usage, self._timer, model=self._payload.get("model"))
-        elif exc_type is None and isinstance(self._inner, _CachedStreamManager):
-            self._caching.replayed_stream(self._inner.events, self._timer, model=self._payload.get("model"))
-        return self._inner.__exit__(exc_type, exc, tb)
+    model = payload.get("model")
+    cached = inner if isinstance(inner, _CachedStreamManager) else None
+    return RecordingStream(
+        inner,
+        final="get_final_message",
+        record=lambda final, timer: caching.record(payload, final.usage, timer, model=model),
+        reached=lambda: _recorded(inner),
+        replay=None if cached is None else lambda timer: caching.replayed_stream(cached.events, timer, model=model),
+    )
 
 
 class _AsyncMessages:
@@ -265,38 +252,14 @@ class _AsyncMessages:
         payload = caching.place(payload, format="anthropic")
         cache = caching.response_cache
         if cache is None:
-            return _AsyncStreamManager(self._inner.stream(**payload, **options), caching, payload)
+            return _recording(self._inner.stream(**payload, **options), caching, payload)
         upstream = _Upstream(self._url, options)
 
         async def call() -> Any:
             return upstream.opened(await self._inner.create(**payload, **options, stream=True))
 
         events = cache.stream(_cache_key(payload, options), call, load=free)
-        return _AsyncStreamManager(_CachedStreamManager(events, upstream, beta=self._beta), caching, payload)
-
-
-class _AsyncStreamManager:
-    def __init__(self, inner: Any, caching: Caching, payload: dict[str, Any]) -> None:
-        self._inner = inner
-        self._caching = caching
-        self._payload = payload
-        self._stream: Any = None
-        self._timer = Timer()
-
-    async def __aenter__(self) -> TimedEvents:
-        self._timer = Timer()
-        self._stream = await self._inner.__aenter__()
-        return TimedEvents(self._stream, self._timer)
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> Any:
-        if exc_type is None and self._stream is not None and _recorded(self._inner):
-            final = await self._stream.get_final_message()
-            self._caching.record(self._payload, final.usage, self._timer, model=self._payload.get("model"))
-        elif exc_type is None and isinstance(self._inner, _CachedStreamManager):
-            self._caching.replayed_stream(self._inner.events, self._timer, model=self._payload.get("model"))
-        return await self._inner.__aexit__(exc_type, exc, tb)
+        return _recording(_CachedStreamManager(events, upstream, beta=self._beta), caching, payload)
 
 
 class _Beta:

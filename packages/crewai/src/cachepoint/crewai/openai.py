@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import AsyncIterator, Iterator, Mapping
-from types import TracebackType
 from typing import Any
 
-from cachepoint.crewai.state import Caching, TimedEvents, Timer, free, reached_model
+from cachepoint.crewai.state import Caching, RecordingStream, Timer, free, reached_model
 
 __all__ = ["wrap_openai"]
 
@@ -208,7 +207,13 @@ class _Endpoint:
     def stream(self, **params: Any) -> Any:
         """``stream(...)`` (structured output, streamed): placed, recorded when its block ends without an error."""
         payload, options = self._prepare(params)
-        return _ParseStreamManager(self._inner.stream(**payload, **options), self._caching, payload)
+        caching = self._caching
+
+        def record(completion: Any, timer: Timer) -> None:
+            usage = getattr(completion, "usage", None)
+            caching.record(_as_sent(caching, payload), usage, timer, model=payload.get("model"))
+
+        return RecordingStream(self._inner.stream(**payload, **options), final="get_final_completion", record=record)
 
     def _load(self, data: Any) -> Any:
         """A stored answer as this endpoint returns it (a replay reports zero tokens)."""
@@ -280,47 +285,6 @@ def _as_sent(caching: Caching, payload: dict[str, Any]) -> dict[str, Any]:
         return {**payload, "response_format": type_to_response_format_param(response_format)}
     except Exception:  # an SDK without that helper: the trace line goes without the schema
         return {k: v for k, v in payload.items() if k != "response_format"}
-
-
-class _ParseStreamManager:
-    """``stream(...)``'s manager (sync or async), recording the final completion's usage when the block ends
-    without an error."""
-
-    def __init__(self, inner: Any, caching: Caching, payload: dict[str, Any]) -> None:
-        self._inner = inner
-        self._caching = caching
-        self._payload = payload
-        self._stream: Any = None
-        self._timer = Timer()
-
-    def __enter__(self) -> TimedEvents:
-        self._timer = Timer()
-        self._stream = self._inner.__enter__()
-        return TimedEvents(self._stream, self._timer)
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> Any:
-        if exc_type is None and self._stream is not None:
-            self._record(self._stream.get_final_completion())
-        return self._inner.__exit__(exc_type, exc, tb)
-
-    async def __aenter__(self) -> TimedEvents:
-        self._timer = Timer()
-        self._stream = await self._inner.__aenter__()
-        return TimedEvents(self._stream, self._timer)
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> Any:
-        if exc_type is None and self._stream is not None:
-            self._record(await self._stream.get_final_completion())
-        return await self._inner.__aexit__(exc_type, exc, tb)
-
-    def _record(self, completion: Any) -> None:
-        usage = getattr(completion, "usage", None)
-        request = _as_sent(self._caching, self._payload)
-        self._caching.record(request, usage, self._timer, model=self._payload.get("model"))
 
 
 class _Completions:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from types import TracebackType
 from typing import Any, TypeVar
 
 from cachepoint.core.instrument import CallRecorder, place_cache_points
@@ -23,7 +24,7 @@ from cachepoint.core.response_cache import ResponseCache, Source
 from cachepoint.crewai.config import CachePoints
 from cachepoint.crewai.labels import current_labels
 
-__all__ = ["Caching", "TimedEvents", "Timer", "free", "reached_model", "zeroed"]
+__all__ = ["Caching", "RecordingStream", "TimedEvents", "Timer", "free", "reached_model", "zeroed"]
 
 logger = logging.getLogger("cachepoint.crewai")
 
@@ -74,6 +75,60 @@ class TimedEvents:
         async for event in self._inner:
             self._timer.first_chunk()
             yield event
+
+
+class RecordingStream:
+    """An SDK stream manager (sync or async) whose stream marks its first event, and whose block, ended without an
+    error, hands the stream's final object to ``record`` (``final``: the name of the stream's getter, awaited for
+    an async stream) — or, when the stream never reached the model (``reached`` false: a replay), calls
+    ``replay``. An abandoned or failed stream records nothing."""
+
+    def __init__(
+        self,
+        inner: Any,
+        *,
+        final: str,
+        record: Callable[[Any, Timer], None],
+        reached: Callable[[], bool] = lambda: True,
+        replay: Callable[[Timer], None] | None = None,
+    ) -> None:
+        self._inner = inner
+        self._final = final
+        self._record = record
+        self._reached = reached
+        self._replay = replay
+        self._stream: Any = None
+        self._timer = Timer()
+
+    def __enter__(self) -> TimedEvents:
+        self._timer = Timer()
+        self._stream = self._inner.__enter__()
+        return TimedEvents(self._stream, self._timer)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        if exc_type is None and self._stream is not None:
+            if self._reached():
+                self._record(getattr(self._stream, self._final)(), self._timer)
+            elif self._replay is not None:
+                self._replay(self._timer)
+        return self._inner.__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> TimedEvents:
+        self._timer = Timer()
+        self._stream = await self._inner.__aenter__()
+        return TimedEvents(self._stream, self._timer)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        if exc_type is None and self._stream is not None:
+            if self._reached():
+                self._record(await getattr(self._stream, self._final)(), self._timer)
+            elif self._replay is not None:
+                self._replay(self._timer)
+        return await self._inner.__aexit__(exc_type, exc, tb)
 
 
 class Caching:
