@@ -17,6 +17,7 @@ from cachepoint.core.emulator import Emulator
 from cachepoint.core.tokens import EstimateCounter
 from cachepoint.core.usage import UsageLedger
 from cachepoint.crewai import LLM, CachePoints
+from cancelling import cancel_once_sent
 
 SYSTEM = "You answer router questions from the manual below.\n" + "Hold reset for ten seconds to restore it. " * 150
 MODELS = {
@@ -84,17 +85,8 @@ def test_an_llm_dropped_keeps_nothing_of_its_conversations(
             llm = provider_llm(provider, emu, ledger)
             for turn in range(turns):
                 messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{marker} {turn}"}]
-                call = asyncio.ensure_future(llm.acall(messages))
-                if ending == "cancelled":
-                    for _ in range(500):  # until the request is out
-                        if len(emu.requests) > turn:
-                            break
-                        await asyncio.sleep(0.01)
-                    call.cancel()
-                    with pytest.raises(asyncio.CancelledError):
-                        await call
-                else:
-                    await call
+                call = llm.acall(messages)
+                await (cancel_once_sent(call, emu, turn) if ending == "cancelled" else call)
 
         asyncio.run(serve(3))
         assert len(emu.requests) == 3

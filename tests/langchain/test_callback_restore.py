@@ -16,6 +16,7 @@ import langchain_support
 from cachepoint.core.emulator import Emulator
 from cachepoint.langchain import CachepointCallbackHandler
 from cachepoint.langchain.patches import loans
+from cancelling import cancel_once_sent
 from langchain_support import MANUAL, MODELS, markers
 
 
@@ -142,18 +143,9 @@ async def test_calls_over_leave_nothing_of_theirs_in_the_handler(tmp_path: Any, 
         questions = [f"Turn {turn}: my router blinks red." for turn in range(3)]
         for turn in range(len(questions)):
             messages = [SystemMessage(MANUAL), HumanMessage(questions[turn])]
-            task = asyncio.create_task(model.ainvoke(messages, config={"callbacks": [handler]}))
-            if ending == "cancelled":
-                for _ in range(500):  # wait until the request is out
-                    if len(emulator.requests) > turn:
-                        break
-                    await asyncio.sleep(0.01)
-                task.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await task
-            else:
-                await task
-            del task, messages
+            call = model.ainvoke(messages, config={"callbacks": [handler]})
+            await (cancel_once_sent(call, emulator, turn) if ending == "cancelled" else call)
+            del call, messages
         await asyncio.sleep(1.5 if ending == "cancelled" else 0)  # cancelled requests' own tasks wind down
         gc.collect()
         held = [[r for r in gc.get_referrers(q) if r is not questions] for q in questions]

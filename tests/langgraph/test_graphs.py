@@ -30,6 +30,7 @@ from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain import CachepointCallbackHandler
 from cachepoint.langchain.patches import loans
 from cachepoint.langgraph import cache_points
+from cancelling import cancel_once_sent
 from langchain_support import MANUAL, anthropic, markers
 
 MODES = ["invoke", "ainvoke", "stream", "astream"]
@@ -450,24 +451,14 @@ def test_a_run_stopped_mid_call_leaves_nothing_of_its_own_behind(
     graph = cache_points(StateGraph(State).add_node("answer", answer).add_edge(START, "answer").compile())
     questions = [f"Turn {turn}: my router blinks red." for turn in range(3)]
 
-    async def stop(run: Any, sent: int) -> None:
-        task = asyncio.ensure_future(run)
-        for _ in range(500):  # until the request is out
-            if len(emulator.requests) > sent:
-                break
-            await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
     async def runs() -> None:
         for turn in range(len(questions)):
             inputs = {"messages": [HumanMessage(questions[turn])]}
             if ending == "ainvoke cancelled":
-                await stop(graph.ainvoke(inputs), turn)
+                await cancel_once_sent(graph.ainvoke(inputs), emulator, turn)
             else:
                 stream = graph.astream(inputs, stream_mode="messages")
-                await stop(anext(stream), turn)
+                await cancel_once_sent(anext(stream), emulator, turn)
                 await stream.aclose()
             del inputs
         await asyncio.sleep(1.5)  # the cancelled requests' own tasks wind down
