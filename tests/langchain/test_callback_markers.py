@@ -219,3 +219,39 @@ def test_a_recorded_session_is_what_cachepoint_analyze_reads(emulator: Emulator,
     # (here the emulator) reported.
     assert observed["observed"]["cached_token_ratio"] > 0.5
     assert observed["predicted"]["cached_token_ratio"] == pytest.approx(observed["observed"]["cached_token_ratio"])
+
+
+#: A 1x1 PNG: a screenshot's place in a message.
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "bedrock"])
+def test_markers_around_images_in_langchains_standard_blocks_are_all_sent(
+    emulator: Emulator, provider: str, tmp_path: Path
+) -> None:
+    """LangChain hands callbacks a copy of a message holding a standard image block (``{"type": "image",
+    "base64": ...}``: `_format_for_tracing` converts it to OpenAI's format for tracers): a marker written there
+    never reaches the model. Each turn of this conversation sends a screenshot with the customer's question, so
+    its tail breakpoint goes on the last message the model does send as the handler sees it (the assistant's
+    previous answer), the conversation is read back from the second turn on, and the trace holds exactly the
+    markers that were sent."""
+    trace = tmp_path / "screens.jsonl"
+    handler = CachepointCallbackHandler(recorder=trace)
+    model = MODELS[provider](emulator)
+    messages: list[Any] = [SystemMessage(MANUAL)]
+    for turn in range(3):
+        question = f"Screen {turn}: the router's status page. " + "It shows an error code and blinks. " * 60
+        screenshot = {"type": "image", "base64": PIXEL, "mime_type": "image/png"}
+        messages.append(HumanMessage([{"type": "text", "text": question}, screenshot]))
+        messages.append(model.invoke(messages, config={"callbacks": [handler]}))
+    sent = [r.body for r in emulator.requests]
+    recorded = [r.request for r in read_trace(trace)]
+    key = "cache_control" if provider == "anthropic" else "cachePoint"
+    assert [json.dumps(r["messages"]).count(key) for r in recorded] == [
+        json.dumps(b["messages"]).count(key) for b in sent
+    ]
+    # From the second turn on, the conversation before the new question carries a marker, and the turn after
+    # reads it back: more than the system prompt comes from the cache.
+    assert [json.dumps(b["messages"]).count(key) for b in sent][1:] == [1, 1]
+    system_read = emulator.requests[1].usage.cache_read_tokens
+    assert emulator.requests[2].usage.cache_read_tokens > system_read

@@ -52,7 +52,7 @@ from cachepoint.core.prompt import Strategy, auto
 from cachepoint.core.traces import TraceWriter
 from cachepoint.core.usage import OtelUsageRecorder, UsageLedger
 from cachepoint.langchain.patches import loans
-from cachepoint.langchain.payload import build
+from cachepoint.langchain.payload import build, traced_copies
 from cachepoint.langchain.placement import Placement, place
 from cachepoint.langchain.targets import Target, identify_run
 from cachepoint.langchain.usage import (
@@ -204,9 +204,12 @@ class CachepointCallbackHandler(BaseCallbackHandler):
                 run.body = build(target, sent, tools).payload
             return
 
+        copies = traced_copies(sent)
+
         def plan(frozen: Mapping[int, str]) -> Placement | None:
             def placed() -> tuple[Placement, Any]:
-                placement = place(target, sent, self.strategy, tools=tools, kwargs=params, frozen=frozen)
+                held = {**copies, **frozen} if copies else frozen
+                placement = place(target, sent, self.strategy, tools=tools, kwargs=params, frozen=held)
                 return placement, placement.plan
 
             return place_safely(placed, provider=target.provider)

@@ -31,7 +31,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from cachepoint.core.prompt import Locator, Request, ViewBuilder
 from cachepoint.langchain.targets import Target
 
-__all__ = ["VIEWS", "Mirror", "Slot", "build"]
+__all__ = ["TRACED_COPY", "VIEWS", "Mirror", "Slot", "build", "traced_copies"]
 
 #: One view builder for the process: an agent re-sends its tools, system prompt and conversation on every call,
 #: and the builder parses and views only what is new since the last one (same `Request` and `PrefixView` as
@@ -514,6 +514,41 @@ def _copied(block: Mapping[str, Any]) -> bool:
     block shows up as ``{"type": K, K: ...}`` with a ``K`` no LangChain block type has."""
     kind = block.get("type")
     return isinstance(kind, str) and len(block) == 2 and kind in block and kind not in _TYPED_PAYLOAD
+
+
+#: Why the callback handler leaves alone a message LangChain may hand callbacks as a copy.
+TRACED_COPY = (
+    "LangChain passes callbacks a copy of a message holding an image or file block in its standard format "
+    "(a marker written there is never sent): use CachepointMiddleware or with_cache_points"
+)
+
+
+def traced_copies(messages: Sequence[BaseMessage]) -> dict[int, str]:
+    """The indexes of ``messages`` (as a callback receives them) that may be copies, each with `TRACED_COPY`.
+
+    Before ``on_chat_model_start``, langchain-core's ``_format_for_tracing`` replaces a message holding a
+    standard image block (``{"type": "image", "base64" | "url": ...}``) or a base64 file block by a shallow copy
+    with that block in OpenAI's ``image_url`` form or the v0 ``source_type`` form; the model sends the original,
+    so what a handler swaps into the copy never reaches it. A caller's own ``image_url`` block looks exactly like
+    a converted one, so a message holding one is left alone as well: its breakpoint goes to the nearest message
+    before it (the middleware and `with_cache_points` write to the messages sent, and mark such blocks).
+
+    >>> from langchain_core.messages import HumanMessage
+    >>> traced_copies([HumanMessage("Hi"), HumanMessage([{"type": "image_url", "image_url": {"url": "https://x/a.png"}}])])
+    {1: 'LangChain passes callbacks a copy ... with_cache_points'}
+    """
+    return {
+        index: TRACED_COPY
+        for index, message in enumerate(messages)
+        if isinstance(message.content, list) and any(_converted(item) for item in message.content)
+    }
+
+
+def _converted(item: Any) -> bool:
+    if not isinstance(item, dict):
+        return False
+    kind = item.get("type")
+    return kind == "image_url" or (kind == "file" and item.get("source_type") == "base64" and "base64" not in item)
 
 
 def _anthropic_content(b: _Builder, index: int, content: Any, *, ai: bool = False) -> list[tuple[Any, Slot]]:

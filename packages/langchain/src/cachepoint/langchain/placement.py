@@ -105,11 +105,15 @@ def place(
     ordered = mirror.ordered
     if ordered is None or len(ordered) != len(view):
         ordered = [mirror.slots[position.locator] for position in view]
+    unwritable: dict[int, str] = {}
     for index, slot in enumerate(ordered):
         if slot.how == "tool" and not tools_writable:
             blocked[index] = TOOLS_BLOCKED
         elif slot.blocked is not None:
-            blocked[index] = slot.blocked
+            blocked[index] = unwritable[index] = slot.blocked
+    # A message block cachepoint cannot write to is ineligible for the strategy, as a block the provider refuses
+    # is: the conversation's breakpoint goes to the last message it can write (its prefix is still read back).
+    view = view.with_ineligible(unwritable)
     plan = plan_cache_points(view, _Writable(strategy, blocked), provider=target.provider)
     placement = Placement(mirror, plan)
     writes: dict[int, list[tuple[Slot, CacheMarker]]] = {}

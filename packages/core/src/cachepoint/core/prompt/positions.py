@@ -26,7 +26,7 @@ import hashlib
 import itertools
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, overload
 
 from cachepoint.core.prompt.formats import get_format
@@ -373,6 +373,25 @@ class PrefixView(Sequence[Position]):
         target = message % count if message < 0 else message
         positions = self.positions
         return [positions[i] for i in self._message(target)]
+
+    def with_ineligible(self, reasons: Mapping[int, str]) -> PrefixView:
+        """This view with the positions of ``reasons`` (index -> why) ineligible: the same request, tokens and
+        hashes, for a caller that cannot write a marker there (a strategy then takes the last eligible position,
+        as it does for a block the provider refuses). Positions not named are shared with this view.
+
+        >>> from cachepoint.core.prompt import Request
+        >>> view = Request.parse({"model": "claude-sonnet-4-5", "max_tokens": 9,
+        ...                       "messages": [{"role": "user", "content": "Hi"}]}).positions(provider="anthropic")
+        >>> narrowed = view.with_ineligible({0: "the caller cannot write here"})
+        >>> (view[0].eligible, narrowed[0].eligible, narrowed[0].ineligible_reason)
+        (True, False, 'the caller cannot write here')
+        """
+        if not reasons:
+            return self
+        positions = list(self.positions)
+        for index, reason in reasons.items():
+            positions[index] = replace(positions[index], eligible=False, ineligible_reason=reason)
+        return PrefixView(self.request, positions, self.breakpoints, self.info, self.counter)
 
     def eligible_at_or_before(self, index: int, *, floor: int = 0) -> int | None:
         """The last eligible position at or before ``index`` and not before ``floor``, or ``None``."""
