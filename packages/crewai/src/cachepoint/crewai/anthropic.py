@@ -202,13 +202,14 @@ def _recorded(manager: Any) -> bool:
 
 def _recording(inner: Any, caching: Caching, payload: dict[str, Any]) -> RecordingStream:
     """``messages.stream(...)``'s manager: the SDK's (or the response cache's), recording the final message's usage
-    when the block ends without an error (an abandoned or failed stream is not recorded; a replay is recorded as
-    a hit)."""
+    when the block ends without an error; a stream that fails or is cancelled after ``message_start`` is recorded
+    with the usage it reported so far (what the provider billed); a replay is recorded as a hit."""
     model = payload.get("model")
     cached = inner if isinstance(inner, _CachedStreamManager) else None
     return RecordingStream(
         inner,
         final="get_final_message",
+        partial="current_message_snapshot",  # from message_start on: the input, cache reads and writes billed
         record=lambda final, timer: caching.record(payload, final.usage, timer, model=model),
         reached=lambda: _recorded(inner),
         replay=None if cached is None else lambda timer: caching.replayed_stream(cached.events, timer, model=model),

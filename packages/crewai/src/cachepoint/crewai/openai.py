@@ -213,7 +213,13 @@ class _Endpoint:
             usage = getattr(completion, "usage", None)
             caching.record(_as_sent(caching, payload), usage, timer, model=payload.get("model"))
 
-        return RecordingStream(self._inner.stream(**payload, **options), final="get_final_completion", record=record)
+        # Cut short, it is recorded only if its usage chunk (the last one) had arrived: before it, nothing was reported.
+        return RecordingStream(
+            self._inner.stream(**payload, **options),
+            final="get_final_completion",
+            partial="current_completion_snapshot",
+            record=record,
+        )
 
     def _load(self, data: Any) -> Any:
         """A stored answer as this endpoint returns it (a replay reports zero tokens)."""
