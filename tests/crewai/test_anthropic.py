@@ -204,6 +204,24 @@ def test_response_cache_leaves_sampled_calls_to_the_model(emulator: Emulator, wi
     assert cache.stats().hits == 0
 
 
+def test_the_response_cache_keys_a_beta_header_but_not_the_timeout(emulator: Emulator, wire: Any) -> None:
+    # The SDK client CrewAI's provider holds, called directly: an `anthropic-beta` header changes what the API
+    # does, so a request with one must not be answered with the answer to one without; a timeout changes nothing.
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    client = anthropic_llm(emulator, CachePoints(response_cache=cache), temperature=0)._get_sync_client()
+    params = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": MESSAGES[1:], "temperature": 0}
+    beta = {"anthropic-beta": "context-1m-2025-08-07"}
+
+    client.messages.create(**params)
+    client.messages.create(**params, timeout=60, extra_headers={"x-trace-id": "a"})  # the same request
+    client.messages.create(**params, extra_headers=beta)  # another one
+    client.messages.create(**params, extra_headers=beta, timeout=5)
+
+    assert len(wire.completions(emulator)) == 2
+    assert emulator.requests[1].headers["anthropic-beta"] == "context-1m-2025-08-07"
+    assert cache.stats().hits == 2
+
+
 @pytest.mark.redis
 def test_response_cache_over_redis_serves_async_calls(
     emulator: Emulator, wire: Any, redis_url: str, redis_prefix: str

@@ -159,6 +159,29 @@ def test_a_replayed_raw_response_reads_as_the_sdks(emulator: Emulator, wire: Any
     assert replay.headers["content-type"] == "application/json"
 
 
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_requests_differing_only_in_timeout_share_an_answer(emulator: Emulator, wire: Any, is_async: bool) -> None:
+    # The SDK client CrewAI's provider holds, called with a per-request timeout (CrewAI itself sets it on the
+    # client): how long the caller waits does not change the answer, so it must not split the response cache.
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = openai_llm(emulator, CachePoints(response_cache=cache), temperature=0)
+    params = {"model": "gpt-4o", "messages": messages("Nice to Paris?"), "temperature": 0}
+
+    if is_async:
+        client = llm._get_async_client().chat.completions
+
+        async def both() -> list[Any]:
+            return [await client.create(**params, timeout=timeout) for timeout in (30, 60)]
+
+        answers = asyncio.run(both())
+    else:
+        answers = [llm._get_sync_client().chat.completions.create(**params, timeout=t) for t in (30, 60)]
+
+    assert len(wire.completions(emulator)) == 1
+    assert cache.stats().hits == 1
+    assert answers[0].choices == answers[1].choices
+
+
 def test_response_cache_serves_the_responses_api_plain_and_streamed() -> None:
     # The emulator does not speak the Responses API: a local server answers with its shapes.
     from responses_server import ResponsesServer

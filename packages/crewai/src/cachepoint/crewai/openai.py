@@ -22,10 +22,12 @@ import datetime
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from cachepoint.crewai.state import Caching, RecordingStream, Timer, free, reached_model
+from cachepoint.crewai.state import Caching, RecordingStream, Timer, free, reached_model, request_key
 
 __all__ = ["wrap_openai"]
 
+# SDK request options, not part of the payload the provider reads (they never reach the strategy); the
+# response-cache key holds those that change the answer (`request_key`: not the timeout, nor most headers).
 _OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
 
 
@@ -33,11 +35,6 @@ def _split(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     payload = {k: v for k, v in params.items() if k not in _OPTIONS}
     options = {k: v for k, v in params.items() if k in _OPTIONS}
     return payload, options
-
-
-def _cache_key(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
-    # The request as sent: the key leaves out what never changes the answer (timeout, most headers).
-    return {**payload, **{k: v for k, v in options.items() if v is not None}}
 
 
 class _Recorded:
@@ -233,7 +230,7 @@ class _Endpoint:
             if self._raw:  # a raw HTTP stream: CrewAI streams through create(stream=True), which is cached
                 self._caching.streams_uncached("raw HTTP stream (with_raw_response.create(stream=True))")
             else:
-                key = _cache_key(payload, options)
+                key = request_key(payload, options)
                 face = cache if self._is_async else cache.sync
                 events = face.stream(key, lambda: self._inner.create(**payload, **options), load=free)
                 recorded = _Recorded(events, self._caching, payload, timer, cached=True)
@@ -249,7 +246,7 @@ class _Endpoint:
         return value
 
     def _cached(self, payload: dict[str, Any], options: dict[str, Any], timer: Timer) -> Any:
-        key = _cache_key(payload, options)
+        key = request_key(payload, options)
         dump = _parsed if self._raw else None
         if self._is_async:
             return self._acached(key, payload, options, timer, dump)

@@ -24,7 +24,7 @@ from cachepoint.core.response_cache import ResponseCache, Source
 from cachepoint.crewai.config import CachePoints
 from cachepoint.crewai.labels import current_labels
 
-__all__ = ["Caching", "RecordingStream", "TimedEvents", "Timer", "free", "reached_model", "zeroed"]
+__all__ = ["Caching", "RecordingStream", "TimedEvents", "Timer", "free", "reached_model", "request_key", "zeroed"]
 
 logger = logging.getLogger("cachepoint.crewai")
 
@@ -282,6 +282,18 @@ class _Stored:
         found = data.get("usage") if isinstance(data, Mapping) else getattr(data, "usage", None)
         self.usage = found if found is not None and not callable(found) else None
         return self._load(data)
+
+
+def request_key(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """The response-cache key of an SDK call: its payload with the SDK request options it was given
+    (``extra_headers``, ``timeout``...). Core's key keeps of those only what changes the answer (a beta or
+    API-version header, ``betas``, ``extra_body``, ``extra_query``) and drops the rest (the timeout, tracing and
+    auth headers), so a request's key does not depend on how long its caller waits.
+
+    >>> request_key({"model": "m"}, {"timeout": 30, "extra_body": None})
+    {'model': 'm', 'timeout': 30}
+    """
+    return {**payload, **{k: v for k, v in options.items() if v is not None}}
 
 
 def reached_model(stream: Any) -> bool:
