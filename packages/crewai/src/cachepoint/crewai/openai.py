@@ -283,6 +283,7 @@ def _as_sent(caching: Caching, payload: dict[str, Any]) -> dict[str, Any]:
     if caching.calls.recorder is None or not isinstance(response_format, type):
         return payload
     try:
+        # Private: no public SDK function gives the exact response_format parse() sends (the trace holds what was sent)
         from openai.lib._parsing._completions import type_to_response_format_param
 
         return {**payload, "response_format": type_to_response_format_param(response_format)}
