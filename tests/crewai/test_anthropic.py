@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from crewai.llms.providers.anthropic.completion import AnthropicCompletion
 from crewai.tools import tool
@@ -203,6 +204,24 @@ def test_response_cache_leaves_sampled_calls_to_the_model(emulator: Emulator, wi
     assert cache.stats().hits == 0
 
 
+def test_the_response_cache_keys_a_beta_header_but_not_the_timeout(emulator: Emulator, wire: Any) -> None:
+    # The SDK client CrewAI's provider holds, called directly: an `anthropic-beta` header changes what the API
+    # does, so a request with one must not be answered with the answer to one without; a timeout changes nothing.
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    client = anthropic_llm(emulator, CachePoints(response_cache=cache), temperature=0)._get_sync_client()
+    params = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": MESSAGES[1:], "temperature": 0}
+    beta = {"anthropic-beta": "context-1m-2025-08-07"}
+
+    client.messages.create(**params)
+    client.messages.create(**params, timeout=60, extra_headers={"x-trace-id": "a"})  # the same request
+    client.messages.create(**params, extra_headers=beta)  # another one
+    client.messages.create(**params, extra_headers=beta, timeout=5)
+
+    assert len(wire.completions(emulator)) == 2
+    assert emulator.requests[1].headers["anthropic-beta"] == "context-1m-2025-08-07"
+    assert cache.stats().hits == 2
+
+
 @pytest.mark.redis
 def test_response_cache_over_redis_serves_async_calls(
     emulator: Emulator, wire: Any, redis_url: str, redis_prefix: str
@@ -395,3 +414,64 @@ def test_a_crew_run_per_request_labels_its_task_and_agent_by_their_templates(emu
         }
     ]
     assert ledger.stats(task="A customer asks: {question}").calls == 3
+
+
+# -- streams that end early ------------------------------------------------------------------------------------------
+
+
+def _first_chunk_then(ending: str, llm: Any, emu: Emulator) -> None:
+    """Stream ``llm`` on ``MESSAGES`` from a slow model and end the call mid-stream, after the first text chunk (so
+    after ``message_start``, which carries the usage the provider bills): ``cancelled`` cancels an ``acall`` (a
+    client gone, a deadline); ``timed out`` lets a sync ``call`` hit the client's read timeout."""
+    import threading
+
+    from crewai.events import crewai_event_bus
+    from crewai.events.types.llm_events import LLMStreamChunkEvent
+
+    with crewai_event_bus.scoped_handlers():
+        chunked = threading.Event()
+
+        @crewai_event_bus.on(LLMStreamChunkEvent)
+        def chunk(source: Any, event: LLMStreamChunkEvent) -> None:
+            chunked.set()
+
+        if ending == "timed out":
+            with pytest.raises(httpx.ReadTimeout):  # mid-stream: the SDK retries only before the answer starts
+                llm.call(MESSAGES)
+            return
+
+        async def run() -> None:
+            task = asyncio.ensure_future(llm.acall(MESSAGES))
+            for _ in range(1000):
+                if chunked.is_set() or task.done():
+                    break
+                await asyncio.sleep(0.01)
+            assert chunked.is_set()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(run())
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["plain", "response cache"])
+@pytest.mark.parametrize("ending", ["cancelled", "timed out"])
+def test_a_stream_ended_after_message_start_records_what_was_billed(ending: str, cached: bool) -> None:
+    # A user streaming an agent closes the page, or a slow answer runs into the client's timeout: the provider
+    # already sent message_start, and billed its input, cache reads and cache writes. The ledger had nothing.
+    ledger = UsageLedger()
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew")) if cached else None
+    config = CachePoints(ledger=ledger, response_cache=cache)
+    delay = 0.5
+    with Emulator(reply="Hold the reset button for ten seconds, then wait.", chunk_delay=delay) as emu:
+        timeout = {"timeout": delay / 2, "max_retries": 0} if ending == "timed out" else {}
+        llm = anthropic_llm(emu, config, stream=True, temperature=0, **timeout)
+        _first_chunk_then(ending, llm, emu)
+        (call,) = emu.requests
+    stats = ledger.stats(provider="anthropic", model="claude-sonnet-4-5")
+    assert stats.calls == 1
+    assert call.usage.cache_write_tokens > 1000
+    billed = (call.usage.input_tokens, call.usage.cache_write_tokens, call.usage.cache_read_tokens)
+    assert (stats.input_tokens, stats.cache_write_tokens, stats.cache_read_tokens) == billed
+    if cache is not None:
+        assert cache.stats().hits == 0  # and a partial stream is not stored

@@ -159,6 +159,29 @@ def test_a_replayed_raw_response_reads_as_the_sdks(emulator: Emulator, wire: Any
     assert replay.headers["content-type"] == "application/json"
 
 
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_requests_differing_only_in_timeout_share_an_answer(emulator: Emulator, wire: Any, is_async: bool) -> None:
+    # The SDK client CrewAI's provider holds, called with a per-request timeout (CrewAI itself sets it on the
+    # client): how long the caller waits does not change the answer, so it must not split the response cache.
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("crew"))
+    llm = openai_llm(emulator, CachePoints(response_cache=cache), temperature=0)
+    params = {"model": "gpt-4o", "messages": messages("Nice to Paris?"), "temperature": 0}
+
+    if is_async:
+        client = llm._get_async_client().chat.completions
+
+        async def both() -> list[Any]:
+            return [await client.create(**params, timeout=timeout) for timeout in (30, 60)]
+
+        answers = asyncio.run(both())
+    else:
+        answers = [llm._get_sync_client().chat.completions.create(**params, timeout=t) for t in (30, 60)]
+
+    assert len(wire.completions(emulator)) == 1
+    assert cache.stats().hits == 1
+    assert answers[0].choices == answers[1].choices
+
+
 def test_response_cache_serves_the_responses_api_plain_and_streamed() -> None:
     # The emulator does not speak the Responses API: a local server answers with its shapes.
     from responses_server import ResponsesServer
@@ -203,11 +226,10 @@ def test_structured_output_calls_are_keyed_and_recorded(
     emulator: Emulator, wire: Any, tmp_path: Any, stream: bool
 ) -> None:
     # response_model= (a task's structured output) sends CrewAI through beta.chat.completions' parse helpers: they
-    # reached the model unkeyed, and the ledger and the trace never saw them. They stay out of the response cache.
+    # reached the model unkeyed, and the ledger and the trace never saw them.
     ledger = UsageLedger()
-    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("trips"))
     trace = tmp_path / "trace.jsonl"
-    config = CachePoints(ledger=ledger, recorder=TraceWriter(trace), response_cache=cache)
+    config = CachePoints(ledger=ledger, recorder=TraceWriter(trace))
     llm = openai_llm(emulator, config, stream=stream, temperature=0)
 
     async def acall() -> Any:
@@ -230,4 +252,35 @@ def test_structured_output_calls_are_keyed_and_recorded(
     lines = list(read_trace(trace))
     assert len(lines) == 2
     assert lines[0].request["response_format"] == calls[0].body["response_format"]
-    assert cache.stats().hits == 0
+
+
+class Fare(BaseModel):
+    trains: list[str]
+    price_eur: float = 0.0
+
+
+@pytest.mark.emulator_reply(json.dumps({"trains": ["TGV 6601", "TER 17501"]}))
+def test_structured_output_is_served_from_the_cache_through_the_callers_class(emulator: Emulator, wire: Any) -> None:
+    # A task with output_pydantic= asks the same thing again: CrewAI's structured call (beta.chat.completions'
+    # parse, raw) reached the model every time. A hit re-validates the stored answer through the caller's own class.
+    ledger = UsageLedger()
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("trips"))
+    llm = openai_llm(emulator, CachePoints(ledger=ledger, response_cache=cache), temperature=0)
+    question = messages("Paris to Lyon?")
+
+    first = llm.call(question, response_model=Route)
+    requests, tokens = _tokens(llm)
+    again = [llm.call(question, response_model=Route), asyncio.run(llm.acall(question, response_model=Route))]
+
+    assert [first, *again] == [Route(trains=["TGV 6601", "TER 17501"])] * 3
+    assert all(type(answer) is Route for answer in again)
+    assert len(wire.completions(emulator)) == 1
+    assert cache.stats().hits == 2
+    hits = ledger.stats(response_cache="hit")
+    assert (ledger.stats().calls, hits.calls, hits.replayed_calls, hits.input_tokens) == (3, 2, 2, 0)
+    assert _tokens(llm) == (requests + 2, tokens)  # replays report zero tokens to CrewAI
+
+    # Another output model is another request (its schema is in the key): never the stored Route.
+    fare = llm.call(question, response_model=Fare)
+    assert type(fare) is Fare
+    assert len(wire.completions(emulator)) == 2

@@ -38,6 +38,26 @@ def test_a_reply_function_sees_the_parsed_request() -> None:
     assert seen[0].tenant == "k"
 
 
+def test_chunk_delay_spaces_a_streamed_answer_and_leaves_plain_answers_alone() -> None:
+    # A slow model: the usage of message_start arrives at once, the rest one delay per event later.
+    import time
+
+    with Emulator(reply="one two three", chunk_delay=0.05) as emulator:
+        client = anthropic.Anthropic(base_url=emulator.url, api_key="k", max_retries=0)
+        params: dict[str, Any] = {"model": MODEL, "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]}
+        started = time.perf_counter()
+        with client.messages.stream(**params) as stream:
+            arrivals = [(event.type, time.perf_counter() - started) for event in stream]
+        started = time.perf_counter()
+        client.messages.create(**params)
+        plain = time.perf_counter() - started
+    assert arrivals[0][0] == "message_start"
+    assert arrivals[-1][1] - arrivals[0][1] >= 0.05 * 7  # eight SSE events, seven delays between them
+    assert plain < 0.3
+    with pytest.raises(ValueError, match="chunk_delay"):
+        Emulator(chunk_delay=-1)
+
+
 def test_a_script_answers_in_order_then_fails_like_the_api() -> None:
     with Emulator(reply=script(["one", Reply("two")])) as emulator:
         assert [_ask(emulator).content[0].text for _ in range(2)] == ["one", "two"]

@@ -19,24 +19,19 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from types import TracebackType
 from typing import Any, cast
 
-from cachepoint.crewai.state import Caching, RecordingStream, Timer, free, reached_model
+from cachepoint.crewai.state import Caching, RecordingStream, Timer, free, reached_model, request_key
 
 __all__ = ["wrap_anthropic"]
 
-# SDK request options, not part of the payload the provider reads (they never reach the strategy).
+# SDK request options, not part of the payload the provider reads (they never reach the strategy); the
+# response-cache key holds those that change the answer (`request_key`).
 _OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout", "betas")
-# Options that change the answer, so they belong in the response-cache key.
-_KEYED_OPTIONS = ("extra_body", "betas")
 
 
 def _split(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     payload = {k: v for k, v in params.items() if k not in _OPTIONS}
     options = {k: v for k, v in params.items() if k in _OPTIONS}
     return payload, options
-
-
-def _cache_key(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
-    return {**payload, **{k: options[k] for k in _KEYED_OPTIONS if options.get(k) is not None}}
 
 
 class _Messages:
@@ -60,7 +55,7 @@ class _Messages:
             return self._inner.create(**payload, **options)
         timer = Timer()
         message, reached = caching.cached(
-            _cache_key(payload, options),
+            request_key(payload, options),
             lambda: self._inner.create(**payload, **options),
             load=free,
             timer=timer,
@@ -79,7 +74,7 @@ class _Messages:
             return _recording(self._inner.stream(**payload, **options), caching, payload)
         upstream = _Upstream(self._url, options)
         events = cache.sync.stream(
-            _cache_key(payload, options),
+            request_key(payload, options),
             lambda: upstream.opened(self._inner.create(**payload, **options, stream=True)),
             load=free,
         )
@@ -202,13 +197,14 @@ def _recorded(manager: Any) -> bool:
 
 def _recording(inner: Any, caching: Caching, payload: dict[str, Any]) -> RecordingStream:
     """``messages.stream(...)``'s manager: the SDK's (or the response cache's), recording the final message's usage
-    when the block ends without an error (an abandoned or failed stream is not recorded; a replay is recorded as
-    a hit)."""
+    when the block ends without an error; a stream that fails or is cancelled after ``message_start`` is recorded
+    with the usage it reported so far (what the provider billed); a replay is recorded as a hit."""
     model = payload.get("model")
     cached = inner if isinstance(inner, _CachedStreamManager) else None
     return RecordingStream(
         inner,
         final="get_final_message",
+        partial="current_message_snapshot",  # from message_start on: the input, cache reads and writes billed
         record=lambda final, timer: caching.record(payload, final.usage, timer, model=model),
         reached=lambda: _recorded(inner),
         replay=None if cached is None else lambda timer: caching.replayed_stream(cached.events, timer, model=model),
@@ -240,7 +236,7 @@ class _AsyncMessages:
             return await self._inner.create(**payload, **options)
 
         message, reached = await caching.acached(
-            _cache_key(payload, options), call, load=free, timer=timer, model=payload.get("model")
+            request_key(payload, options), call, load=free, timer=timer, model=payload.get("model")
         )
         if reached:
             caching.record(payload, message.usage, timer, model=payload.get("model"))
@@ -258,7 +254,7 @@ class _AsyncMessages:
         async def call() -> Any:
             return upstream.opened(await self._inner.create(**payload, **options, stream=True))
 
-        events = cache.stream(_cache_key(payload, options), call, load=free)
+        events = cache.stream(request_key(payload, options), call, load=free)
         return _recording(_CachedStreamManager(events, upstream, beta=self._beta), caching, payload)
 
 

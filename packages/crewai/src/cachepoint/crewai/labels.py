@@ -31,6 +31,7 @@ def _template(obj: Any, field: str) -> Any:
     description with each ``kickoff(inputs=...)`` and keeps the template as ``_original_<field>`` (what it names
     them by itself, in their ``key``). Labelled with the rewritten text, a crew run per request would make a
     ledger series, and a metric label value, per request."""
+    # Private: CrewAI 1.14-1.15 keeps the template in no public field (`key` hashes it); absent, the field as it is
     original = getattr(obj, f"_original_{field}", None)
     return original if isinstance(original, str) else getattr(obj, field, None)
 

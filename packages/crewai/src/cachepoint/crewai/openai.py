@@ -6,8 +6,11 @@ breakpoints. Both come from the strategy through core's compiler. Chat Completio
 and its ``with_raw_response`` form, which CrewAI uses for plain calls) and the Responses API
 (``responses.create``, CrewAI's ``api="responses"``) are covered, streamed or not. The structured-output
 helpers (``parse``, its ``with_raw_response`` form and ``stream``, under ``beta`` where CrewAI calls them for
-``response_model=``) get the same breakpoints and are recorded, but are never answered from the response cache:
-their parsed objects are of a class made for the caller's output model, which no stored name can rebuild.
+``response_model=``) get the same breakpoints and are recorded. ``parse`` is answered from the response cache
+when its output model is a pydantic class and it offers no tools: the plain completion is stored, and a replay's
+``parsed`` is validated again from its text by the caller's own class (a ``ParsedChatCompletion[Model]`` is of a
+class made for that model, which no stored name could rebuild). ``stream`` (CrewAI's sync structured stream) is
+not: the SDK's stream helper sends its own request.
 
 With a response cache, each of those is answered from it when the policy allows: a completion or a Responses
 response as the SDK's own object, a stream as its chunks or events (live and recorded, or replayed), and a raw
@@ -22,10 +25,12 @@ import datetime
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from cachepoint.crewai.state import Caching, RecordingStream, Timer, free, reached_model
+from cachepoint.crewai.state import Caching, RecordingStream, Timer, free, reached_model, request_key
 
 __all__ = ["wrap_openai"]
 
+# SDK request options, not part of the payload the provider reads (they never reach the strategy); the
+# response-cache key holds those that change the answer (`request_key`: not the timeout, nor most headers).
 _OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
 
 
@@ -33,11 +38,6 @@ def _split(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     payload = {k: v for k, v in params.items() if k not in _OPTIONS}
     options = {k: v for k, v in params.items() if k in _OPTIONS}
     return payload, options
-
-
-def _cache_key(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
-    # The request as sent: the key leaves out what never changes the answer (timeout, most headers).
-    return {**payload, **{k: v for k, v in options.items() if v is not None}}
 
 
 class _Recorded:
@@ -105,14 +105,15 @@ class _ReplayedRawResponse:
     retries_taken = 0
     request_id: str | None = None
 
-    def __init__(self, completion: Any, url: str) -> None:
+    def __init__(self, completion: Any, url: str, *, sent: Any = None) -> None:
         import httpx  # the HTTP client of the openai SDK CrewAI pins (openai<3)
 
         self._completion = completion
+        body = completion if sent is None else sent  # `sent`: the completion as the API sent it (parse(): unparsed)
         self.http_response = httpx.Response(
             200,
             headers={"content-type": "application/json"},
-            content=completion.to_json(indent=None, warnings=False).encode("utf-8"),
+            content=body.to_json(indent=None, warnings=False).encode("utf-8"),
             request=httpx.Request("POST", url),
         )
 
@@ -188,12 +189,41 @@ class _Endpoint:
         return result
 
     def parse(self, **params: Any) -> Any:
-        """``parse(...)`` (structured output): placed and recorded, never served from the response cache."""
+        """``parse(...)`` (structured output): placed and recorded; with a response cache, a request whose output
+        model is a pydantic class (and that offers no tools) is answered from it, the stored answer validated
+        again through the caller's class (`_Reparse`)."""
         payload, options = self._prepare(params)
         timer = Timer()
+        cache = self._caching.response_cache
+        response_format = payload.get("response_format")
+        if cache is not None and _reparseable(payload):
+            reparse = _Reparse(response_format, self._url, raw=self._raw)
+            key = request_key(payload, options)  # core keys a pydantic class by its JSON schema
+            if self._is_async:
+                return self._acached_parse(key, payload, options, timer, reparse)
+            result, reached = self._caching.cached(
+                key,
+                lambda: self._inner.parse(**payload, **options),
+                dump=reparse.dump,
+                load=reparse.load,
+                timer=timer,
+                model=payload.get("model"),
+            )
+            return self._parsed(result, payload, timer) if reached else result
         if self._is_async:
             return self._aparse(payload, options, timer)
         return self._parsed(self._inner.parse(**payload, **options), payload, timer)
+
+    async def _acached_parse(
+        self, key: dict[str, Any], payload: dict[str, Any], options: dict[str, Any], timer: Timer, reparse: _Reparse
+    ) -> Any:
+        async def call() -> Any:
+            return await self._inner.parse(**payload, **options)
+
+        result, reached = await self._caching.acached(
+            key, call, dump=reparse.dump, load=reparse.load, timer=timer, model=payload.get("model")
+        )
+        return self._parsed(result, payload, timer) if reached else result
 
     async def _aparse(self, payload: dict[str, Any], options: dict[str, Any], timer: Timer) -> Any:
         return self._parsed(await self._inner.parse(**payload, **options), payload, timer)
@@ -213,7 +243,13 @@ class _Endpoint:
             usage = getattr(completion, "usage", None)
             caching.record(_as_sent(caching, payload), usage, timer, model=payload.get("model"))
 
-        return RecordingStream(self._inner.stream(**payload, **options), final="get_final_completion", record=record)
+        # Cut short, it is recorded only if its usage chunk (the last one) had arrived: before it, nothing was reported.
+        return RecordingStream(
+            self._inner.stream(**payload, **options),
+            final="get_final_completion",
+            partial="current_completion_snapshot",
+            record=record,
+        )
 
     def _load(self, data: Any) -> Any:
         """A stored answer as this endpoint returns it (a replay reports zero tokens)."""
@@ -227,7 +263,7 @@ class _Endpoint:
             if self._raw:  # a raw HTTP stream: CrewAI streams through create(stream=True), which is cached
                 self._caching.streams_uncached("raw HTTP stream (with_raw_response.create(stream=True))")
             else:
-                key = _cache_key(payload, options)
+                key = request_key(payload, options)
                 face = cache if self._is_async else cache.sync
                 events = face.stream(key, lambda: self._inner.create(**payload, **options), load=free)
                 recorded = _Recorded(events, self._caching, payload, timer, cached=True)
@@ -243,7 +279,7 @@ class _Endpoint:
         return value
 
     def _cached(self, payload: dict[str, Any], options: dict[str, Any], timer: Timer) -> Any:
-        key = _cache_key(payload, options)
+        key = request_key(payload, options)
         dump = _parsed if self._raw else None
         if self._is_async:
             return self._acached(key, payload, options, timer, dump)
@@ -272,6 +308,57 @@ class _Endpoint:
         return self._finish(await self._inner.create(**payload, **options), payload, timer)
 
 
+def _reparseable(payload: Mapping[str, Any]) -> bool:
+    """Whether a ``parse(...)`` answer can be served from the response cache: its output model is a pydantic class
+    (what CrewAI passes for ``response_model=``), which parses the stored text again, and it offers no tools (the
+    SDK parses tool calls' arguments against the tools given, which a replay does not redo)."""
+    from pydantic import BaseModel
+
+    output = payload.get("response_format")
+    return isinstance(output, type) and issubclass(output, BaseModel) and not payload.get("tools")
+
+
+class _Reparse:
+    """How a ``parse(...)`` answer is stored and replayed. Stored: the completion as the API sent it, a plain
+    ``ChatCompletion`` (a ``ParsedChatCompletion[Model]`` is of a class made for the caller's model, which no
+    stored name can rebuild). Replayed: the ``ParsedChatCompletion`` the SDK builds from it, each message's
+    ``parsed`` validated from its text by the caller's own class, as the SDK does (``model_validate_json``; none
+    for a refusal or an empty message). A stored answer that class does not accept is a miss."""
+
+    def __init__(self, model: Any, url: str, *, raw: bool) -> None:
+        self._model = model
+        self._url = url
+        self._raw = raw
+
+    def dump(self, result: Any) -> Any:
+        from openai.types.chat import ChatCompletion
+
+        completion = _parsed(result) if self._raw else result
+        if not getattr(completion, "choices", None):
+            raise ValueError("the response holds no choices")
+        data = completion.to_dict(mode="json", warnings=False)
+        for choice in data["choices"]:
+            choice["message"].pop("parsed", None)
+        return ChatCompletion.model_validate(data)
+
+    def load(self, data: Any) -> Any:
+        from openai.types.chat import ParsedChatCompletion
+
+        completion = free(data)
+        choices = []
+        for choice in completion.choices:
+            message = choice.message
+            if message.tool_calls:
+                raise ValueError("a stored structured answer with tool calls is not replayed")
+            parsed = (
+                self._model.model_validate_json(message.content) if message.content and not message.refusal else None
+            )
+            choices.append({**choice.to_dict(), "message": {**message.to_dict(), "parsed": parsed}})
+        parsed_type: Any = ParsedChatCompletion  # parametrized by a class known only at run time
+        replay = parsed_type[self._model].model_validate({**completion.to_dict(), "choices": choices})
+        return _ReplayedRawResponse(replay, self._url, sent=completion) if self._raw else replay
+
+
 def _as_sent(caching: Caching, payload: dict[str, Any]) -> dict[str, Any]:
     """``payload`` with a ``response_format`` given as a class (``parse``, ``stream``) in the JSON form the SDK sends
     for it: the trace line is JSON, and holds the request as the provider saw it (only a trace reads it, and the
@@ -280,6 +367,7 @@ def _as_sent(caching: Caching, payload: dict[str, Any]) -> dict[str, Any]:
     if caching.calls.recorder is None or not isinstance(response_format, type):
         return payload
     try:
+        # Private: no public SDK function gives the exact response_format parse() sends (the trace holds what was sent)
         from openai.lib._parsing._completions import type_to_response_format_param
 
         return {**payload, "response_format": type_to_response_format_param(response_format)}

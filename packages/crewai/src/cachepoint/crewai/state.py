@@ -24,7 +24,7 @@ from cachepoint.core.response_cache import ResponseCache, Source
 from cachepoint.crewai.config import CachePoints
 from cachepoint.crewai.labels import current_labels
 
-__all__ = ["Caching", "RecordingStream", "TimedEvents", "Timer", "free", "reached_model", "zeroed"]
+__all__ = ["Caching", "RecordingStream", "TimedEvents", "Timer", "free", "reached_model", "request_key", "zeroed"]
 
 logger = logging.getLogger("cachepoint.crewai")
 
@@ -81,7 +81,12 @@ class RecordingStream:
     """An SDK stream manager (sync or async) whose stream marks its first event, and whose block, ended without an
     error, hands the stream's final object to ``record`` (``final``: the name of the stream's getter, awaited for
     an async stream) — or, when the stream never reached the model (``reached`` false: a replay), calls
-    ``replay``. An abandoned or failed stream records nothing."""
+    ``replay``.
+
+    A block that ends in an error, or is cancelled, hands ``record`` what the stream accumulated so far (``partial``:
+    the name of the stream's property holding it) if that carries usage: the provider billed what it reported
+    (Anthropic's ``message_start`` carries the input, cache reads and cache writes). With no usage reported yet
+    (OpenAI reports it only in the last chunk) there is nothing to record."""
 
     def __init__(
         self,
@@ -89,16 +94,31 @@ class RecordingStream:
         *,
         final: str,
         record: Callable[[Any, Timer], None],
+        partial: str | None = None,
         reached: Callable[[], bool] = lambda: True,
         replay: Callable[[Timer], None] | None = None,
     ) -> None:
         self._inner = inner
         self._final = final
         self._record = record
+        self._partial = partial
         self._reached = reached
         self._replay = replay
         self._stream: Any = None
         self._timer = Timer()
+
+    def _record_partial(self) -> None:
+        """Record what an ended-early stream reported, if it reached the model and reported usage."""
+        if self._partial is None or self._stream is None:
+            return
+        try:
+            if not self._reached():
+                return
+            so_far = getattr(self._stream, self._partial)
+        except Exception:  # nothing accumulated yet (the SDK's snapshot asserts one exists)
+            return
+        if getattr(so_far, "usage", None) is not None:
+            self._record(so_far, self._timer)
 
     def __enter__(self) -> TimedEvents:
         self._timer = Timer()
@@ -108,7 +128,9 @@ class RecordingStream:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> Any:
-        if exc_type is None and self._stream is not None:
+        if exc_type is not None:
+            self._record_partial()
+        elif self._stream is not None:
             if self._reached():
                 self._record(getattr(self._stream, self._final)(), self._timer)
             elif self._replay is not None:
@@ -123,7 +145,9 @@ class RecordingStream:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> Any:
-        if exc_type is None and self._stream is not None:
+        if exc_type is not None:
+            self._record_partial()
+        elif self._stream is not None:
             if self._reached():
                 self._record(await getattr(self._stream, self._final)(), self._timer)
             elif self._replay is not None:
@@ -258,6 +282,18 @@ class _Stored:
         found = data.get("usage") if isinstance(data, Mapping) else getattr(data, "usage", None)
         self.usage = found if found is not None and not callable(found) else None
         return self._load(data)
+
+
+def request_key(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """The response-cache key of an SDK call: its payload with the SDK request options it was given
+    (``extra_headers``, ``timeout``...). Core's key keeps of those only what changes the answer (a beta or
+    API-version header, ``betas``, ``extra_body``, ``extra_query``) and drops the rest (the timeout, tracing and
+    auth headers), so a request's key does not depend on how long its caller waits.
+
+    >>> request_key({"model": "m"}, {"timeout": 30, "extra_body": None})
+    {'model': 'm', 'timeout': 30}
+    """
+    return {**payload, **{k: v for k, v in options.items() if v is not None}}
 
 
 def reached_model(stream: Any) -> bool:

@@ -50,6 +50,9 @@ class Emulator:
         table: provider table for model rules (minimums, TTLs, breakpoint limits).
         first_byte_delay: real seconds between a request's start and its first byte, to make concurrency
             visible (entries become readable only when the writing request starts responding).
+        chunk_delay: real seconds between the chunks of a streamed answer (each SSE event, each event-stream
+            message), as a model generating slowly sends them: a client can stop, time out or be cancelled
+            mid-stream, after the usage at the start was sent and before the end.
         tenants: maps credentials (API keys, AWS access key ids) to cache tenants, e.g. two keys of one
             Anthropic workspace to the same name; unmapped credentials are their own tenant.
 
@@ -78,10 +81,13 @@ class Emulator:
         table: ProviderTable | None = None,
         openai: OpenAIOptions | None = None,
         first_byte_delay: float = 0.0,
+        chunk_delay: float = 0.0,
         tenants: Mapping[str, str] | None = None,
     ) -> None:
         if first_byte_delay < 0:
             raise ValueError(f"first_byte_delay: expected >= 0 seconds, got {first_byte_delay}")
+        if chunk_delay < 0:
+            raise ValueError(f"chunk_delay: expected >= 0 seconds, got {chunk_delay}")
         self.clock = clock or ManualClock()
         self.simulator = simulator or Simulator(
             "anthropic",
@@ -91,6 +97,7 @@ class Emulator:
             openai=openai or OpenAIOptions(overflow_rpm=None),
         )
         self.first_byte_delay = first_byte_delay
+        self.chunk_delay = chunk_delay
         self._runtime = Runtime(
             simulator=self.simulator,
             clock=self.clock,
@@ -375,7 +382,9 @@ def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                     return
                 self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
-                for chunk in response.chunks():
+                for n, chunk in enumerate(response.chunks()):
+                    if n and emulator.chunk_delay:
+                        time.sleep(emulator.chunk_delay)
                     if chunk:
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.write(b"0\r\n\r\n")
