@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from cachepoint.core.emulator import Emulator
 from cachepoint.core.prompt import cache_at
 from cachepoint.core.traces import read_trace
-from cachepoint.langchain import CachepointCallbackHandler
+from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
 from langchain_support import CLAUDE_MESSAGES, MANUAL, MODELS, markers, support_tools
 
 
@@ -255,3 +255,57 @@ def test_markers_around_images_in_langchains_standard_blocks_are_all_sent(
     assert [json.dumps(b["messages"]).count(key) for b in sent][1:] == [1, 1]
     system_read = emulator.requests[1].usage.cache_read_tokens
     assert emulator.requests[2].usage.cache_read_tokens > system_read
+
+
+@pytest.mark.parametrize("path", ["handler", "with_cache_points"])
+@pytest.mark.parametrize(
+    ("provider", "model_id"), [("anthropic", "claude-opus-5"), ("anthropic_bedrock", "us.anthropic.claude-fable-5-1")]
+)
+def test_a_system_message_sent_in_place_leaves_the_system_prompts_breakpoint_where_it_was(
+    emulator: Emulator, path: str, provider: str, model_id: str, tmp_path: Path
+) -> None:
+    """Claude 5 models take a system message in the middle of the conversation (langchain-anthropic sends a
+    non-leading `SystemMessage` in place, as a ``system`` turn, when the model's profile sets
+    ``mid_conversation_system_messages``): the leading system prompt stays the top-level ``system`` and keeps
+    its own breakpoint, and the trace holds the request as it was sent."""
+    if provider == "anthropic":
+        from langchain_anthropic import ChatAnthropic
+
+        model: Any = ChatAnthropic(model=model_id, base_url=emulator.url, api_key="test-key", max_retries=0)
+    else:  # the anthropic SDK's Bedrock client reads ANTHROPIC_BEDROCK_BASE_URL (the emulator: see the fixture)
+        from langchain_aws import ChatAnthropicBedrock
+
+        model = ChatAnthropicBedrock(
+            model=model_id,
+            region_name="us-east-1",
+            aws_access_key_id="test-key",
+            aws_secret_access_key="test-secret",
+            max_retries=0,
+        )
+    if not (model.profile or {}).get("mid_conversation_system_messages"):
+        pytest.skip("this langchain-anthropic hoists every system message into the top-level system field")
+    trace = tmp_path / "in-place.jsonl"
+    handler = CachepointCallbackHandler(recorder=trace)
+    messages: list[Any] = [
+        SystemMessage(MANUAL),
+        HumanMessage("My router blinks red. " + "It restarts every few minutes. " * 80),
+        AIMessage("Hold reset for ten seconds."),
+        HumanMessage("Done, still red."),
+        SystemMessage("The customer is on the premium plan: offer a replacement."),
+    ]
+    if path == "handler":
+        model.invoke(messages, config={"callbacks": [handler]})
+    else:
+        with_cache_points(model).invoke(messages)
+    body = emulator.requests[-1].body
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user", "system"]
+    assert body["system"][-1]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    assert "cache_control" in json.dumps(body["messages"][-1])  # the tail: the in-place system turn
+    if path != "handler":
+        return
+    (record,) = read_trace(trace)
+    assert [m["role"] for m in record.request["messages"]] == ["user", "assistant", "user", "system"]
+    assert json.dumps(record.request["system"]).count("cache_control") == 1
+    assert json.dumps(record.request["messages"]).count("cache_control") == json.dumps(body["messages"]).count(
+        "cache_control"
+    )

@@ -180,3 +180,26 @@ def test_the_mantle_endpoint_serves_messages_under_bedrocks_rules(cachepoint_emu
         ("bedrock-mantle", "/anthropic/v1/messages", 200),
         ("anthropic", "/v1/messages", 400),
     ]
+
+
+def test_a_system_turn_in_place_is_taken_in_messages_bodies_and_refused_by_converse(
+    bedrock_factory: Callable[..., Any], manual: str
+) -> None:
+    """Claude 5 on Bedrock takes a system message in place in the Messages body (langchain-aws's profiles set
+    ``mid_conversation_system_messages`` for those models; ChatAnthropicBedrock then sends it so); the turns
+    around it still alternate. Converse has no system role in its messages."""
+    client = bedrock_factory()
+    request = body(manual, "How do I reset it?")
+    request["messages"] += [
+        {"role": "assistant", "content": "Hold the button."},
+        {"role": "user", "content": "Done."},
+        {"role": "system", "content": "The customer is on the premium plan."},
+    ]
+    answer = json.loads(client.invoke_model(modelId=MODEL, body=json.dumps(request))["body"].read())
+    assert answer["type"] == "message"
+    twice = {**request, "messages": [*request["messages"], {"role": "user", "content": "Hello?"}]}
+    with pytest.raises(client.exceptions.ValidationException, match="must alternate between user and assistant"):
+        client.invoke_model(modelId=MODEL, body=json.dumps(twice))
+    turns = [{"role": "user", "content": [{"text": "Hi"}]}, {"role": "system", "content": [{"text": "Be brief."}]}]
+    with pytest.raises(client.exceptions.ValidationException, match="expected 'user' or 'assistant'"):
+        client.converse(modelId=MODEL, messages=turns)

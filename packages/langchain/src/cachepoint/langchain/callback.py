@@ -139,7 +139,15 @@ class CachepointCallbackHandler(BaseCallbackHandler):
     ) -> None:
         """Place the strategy's breakpoints in the messages about to be sent (LangChain calls this)."""
         try:
-            self._start(messages, run_id=run_id, parent=parent_run_id, tags=tags, metadata=metadata, kwargs=kwargs)
+            self._start(
+                messages,
+                run_id=run_id,
+                parent=parent_run_id,
+                tags=tags,
+                metadata=metadata,
+                kwargs=kwargs,
+                serialized=serialized,
+            )
         except Exception as exc:
             loans.give_back(run_id, self)
             log_once(
@@ -157,12 +165,13 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None,
         metadata: dict[str, Any] | None,
         kwargs: Mapping[str, Any],
+        serialized: Mapping[str, Any] | None = None,
     ) -> None:
         params = kwargs.get("invocation_params") or {}
         # A `with_cache_points` model places and records its calls itself, through the run of the model it wraps;
         # its own run is followed only for the hits it answers (see `_record`).
         wrapper = params.get("_type") == WRAPPER_TYPE
-        target = None if wrapper else identify_run(params, metadata)
+        target = None if wrapper else identify_run(params, metadata, serialized)
         metadata = dict(metadata or {})
         run = _Run(
             target=target,

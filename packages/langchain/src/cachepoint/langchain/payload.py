@@ -164,18 +164,27 @@ def _anthropic(
 ) -> Mirror:
     b = _Builder(target, frozen)
     end = len(messages) - 1
+    # A system message after the first turn may be sent in place (see `Target.in_place_system`); such a request
+    # is rebuilt whole, as ChatAnthropic does it, and not kept for the next one.
+    in_place = target.in_place_system and any(isinstance(m, SystemMessage) for m in messages[1:])
     # The conversation's previous request, when this one repeats its messages (same objects, unchanged): its
     # turns, payload messages and slots are taken over up to the turn the first new message may join.
-    before = None if frozen else _TURNS.find(messages)
+    before = None if frozen or in_place else _TURNS.find(messages)
     start, reused = before.resume(b, messages) if before is not None else (0, 0)
     seen: list[_Entry] = before.seen[:start] if before is not None else []
     after: list[tuple[int, str | None, int, int]] = before.after[:start] if before is not None else []
+    pending: list[tuple[int, SystemMessage]] = []  # system messages waiting to be sent in place
+    opened = start > 0  # past the leading system messages (a request rebuilt in part is: see `_Turns`)
     for index in range(start, len(messages)):
         message = messages[index]
         if isinstance(message, SystemMessage):
-            _anthropic_system(b, index, message)
+            if in_place and opened and (pending or _system_may_follow(b)):
+                pending.append((index, message))
+            else:
+                _anthropic_system(b, index, message)
             seen.append(_Converted.entry(message, None))
         else:
+            opened = True
             last = index == end
             entry = None if index in frozen else _CONVERTED.get(index, message, last)
             if entry is None:
@@ -186,15 +195,59 @@ def _anthropic(
             blocks = list(entry[3])  # the turn may grow (merged user turns): the entry's list stays as it is
             if isinstance(message, AIMessage):
                 if blocks or last:
+                    _flush_system(b, pending, in_place=True)
                     b.add("assistant", blocks, merge=False)
             else:
+                _flush_system(b, pending, in_place=False)
                 b.add("user", blocks, merge=True)
             seen.append(entry)
         after.append(b.mark())
+    _flush_system(b, pending, in_place=True)
     mirror = _anthropic_payload(b, tools, kwargs, before if reused else None, reused)
-    if not frozen:
+    if not frozen and not in_place:
         _TURNS.keep(messages, _Turns(seen, after, b, mirror))
     return mirror
+
+
+def _system_may_follow(b: _Builder) -> bool:
+    """Whether ChatAnthropic sends a system message in place after the turns built so far: after a user turn, or
+    after an assistant turn that ends in a server tool's result."""
+    if not b.turns:
+        return False
+    role, blocks = b.turns[-1]
+    if role == "user":
+        return True
+    kind = blocks[-1][0].get("type") if role == "assistant" and blocks and isinstance(blocks[-1][0], dict) else None
+    return isinstance(kind, str) and kind.endswith("_tool_result")
+
+
+def _flush_system(b: _Builder, pending: list[tuple[int, SystemMessage]], *, in_place: bool) -> None:
+    """Send the waiting system messages: in place, as one ``system`` turn (ChatAnthropic merges a run of them),
+    before an assistant turn or at the end; moved into the top-level system before a user turn."""
+    if not pending:
+        return
+    if in_place:
+        blocks = [pair for index, message in pending for pair in _system_blocks(b, index, message)]
+        if blocks:
+            b.add("system", blocks, merge=False)
+    else:
+        for index, message in pending:
+            _anthropic_system(b, index, message)
+    pending.clear()
+
+
+def _system_blocks(b: _Builder, index: int, message: SystemMessage) -> list[tuple[Any, Slot]]:
+    """The text blocks of a system message sent in place (what ChatAnthropic keeps of it for a marker)."""
+    content = message.content
+    if isinstance(content, str):
+        return [({"type": "text", "text": content}, b.slot(index, None, "string"))] if content else []
+    out: list[tuple[Any, Slot]] = []
+    for j, item in enumerate(content):
+        if isinstance(item, str):
+            out.append(({"type": "text", "text": item}, b.slot(index, j, "item")))
+        elif isinstance(item, dict) and item.get("type") == "text":
+            out.append((_text_block(item), b.slot(index, j, "block")))
+    return out
 
 
 def _anthropic_blocks(b: _Builder, index: int, message: BaseMessage, *, last: bool) -> list[tuple[Any, Slot]]:

@@ -124,9 +124,14 @@ def _conversation_problem(request: Request) -> str | None:
             "A conversation must start with a user message. Try again with a conversation that starts with a user "
             "message."
         )
+    # Claude's Messages body (InvokeModel) may carry a system turn in place (Claude 5: langchain-aws's model
+    # profiles set `mid_conversation_system_messages` for them); the turns around it still alternate.
+    allowed = ("user", "assistant", "system") if request.format == "anthropic" else ("user", "assistant")
     for i, role in enumerate(roles):
-        if role not in ("user", "assistant"):
+        if role not in allowed:
             return f"messages[{i}].role: expected 'user' or 'assistant', got {role!r}"
+    roles = [role for role in roles if role != "system"]
+    for i, role in enumerate(roles):
         if i and role == roles[i - 1]:
             return (
                 "A conversation must alternate between user and assistant roles. Make sure the conversation "
