@@ -71,11 +71,14 @@ class ResponsesServer:
     def __init__(self) -> None:
         outer = self
         self.requests = 0
+        #: The request bodies answered, in order.
+        self.bodies: list[dict[str, Any]] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = orjson.loads(self.rfile.read(int(self.headers["content-length"])))
                 outer.requests += 1
+                outer.bodies.append(body)
                 if body.get("stream"):
                     data = b"".join(
                         b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n"

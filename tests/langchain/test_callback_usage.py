@@ -178,3 +178,41 @@ def test_a_shared_ledger_gets_every_handler(emulator: Emulator) -> None:
     for name in ("a", "b"):
         model.invoke("Hi", config={"callbacks": [CachepointCallbackHandler(ledger=ledger, labels={"who": name})]})
     assert ledger.stats(who="a").calls == ledger.stats(who="b").calls == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_openai_on_the_responses_api_gets_its_cache_key_and_its_cached_tokens_recorded(
+    monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    """``ChatOpenAI(use_responses_api=True)`` (what langchain-openai picks for some models and features) sends
+    ``POST /v1/responses``: `with_cache_points` adds the ``prompt_cache_key`` of the static layers there too, and
+    the cached tokens the API reports (``input_tokens_details.cached_tokens``) are counted, streamed or not."""
+    from langchain_openai import ChatOpenAI
+
+    import responses_server
+    from cachepoint.langchain import with_cache_points
+
+    usage = {
+        "input_tokens": 3000,
+        "output_tokens": 2,
+        "total_tokens": 3002,
+        "input_tokens_details": {"cached_tokens": 2560},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    }
+    monkeypatch.setitem(responses_server.RESPONSE, "usage", usage)
+    messages = [SystemMessage(MANUAL), HumanMessage("Where is Acme's head office?")]
+    with responses_server.ResponsesServer() as server:
+        model = ChatOpenAI(model="gpt-5", base_url=server.base_url, api_key="test-key", use_responses_api=True)
+        handler = CachepointCallbackHandler()
+        wrapped = with_cache_points(model, ledger=UsageLedger())
+        for runnable, config in ((model, {"callbacks": [handler]}), (wrapped, {})):
+            if stream:
+                assert "".join(str(chunk.text) for chunk in runnable.stream(messages, config=config)) == "Paris."
+            else:
+                assert runnable.invoke(messages, config=config).text == "Paris."
+        plain, placed = server.bodies
+    assert "prompt_cache_key" not in plain  # a callback cannot add a call kwarg
+    assert placed["prompt_cache_key"].startswith("cp-")
+    for ledger in (handler.ledger, wrapped.ledger):
+        stats = ledger.stats()
+        assert (stats.calls, stats.input_tokens, stats.cache_read_tokens) == (1, 3000, 2560)
