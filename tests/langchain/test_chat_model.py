@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate
 
 from cachepoint.core.emulator import Emulator
@@ -156,3 +156,62 @@ def test_a_sampled_call_is_not_replayed_under_the_default_policy(emulator: Emula
     model.invoke("Hi")
     model.invoke("Hi")
     assert len(emulator.requests) == 2
+
+
+# The wrapped model's own settings answer as much as the call's: two models set up differently must never be
+# served each other's answers (the policy here replays any call, so only the key tells them apart).
+DIFFERENT_SETUPS = {
+    "bedrock system prompt": ("bedrock", {"system": ["Answer in French."]}, {"system": ["Answer in German."]}),
+    "bedrock request fields": ("bedrock", {}, {"additional_model_request_fields": {"top_k": 5}}),
+    "anthropic thinking": (
+        "anthropic",
+        {"max_tokens": 4000},
+        {"max_tokens": 4000, "thinking": {"type": "enabled", "budget_tokens": 2000}},
+    ),
+    "openai json mode": ("openai", {}, {"model_kwargs": {"response_format": {"type": "json_object"}}}),
+}
+
+
+def replaying_cache() -> ResponseCache:
+    return ResponseCache(MemoryStore(max_entries=100), CachePolicy("lc-test", cache_nondeterministic=True))
+
+
+@pytest.mark.parametrize("setup", sorted(DIFFERENT_SETUPS))
+def test_models_set_up_to_answer_differently_never_share_an_answer(emulator: Emulator, setup: str) -> None:
+    provider, one, other = DIFFERENT_SETUPS[setup]
+    make = {"openai": openai, **MODELS}[provider]
+    cache = replaying_cache()
+    messages = [HumanMessage("Reply in json: how do I reset my router?")]
+    with_cache_points(make(emulator, **one), response_cache=cache).invoke(messages)
+    answer = with_cache_points(make(emulator, **other), response_cache=cache).invoke(messages)
+    assert len(emulator.requests) == 2
+    assert "cachepoint_cache" not in answer.response_metadata
+
+
+def test_a_failed_tool_result_is_not_answered_like_a_successful_one(emulator: Emulator) -> None:
+    # ChatAnthropic sends a ToolMessage(status="error") as a tool_result with is_error: the model answers that.
+    def history(status: str) -> list[Any]:
+        return [
+            HumanMessage("Reset my router."),
+            AIMessage("", tool_calls=[{"name": "reset", "args": {}, "id": "toolu_1"}]),
+            ToolMessage("The router did not answer.", tool_call_id="toolu_1", status=status),
+        ]
+
+    model = with_cache_points(MODELS["anthropic"](emulator), response_cache=replaying_cache())
+    model.invoke(history("success"))
+    answer = model.invoke(history("error"))
+    assert len(emulator.requests) == 2
+    assert emulator.requests[1].body["messages"][-1]["content"][0]["is_error"] is True
+    assert "cachepoint_cache" not in answer.response_metadata
+
+
+def test_the_same_model_built_twice_shares_answers_whatever_its_callbacks(emulator: Emulator) -> None:
+    cache = replaying_cache()
+    messages = [HumanMessage("How do I reset my router?")]
+    with_cache_points(MODELS["anthropic"](emulator, temperature=0), response_cache=cache).invoke(messages)
+    rebuilt = MODELS["anthropic"](
+        emulator, temperature=0, callbacks=[CachepointCallbackHandler()], default_request_timeout=30.0
+    )
+    answer = with_cache_points(rebuilt, response_cache=cache).invoke(messages)
+    assert len(emulator.requests) == 1
+    assert answer.response_metadata["cachepoint_cache"] == "hit"

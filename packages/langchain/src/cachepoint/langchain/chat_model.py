@@ -33,6 +33,7 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, Generation
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
@@ -44,6 +45,7 @@ from cachepoint.core.prompt import Strategy, auto
 from cachepoint.core.response_cache import ResponseCache
 from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.callback import WRAPPER_TYPE
+from cachepoint.langchain.llm_cache import parse_llm_string, parse_prompt
 from cachepoint.langchain.placement import mark_tools, place
 from cachepoint.langchain.targets import Target, identify_model
 from cachepoint.langchain.usage import mark_hit, record, record_hit, recording_in
@@ -52,8 +54,25 @@ __all__ = ["CachePointsChatModel", "with_cache_points"]
 
 logger = logging.getLogger("cachepoint.langchain")
 
-# Request fields that change what the model answers (they key the response cache, as the payload does).
+# The sampling settings the response cache's policy reads at the top level of a request (the model's, or the call's).
 _SAMPLING = ("temperature", "top_p", "top_k", "max_tokens", "stop_sequences", "seed")
+# Fields of a chat model that change how a call is made, never what it answers: left out of response cache keys.
+_PLUMBING = frozenset(
+    {
+        "cache",
+        "callbacks",
+        "callback_manager",
+        "verbose",
+        "tags",
+        "metadata",
+        "rate_limiter",
+        "custom_get_token_ids",
+        "max_retries",
+        "default_request_timeout",
+        "request_timeout",
+        "timeout",
+    }
+)
 
 
 class CachePointsChatModel(BaseChatModel):
@@ -117,14 +136,26 @@ class CachePointsChatModel(BaseChatModel):
     def _cache_request(
         self, model: BaseChatModel, target: Target | None, messages: list[BaseMessage], call: Mapping[str, Any]
     ) -> dict[str, Any] | None:
-        """What keys the response cache: the unmarked request and everything that changes the answer."""
+        """What keys the response cache: the unmarked request and everything that changes the answer: the messages
+        as LangChain keys its own cache (every field, e.g. a tool result's error status), the wrapped model's own
+        settings (its system prompt, thinking, model kwargs...) and the call's. ``None`` (not cached) when the
+        model's settings cannot be read: a key that missed them could replay another model's answer."""
         if self.response_cache is None:
             return None
-        from langchain_core.messages import convert_to_openai_messages
-
+        try:
+            settings = _model_settings(model)
+        except Exception as exc:
+            log_once(
+                f"wrapper-settings:{type(model).__name__}",
+                f"cachepoint: the settings of {type(model).__name__} could not be read ({type(exc).__name__}: {exc}); "
+                "its calls are not answered from the response cache",
+                logger=logger,
+            )
+            return None
         request: dict[str, Any] = {
             "model": target.model if target else type(model).__name__,
-            "messages": convert_to_openai_messages(messages),
+            "messages": parse_prompt(dumps(messages)),
+            "llm": settings,
         }
         for name in _SAMPLING:
             value = call.get(name, getattr(model, name, None))
@@ -334,6 +365,16 @@ def _marked(
     if placement.tool_markers:
         call = {**call, "tools": mark_tools(target, tools, placement.tool_markers)}
     return (marked, call), placement.plan
+
+
+def _model_settings(model: BaseChatModel) -> dict[str, Any]:
+    """The wrapped model's own settings as LangChain's LLM cache keys them (its serialized form, or for a model
+    that is not serializable its invocation parameters), without the `_PLUMBING` fields."""
+    serialized, params = parse_llm_string(model._get_llm_string())
+    kwargs = serialized.get("kwargs") if isinstance(serialized, dict) else None
+    if isinstance(kwargs, dict):
+        serialized = {**serialized, "kwargs": {k: v for k, v in kwargs.items() if k not in _PLUMBING}}
+    return {"model": serialized, "params": {k: v for k, v in params.items() if k not in _PLUMBING}}
 
 
 def _child(
