@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate
+from typing_extensions import TypedDict
 
 from cachepoint.core.emulator import Emulator
 from cachepoint.core.response_cache import CachePolicy, ResponseCache
@@ -215,3 +216,20 @@ def test_the_same_model_built_twice_shares_answers_whatever_its_callbacks(emulat
     answer = with_cache_points(rebuilt, response_cache=cache).invoke(messages)
     assert len(emulator.requests) == 1
     assert answer.response_metadata["cachepoint_cache"] == "hit"
+
+
+class Steps(TypedDict):
+    """How to fix it."""
+
+    steps: list[str]
+
+
+def test_structured_output_to_a_typed_dict_is_answered_and_replayed(emulator: Emulator) -> None:
+    # LangChain binds the schema class itself for its tracing (`ls_structured_output_format`): that class is no
+    # part of the request (the tool built from it is), and must not fail the call.
+    model = with_cache_points(MODELS["anthropic"](emulator, temperature=0), response_cache=replaying_cache())
+    structured = model.with_structured_output(Steps)
+    structured.invoke("How do I reset my router?")
+    structured.invoke("How do I reset my router?")
+    assert len(emulator.requests) == 1
+    assert emulator.requests[0].body["tools"][0]["name"] == "Steps"

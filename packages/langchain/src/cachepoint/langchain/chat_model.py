@@ -56,6 +56,10 @@ logger = logging.getLogger("cachepoint.langchain")
 
 # The sampling settings the response cache's policy reads at the top level of a request (the model's, or the call's).
 _SAMPLING = ("temperature", "top_p", "top_k", "max_tokens", "stop_sequences", "seed")
+# Call arguments that never reach the model as they are: cache markers (they steer the provider's cache), and the
+# schema LangChain binds for its tracing with structured output (`generate` pops it; the tool or response format
+# built from it is what is sent, and keyed).
+_NOT_SENT = frozenset({"cache_control", "prompt_cache_key", "ls_structured_output_format", "structured_output_format"})
 # Fields of a chat model that change how a call is made, never what it answers: left out of response cache keys.
 _PLUMBING = frozenset(
     {
@@ -162,7 +166,7 @@ class CachePointsChatModel(BaseChatModel):
             if value is not None:
                 request[name] = value
         for name, value in call.items():
-            if name not in request and name not in ("cache_control", "prompt_cache_key"):
+            if name not in request and name not in _NOT_SENT:
                 request[name] = value
         return request
 
