@@ -233,3 +233,11 @@ def test_structured_output_to_a_typed_dict_is_answered_and_replayed(emulator: Em
     structured.invoke("How do I reset my router?")
     assert len(emulator.requests) == 1
     assert emulator.requests[0].body["tools"][0]["name"] == "Steps"
+
+
+def test_a_model_chosen_per_call_is_never_served_the_default_models_answer(emulator: Emulator) -> None:
+    model = with_cache_points(MODELS["anthropic"](emulator, temperature=0), response_cache=replaying_cache())
+    model.invoke("Hi")
+    model.bind(model="claude-haiku-4-5").invoke("Hi")
+    model.invoke("Hi", model="claude-haiku-4-5")
+    assert [r.body["model"] for r in emulator.requests] == ["claude-sonnet-4-6", "claude-haiku-4-5"]

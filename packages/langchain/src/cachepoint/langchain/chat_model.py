@@ -157,7 +157,8 @@ class CachePointsChatModel(BaseChatModel):
             )
             return None
         request: dict[str, Any] = {
-            "model": target.model if target else type(model).__name__,
+            # a call's own `model=` is sent over the model's
+            "model": call.get("model") or (target.model if target else type(model).__name__),
             "messages": parse_prompt(dumps(messages)),
             "llm": settings,
         }
