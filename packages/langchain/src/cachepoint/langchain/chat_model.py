@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import suppress
 from typing import Any, cast
 
 from langchain_core.callbacks import (
@@ -217,18 +218,22 @@ class CachePointsChatModel(BaseChatModel):
                 yield chunk
             if full is not None:
                 self._record(full, target)
+            if self.response_cache is not None:
+                _check_complete(full, target)
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None:
-            for chunk in stream():
-                yield ChatGenerationChunk(message=chunk)
+            with suppress(_CutShortError):  # the caller's stream just ends there
+                for chunk in stream():
+                    yield ChatGenerationChunk(message=chunk)
             return
         began = time.perf_counter()
         served = self._sync_cache().stream(request, stream, dump=_dump, load=_load_chunk)
         usage = _Usage()
-        for chunk in served:
-            usage.add(chunk)
-            yield ChatGenerationChunk(message=chunk)
+        with suppress(_CutShortError):  # the caller's stream just ends there
+            for chunk in served:
+                usage.add(chunk)
+                yield ChatGenerationChunk(message=chunk)
         if served.hit:
             self._record_hit(usage.message(), target, began)
 
@@ -276,18 +281,22 @@ class CachePointsChatModel(BaseChatModel):
                 yield chunk
             if full is not None:
                 self._record(full, target)
+            if self.response_cache is not None:
+                _check_complete(full, target)
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None or self.response_cache is None:
-            async for chunk in stream():
-                yield ChatGenerationChunk(message=chunk)
+            with suppress(_CutShortError):  # the caller's stream just ends there
+                async for chunk in stream():
+                    yield ChatGenerationChunk(message=chunk)
             return
         began = time.perf_counter()
         served = self.response_cache.stream(request, stream, dump=_dump, load=_load_chunk)
         usage = _Usage()
-        async for chunk in served:
-            usage.add(chunk)
-            yield ChatGenerationChunk(message=chunk)
+        with suppress(_CutShortError):  # the caller's stream just ends there
+            async for chunk in served:
+                usage.add(chunk)
+                yield ChatGenerationChunk(message=chunk)
         if served.hit:
             self._record_hit(usage.message(), target, began)
 
@@ -409,6 +418,30 @@ def _own(generations: Sequence[Generation], target: Target | None, record: Any) 
 def _message(result: ChatResult) -> AIMessage:
     """The answer of a result (what the response cache stores)."""
     return cast("AIMessage", result.generations[0].message)
+
+
+# Where each kind of model's complete answer says why it stopped; a stream cut short (a proxy or a connection that
+# ends the body early) just ends, without it, and with no error from the SDK or LangChain.
+_STOP_FIELDS = {"anthropic": "stop_reason", "bedrock": "stopReason", "openai": "finish_reason"}
+
+
+class _CutShortError(Exception):
+    """A stream that ended before its model said why it stopped: raised at its end, after every chunk, so the
+    response cache does not store it; the caller's stream just ends there."""
+
+
+def _check_complete(full: AIMessageChunk | None, target: Target | None) -> None:
+    """Raise `_CutShortError` if ``full`` (a stream's chunks, merged) lacks the stop reason ``target`` reports at
+    the end of every complete answer; a model of unknown kind is not judged."""
+    field = _STOP_FIELDS.get(target.kind) if target is not None else None
+    if field is not None and (full is None or not full.response_metadata.get(field)):
+        log_once(
+            f"stream-cut-short:{target.provider if target else None}",
+            "cachepoint: a stream ended before its model said why it stopped (the connection was cut?); it was "
+            "handed on as it came and not stored in the response cache",
+            logger=logger,
+        )
+        raise _CutShortError
 
 
 class _Usage:
