@@ -3,9 +3,6 @@ streams from a response cache."""
 
 from __future__ import annotations
 
-import http.server
-import threading
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +15,7 @@ from cachepoint.core.emulator import Emulator
 from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import MemoryStore
 from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
+from cutting_proxy import CuttingProxy
 from langchain_support import MANUAL, MODELS, markers, openai, support_tools
 
 
@@ -247,48 +245,10 @@ def test_a_model_chosen_per_call_is_never_served_the_default_models_answer(emula
     assert [r.body["model"] for r in emulator.requests] == ["claude-sonnet-4-6", "claude-haiku-4-5"]
 
 
-class CuttingProxy:
-    """Forwards Anthropic requests to the emulator; the first streamed answer it relays ends cleanly (a whole HTTP
-    body) before the stream's ``message_delta`` / ``message_stop`` events, as a proxy that times out its upstream
-    does: the SDK and LangChain see a stream that just ends, with no error."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        outer = self
-        self.cut = 1
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                forwarded = urllib.request.Request(emulator.url + self.path, data=body, headers=headers)
-                with urllib.request.urlopen(forwarded) as answer:
-                    data, kind = answer.read(), answer.headers["content-type"]
-                if "event-stream" in kind and outer.cut:
-                    outer.cut -= 1
-                    data = data[: data.index(b"event: message_delta")]
-                self.send_response(200)
-                self.send_header("content-type", kind)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
 def cutting_proxy(emulator: Emulator) -> Iterator[CuttingProxy]:
-    proxy = CuttingProxy(emulator)
-    yield proxy
-    proxy.close()
+    with CuttingProxy(emulator) as proxy:
+        yield proxy
 
 
 def test_a_stream_that_ends_before_its_stop_reason_is_not_replayed(emulator: Emulator, cutting_proxy: Any) -> None:
