@@ -3,6 +3,7 @@ streams from a response cache."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -280,3 +281,21 @@ async def test_an_async_stream_that_ends_before_its_stop_reason_is_not_replayed(
     [chunk async for chunk in model.astream(messages)]
     [chunk async for chunk in model.astream(messages)]
     assert len(emulator.requests) == 2
+
+
+def test_identical_calls_at_once_make_one_request_and_are_all_counted(make_emulator: Any) -> None:
+    # Single-flight: the second call waits for the first one's answer. It made no request of its own, so it is a
+    # replay like a hit from the store: marked as one and counted in the ledger (not left out of it).
+    emulator = make_emulator(reply="Restart the router.", first_byte_delay=0.5)
+    model = with_cache_points(MODELS["anthropic"](emulator, temperature=0), response_cache=replaying_cache())
+    messages = [HumanMessage("How do I reset my router?")]
+    answers: list[Any] = []
+    threads = [threading.Thread(target=lambda: answers.append(model.invoke(messages))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(emulator.requests) == 1
+    assert sorted(a.response_metadata.get("cachepoint_cache", "-") for a in answers) == ["-", "hit"]
+    stats = model.ledger.stats()
+    assert (stats.calls, stats.replayed_calls) == (2, 1)

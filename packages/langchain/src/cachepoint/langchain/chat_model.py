@@ -43,7 +43,7 @@ from pydantic import ConfigDict, Field
 from cachepoint.core.instrument import CallRecorder, place_safely
 from cachepoint.core.once import log_once
 from cachepoint.core.prompt import Strategy, auto
-from cachepoint.core.response_cache import ResponseCache
+from cachepoint.core.response_cache import ResponseCache, Source
 from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.callback import WRAPPER_TYPE
 from cachepoint.langchain.llm_cache import parse_llm_string, parse_prompt
@@ -199,7 +199,8 @@ class CachePointsChatModel(BaseChatModel):
             return generate()
         began = time.perf_counter()
         result = self._sync_cache().get_or_call(request, invoke, dump=_dump, load=_load)
-        return _result(self._hit(result.value, target, began) if result.hit else result.value)
+        # a hit, or a call that shared another's (single-flight): either way this one sent nothing
+        return _result(result.value if result.called_upstream else self._hit(result.value, target, began))
 
     def _stream(
         self,
@@ -234,7 +235,7 @@ class CachePointsChatModel(BaseChatModel):
             for chunk in served:
                 usage.add(chunk)
                 yield ChatGenerationChunk(message=chunk)
-        if served.hit:
+        if served.source in _REPLAYED:
             self._record_hit(usage.message(), target, began)
 
     # --- async ---
@@ -262,7 +263,8 @@ class CachePointsChatModel(BaseChatModel):
             return await generate()
         began = time.perf_counter()
         result = await self.response_cache.get_or_call(request, invoke, dump=_dump, load=_load)
-        return _result(self._hit(result.value, target, began) if result.hit else result.value)
+        # a hit, or a call that shared another's (single-flight): either way this one sent nothing
+        return _result(result.value if result.called_upstream else self._hit(result.value, target, began))
 
     async def _astream(
         self,
@@ -297,7 +299,7 @@ class CachePointsChatModel(BaseChatModel):
             async for chunk in served:
                 usage.add(chunk)
                 yield ChatGenerationChunk(message=chunk)
-        if served.hit:
+        if served.source in _REPLAYED:
             self._record_hit(usage.message(), target, began)
 
     # --- bookkeeping ---
@@ -420,6 +422,8 @@ def _message(result: ChatResult) -> AIMessage:
     return cast("AIMessage", result.generations[0].message)
 
 
+# Streams this call did not pay for: replayed from the store, or shared with an identical one in flight.
+_REPLAYED = (Source.HIT, Source.JOINED)
 # Where each kind of model's complete answer says why it stopped; a stream cut short (a proxy or a connection that
 # ends the body early) just ends, without it, and with no error from the SDK or LangChain.
 _STOP_FIELDS = {"anthropic": "stop_reason", "bedrock": "stopReason", "openai": "finish_reason"}
