@@ -18,6 +18,7 @@ from cachepoint.core.stores import MemoryStore
 from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
 from cutting_proxy import CuttingProxy
 from langchain_support import MANUAL, MODELS, markers, openai, support_tools
+from responses_server import ResponsesServer
 
 
 @pytest.mark.parametrize("provider", sorted(MODELS))
@@ -299,3 +300,16 @@ def test_identical_calls_at_once_make_one_request_and_are_all_counted(make_emula
     assert sorted(a.response_metadata.get("cachepoint_cache", "-") for a in answers) == ["-", "hit"]
     stats = model.ledger.stats()
     assert (stats.calls, stats.replayed_calls) == (2, 1)
+
+
+def test_a_responses_api_stream_is_replayed() -> None:
+    # ChatOpenAI on the Responses API says a stream is complete with its response's `status`, not a finish_reason.
+    from langchain_openai import ChatOpenAI
+
+    with ResponsesServer() as server:
+        base = ChatOpenAI(model="gpt-5", base_url=server.base_url, api_key="k", use_responses_api=True)
+        model = with_cache_points(base, response_cache=replaying_cache())
+        live = list(model.stream("Capital of France?"))
+        replayed = list(model.stream("Capital of France?"))
+        assert server.requests == 1
+        assert dumped(replayed) == dumped(live)

@@ -424,9 +424,11 @@ def _message(result: ChatResult) -> AIMessage:
 
 # Streams this call did not pay for: replayed from the store, or shared with an identical one in flight.
 _REPLAYED = (Source.HIT, Source.JOINED)
-# Where each kind of model's complete answer says why it stopped; a stream cut short (a proxy or a connection that
-# ends the body early) just ends, without it, and with no error from the SDK or LangChain.
-_STOP_FIELDS = {"anthropic": "stop_reason", "bedrock": "stopReason", "openai": "finish_reason"}
+# How each kind of model's complete answer says it ended (OpenAI's Responses API: the response's status); a stream
+# cut short (a proxy or a connection that ends the body early) just ends, without it, and with no error from the
+# SDK or LangChain.
+_STOP_FIELDS = {"anthropic": ("stop_reason",), "bedrock": ("stopReason",), "openai": ("finish_reason", "status")}
+_UNFINISHED = frozenset({"in_progress", "queued", "failed", "cancelled"})
 
 
 class _CutShortError(Exception):
@@ -437,8 +439,11 @@ class _CutShortError(Exception):
 def _check_complete(full: AIMessageChunk | None, target: Target | None) -> None:
     """Raise `_CutShortError` if ``full`` (a stream's chunks, merged) lacks the stop reason ``target`` reports at
     the end of every complete answer; a model of unknown kind is not judged."""
-    field = _STOP_FIELDS.get(target.kind) if target is not None else None
-    if field is not None and (full is None or not full.response_metadata.get(field)):
+    fields = _STOP_FIELDS.get(target.kind) if target is not None else None
+    if fields is None:
+        return
+    ended = [] if full is None else [full.response_metadata.get(field) for field in fields]
+    if not any(isinstance(value, str) and value and value not in _UNFINISHED for value in ended):
         log_once(
             f"stream-cut-short:{target.provider if target else None}",
             "cachepoint: a stream ended before its model said why it stopped (the connection was cut?); it was "
