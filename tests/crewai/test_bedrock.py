@@ -5,6 +5,7 @@ streams and a crew with a tool."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from importlib.metadata import version
 from typing import Any
 
@@ -143,6 +144,25 @@ def test_response_cache_serves_repeated_converse_calls(emulator: Emulator, wire:
 
     assert len(wire.completions(emulator)) == 1
     assert cache.stats().hits == 1
+
+
+def test_identical_calls_at_once_make_one_request_and_are_all_counted(emulator: Emulator, wire: Any) -> None:
+    # Single-flight: the second call waits for the first one's answer; it sent nothing, so the ledger counts it
+    # as a replay, like a hit from the store (not as nothing at all).
+    emulator.first_byte_delay = 0.5
+    ledger = UsageLedger()
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("claims"))
+    llm = bedrock_llm(CachePoints(response_cache=cache, ledger=ledger), temperature=0)
+    answers: list[Any] = []
+    threads = [threading.Thread(target=lambda: answers.append(llm.call(MESSAGES))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == ["Done.", "Done."]
+    assert len(wire.completions(emulator)) == 1
+    stats = ledger.stats()
+    assert (stats.calls, stats.replayed_calls) == (2, 1)
 
 
 def test_response_cache_serves_streamed_calls(emulator: Emulator, wire: Any) -> None:

@@ -3,17 +3,22 @@ streams from a response cache."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate
+from typing_extensions import TypedDict
 
 from cachepoint.core.emulator import Emulator
 from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import MemoryStore
 from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
+from cutting_proxy import CuttingProxy
 from langchain_support import MANUAL, MODELS, markers, openai, support_tools
+from responses_server import ResponsesServer
 
 
 @pytest.mark.parametrize("provider", sorted(MODELS))
@@ -156,3 +161,155 @@ def test_a_sampled_call_is_not_replayed_under_the_default_policy(emulator: Emula
     model.invoke("Hi")
     model.invoke("Hi")
     assert len(emulator.requests) == 2
+
+
+# The wrapped model's own settings answer as much as the call's: two models set up differently must never be
+# served each other's answers (the policy here replays any call, so only the key tells them apart).
+DIFFERENT_SETUPS = {
+    "bedrock system prompt": ("bedrock", {"system": ["Answer in French."]}, {"system": ["Answer in German."]}),
+    "bedrock request fields": ("bedrock", {}, {"additional_model_request_fields": {"top_k": 5}}),
+    "anthropic thinking": (
+        "anthropic",
+        {"max_tokens": 4000},
+        {"max_tokens": 4000, "thinking": {"type": "enabled", "budget_tokens": 2000}},
+    ),
+    "openai json mode": ("openai", {}, {"model_kwargs": {"response_format": {"type": "json_object"}}}),
+}
+
+
+def replaying_cache() -> ResponseCache:
+    return ResponseCache(MemoryStore(max_entries=100), CachePolicy("lc-test", cache_nondeterministic=True))
+
+
+@pytest.mark.parametrize("setup", sorted(DIFFERENT_SETUPS))
+def test_models_set_up_to_answer_differently_never_share_an_answer(emulator: Emulator, setup: str) -> None:
+    provider, one, other = DIFFERENT_SETUPS[setup]
+    make = {"openai": openai, **MODELS}[provider]
+    cache = replaying_cache()
+    messages = [HumanMessage("Reply in json: how do I reset my router?")]
+    with_cache_points(make(emulator, **one), response_cache=cache).invoke(messages)
+    answer = with_cache_points(make(emulator, **other), response_cache=cache).invoke(messages)
+    assert len(emulator.requests) == 2
+    assert "cachepoint_cache" not in answer.response_metadata
+
+
+def test_a_failed_tool_result_is_not_answered_like_a_successful_one(emulator: Emulator) -> None:
+    # ChatAnthropic sends a ToolMessage(status="error") as a tool_result with is_error: the model answers that.
+    def history(status: str) -> list[Any]:
+        return [
+            HumanMessage("Reset my router."),
+            AIMessage("", tool_calls=[{"name": "reset", "args": {}, "id": "toolu_1"}]),
+            ToolMessage("The router did not answer.", tool_call_id="toolu_1", status=status),
+        ]
+
+    model = with_cache_points(MODELS["anthropic"](emulator), response_cache=replaying_cache())
+    model.invoke(history("success"))
+    answer = model.invoke(history("error"))
+    assert len(emulator.requests) == 2
+    assert emulator.requests[1].body["messages"][-1]["content"][0]["is_error"] is True
+    assert "cachepoint_cache" not in answer.response_metadata
+
+
+def test_the_same_model_built_twice_shares_answers_whatever_its_callbacks(emulator: Emulator) -> None:
+    cache = replaying_cache()
+    messages = [HumanMessage("How do I reset my router?")]
+    with_cache_points(MODELS["anthropic"](emulator, temperature=0), response_cache=cache).invoke(messages)
+    rebuilt = MODELS["anthropic"](
+        emulator, temperature=0, callbacks=[CachepointCallbackHandler()], default_request_timeout=30.0
+    )
+    answer = with_cache_points(rebuilt, response_cache=cache).invoke(messages)
+    assert len(emulator.requests) == 1
+    assert answer.response_metadata["cachepoint_cache"] == "hit"
+
+
+class Steps(TypedDict):
+    """How to fix it."""
+
+    steps: list[str]
+
+
+def test_structured_output_to_a_typed_dict_is_answered_and_replayed(emulator: Emulator) -> None:
+    # LangChain binds the schema class itself for its tracing (`ls_structured_output_format`): that class is no
+    # part of the request (the tool built from it is), and must not fail the call.
+    model = with_cache_points(MODELS["anthropic"](emulator, temperature=0), response_cache=replaying_cache())
+    structured = model.with_structured_output(Steps)
+    structured.invoke("How do I reset my router?")
+    structured.invoke("How do I reset my router?")
+    assert len(emulator.requests) == 1
+    assert emulator.requests[0].body["tools"][0]["name"] == "Steps"
+
+
+def test_a_model_chosen_per_call_is_never_served_the_default_models_answer(emulator: Emulator) -> None:
+    model = with_cache_points(MODELS["anthropic"](emulator, temperature=0), response_cache=replaying_cache())
+    model.invoke("Hi")
+    model.bind(model="claude-haiku-4-5").invoke("Hi")
+    model.invoke("Hi", model="claude-haiku-4-5")
+    assert [r.body["model"] for r in emulator.requests] == ["claude-sonnet-4-6", "claude-haiku-4-5"]
+
+
+@pytest.fixture
+def cutting_proxy(emulator: Emulator) -> Iterator[CuttingProxy]:
+    with CuttingProxy(emulator) as proxy:
+        yield proxy
+
+
+def test_a_stream_that_ends_before_its_stop_reason_is_not_replayed(emulator: Emulator, cutting_proxy: Any) -> None:
+    from langchain_anthropic import ChatAnthropic
+
+    base = ChatAnthropic(model="claude-sonnet-4-6", base_url=cutting_proxy.url, api_key="k", temperature=0)
+    model = with_cache_points(base, response_cache=replaying_cache())
+    messages = [HumanMessage("How do I reset my router?")]
+    cut = list(model.stream(messages))  # no error: the stream just ended
+    assert "stop_reason" not in merged(cut).response_metadata
+    whole = list(model.stream(messages))
+    assert len(emulator.requests) == 2  # the cut stream was not stored: called again
+    assert merged(whole).response_metadata["stop_reason"] == "end_turn"
+    again = list(model.stream(messages))
+    assert len(emulator.requests) == 2  # the whole one was
+    assert dumped(again) == dumped(whole)
+
+
+async def test_an_async_stream_that_ends_before_its_stop_reason_is_not_replayed(
+    emulator: Emulator, cutting_proxy: Any
+) -> None:
+    from langchain_anthropic import ChatAnthropic
+
+    base = ChatAnthropic(model="claude-sonnet-4-6", base_url=cutting_proxy.url, api_key="k", temperature=0)
+    model = with_cache_points(base, response_cache=replaying_cache())
+    messages = [HumanMessage("How do I reset my router?")]
+    cut = [chunk async for chunk in model.astream(messages)]
+    assert "stop_reason" not in merged(cut).response_metadata
+    [chunk async for chunk in model.astream(messages)]
+    [chunk async for chunk in model.astream(messages)]
+    assert len(emulator.requests) == 2
+
+
+def test_identical_calls_at_once_make_one_request_and_are_all_counted(make_emulator: Any) -> None:
+    # Single-flight: the second call waits for the first one's answer. It made no request of its own, so it is a
+    # replay like a hit from the store: marked as one and counted in the ledger (not left out of it).
+    emulator = make_emulator(reply="Restart the router.", first_byte_delay=0.5)
+    model = with_cache_points(MODELS["anthropic"](emulator, temperature=0), response_cache=replaying_cache())
+    messages = [HumanMessage("How do I reset my router?")]
+    answers: list[Any] = []
+    threads = [threading.Thread(target=lambda: answers.append(model.invoke(messages))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(emulator.requests) == 1
+    assert sorted(a.response_metadata.get("cachepoint_cache", "-") for a in answers) == ["-", "hit"]
+    stats = model.ledger.stats()
+    assert (stats.calls, stats.replayed_calls) == (2, 1)
+
+
+def test_a_responses_api_stream_is_replayed() -> None:
+    # ChatOpenAI on the Responses API says a stream is complete with its response's `status`, not a finish_reason.
+    from langchain_openai import ChatOpenAI
+
+    with ResponsesServer() as server:
+        base = ChatOpenAI(model="gpt-5", base_url=server.base_url, api_key="k", use_responses_api=True)
+        model = with_cache_points(base, response_cache=replaying_cache())
+        live = list(model.stream("Capital of France?"))
+        replayed = list(model.stream("Capital of France?"))
+        assert server.requests == 1
+        assert dumped(replayed) == dumped(live)

@@ -229,6 +229,15 @@ def test_what_changes_the_answer_changes_the_key(emulator: Emulator) -> None:
     assert len(emulator.requests) == 4
 
 
+def test_a_model_chosen_per_call_is_never_served_the_default_models_answer(emulator: Emulator) -> None:
+    # ChatAnthropic sends a call's `model=` over its own: another model, another answer.
+    model = anthropic(emulator, cache=CachepointLLMCache(MemoryStore(max_entries=100)), temperature=0)
+    model.invoke("Hi")
+    model.invoke("Hi", model="claude-haiku-4-5")
+    model.bind(model="claude-haiku-4-5").invoke("Hi")
+    assert [r.body["model"] for r in emulator.requests] == ["claude-sonnet-4-6", "claude-haiku-4-5"]
+
+
 def test_message_ids_and_earlier_answers_metadata_do_not_change_the_key() -> None:
     cache = CachepointLLMCache(MemoryStore(max_entries=100))
     model = GenericFakeChatModel(messages=answers("Paris.", "Lyon."), cache=cache)

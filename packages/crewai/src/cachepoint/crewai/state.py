@@ -199,8 +199,9 @@ class Caching:
         )
 
     def replayed(self, timer: Timer, *, model: str | None, usage: Any = None) -> None:
-        """Record a call the response cache answered (a hit): ``usage`` is the stored answer's, as the provider
-        reported it the first time (``None``: unknown, nothing counted as saved)."""
+        """Record a call the response cache answered (a hit, or a share of an identical call in flight): ``usage``
+        is the stored answer's, as the provider reported it the first time (``None``: unknown, nothing counted as
+        saved)."""
         if self.calls.ledger is None and self.calls.otel is None:
             return
         self.calls.record_hit(
@@ -208,8 +209,9 @@ class Caching:
         )
 
     def replayed_stream(self, stream: Any, timer: Timer, *, model: str | None) -> None:
-        """Record ``stream`` (a stream the response cache served, read to its end) as a hit if it was a replay."""
-        if stream.source is Source.HIT:
+        """Record ``stream`` (a stream the response cache served, read to its end) as a hit if it was a replay, or
+        shared an identical stream in flight."""
+        if stream.source is Source.HIT or stream.source is Source.JOINED:
             self.replayed(timer, model=model)
 
     def cached(
@@ -230,7 +232,7 @@ class Caching:
             return call(), True
         stored = _Stored(load)
         result = cache.sync.get_or_call(key, call, dump=dump, load=stored)
-        if result.hit:
+        if not result.called_upstream:  # a hit, or a call that shared an identical one in flight: nothing sent
             self.replayed(timer or Timer(), model=model, usage=stored.usage)
         return result.value, result.called_upstream
 
@@ -250,7 +252,7 @@ class Caching:
             return await call(), True
         stored = _Stored(load)
         result = await cache.get_or_call(key, call, dump=dump, load=stored)
-        if result.hit:
+        if not result.called_upstream:
             self.replayed(timer or Timer(), model=model, usage=stored.usage)
         return result.value, result.called_upstream
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import suppress
 from typing import Any, cast
 
 from langchain_core.callbacks import (
@@ -33,6 +34,7 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, Generation
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
@@ -41,9 +43,10 @@ from pydantic import ConfigDict, Field
 from cachepoint.core.instrument import CallRecorder, place_safely
 from cachepoint.core.once import log_once
 from cachepoint.core.prompt import Strategy, auto
-from cachepoint.core.response_cache import ResponseCache
+from cachepoint.core.response_cache import ResponseCache, Source
 from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.callback import WRAPPER_TYPE
+from cachepoint.langchain.llm_cache import parse_llm_string, parse_prompt
 from cachepoint.langchain.placement import mark_tools, place
 from cachepoint.langchain.targets import Target, identify_model
 from cachepoint.langchain.usage import mark_hit, record, record_hit, recording_in
@@ -52,8 +55,29 @@ __all__ = ["CachePointsChatModel", "with_cache_points"]
 
 logger = logging.getLogger("cachepoint.langchain")
 
-# Request fields that change what the model answers (they key the response cache, as the payload does).
+# The sampling settings the response cache's policy reads at the top level of a request (the model's, or the call's).
 _SAMPLING = ("temperature", "top_p", "top_k", "max_tokens", "stop_sequences", "seed")
+# Call arguments that never reach the model as they are: cache markers (they steer the provider's cache), and the
+# schema LangChain binds for its tracing with structured output (`generate` pops it; the tool or response format
+# built from it is what is sent, and keyed).
+_NOT_SENT = frozenset({"cache_control", "prompt_cache_key", "ls_structured_output_format", "structured_output_format"})
+# Fields of a chat model that change how a call is made, never what it answers: left out of response cache keys.
+_PLUMBING = frozenset(
+    {
+        "cache",
+        "callbacks",
+        "callback_manager",
+        "verbose",
+        "tags",
+        "metadata",
+        "rate_limiter",
+        "custom_get_token_ids",
+        "max_retries",
+        "default_request_timeout",
+        "request_timeout",
+        "timeout",
+    }
+)
 
 
 class CachePointsChatModel(BaseChatModel):
@@ -117,21 +141,34 @@ class CachePointsChatModel(BaseChatModel):
     def _cache_request(
         self, model: BaseChatModel, target: Target | None, messages: list[BaseMessage], call: Mapping[str, Any]
     ) -> dict[str, Any] | None:
-        """What keys the response cache: the unmarked request and everything that changes the answer."""
+        """What keys the response cache: the unmarked request and everything that changes the answer: the messages
+        as LangChain keys its own cache (every field, e.g. a tool result's error status), the wrapped model's own
+        settings (its system prompt, thinking, model kwargs...) and the call's. ``None`` (not cached) when the
+        model's settings cannot be read: a key that missed them could replay another model's answer."""
         if self.response_cache is None:
             return None
-        from langchain_core.messages import convert_to_openai_messages
-
+        try:
+            settings = _model_settings(model)
+        except Exception as exc:
+            log_once(
+                f"wrapper-settings:{type(model).__name__}",
+                f"cachepoint: the settings of {type(model).__name__} could not be read ({type(exc).__name__}: {exc}); "
+                "its calls are not answered from the response cache",
+                logger=logger,
+            )
+            return None
         request: dict[str, Any] = {
-            "model": target.model if target else type(model).__name__,
-            "messages": convert_to_openai_messages(messages),
+            # a call's own `model=` is sent over the model's
+            "model": call.get("model") or (target.model if target else type(model).__name__),
+            "messages": parse_prompt(dumps(messages)),
+            "llm": settings,
         }
         for name in _SAMPLING:
             value = call.get(name, getattr(model, name, None))
             if value is not None:
                 request[name] = value
         for name, value in call.items():
-            if name not in request and name not in ("cache_control", "prompt_cache_key"):
+            if name not in request and name not in _NOT_SENT:
                 request[name] = value
         return request
 
@@ -162,7 +199,8 @@ class CachePointsChatModel(BaseChatModel):
             return generate()
         began = time.perf_counter()
         result = self._sync_cache().get_or_call(request, invoke, dump=_dump, load=_load)
-        return _result(self._hit(result.value, target, began) if result.hit else result.value)
+        # a hit, or a call that shared another's (single-flight): either way this one sent nothing
+        return _result(result.value if result.called_upstream else self._hit(result.value, target, began))
 
     def _stream(
         self,
@@ -181,19 +219,23 @@ class CachePointsChatModel(BaseChatModel):
                 yield chunk
             if full is not None:
                 self._record(full, target)
+            if self.response_cache is not None:
+                _check_complete(full, target)
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None:
-            for chunk in stream():
-                yield ChatGenerationChunk(message=chunk)
+            with suppress(_CutShortError):  # the caller's stream just ends there
+                for chunk in stream():
+                    yield ChatGenerationChunk(message=chunk)
             return
         began = time.perf_counter()
         served = self._sync_cache().stream(request, stream, dump=_dump, load=_load_chunk)
         usage = _Usage()
-        for chunk in served:
-            usage.add(chunk)
-            yield ChatGenerationChunk(message=chunk)
-        if served.hit:
+        with suppress(_CutShortError):  # the caller's stream just ends there
+            for chunk in served:
+                usage.add(chunk)
+                yield ChatGenerationChunk(message=chunk)
+        if served.source in _REPLAYED:
             self._record_hit(usage.message(), target, began)
 
     # --- async ---
@@ -221,7 +263,8 @@ class CachePointsChatModel(BaseChatModel):
             return await generate()
         began = time.perf_counter()
         result = await self.response_cache.get_or_call(request, invoke, dump=_dump, load=_load)
-        return _result(self._hit(result.value, target, began) if result.hit else result.value)
+        # a hit, or a call that shared another's (single-flight): either way this one sent nothing
+        return _result(result.value if result.called_upstream else self._hit(result.value, target, began))
 
     async def _astream(
         self,
@@ -240,19 +283,23 @@ class CachePointsChatModel(BaseChatModel):
                 yield chunk
             if full is not None:
                 self._record(full, target)
+            if self.response_cache is not None:
+                _check_complete(full, target)
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None or self.response_cache is None:
-            async for chunk in stream():
-                yield ChatGenerationChunk(message=chunk)
+            with suppress(_CutShortError):  # the caller's stream just ends there
+                async for chunk in stream():
+                    yield ChatGenerationChunk(message=chunk)
             return
         began = time.perf_counter()
         served = self.response_cache.stream(request, stream, dump=_dump, load=_load_chunk)
         usage = _Usage()
-        async for chunk in served:
-            usage.add(chunk)
-            yield ChatGenerationChunk(message=chunk)
-        if served.hit:
+        with suppress(_CutShortError):  # the caller's stream just ends there
+            async for chunk in served:
+                usage.add(chunk)
+                yield ChatGenerationChunk(message=chunk)
+        if served.source in _REPLAYED:
             self._record_hit(usage.message(), target, began)
 
     # --- bookkeeping ---
@@ -336,6 +383,16 @@ def _marked(
     return (marked, call), placement.plan
 
 
+def _model_settings(model: BaseChatModel) -> dict[str, Any]:
+    """The wrapped model's own settings as LangChain's LLM cache keys them (its serialized form, or for a model
+    that is not serializable its invocation parameters), without the `_PLUMBING` fields."""
+    serialized, params = parse_llm_string(model._get_llm_string())
+    kwargs = serialized.get("kwargs") if isinstance(serialized, dict) else None
+    if isinstance(kwargs, dict):
+        serialized = {**serialized, "kwargs": {k: v for k, v in kwargs.items() if k not in _PLUMBING}}
+    return {"model": serialized, "params": {k: v for k, v in params.items() if k not in _PLUMBING}}
+
+
 def _child(
     run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
 ) -> CallbackManager | AsyncCallbackManager | None:
@@ -363,6 +420,37 @@ def _own(generations: Sequence[Generation], target: Target | None, record: Any) 
 def _message(result: ChatResult) -> AIMessage:
     """The answer of a result (what the response cache stores)."""
     return cast("AIMessage", result.generations[0].message)
+
+
+# Streams this call did not pay for: replayed from the store, or shared with an identical one in flight.
+_REPLAYED = (Source.HIT, Source.JOINED)
+# How each kind of model's complete answer says it ended (OpenAI's Responses API: the response's status); a stream
+# cut short (a proxy or a connection that ends the body early) just ends, without it, and with no error from the
+# SDK or LangChain.
+_STOP_FIELDS = {"anthropic": ("stop_reason",), "bedrock": ("stopReason",), "openai": ("finish_reason", "status")}
+_UNFINISHED = frozenset({"in_progress", "queued", "failed", "cancelled"})
+
+
+class _CutShortError(Exception):
+    """A stream that ended before its model said why it stopped: raised at its end, after every chunk, so the
+    response cache does not store it; the caller's stream just ends there."""
+
+
+def _check_complete(full: AIMessageChunk | None, target: Target | None) -> None:
+    """Raise `_CutShortError` if ``full`` (a stream's chunks, merged) lacks the stop reason ``target`` reports at
+    the end of every complete answer; a model of unknown kind is not judged."""
+    fields = _STOP_FIELDS.get(target.kind) if target is not None else None
+    if fields is None:
+        return
+    ended = [] if full is None else [full.response_metadata.get(field) for field in fields]
+    if not any(isinstance(value, str) and value and value not in _UNFINISHED for value in ended):
+        log_once(
+            f"stream-cut-short:{target.provider if target else None}",
+            "cachepoint: a stream ended before its model said why it stopped (the connection was cut?); it was "
+            "handed on as it came and not stored in the response cache",
+            logger=logger,
+        )
+        raise _CutShortError
 
 
 class _Usage:

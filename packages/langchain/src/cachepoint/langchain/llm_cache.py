@@ -277,6 +277,8 @@ class CachepointLLMCache(BaseCache):
         model, params = parse_llm_string(llm_string)
         request: dict[str, Any] = {**params, "messages": parse_prompt(prompt)}
         if model is not None:
+            if "model" in params:  # a call's own `model=` (sent over the model's): kept beside the serialized model
+                request["$call.model"] = params["model"]
             request["model"] = model
         name, provider = _model_of(model, params)
         if not self.response_cache.cacheable(_sampling(name, model, params)):
@@ -447,7 +449,7 @@ def _sampling(name: str | None, model: Any, params: Mapping[str, Any]) -> dict[s
 def _model_of(model: Any, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """The model id and the provider for the ledger, from the parsed llm_string."""
     kwargs = model.get("kwargs") if isinstance(model, dict) else None
-    sources = [s for s in (kwargs, params) if isinstance(s, Mapping)]
+    sources = [s for s in (params, kwargs) if isinstance(s, Mapping)]  # a call's `model=` wins over the model's
     name = next((s[f] for s in sources for f in _MODEL_FIELDS if isinstance(s.get(f), str)), None)
     path = model.get("id") if isinstance(model, dict) else None
     provider = _PROVIDERS.get(path[-1]) if isinstance(path, list) and path and isinstance(path[-1], str) else None

@@ -1370,6 +1370,16 @@ class ResponseCache:
             return await breaker.call(bounded)
         return await bounded()
 
+    def _cut_short(self) -> None:
+        """A stream ended without the events that end an answer: counted as interrupted, warned once, not stored
+        (internal, for the stream faces)."""
+        self._stats.add(interrupted_streams=1)
+        self._warn_once(
+            "cut-short",
+            f"response cache {self.policy.namespace!r}: a stream ended before the events that end an answer (a "
+            "proxy or a connection cut it short?); it was handed on as it came and not stored",
+        )
+
     def _count(self, **deltas: int) -> None:
         """Add to this cache's counters (internal, for the stream and sync faces)."""
         self._stats.add(**deltas)

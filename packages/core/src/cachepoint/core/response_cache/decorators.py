@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, cast
 
@@ -273,7 +274,9 @@ def _identity_of(model: Any, identity: Mapping[str, Any] | Callable[[Any], Mappi
         return {"type": kind, "config": identity(model) if callable(identity) else identity}
     params = getattr(model, "_identifying_params", None)  # LangChain models describe themselves this way
     if isinstance(params, Mapping):
-        return {"type": kind, "config": dict(params)}
+        # ...but partly: many leave settings out (ChatBedrockConverse names none at all: not its model id, nor its
+        # system prompt), so the settings LangChain's own cache keys a chat model by are added to them.
+        return {"type": kind, "config": {**params, **_langchain_settings(model)}}
     dump = getattr(model, "model_dump", None)
     if callable(dump):
         try:
@@ -286,6 +289,21 @@ def _identity_of(model: Any, identity: Mapping[str, Any] | Callable[[Any], Mappi
     )
 
 
+def _langchain_settings(model: Any) -> dict[str, Any]:
+    """The settings of a serializable LangChain chat model as its LLM cache keys them (``_get_llm_string``: the
+    model's serialized constructor arguments, as JSON, secrets named not given); ``{}`` for any other model."""
+    llm_string = getattr(model, "_get_llm_string", None)
+    text = llm_string() if callable(llm_string) else None
+    if not isinstance(text, str) or not text.startswith("{"):
+        return {}
+    try:
+        serialized, _ = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return {}
+    kwargs = serialized.get("kwargs") if isinstance(serialized, dict) else None
+    return dict(kwargs) if isinstance(kwargs, dict) else {}
+
+
 class CachedModel(Generic[M]):
     """A duck-typed model object whose chosen methods are served through a `ResponseCache`.
 
@@ -293,7 +311,8 @@ class CachedModel(Generic[M]):
     ``agenerate``, ``stream``, ``astream`` the object has); each may be sync, async, a generator or an async
     generator. Every other attribute is the model's own.
     The key is made of the model's *identity* — ``identity`` (a mapping, or a function of the model), else
-    LangChain's ``_identifying_params``, else pydantic's ``model_dump`` — taken at each call, so changing the
+    LangChain's ``_identifying_params`` with the settings LangChain's LLM cache keys the model by, else pydantic's
+    ``model_dump`` — taken at each call, so changing the
     model's settings changes the key, plus the call's arguments as an LLM request: an argument named
     ``messages`` or ``input`` loses message ids and provider cache markers, and arguments that never change
     the answer (``config``, ``callbacks``, ``stream``, ``timeout``...) are left out. Results must be what the codec

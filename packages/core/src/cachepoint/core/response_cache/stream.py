@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaita
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from cachepoint.core.response_cache.complete import EndWatch
 from cachepoint.core.response_cache.result import Source
 from cachepoint.core.response_cache.streamflight import State, StreamFlight, StreamFlights
 from cachepoint.core.response_cache.upstream import close_upstream, open_upstream
@@ -38,7 +39,9 @@ class CachedStream(Generic[T], AsyncIterator[T]):
     - ``source`` is ``None`` until the first chunk is requested, then `Source.HIT` (replay), ``MISS`` (this
       consumer started the upstream stream), ``JOINED`` (it follows an identical stream already running in
       this process, live) or ``BYPASS`` (and then ``reason`` says why). ``hit`` is ``source is Source.HIT``.
-    - Stored only when the upstream stream **completes**. If the upstream raises, the error reaches every
+    - Stored only when the upstream stream **completes**: it ends without an error and, for the provider SDK
+      streams core knows, with the events that end an answer (see `cachepoint.core.response_cache.complete`; a
+      stream a proxy cut short just ends, and is handed on as it came). If the upstream raises, the error reaches every
       consumer after the chunks before it, and nothing is stored. If every consumer leaves (``aclose()``,
       ``async with`` exit, or garbage collection after ``break``) before the upstream finishes, the upstream is
       closed and nothing is stored.
@@ -239,11 +242,13 @@ async def _pump(
     """Read the upstream stream into ``flight``; store it once complete."""
     records: list[Any] | None = []
     upstream: AsyncIterator[Any] | None = None
+    watch = EndWatch()
     cache._count(upstream_calls=1)
     try:
         try:
             upstream = await open_upstream(call)
             async for chunk in upstream:
+                watch.see(chunk)
                 if records is not None:
                     try:
                         records.append(cache._record(plan, chunk))
@@ -270,6 +275,9 @@ async def _pump(
         flights.remove(plan.key, flight)
         raise
     flight.finish(State.DONE)
+    if records is not None and not watch.complete:
+        records = None
+        cache._cut_short()
     try:
         if records is not None:
             await cache._write(plan, records)

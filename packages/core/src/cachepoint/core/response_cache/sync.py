@@ -27,6 +27,7 @@ from cachepoint.core.response_cache.cache import (
     WarmReport,
     _Shared,
 )
+from cachepoint.core.response_cache.complete import EndWatch
 from cachepoint.core.response_cache.entry import KIND_STREAM, KIND_VALUE
 from cachepoint.core.response_cache.flight import ABANDONED
 from cachepoint.core.response_cache.result import CacheResult, Source
@@ -364,8 +365,10 @@ class SyncResponseCache:
         records: list[Any] | None = []
         upstream = open_sync_upstream(self._call(call))
         complete = False
+        watch = EndWatch()
         try:
             for chunk in upstream:
+                watch.see(chunk)
                 if records is not None:
                     try:
                         records.append(cache._record(plan, chunk))
@@ -381,6 +384,9 @@ class SyncResponseCache:
             if not complete:
                 cache._count(interrupted_streams=1)
                 close_sync_upstream(upstream)
+        if records is not None and not watch.complete:
+            records = None
+            cache._cut_short()
         if records is not None:
             stored = records
             run_sync(lambda: cache._write(plan, stored))
