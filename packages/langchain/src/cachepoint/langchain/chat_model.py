@@ -21,6 +21,7 @@ tokens), with what the first call cost as saved (``replay_savings_usd``).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -46,7 +47,7 @@ from cachepoint.core.prompt import Strategy, auto
 from cachepoint.core.response_cache import ResponseCache, Source
 from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.callback import WRAPPER_TYPE
-from cachepoint.langchain.llm_cache import parse_llm_string, parse_prompt
+from cachepoint.langchain.llm_cache import parse_prompt
 from cachepoint.langchain.placement import mark_tools, place
 from cachepoint.langchain.targets import Target, identify_model
 from cachepoint.langchain.usage import mark_hit, record, record_hit, recording_in
@@ -384,13 +385,19 @@ def _marked(
 
 
 def _model_settings(model: BaseChatModel) -> dict[str, Any]:
-    """The wrapped model's own settings as LangChain's LLM cache keys them (its serialized form, or for a model
-    that is not serializable its invocation parameters), without the `_PLUMBING` fields."""
-    serialized, params = parse_llm_string(model._get_llm_string())
-    kwargs = serialized.get("kwargs") if isinstance(serialized, dict) else None
-    if isinstance(kwargs, dict):
-        serialized = {**serialized, "kwargs": {k: v for k, v in kwargs.items() if k not in _PLUMBING}}
-    return {"model": serialized, "params": {k: v for k, v in params.items() if k not in _PLUMBING}}
+    """The wrapped model's own settings, as LangChain's LLM cache keys a model: its serialized form (``dumps``:
+    constructor arguments, secrets named but not given) when it is serializable, else its parameters
+    (``asdict``, written as LangChain writes them), without the `_PLUMBING` fields."""
+    if model.is_lc_serializable():
+        serialized = json.loads(dumps(model))
+        kwargs = serialized.get("kwargs") if isinstance(serialized, dict) else None
+        if isinstance(kwargs, dict):
+            serialized = {**serialized, "kwargs": {k: v for k, v in kwargs.items() if k not in _PLUMBING}}
+        return {"model": serialized}
+    # `asdict` since langchain-core 1.4.2 (`dict` is deprecated there); parameters that are objects are keyed by
+    # their repr, as LangChain's own cache keys them.
+    described = getattr(model, "asdict", None) or model.dict
+    return {"params": str(sorted((k, v) for k, v in described().items() if k not in _PLUMBING))}
 
 
 def _child(
