@@ -313,3 +313,28 @@ def test_a_responses_api_stream_is_replayed() -> None:
         replayed = list(model.stream("Capital of France?"))
         assert server.requests == 1
         assert dumped(replayed) == dumped(live)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_each_tenant_in_the_run_metadata_gets_answers_of_its_own(emulator: Emulator, stream: bool) -> None:
+    """A multi-tenant server passes its tenant as run metadata (``config={"metadata": {"tenant": ...}}``, the
+    label the handler reads too): with a policy that requires one, each tenant's calls are answered from its own
+    entries only; without a tenant such a policy refuses the call, as it says."""
+    policy = CachePolicy("lc-test", require_tenant=True)
+    model = with_cache_points(
+        MODELS["anthropic"](emulator, temperature=0), response_cache=ResponseCache(MemoryStore(), policy)
+    )
+    messages = [SystemMessage(MANUAL), HumanMessage("My router blinks red.")]
+
+    def call(tenant: str | None) -> Any:
+        config: Any = {"metadata": {"tenant": tenant}} if tenant else {}
+        if stream:
+            return "".join(str(chunk.text) for chunk in model.stream(messages, config=config))
+        return model.invoke(messages, config=config).text
+
+    for tenant in ("acme", "acme", "globex", "globex"):
+        assert call(tenant) == "Restart the router."
+    assert len(emulator.requests) == 2  # one per tenant: globex was not answered from acme's entry
+    assert model.ledger.stats().replayed_calls == 2
+    with pytest.raises(ValueError, match="require_tenant"):
+        call(None)

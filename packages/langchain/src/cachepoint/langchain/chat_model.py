@@ -38,7 +38,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, Generation
-from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, ensure_config
 from pydantic import ConfigDict, Field
 
 from cachepoint.core.instrument import CallRecorder, place_safely
@@ -173,6 +173,31 @@ class CachePointsChatModel(BaseChatModel):
                 request[name] = value
         return request
 
+    # --- streams: the run's tenant ---
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """`BaseChatModel.stream`, with the run's tenant handed to the response cache (langchain-core runs
+        ``_stream`` without the run's callback manager, so without its metadata)."""
+        return super().stream(input, config, stop=stop, **_with_tenant(config, kwargs))
+
+    def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """`BaseChatModel.astream`, with the run's tenant handed to the response cache (see `stream`)."""
+        return super().astream(input, config, stop=stop, **_with_tenant(config, kwargs))
+
     # --- sync ---
 
     def _generate(
@@ -182,6 +207,7 @@ class CachePointsChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        tenant = _tenant(run_manager, kwargs)
         model, target, marked, call = self._prepare(messages, kwargs)
         callbacks = _child(run_manager)
 
@@ -199,7 +225,7 @@ class CachePointsChatModel(BaseChatModel):
         if request is None:
             return generate()
         began = time.perf_counter()
-        result = self._sync_cache().get_or_call(request, invoke, dump=_dump, load=_load)
+        result = self._sync_cache().get_or_call(request, invoke, **tenant, dump=_dump, load=_load)
         # a hit, or a call that shared another's (single-flight): either way this one sent nothing
         return _result(result.value if result.called_upstream else self._hit(result.value, target, began))
 
@@ -210,6 +236,7 @@ class CachePointsChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        tenant = _tenant(run_manager, kwargs)
         model, target, marked, call = self._prepare(messages, kwargs)
         config = RunnableConfig(callbacks=_child(run_manager))
 
@@ -230,7 +257,7 @@ class CachePointsChatModel(BaseChatModel):
                     yield ChatGenerationChunk(message=chunk)
             return
         began = time.perf_counter()
-        served = self._sync_cache().stream(request, stream, dump=_dump, load=_load_chunk)
+        served = self._sync_cache().stream(request, stream, **tenant, dump=_dump, load=_load_chunk)
         usage = _Usage()
         with suppress(_CutShortError):  # the caller's stream just ends there
             for chunk in served:
@@ -248,6 +275,7 @@ class CachePointsChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        tenant = _tenant(run_manager, kwargs)
         model, target, marked, call = self._prepare(messages, kwargs)
         callbacks = _child(run_manager)
 
@@ -263,7 +291,7 @@ class CachePointsChatModel(BaseChatModel):
         if request is None or self.response_cache is None:
             return await generate()
         began = time.perf_counter()
-        result = await self.response_cache.get_or_call(request, invoke, dump=_dump, load=_load)
+        result = await self.response_cache.get_or_call(request, invoke, **tenant, dump=_dump, load=_load)
         # a hit, or a call that shared another's (single-flight): either way this one sent nothing
         return _result(result.value if result.called_upstream else self._hit(result.value, target, began))
 
@@ -274,6 +302,7 @@ class CachePointsChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        tenant = _tenant(run_manager, kwargs)
         model, target, marked, call = self._prepare(messages, kwargs)
         config = RunnableConfig(callbacks=_child(run_manager))
 
@@ -294,7 +323,7 @@ class CachePointsChatModel(BaseChatModel):
                     yield ChatGenerationChunk(message=chunk)
             return
         began = time.perf_counter()
-        served = self.response_cache.stream(request, stream, dump=_dump, load=_load_chunk)
+        served = self.response_cache.stream(request, stream, **tenant, dump=_dump, load=_load_chunk)
         usage = _Usage()
         with suppress(_CutShortError):  # the caller's stream just ends there
             async for chunk in served:
@@ -398,6 +427,26 @@ def _model_settings(model: BaseChatModel) -> dict[str, Any]:
     # their repr, as LangChain's own cache keys them.
     described = getattr(model, "asdict", None) or model.dict
     return {"params": str(sorted((k, v) for k, v in described().items() if k not in _PLUMBING))}
+
+
+#: The call argument a stream's run tenant rides in, from `stream` / `astream` to `_stream` / `_astream`.
+_TENANT = "cachepoint_run_tenant"
+
+
+def _with_tenant(config: RunnableConfig | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    tenant = (ensure_config(config).get("metadata") or {}).get("tenant")
+    return kwargs if tenant is None else {**kwargs, _TENANT: tenant}
+
+
+def _tenant(
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """The run's tenant for the response cache (run metadata ``tenant``, the label the callback handler reads;
+    for a stream, the call argument `stream` carries it in), taken out of ``kwargs``; none given: the policy's."""
+    tenant = kwargs.pop(_TENANT, None)
+    if tenant is None and run_manager is not None:
+        tenant = (run_manager.metadata or {}).get("tenant")
+    return {} if tenant is None else {"tenant": tenant}
 
 
 def _child(
