@@ -156,3 +156,26 @@ def test_a_sampled_call_is_not_replayed_under_the_default_policy(emulator: Emula
     model.invoke("Hi")
     model.invoke("Hi")
     assert len(emulator.requests) == 2
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "anthropic_bedrock"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/status.png",
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+    ],
+)
+def test_a_screenshot_in_openais_image_url_form_carries_the_tail_marker_to_claude(
+    emulator: Emulator, provider: str, url: str
+) -> None:
+    """ChatAnthropic rebuilds an ``image_url`` block as an Anthropic image and keeps no ``cache_control`` of it: a
+    marker written on the block itself never reached the model (the turn was never written to the cache)."""
+    question = HumanMessage(
+        [{"type": "text", "text": "What does the status page say?"}, {"type": "image_url", "image_url": {"url": url}}]
+    )
+    with_cache_points(MODELS[provider](emulator)).invoke([SystemMessage(MANUAL), question])
+    body = emulator.requests[0].body
+    assert body["messages"][-1]["content"][-1]["type"] == "image"
+    assert body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert markers(body) == 2  # the system prompt and the screenshot

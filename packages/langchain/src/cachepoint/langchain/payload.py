@@ -31,7 +31,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from cachepoint.core.prompt import Locator, Request, ViewBuilder
 from cachepoint.langchain.targets import Target
 
-__all__ = ["TRACED_COPY", "VIEWS", "Mirror", "Slot", "build", "traced_copies"]
+__all__ = ["TRACED_COPY", "VIEWS", "Mirror", "Slot", "anthropic_image", "build", "traced_copies"]
 
 #: One view builder for the process: an agent re-sends its tools, system prompt and conversation on every call,
 #: and the builder parses and views only what is new since the last one (same `Request` and `PrefixView` as
@@ -570,14 +570,24 @@ def _anthropic_content(b: _Builder, index: int, content: Any, *, ai: bool = Fals
             if str(item.get("text", "")).strip():
                 out.append((_text_block(item), b.slot(index, j, "block", blocked)))
         elif kind == "image_url":
-            url = item.get("image_url", {})
-            url = url.get("url", "") if isinstance(url, dict) else str(url)
-            out.append(({"type": "image", "source": _image_source(url)}, b.slot(index, j, "block", blocked)))
+            out.append((anthropic_image(item), b.slot(index, j, "block", blocked)))
         elif kind in ("image", "file", "audio") and ("base64" in item or "url" in item or "data" in item):
             out.append((_media_block(item), b.slot(index, j, "block", blocked)))
         else:
             out.append((dict(item), b.slot(index, j, "block", blocked)))
     return out
+
+
+def anthropic_image(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The Anthropic image block ChatAnthropic sends for an OpenAI-style ``image_url`` block (without any marker:
+    it keeps none of the block's keys but the URL).
+
+    >>> anthropic_image({"type": "image_url", "image_url": {"url": "https://x/a.png"}})
+    {'type': 'image', 'source': {'type': 'url', 'url': 'https://x/a.png'}}
+    """
+    url = item.get("image_url", {})
+    url = url.get("url", "") if isinstance(url, dict) else str(url)
+    return {"type": "image", "source": _image_source(url)}
 
 
 def _image_source(url: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from cachepoint.core.prompt import (
     Strategy,
     plan_cache_points,
 )
-from cachepoint.langchain.payload import VIEWS, Mirror, Slot, build
+from cachepoint.langchain.payload import VIEWS, Mirror, Slot, anthropic_image, build
 from cachepoint.langchain.targets import VERTEX, Target
 
 __all__ = ["TOOLS_BLOCKED", "Placement", "mark_tools", "place", "vertex_tool"]
@@ -157,6 +157,10 @@ def _write(target: Target, message: BaseMessage, marks: list[tuple[Slot, CacheMa
             items.insert(slot.item + 1, bedrock_point(marker))
         elif isinstance(item, str):
             items[slot.item] = {"type": "text", "text": item, "cache_control": anthropic_marker(marker)}
+        elif item.get("type") == "image_url":
+            # ChatAnthropic rebuilds an OpenAI-style image as its own image block and drops every other key, a
+            # marker included: written as that image block, the marker goes out with it.
+            items[slot.item] = {**anthropic_image(item), "cache_control": anthropic_marker(marker)}
         else:
             items[slot.item] = {**item, "cache_control": anthropic_marker(marker)}
     return items
