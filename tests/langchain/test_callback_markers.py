@@ -255,3 +255,36 @@ def test_markers_around_images_in_langchains_standard_blocks_are_all_sent(
     assert [json.dumps(b["messages"]).count(key) for b in sent][1:] == [1, 1]
     system_read = emulator.requests[1].usage.cache_read_tokens
     assert emulator.requests[2].usage.cache_read_tokens > system_read
+
+
+def test_a_screenshot_after_bedrock_answers_in_langchains_v1_format_does_not_break_the_call(emulator: Emulator) -> None:
+    """With ``output_version="v1"`` ChatBedrockConverse's answers hold LangChain's standard blocks, which it converts
+    back block by block (each must have a ``type``). A question holding a standard image block is a copy the handler
+    cannot write to, so the tail breakpoint goes on the answer before it: written as a bare ``cachePoint`` block
+    it made the conversion fail (``KeyError: 'type'``) and the call with it."""
+    model = MODELS["bedrock"](emulator, output_version="v1")
+    handler = CachepointCallbackHandler()
+    messages: list[Any] = [SystemMessage(MANUAL), HumanMessage("My router blinks red.")]
+    messages.append(model.invoke(messages, config={"callbacks": [handler]}))
+    assert messages[-1].response_metadata["output_version"] == "v1"
+    screenshot = {"type": "image", "base64": PIXEL, "mime_type": "image/png"}
+    messages.append(HumanMessage([{"type": "text", "text": "Here is the status page."}, screenshot]))
+    answer = model.invoke(messages, config={"callbacks": [handler]})
+    assert answer.text
+    second = emulator.requests[1]
+    assert second.status == 200, second.error
+    assert second.body["messages"][1]["content"][-1] == {"cachePoint": {"type": "default"}}  # on the answer
+
+
+def test_an_empty_text_block_is_recorded_where_bedrock_sends_it(emulator: Emulator, tmp_path: Path) -> None:
+    """ChatBedrockConverse sends an empty text block as ``{"text": "."}``: the trace counted it out, and recorded
+    the question's cache point one block earlier than it was sent."""
+    trace = tmp_path / "empty.jsonl"
+    question = HumanMessage([{"type": "text", "text": ""}, {"type": "text", "text": "My router blinks red."}])
+    MODELS["bedrock"](emulator).invoke(
+        [SystemMessage(MANUAL), question], config={"callbacks": [CachepointCallbackHandler(recorder=trace)]}
+    )
+    sent = emulator.requests[0].body["messages"]
+    assert sent[0]["content"] == [{"text": "."}, {"text": "My router blinks red."}, {"cachePoint": {"type": "default"}}]
+    (record,) = read_trace(trace)
+    assert record.request["messages"] == sent

@@ -731,9 +731,13 @@ def _place_points(mirror: Mirror, section: Any, message: int | None, blocks: lis
     return out
 
 
+#: What ChatBedrockConverse sends for empty or blank text (Bedrock rejects blank text blocks).
+_EMPTY = "."
+
+
 def _bedrock_content(b: _Builder, index: int, content: Any) -> list[tuple[Any, Slot]]:
     if isinstance(content, str):
-        return [({"text": content if content.strip() else " "}, b.slot(index, None, "string"))]
+        return [({"text": content if content.strip() else _EMPTY}, b.slot(index, None, "string"))]
     copied = any(isinstance(item, dict) and _copied(item) for item in content)
     blocked = "LangChain passes callbacks a copy of this message (a block has no 'type')" if copied else None
     out: list[tuple[Any, Slot]] = []
@@ -759,7 +763,7 @@ def _bedrock_block(item: dict[str, Any], *, copied: bool) -> dict[str, Any] | No
     if kind == "tool_use" or kind in _UNSENT:
         return None  # tool calls are rebuilt from the AI message's tool_calls
     if kind == "text":
-        return {"text": item["text"]} if str(item.get("text", "")).strip() else None
+        return {"text": item["text"] if str(item.get("text", "")).strip() else _EMPTY}
     return {"text": f"[{kind}]"}  # images, documents, reasoning...: counted as a block, carried roughly
 
 

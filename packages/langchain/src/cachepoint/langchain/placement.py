@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from cachepoint.core.prompt import (
     Breakpoint,
@@ -141,6 +141,15 @@ def bedrock_point(marker: CacheMarker) -> dict[str, Any]:
     return {"cachePoint": {"type": "default", **({"ttl": marker.ttl} if marker.ttl else {})}}
 
 
+def _bedrock_point_in(message: BaseMessage, marker: CacheMarker) -> dict[str, Any]:
+    """The cache point as ``message``'s content carries it: an answer in LangChain's v1 format is converted back
+    block by block, each by its ``type``, so the point goes in as a ``non_standard`` block (sent unwrapped)."""
+    point = bedrock_point(marker)
+    if isinstance(message, AIMessage) and message.response_metadata.get("output_version") == "v1":
+        return {"type": "non_standard", "value": point}
+    return point
+
+
 def _write(target: Target, message: BaseMessage, marks: list[tuple[Slot, CacheMarker]]) -> Any:
     """``message``'s content with markers at the given slots (a new value; the message is not touched)."""
     content = message.content
@@ -154,7 +163,7 @@ def _write(target: Target, message: BaseMessage, marks: list[tuple[Slot, CacheMa
         assert slot.item is not None
         item = items[slot.item]
         if target.kind == "bedrock":
-            items.insert(slot.item + 1, bedrock_point(marker))
+            items.insert(slot.item + 1, _bedrock_point_in(message, marker))
         elif isinstance(item, str):
             items[slot.item] = {"type": "text", "text": item, "cache_control": anthropic_marker(marker)}
         elif item.get("type") == "image_url":
@@ -170,7 +179,7 @@ def _write_whole(target: Target, message: BaseMessage, slot: Slot, marker: Cache
     content = message.content
     if target.kind == "bedrock":
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
-        return [*blocks, bedrock_point(marker)]
+        return [*blocks, _bedrock_point_in(message, marker)]
     if slot.how == "tool_result":
         assert isinstance(message, ToolMessage)
         inner: Any = content
