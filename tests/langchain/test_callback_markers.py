@@ -288,3 +288,26 @@ def test_an_empty_text_block_is_recorded_where_bedrock_sends_it(emulator: Emulat
     assert sent[0]["content"] == [{"text": "."}, {"text": "My router blinks red."}, {"cachePoint": {"type": "default"}}]
     (record,) = read_trace(trace)
     assert record.request["messages"] == sent
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "anthropic_bedrock"])
+def test_a_screenshot_after_claude_answers_in_langchains_v1_format_reads_back_the_answer(
+    emulator: Emulator, provider: str, tmp_path: Path
+) -> None:
+    """With ``output_version="v1"`` ChatAnthropic's answers hold LangChain's standard blocks, which it rebuilds as
+    Anthropic blocks keeping only their text. A question holding a standard image block is a copy the handler
+    cannot write to, so the tail breakpoint goes on the answer before it: written as ``cache_control`` on the
+    answer's text block it was dropped on the way (the trace said it was sent; the turn was never cached)."""
+    trace = tmp_path / "v1.jsonl"
+    model = MODELS[provider](emulator, output_version="v1")
+    handler = CachepointCallbackHandler(recorder=trace)
+    messages: list[Any] = [SystemMessage(MANUAL), HumanMessage("My router blinks red. " + "It is an AX-1. " * 200)]
+    messages.append(model.invoke(messages, config={"callbacks": [handler]}))
+    assert messages[-1].response_metadata["output_version"] == "v1"
+    screenshot = {"type": "image", "base64": PIXEL, "mime_type": "image/png"}
+    messages.append(HumanMessage([{"type": "text", "text": "Here is the status page."}, screenshot]))
+    model.invoke(messages, config={"callbacks": [handler]})
+    first, second = emulator.requests
+    assert second.status == 200, second.error
+    assert second.body["messages"][1]["content"][-1]["cache_control"] == {"type": "ephemeral"}  # on the answer
+    assert [markers(r.request) for r in read_trace(trace)] == [markers(first.body), markers(second.body)]

@@ -29,7 +29,7 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolM
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from cachepoint.core.prompt import Locator, Request, ViewBuilder
-from cachepoint.langchain.targets import Target
+from cachepoint.langchain.targets import VERTEX, Target
 
 __all__ = ["TRACED_COPY", "VIEWS", "Mirror", "Slot", "anthropic_image", "build", "traced_copies"]
 
@@ -40,8 +40,10 @@ VIEWS = ViewBuilder(lenient=True)
 
 #: How a marker is written at a slot: ``string`` (the message's string content becomes one marked text block),
 #: ``item`` (a string item of list content becomes a marked text block), ``block`` (a dict block gets the
-#: marker), ``tool_result`` (a tool message becomes one marked tool result), ``tool`` (a tool definition).
-How = Literal["string", "item", "block", "tool_result", "tool"]
+#: marker), ``tool_result`` (a tool message becomes one marked tool result), ``tool`` (a tool definition),
+#: ``v1_text`` (a text block of an ``output_version="v1"`` answer ChatAnthropic rebuilds: the marked block goes in
+#: as a ``non_standard`` block, which it sends as it is).
+How = Literal["string", "item", "block", "tool_result", "tool", "v1_text"]
 
 # Anthropic rejects tool ids outside this pattern; ChatAnthropic rewrites such ids, so cachepoint leaves them alone.
 _TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -551,7 +553,11 @@ def _converted(item: Any) -> bool:
     return kind == "image_url" or (kind == "file" and item.get("source_type") == "base64" and "base64" not in item)
 
 
-def _anthropic_content(b: _Builder, index: int, content: Any, *, ai: bool = False) -> list[tuple[Any, Slot]]:
+def _anthropic_content(  # noqa: PLR0912 - one branch per block type
+    b: _Builder, index: int, content: Any, *, ai: bool = False, v1: str | None = None
+) -> list[tuple[Any, Slot]]:
+    """The blocks of a message's content; ``v1``: how an ``output_version="v1"`` answer's text takes a marker
+    (``"v1_text"``, or the reason it cannot)."""
     if isinstance(content, str):
         return [({"type": "text", "text": content}, b.slot(index, None, "string"))] if content else []
     copied = any(isinstance(item, dict) and _copied(item) for item in content)
@@ -564,11 +570,18 @@ def _anthropic_content(b: _Builder, index: int, content: Any, *, ai: bool = Fals
         if not isinstance(item, dict):
             continue
         kind = item.get("type")
-        if kind in _UNSENT or (ai and kind == "tool_use"):
+        if kind in _UNSENT or (ai and kind in ("tool_use", "tool_call")):
             continue  # unsent here; an AI message's tool calls are rebuilt from tool_calls (see _anthropic_ai)
         if kind == "text":
-            if str(item.get("text", "")).strip():
+            if not str(item.get("text", "")).strip():
+                continue
+            if v1 is None:
                 out.append((_text_block(item), b.slot(index, j, "block", blocked)))
+            elif v1 == "v1_text" and "annotations" not in item:
+                out.append(({"type": "text", "text": item["text"]}, b.slot(index, j, "v1_text", blocked)))
+            else:
+                reason = v1 if v1 != "v1_text" else _V1_CITED
+                out.append(({"type": "text", "text": item["text"]}, b.slot(index, j, "block", reason)))
         elif kind == "image_url":
             out.append((anthropic_image(item), b.slot(index, j, "block", blocked)))
         elif kind in ("image", "file", "audio") and ("base64" in item or "url" in item or "data" in item):
@@ -608,9 +621,19 @@ def _media_block(item: Mapping[str, Any]) -> dict[str, Any]:
     return block
 
 
+#: Why a text block of another provider's ``output_version="v1"`` answer takes no marker.
+_V1_FOREIGN = "ChatAnthropic rebuilds another provider's output_version='v1' answer, dropping markers"
+_V1_CITED = "ChatAnthropic rebuilds a cited output_version='v1' text block, dropping markers"
+
+
 def _anthropic_ai(b: _Builder, index: int, message: AIMessage, *, last: bool) -> list[tuple[Any, Slot]]:
     calls = message.tool_calls
-    out = _anthropic_content(b, index, message.content, ai=True)
+    v1 = None
+    # ChatAnthropic (not ChatAnthropicVertex) converts a v1 answer's blocks back, keeping only a text block's text;
+    # a ``non_standard`` block of an Anthropic answer is sent as its value.
+    if message.response_metadata.get("output_version") == "v1" and b.target.provider != VERTEX:
+        v1 = "v1_text" if message.response_metadata.get("model_provider") == "anthropic" else _V1_FOREIGN
+    out = _anthropic_content(b, index, message.content, ai=True, v1=v1)
     if last:
         out = [(_rstrip(block), slot) for block, slot in out]
     for call in calls:

@@ -166,6 +166,8 @@ def _write(target: Target, message: BaseMessage, marks: list[tuple[Slot, CacheMa
             items.insert(slot.item + 1, _bedrock_point_in(message, marker))
         elif isinstance(item, str):
             items[slot.item] = {"type": "text", "text": item, "cache_control": anthropic_marker(marker)}
+        elif slot.how == "v1_text":
+            items[slot.item] = {"type": "non_standard", "value": {**item, "cache_control": anthropic_marker(marker)}}
         elif item.get("type") == "image_url":
             # ChatAnthropic rebuilds an OpenAI-style image as its own image block and drops every other key, a
             # marker included: written as that image block, the marker goes out with it.
