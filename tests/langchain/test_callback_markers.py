@@ -306,8 +306,13 @@ def test_a_screenshot_after_claude_answers_in_langchains_v1_format_reads_back_th
     assert messages[-1].response_metadata["output_version"] == "v1"
     screenshot = {"type": "image", "base64": PIXEL, "mime_type": "image/png"}
     messages.append(HumanMessage([{"type": "text", "text": "Here is the status page."}, screenshot]))
+    messages.append(model.invoke(messages, config={"callbacks": [handler]}))
+    messages.append(HumanMessage("It still blinks."))
     model.invoke(messages, config={"callbacks": [handler]})
-    first, second = emulator.requests
-    assert second.status == 200, second.error
+    first, second, third = emulator.requests
+    assert second.status == third.status == 200, (second.error, third.error)
     assert second.body["messages"][1]["content"][-1]["cache_control"] == {"type": "ephemeral"}  # on the answer
-    assert [markers(r.request) for r in read_trace(trace)] == [markers(first.body), markers(second.body)]
+    assert [markers(r.request) for r in read_trace(trace)] == [markers(c.body) for c in (first, second, third)]
+    # The next turn reads back all the screenshot's turn wrote: the answer was sent marked as it is sent unmarked.
+    assert second.usage.cache_write_tokens > 0
+    assert third.usage.cache_read_tokens >= second.usage.cache_read_tokens + second.usage.cache_write_tokens

@@ -31,7 +31,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from cachepoint.core.prompt import Locator, Request, ViewBuilder
 from cachepoint.langchain.targets import VERTEX, Target
 
-__all__ = ["TRACED_COPY", "VIEWS", "Mirror", "Slot", "anthropic_image", "build", "traced_copies"]
+__all__ = ["TRACED_COPY", "VIEWS", "Mirror", "Slot", "anthropic_image", "build", "traced_copies", "v1_text"]
 
 #: One view builder for the process: an agent re-sends its tools, system prompt and conversation on every call,
 #: and the builder parses and views only what is new since the last one (same `Request` and `PrefixView` as
@@ -578,10 +578,10 @@ def _anthropic_content(  # noqa: PLR0912 - one branch per block type
             if v1 is None:
                 out.append((_text_block(item), b.slot(index, j, "block", blocked)))
             elif v1 == "v1_text" and "annotations" not in item:
-                out.append(({"type": "text", "text": item["text"]}, b.slot(index, j, "v1_text", blocked)))
+                out.append((v1_text(item), b.slot(index, j, "v1_text", blocked)))
             else:
                 reason = v1 if v1 != "v1_text" else _V1_CITED
-                out.append(({"type": "text", "text": item["text"]}, b.slot(index, j, "block", reason)))
+                out.append((v1_text(item), b.slot(index, j, "block", reason)))
         elif kind == "image_url":
             out.append((anthropic_image(item), b.slot(index, j, "block", blocked)))
         elif kind in ("image", "file", "audio") and ("base64" in item or "url" in item or "data" in item):
@@ -624,6 +624,16 @@ def _media_block(item: Mapping[str, Any]) -> dict[str, Any]:
 #: Why a text block of another provider's ``output_version="v1"`` answer takes no marker.
 _V1_FOREIGN = "ChatAnthropic rebuilds another provider's output_version='v1' answer, dropping markers"
 _V1_CITED = "ChatAnthropic rebuilds a cited output_version='v1' text block, dropping markers"
+
+
+def v1_text(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The text block ChatAnthropic sends for a text block of an ``output_version="v1"`` answer (its keys in that
+    order: the cache hashes a block as it is sent).
+
+    >>> v1_text({"type": "text", "text": "Restart it.", "id": "lc_1"})
+    {'text': 'Restart it.', 'type': 'text'}
+    """
+    return {"text": item.get("text", ""), "type": "text"}
 
 
 def _anthropic_ai(b: _Builder, index: int, message: AIMessage, *, last: bool) -> list[tuple[Any, Slot]]:

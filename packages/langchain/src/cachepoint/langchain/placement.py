@@ -31,7 +31,7 @@ from cachepoint.core.prompt import (
     Strategy,
     plan_cache_points,
 )
-from cachepoint.langchain.payload import VIEWS, Mirror, Slot, anthropic_image, build
+from cachepoint.langchain.payload import VIEWS, Mirror, Slot, anthropic_image, build, v1_text
 from cachepoint.langchain.targets import VERTEX, Target
 
 __all__ = ["TOOLS_BLOCKED", "Placement", "mark_tools", "place", "vertex_tool"]
@@ -167,7 +167,10 @@ def _write(target: Target, message: BaseMessage, marks: list[tuple[Slot, CacheMa
         elif isinstance(item, str):
             items[slot.item] = {"type": "text", "text": item, "cache_control": anthropic_marker(marker)}
         elif slot.how == "v1_text":
-            items[slot.item] = {"type": "non_standard", "value": {**item, "cache_control": anthropic_marker(marker)}}
+            # The text block as ChatAnthropic converts it (same keys, same order) plus the marker: it hashes like
+            # the unmarked block the next turn sends, so that turn reads this prefix back.
+            value = {**v1_text(item), "cache_control": anthropic_marker(marker)}
+            items[slot.item] = {"type": "non_standard", "value": value}
         elif item.get("type") == "image_url":
             # ChatAnthropic rebuilds an OpenAI-style image as its own image block and drops every other key, a
             # marker included: written as that image block, the marker goes out with it.
