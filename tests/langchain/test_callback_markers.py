@@ -316,3 +316,21 @@ def test_a_screenshot_after_claude_answers_in_langchains_v1_format_reads_back_th
     # The next turn reads back all the screenshot's turn wrote: the answer was sent marked as it is sent unmarked.
     assert second.usage.cache_write_tokens > 0
     assert third.usage.cache_read_tokens >= second.usage.cache_read_tokens + second.usage.cache_write_tokens
+
+
+def test_bedrocks_own_cache_control_kwarg_with_tools_is_left_to_the_model_and_recorded_as_sent(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """``cache_control=`` on ChatBedrockConverse (BedrockPromptCachingMiddleware sets it) makes the model append
+    its own cache points after the handler ran: on the system prompt, the last message and the tools, where none
+    is yet. The tools' 5-minute point then came before the handler's 1-hour one on the system prompt, which
+    Bedrock rejects (every call failed), and the trace recorded none of the model's points."""
+    trace = tmp_path / "kwarg.jsonl"
+    model = MODELS["bedrock"](emulator).bind_tools(support_tools())
+    handler = CachepointCallbackHandler(recorder=trace)
+    model.invoke(history(2), cache_control={"type": "ephemeral"}, config={"callbacks": [handler]})
+    call = emulator.requests[0]
+    assert call.status == 200, call.error
+    assert call.body["toolConfig"]["tools"][-1] == {"cachePoint": {"type": "default"}}  # the model's own
+    (record,) = read_trace(trace)
+    assert markers(record.request) == markers(call.body) == 4  # system, last message, tools, the one before

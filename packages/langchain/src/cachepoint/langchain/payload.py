@@ -31,7 +31,17 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from cachepoint.core.prompt import Locator, Request, ViewBuilder
 from cachepoint.langchain.targets import VERTEX, Target
 
-__all__ = ["TRACED_COPY", "VIEWS", "Mirror", "Slot", "anthropic_image", "build", "traced_copies", "v1_text"]
+__all__ = [
+    "BEDROCK_KWARG",
+    "TRACED_COPY",
+    "VIEWS",
+    "Mirror",
+    "Slot",
+    "anthropic_image",
+    "build",
+    "traced_copies",
+    "v1_text",
+]
 
 #: One view builder for the process: an agent re-sends its tools, system prompt and conversation on every call,
 #: and the builder parses and views only what is new since the last one (same `Request` and `PrefixView` as
@@ -126,6 +136,7 @@ def build(
         mirror = _anthropic(target, messages, tools, kwargs or {}, frozen)
     elif target.kind == "bedrock":
         mirror = _bedrock(target, messages, tools, frozen, system)
+        model_cache_points(mirror, (kwargs or {}).get("cache_control"))
     else:
         mirror = _openai(target, messages, tools)
     mirror.request = VIEWS.parse(mirror.payload, format=target.format, provider=target.provider)
@@ -745,6 +756,58 @@ def _bedrock(
     if specs:
         payload["toolConfig"] = {"tools": _place_points(mirror, "tools", None, specs)}
     return mirror
+
+
+#: Why cachepoint places no cache point of its own on a ChatBedrockConverse call with a ``cache_control`` kwarg.
+BEDROCK_KWARG = (
+    "ChatBedrockConverse places the cache points of its cache_control= kwarg itself, after the request is built "
+    "(where none is yet: the system prompt, the last message, the tools, the message before): cachepoint's own "
+    "would make them come out of TTL order"
+)
+
+
+def model_cache_points(mirror: Mirror, cache_control: Any) -> None:
+    """Add to a Bedrock ``mirror`` the cache points ChatBedrockConverse appends for a ``cache_control`` kwarg
+    (``_apply_cache_points``): while fewer than four are in the request, one each on the system prompt, the last
+    message (not a Nova tool turn), the tools (not Nova) where none is yet, and for Claude, when the request had
+    none at all, on the message before the last. Placed after cachepoint's: the handler places none then."""
+    if not cache_control or not isinstance(cache_control, Mapping):
+        return
+    payload, model = mirror.payload, mirror.target.model.lower()
+    nova, claude = "amazon.nova" in model, "anthropic" in model
+    point: dict[str, Any] = {"type": "default"}
+    ttl = cache_control.get("ttl")
+    if ttl and ttl != "5m" and not nova:
+        point["ttl"] = ttl
+    system: list[Any] = payload.get("system") or []
+    messages: list[dict[str, Any]] = payload.get("messages") or []
+    tools: list[Any] = (payload.get("toolConfig") or {}).get("tools") or []
+    contents = [m.get("content") or [] for m in messages]
+    manual = sum(_is_point(b) for part in (system, tools, *contents) for b in part)
+    budget = 4 - manual
+
+    def add(blocks: list[Any]) -> None:
+        nonlocal budget
+        blocks.append({"cachePoint": dict(point)})
+        budget -= 1
+
+    if budget > 0 and system and not any(map(_is_point, system)):
+        add(system)
+    if budget > 0 and contents:
+        last = contents[-1]
+        tool_turn = nova and any(isinstance(b, dict) and ("toolResult" in b or "toolUse" in b) for b in last)
+        if not tool_turn and not any(map(_is_point, last)):
+            add(last)
+    if budget > 0 and tools and not nova and not any(map(_is_point, tools)):
+        add(tools)
+    if budget > 0 and claude and not nova and manual == 0 and len(contents) >= 2:
+        before = contents[-2]
+        if not any(map(_is_point, before)) and not (before and "reasoningContent" in before[-1]):
+            add(before)
+
+
+def _is_point(block: Any) -> bool:
+    return isinstance(block, dict) and "cachePoint" in block
 
 
 def _same_run(a: BaseMessage, b: BaseMessage) -> bool:

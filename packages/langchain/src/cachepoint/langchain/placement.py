@@ -31,7 +31,7 @@ from cachepoint.core.prompt import (
     Strategy,
     plan_cache_points,
 )
-from cachepoint.langchain.payload import VIEWS, Mirror, Slot, anthropic_image, build, v1_text
+from cachepoint.langchain.payload import BEDROCK_KWARG, VIEWS, Mirror, Slot, anthropic_image, build, v1_text
 from cachepoint.langchain.targets import VERTEX, Target
 
 __all__ = ["TOOLS_BLOCKED", "Placement", "mark_tools", "place", "vertex_tool"]
@@ -106,8 +106,13 @@ def place(
     if ordered is None or len(ordered) != len(view):
         ordered = [mirror.slots[position.locator] for position in view]
     unwritable: dict[int, str] = {}
+    # ChatBedrockConverse appends the points of a cache_control kwarg after cachepoint's, where none is yet (the
+    # mirror holds them): its own placement, which cachepoint's would only push out of TTL order.
+    model_places = target.kind == "bedrock" and bool((kwargs or {}).get("cache_control"))
     for index, slot in enumerate(ordered):
-        if slot.how == "tool" and not tools_writable:
+        if model_places:
+            blocked[index] = BEDROCK_KWARG
+        elif slot.how == "tool" and not tools_writable:
             blocked[index] = TOOLS_BLOCKED
         elif slot.blocked is not None:
             blocked[index] = unwritable[index] = slot.blocked
