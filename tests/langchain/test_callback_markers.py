@@ -334,3 +334,25 @@ def test_bedrocks_own_cache_control_kwarg_with_tools_is_left_to_the_model_and_re
     assert call.body["toolConfig"]["tools"][-1] == {"cachePoint": {"type": "default"}}  # the model's own
     (record,) = read_trace(trace)
     assert markers(record.request) == markers(call.body) == 4  # system, last message, tools, the one before
+
+
+def test_consecutive_questions_to_bedrock_are_recorded_as_the_one_message_sent(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """ChatBedrockConverse merges a run of messages of one type (``merge_message_runs``: two questions in a row
+    become one text block); the trace kept them as two blocks, so the cache point the model put after the merged
+    question (its ``cache_control=`` kwarg) was recorded one block late."""
+    trace = tmp_path / "runs.jsonl"
+    messages = [SystemMessage(MANUAL), HumanMessage("My router blinks red."), HumanMessage("It is an AX-1.")]
+    MODELS["bedrock"](emulator).invoke(
+        messages, cache_control={"type": "ephemeral"}, config={"callbacks": [CachepointCallbackHandler(recorder=trace)]}
+    )
+    sent = emulator.requests[0].body["messages"]
+    assert sent == [
+        {
+            "role": "user",
+            "content": [{"text": "My router blinks red.\nIt is an AX-1."}, {"cachePoint": {"type": "default"}}],
+        }
+    ]
+    (record,) = read_trace(trace)
+    assert record.request["messages"] == sent

@@ -715,7 +715,7 @@ def _bedrock(
     for block in own_system:
         entry = {"text": block} if isinstance(block, str) else dict(block)
         b.system.append((entry, Slot(-2, None, "block", "the model's own system= blocks are not the messages'")))
-    for index, message in enumerate(messages):
+    for index, message in _merged_runs(messages):
         if isinstance(message, AIMessage) and message.response_metadata.get("model_provider") not in (
             None,
             "bedrock_converse",
@@ -808,6 +808,23 @@ def model_cache_points(mirror: Mirror, cache_control: Any) -> None:
 
 def _is_point(block: Any) -> bool:
     return isinstance(block, dict) and "cachePoint" in block
+
+
+def _merged_runs(messages: Sequence[BaseMessage]) -> list[tuple[int, BaseMessage]]:
+    """The messages as ChatBedrockConverse sends them: each run of messages of one type merged into one by
+    langchain-core's ``merge_message_runs`` (string contents joined by a newline, lists concatenated), with the
+    index of the run's first message."""
+    from langchain_core.messages import merge_message_runs
+
+    out: list[tuple[int, BaseMessage]] = []
+    start = 0
+    for end in range(1, len(messages) + 1):
+        if end < len(messages) and _same_run(messages[end - 1], messages[end]):
+            continue
+        run = list(messages[start:end])
+        out.append((start, run[0] if len(run) == 1 else merge_message_runs(run)[0]))
+        start = end
+    return out
 
 
 def _same_run(a: BaseMessage, b: BaseMessage) -> bool:
