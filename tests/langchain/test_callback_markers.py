@@ -356,3 +356,27 @@ def test_consecutive_questions_to_bedrock_are_recorded_as_the_one_message_sent(
     ]
     (record,) = read_trace(trace)
     assert record.request["messages"] == sent
+
+
+def test_a_tool_call_with_no_text_is_recorded_as_bedrock_receives_it(emulator: Emulator, tmp_path: Path) -> None:
+    """ChatBedrockConverse sends an answer that only calls tools (empty content) as its tool calls alone; the trace
+    added an empty text block before them, so a cache point after the calls was recorded one block late."""
+    trace = tmp_path / "calls.jsonl"
+    call = {"name": "lookup_record_0", "args": {"customer_id": "c-1"}, "id": "tooluse_1", "type": "tool_call"}
+    messages = [
+        SystemMessage(MANUAL),
+        HumanMessage("Look up c-1."),
+        AIMessage("", tool_calls=[call]),
+        ToolMessage("record 0 of c-1: firmware 2.1", tool_call_id="tooluse_1"),
+    ]
+    model = MODELS["bedrock"](emulator).bind_tools(support_tools(1))
+    model.invoke(
+        messages, cache_control={"type": "ephemeral"}, config={"callbacks": [CachepointCallbackHandler(recorder=trace)]}
+    )
+    sent = emulator.requests[0].body["messages"]
+    assert sent[1]["content"][0] == {
+        "toolUse": {"toolUseId": "tooluse_1", "input": {"customer_id": "c-1"}, "name": "lookup_record_0"}
+    }
+    (record,) = read_trace(trace)
+    assert markers(record.request) == markers(emulator.requests[0].body)
+    assert [len(m["content"]) for m in record.request["messages"]] == [len(m["content"]) for m in sent]

@@ -737,6 +737,8 @@ def _bedrock(
             }
             b.add("user", [(tool_result, b.slot(index, None, "tool_result")), *points], merge=True)
         elif isinstance(message, AIMessage):
+            if message.tool_calls and [x for x, _ in blocks] == [{"text": _EMPTY}]:
+                blocks = []  # an empty answer that calls tools sends only the calls
             for call in message.tool_calls:
                 use = {"toolUse": {"toolUseId": call.get("id") or "", "name": call["name"], "input": call["args"]}}
                 blocks.append((use, Slot(index, None, "block", "ChatBedrockConverse rebuilds tool calls")))
