@@ -380,3 +380,32 @@ def test_a_tool_call_with_no_text_is_recorded_as_bedrock_receives_it(emulator: E
     (record,) = read_trace(trace)
     assert markers(record.request) == markers(emulator.requests[0].body)
     assert [len(m["content"]) for m in record.request["messages"]] == [len(m["content"]) for m in sent]
+
+
+def test_a_v1_answer_calling_tools_is_recorded_as_bedrock_receives_it(emulator: Emulator, tmp_path: Path) -> None:
+    """An ``output_version="v1"`` answer holds its tool calls as ``tool_call`` blocks, which ChatBedrockConverse
+    sends as the calls themselves; the trace carried each as an extra placeholder block, so a cache point after
+    the calls was recorded one block late."""
+    trace = tmp_path / "v1calls.jsonl"
+    call = {"name": "lookup_record_0", "args": {"customer_id": "c-1"}, "id": "tooluse_1", "type": "tool_call"}
+    v1 = [
+        {"type": "text", "text": "Let me look."},
+        {"type": "tool_call", "id": "tooluse_1", "name": call["name"], "args": call["args"]},
+    ]
+    answer = AIMessage(
+        v1, tool_calls=[call], response_metadata={"output_version": "v1", "model_provider": "bedrock_converse"}
+    )
+    messages = [
+        SystemMessage(MANUAL),
+        HumanMessage("Look up c-1."),
+        answer,
+        ToolMessage("firmware 2.1", tool_call_id="tooluse_1"),
+    ]
+    model = MODELS["bedrock"](emulator).bind_tools(support_tools(1))
+    model.invoke(
+        messages, cache_control={"type": "ephemeral"}, config={"callbacks": [CachepointCallbackHandler(recorder=trace)]}
+    )
+    sent = emulator.requests[0].body["messages"]
+    (record,) = read_trace(trace)
+    assert [len(m["content"]) for m in record.request["messages"]] == [len(m["content"]) for m in sent]
+    assert markers(record.request) == markers(emulator.requests[0].body)

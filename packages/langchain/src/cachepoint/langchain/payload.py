@@ -875,8 +875,8 @@ def _bedrock_block(item: dict[str, Any], *, copied: bool) -> dict[str, Any] | No
         return {kind: item[kind]}  # the copy's rewrite of a type-less block: sent as written
     if kind is None:
         return dict(item) or None
-    if kind == "tool_use" or kind in _UNSENT:
-        return None  # tool calls are rebuilt from the AI message's tool_calls
+    if kind in ("tool_use", "tool_call") or kind in _UNSENT:
+        return None  # tool calls (a v1 answer's too) are rebuilt from the AI message's tool_calls
     if kind == "text":
         return {"text": item["text"] if str(item.get("text", "")).strip() else _EMPTY}
     return {"text": f"[{kind}]"}  # images, documents, reasoning...: counted as a block, carried roughly
