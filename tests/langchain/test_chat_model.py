@@ -158,6 +158,10 @@ def test_a_sampled_call_is_not_replayed_under_the_default_policy(emulator: Emula
     assert len(emulator.requests) == 2
 
 
+#: A 1x1 PNG.
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
 @pytest.mark.parametrize("provider", ["anthropic", "anthropic_bedrock"])
 @pytest.mark.parametrize(
     "url",
@@ -179,3 +183,21 @@ def test_a_screenshot_in_openais_image_url_form_carries_the_tail_marker_to_claud
     assert body["messages"][-1]["content"][-1]["type"] == "image"
     assert body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
     assert markers(body) == 2  # the system prompt and the screenshot
+
+
+def test_a_screenshot_in_langchains_standard_form_carries_the_tail_marker_to_claude_on_vertex(
+    emulator: Emulator,
+) -> None:
+    """ChatAnthropicVertex rebuilds a standard image block (``{"type": "image", "base64": ...}``) as an Anthropic
+    image and keeps no ``cache_control`` of it: a marker written on the block itself never reached the model."""
+    screenshot = {"type": "image", "base64": PIXEL, "mime_type": "image/png"}
+    question = HumanMessage([{"type": "text", "text": "What does the status page say?"}, screenshot])
+    with_cache_points(MODELS["anthropic_vertex"](emulator)).invoke([SystemMessage(MANUAL), question])
+    call = emulator.requests[0]
+    assert call.status == 200, call.error
+    assert call.body["messages"][-1]["content"][-1] == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": PIXEL},
+        "cache_control": {"type": "ephemeral"},
+    }
+    assert markers(call.body) == 2  # the system prompt and the screenshot

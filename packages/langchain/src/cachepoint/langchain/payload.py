@@ -621,6 +621,17 @@ def _image_source(url: str) -> dict[str, Any]:
     return {"type": "url", "url": url}
 
 
+def anthropic_media(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The Anthropic image or document block for a LangChain standard image / file block (without any marker).
+
+    >>> anthropic_media({"type": "image", "url": "https://x/a.png"})
+    {'type': 'image', 'source': {'type': 'url', 'url': 'https://x/a.png'}}
+    """
+    block = _media_block(item)
+    block.pop("cache_control", None)
+    return block
+
+
 def _media_block(item: Mapping[str, Any]) -> dict[str, Any]:
     data = item.get("base64") or item.get("data")
     mime = item.get("mime_type") or "application/octet-stream"

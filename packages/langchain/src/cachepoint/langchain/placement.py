@@ -31,7 +31,16 @@ from cachepoint.core.prompt import (
     Strategy,
     plan_cache_points,
 )
-from cachepoint.langchain.payload import BEDROCK_KWARG, VIEWS, Mirror, Slot, anthropic_image, build, v1_text
+from cachepoint.langchain.payload import (
+    BEDROCK_KWARG,
+    VIEWS,
+    Mirror,
+    Slot,
+    anthropic_image,
+    anthropic_media,
+    build,
+    v1_text,
+)
 from cachepoint.langchain.targets import VERTEX, Target
 
 __all__ = ["TOOLS_BLOCKED", "Placement", "mark_tools", "place", "vertex_tool"]
@@ -176,6 +185,10 @@ def _write(target: Target, message: BaseMessage, marks: list[tuple[Slot, CacheMa
             # the unmarked block the next turn sends, so that turn reads this prefix back.
             value = {**v1_text(item), "cache_control": anthropic_marker(marker)}
             items[slot.item] = {"type": "non_standard", "value": value}
+        elif target.provider == VERTEX and item.get("type") == "image" and _plain_image(item):
+            # ChatAnthropicVertex rebuilds a standard image block as an Anthropic image block, keeping no marker;
+            # it sends an Anthropic image block (``source``) as it is: written as that, the marker goes out with it.
+            items[slot.item] = {**anthropic_media(item), "cache_control": anthropic_marker(marker)}
         elif item.get("type") == "image_url":
             # ChatAnthropic rebuilds an OpenAI-style image as its own image block and drops every other key, a
             # marker included: written as that image block, the marker goes out with it.
@@ -183,6 +196,13 @@ def _write(target: Target, message: BaseMessage, marks: list[tuple[Slot, CacheMa
         else:
             items[slot.item] = {**item, "cache_control": anthropic_marker(marker)}
     return items
+
+
+def _plain_image(item: Mapping[str, Any]) -> bool:
+    """A standard image block of base64 data or a web URL (what `anthropic_media` renders as Vertex AI does)."""
+    if "source" in item:
+        return False
+    return "base64" in item or not str(item.get("url", "data:")).startswith("data:")
 
 
 def _write_whole(target: Target, message: BaseMessage, slot: Slot, marker: CacheMarker) -> Any:
