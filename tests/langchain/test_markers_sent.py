@@ -4,8 +4,8 @@ markers the provider receives.
 Conversations are drawn from the message shapes LangChain users send (system prompts as strings or blocks, the
 caller's own markers, merged human turns, images and PDFs in every form LangChain takes, empty text, tool calls
 and results, thinking blocks, ``output_version="v1"`` answers, the ``cache_control=`` call kwarg), sent through a
-real ChatAnthropic, ChatBedrockConverse or ChatAnthropicBedrock to the emulator, with `CachepointCallbackHandler`
-or `with_cache_points`. For each call:
+real ChatAnthropic, ChatBedrockConverse, ChatAnthropicBedrock or ChatAnthropicVertex to the emulator, with
+`CachepointCallbackHandler` or `with_cache_points`. For each call:
 
 1. a request the emulator accepts without cachepoint is accepted with it;
 2. the markers cachepoint says it sent (the handler's trace; `with_cache_points`' own plan for the same
@@ -36,7 +36,7 @@ from cachepoint.core.traces import read_trace
 from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
 from cachepoint.langchain.placement import place
 from cachepoint.langchain.targets import identify_model
-from langchain_support import MANUAL, MODELS, support_tools
+from langchain_support import MANUAL, MODELS, RULES, support_tools
 
 # Shrinking a failure runs many more conversations than the examples themselves.
 pytestmark = pytest.mark.timeout(900)
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.timeout(900)
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 PDF = "JVBERi0xLjQKMSAwIG9iago8PC9UeXBlL0NhdGFsb2c+PgplbmRvYmoKdHJhaWxlcgo8PC9Sb290IDEgMCBSPj4KJSVFT0YK"
 LONG = "The router's status page shows an error code, the LED blinks red and the WAN port is down. " * 30
-MODEL_NAMES = ["anthropic", "bedrock", "anthropic_bedrock"]
+MODEL_NAMES = ["anthropic", "bedrock", "anthropic_bedrock", "anthropic_vertex"]
 PATHS = ["handler", "with_cache_points"]
 CC = {"type": "ephemeral"}
 POINT = {"cachePoint": {"type": "default"}}
@@ -255,7 +255,7 @@ def check_conversation(emulator: Emulator, model_name: str, path: str, spec: dic
     note(json.dumps(spec))
     model = _model(emulator, model_name)
     fmt = "bedrock" if model_name == "bedrock" else "anthropic"
-    rules = "anthropic" if model_name == "anthropic" else "bedrock"
+    rules = "bedrock" if RULES[model_name] == "bedrock" else "anthropic"  # Vertex AI: Anthropic's rules
     kwargs = {"cache_control": dict(CC)} if spec.get("kwarg") else {}
     trace = tmp / f"trace-{len(list(tmp.iterdir()))}.jsonl"
     handler = CachepointCallbackHandler(recorder=trace)
