@@ -5,12 +5,11 @@ speak it. It answers every request with the same response, as JSON or as the API
 
 from __future__ import annotations
 
-import http.server
-import threading
-from types import TracebackType
 from typing import Any
 
 import orjson
+
+from local_http import LocalHTTPServer
 
 RESPONSE: dict[str, Any] = {
     "id": "resp_1",
@@ -65,50 +64,24 @@ def response_events() -> list[dict[str, Any]]:
     return [{**event, "sequence_number": n} for n, event in enumerate(events)]
 
 
-class ResponsesServer:
+class ResponsesServer(LocalHTTPServer):
     """``POST /v1/responses`` as the API answers it, JSON or SSE; counts the requests it answers."""
 
     def __init__(self) -> None:
-        outer = self
         self.requests = 0
         #: The request bodies answered, in order.
         self.bodies: list[dict[str, Any]] = []
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = orjson.loads(self.rfile.read(int(self.headers["content-length"])))
-                outer.requests += 1
-                outer.bodies.append(body)
-                if body.get("stream"):
-                    data = b"".join(
-                        b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n"
-                        for e in response_events()
-                    )
-                    kind = "text/event-stream"
-                else:
-                    data, kind = orjson.dumps(RESPONSE), "application/json"
-                self.send_response(200)
-                self.send_header("content-type", kind)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        def answer(path: str, headers: dict[str, str], raw: bytes) -> tuple[str, bytes]:
+            body = orjson.loads(raw)
+            self.requests += 1
+            self.bodies.append(body)
+            if body.get("stream"):
+                events = response_events()
+                return "text/event-stream", b"".join(
+                    b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in events
+                )
+            return "application/json", orjson.dumps(RESPONSE)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> ResponsesServer:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+        super().__init__(answer)
+        self.base_url = f"{self.url}/v1"
