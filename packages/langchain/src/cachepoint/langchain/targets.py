@@ -98,8 +98,18 @@ def identify_run(
 
 def identify_model(model: Any) -> Target | None:
     """The `Target` of a chat model object (``_llm_type`` is the abstract property every LangChain chat model
-    defines, and the value LangChain reports to callbacks as ``_type``)."""
-    name = getattr(model, "model", None) or getattr(model, "model_name", None) or getattr(model, "model_id", None)
+    defines, and the value LangChain reports to callbacks as ``_type``).
+
+    A ChatBedrockConverse on an application inference profile has the profile's opaque ARN as ``model_id`` and the
+    model behind it as ``base_model_id`` (given, or looked up by langchain-aws): that model's caching rules apply,
+    and it is the id the model reports to callbacks (its ``_get_invocation_params``), so the handler sees it too.
+    """
+    name = (
+        getattr(model, "base_model_id", None)
+        or getattr(model, "model", None)
+        or getattr(model, "model_name", None)
+        or getattr(model, "model_id", None)
+    )
     llm_type = getattr(model, "_llm_type", None)
     profile = getattr(model, "profile", None)
     return identify(
