@@ -39,7 +39,7 @@ from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, Generation
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, ensure_config
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cachepoint.core.instrument import CallRecorder, place_safely
 from cachepoint.core.once import log_once
@@ -49,6 +49,7 @@ from cachepoint.core.usage import UsageLedger
 from cachepoint.langchain.callback import WRAPPER_TYPE
 from cachepoint.langchain.llm_cache import parse_prompt
 from cachepoint.langchain.placement import mark_tools, place
+from cachepoint.langchain.structured_output import route_model_calls
 from cachepoint.langchain.targets import Target, identify_model
 from cachepoint.langchain.usage import mark_hit, record, record_hit, recording_in
 
@@ -107,6 +108,46 @@ class CachePointsChatModel(BaseChatModel):
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
         """Bind tools to the wrapped model; the result still places breakpoints (on the tools too)."""
         return self.model_copy(update={"model": self.model.bind_tools(tools, **kwargs)})  # type: ignore[attr-defined]
+
+    def with_structured_output(
+        self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """The wrapped model's own structured output (its ``method``, ``strict``, request and parser: ChatOpenAI's
+        strict JSON schema by default, ChatAnthropic's ``json_schema``...), each of its calls still sent with
+        breakpoints, counted and, with a response cache, cached here.
+
+        >>> from pydantic import BaseModel
+        >>> from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+        >>> class Answer(BaseModel):
+        ...     text: str
+        >>> fake = FakeMessagesListChatModel(responses=[])
+        >>> with_cache_points(fake).with_structured_output(Answer)
+        Traceback (most recent call last):
+        ...
+        NotImplementedError: with_structured_output is not implemented for this model.
+        """
+        model, bound = self._unwrapped()
+        chain = model.with_structured_output(schema, include_raw=include_raw, **kwargs)
+
+        def wrap(step: Runnable[Any, Any]) -> Runnable[Any, Any]:
+            if not isinstance(step, RunnableBinding):  # the model itself
+                return self
+            if bound:  # what this wrapper's model was bound to first, under what the chain binds
+                step = step.model_copy(update={"kwargs": {**bound, **step.kwargs}})
+            return self.model_copy(update={"model": step})
+
+        routed = route_model_calls(chain, model, wrap)
+        if routed is None:
+            # Not a chain whose model calls can be found: LangChain's generic tool-calling structured output, through
+            # this wrapper (the model's own `method` is then not used).
+            log_once(
+                f"wrapper-structured:{type(model).__name__}",
+                f"cachepoint: the structured output chain of {type(model).__name__} has no step calling the model "
+                "that with_cache_points can route; using LangChain's generic tool-calling structured output",
+                logger=logger,
+            )
+            return super().with_structured_output(schema, include_raw=include_raw)
+        return routed
 
     # --- what goes out ---
 
