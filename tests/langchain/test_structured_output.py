@@ -70,9 +70,7 @@ def test_structured_output_is_asked_for_and_parsed_as_the_wrapped_model_does_it(
     factory, arguments = CASES[case]
     question = [("system", MANUAL), ("human", "How do I reset my router?")]
     try:
-        expected = factory(emulator, temperature=0).with_structured_output(
-            Steps, include_raw=include_raw, **arguments
-        )
+        expected = factory(emulator, temperature=0).with_structured_output(Steps, include_raw=include_raw, **arguments)
     except (NotImplementedError, ValueError) as exc:  # a method this version of the integration does not have
         pytest.skip(f"{case}: {exc}")
     plain = expected.invoke(question)
@@ -107,3 +105,24 @@ def test_a_structured_answer_is_served_from_the_response_cache_and_counted(
     assert structured.invoke(question) == structured.invoke(question) == Steps(**ANSWER)
     assert len(emulator.requests) == 1
     assert (model.ledger.stats().calls, model.ledger.stats().replayed_calls) == (2, 1)
+
+
+@pytest.mark.parametrize("case", ["openai", "anthropic", "bedrock"])
+def test_an_agent_with_a_response_format_asks_and_answers_as_with_the_wrapped_model(
+    make_emulator: Callable[..., Emulator], case: str
+) -> None:
+    # create_agent reads the model's name and profile to choose how to ask for the structured response (the
+    # provider's own structured output, or a tool): the wrapper must not change that choice, nor fail it.
+    from langchain.agents import create_agent
+
+    emulator = make_emulator(reply=answer)
+    factory, _ = CASES[case]
+    results = []
+    for model in (factory(emulator, temperature=0), with_cache_points(factory(emulator, temperature=0))):
+        agent = create_agent(model, tools=[], system_prompt=MANUAL, response_format=Steps)
+        results.append(agent.invoke({"messages": [("human", "How do I reset my router?")]})["structured_response"])
+
+    own, through = emulator.requests
+    assert through.status == 200, through.error
+    assert unmarked(through.body) == unmarked(own.body)
+    assert results == [Steps(**ANSWER), Steps(**ANSWER)]

@@ -35,6 +35,7 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.model_profile import ModelProfile
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, Generation
@@ -104,6 +105,32 @@ class CachePointsChatModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return WRAPPER_TYPE
+
+    @property
+    def model_name(self) -> str | None:
+        """The wrapped model's id (``"gpt-5"``, ``"claude-sonnet-4-5"``...): LangChain reads a chat model's name
+        from ``model_name`` (or ``model``) to decide how to call it, e.g. ``create_agent`` choosing how to ask for
+        a structured response; ``model`` here is the wrapped model itself.
+
+        >>> from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+        >>> with_cache_points(FakeMessagesListChatModel(responses=[])).model_name is None
+        True
+        """
+        model, _ = self._unwrapped()
+        for name in ("model_name", "model", "model_id"):
+            value = getattr(model, name, None)
+            if isinstance(value, str):
+                return value
+        return None
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        # LangChain's hook for a chat model's default profile (what it supports: structured output, context size...),
+        # which create_agent and its middleware read: the wrapped model's.
+        try:
+            model, _ = self._unwrapped()
+        except TypeError:  # not a chat model: said when it is called
+            return None
+        return getattr(model, "profile", None)
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
         """Bind tools to the wrapped model; the result still places breakpoints (on the tools too)."""
