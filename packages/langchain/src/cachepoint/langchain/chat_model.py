@@ -176,6 +176,21 @@ class CachePointsChatModel(BaseChatModel):
             return super().with_structured_output(schema, include_raw=include_raw)
         return routed
 
+    # Token counts are the wrapped model's (ChatAnthropic asks Anthropic's count_tokens, ChatOpenAI uses tiktoken):
+    # LangChain's generic count needs `transformers` and counts for GPT-2.
+
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Sequence[Any] | None = None) -> int:
+        """The wrapped model's count of the tokens in ``messages`` (and ``tools``)."""
+        return self._unwrapped()[0].get_num_tokens_from_messages(messages, tools)
+
+    def get_num_tokens(self, text: str) -> int:
+        """The wrapped model's count of the tokens in ``text``."""
+        return self._unwrapped()[0].get_num_tokens(text)
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """The wrapped model's token ids of ``text``."""
+        return self._unwrapped()[0].get_token_ids(text)
+
     # --- what goes out ---
 
     def _unwrapped(self) -> tuple[BaseChatModel, dict[str, Any]]:
