@@ -82,6 +82,27 @@ _PLUMBING = frozenset(
     }
 )
 
+# Fields of a chat model that say who calls (and through which client), never what it answers.
+_CREDENTIALS = frozenset(
+    {
+        "credentials",
+        "credentials_profile_name",
+        "access_token",
+        "api_key",
+        "anthropic_api_key",
+        "bedrock_api_key",
+        "openai_api_key",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "client_cert_source",
+        "client",
+        "async_client",
+        "http_client",
+        "http_async_client",
+    }
+)
+
 
 class CachePointsChatModel(BaseChatModel):
     """A chat model that sends another one's requests with prompt-cache breakpoints (build it with
@@ -509,7 +530,17 @@ def _model_settings(model: BaseChatModel) -> dict[str, Any]:
     # `asdict` since langchain-core 1.4.2 (`dict` is deprecated there); parameters that are objects are keyed by
     # their repr, as LangChain's own cache keys them.
     described = getattr(model, "asdict", None) or model.dict
-    return {"params": str(sorted((k, v) for k, v in described().items() if k not in _PLUMBING))}
+    params = str(sorted((k, v) for k, v in described().items() if k not in _PLUMBING))
+    # Those parameters (the model's `_identifying_params`) leave out settings that change the answer: stop
+    # sequences, betas, thinking budgets, model kwargs of ChatAnthropicVertex and ChatAnthropicMantle. So every
+    # field is keyed too, but who is asking (credentials) and objects whose repr names the object rather than
+    # what it does (clients): keyed, those would make each model built anew a key of its own.
+    fields = sorted(
+        (name, text)
+        for name, value in model
+        if name not in _PLUMBING and name not in _CREDENTIALS and " object at 0x" not in (text := repr(value))
+    )
+    return {"params": params, "fields": str(fields)}
 
 
 #: The call argument a stream's run tenant rides in, from `stream` / `astream` to `_stream` / `_astream`.
