@@ -56,3 +56,25 @@ def test_a_bedrock_model_that_samples_is_not_replayed(emulator: Emulator) -> Non
     model.invoke([HumanMessage("Tell me a joke.")])
     model.invoke([HumanMessage("Tell me a joke.")])
     assert len(emulator.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "setup"),
+    [("anthropic_vertex", {"stop": ["Step 3"]}), ("anthropic_mantle", {"betas": ["context-1m-2025-08-07"]})],
+)
+def test_models_langchain_cannot_serialize_never_share_an_answer_across_setups(
+    emulator: Emulator, name: str, setup: dict[str, Any]
+) -> None:
+    # Their `_identifying_params` leave out stop sequences and betas, and LangChain's LLM cache key adds nothing for
+    # a model it cannot serialize: the model's fields must tell the setups apart (and not its credentials).
+    from langchain_support import MODELS
+
+    if name not in MODELS:
+        pytest.skip(f"{name}: not in this langchain-aws")
+    cache = ResponseCache(MemoryStore(max_entries=100), CachePolicy("lc-models", cache_nondeterministic=True))
+    question = [HumanMessage("How do I reset my router?")]
+    cached(MODELS[name](emulator), cache).invoke(question)
+    cached(MODELS[name](emulator, **setup), cache).invoke(question)
+    assert len(emulator.requests) == 2
+    cached(MODELS[name](emulator), cache).invoke(question)  # the same model built again: replayed
+    assert len(emulator.requests) == 2

@@ -60,6 +60,7 @@ __all__ = [
     "canonical_json",
     "canonical_request",
     "check_namespace",
+    "configuration_fields",
     "fingerprint",
     "fingerprint_value",
     "key_prefix",
@@ -533,6 +534,51 @@ def fingerprint_value(value: Any, *, path: str = "value") -> str:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Scoping
+
+
+# Fields of a client or model object that say who calls and through which connection, never what it answers.
+_CREDENTIAL_FIELDS = frozenset(
+    {
+        "credentials",
+        "credentials_profile_name",
+        "access_token",
+        "api_key",
+        "anthropic_api_key",
+        "bedrock_api_key",
+        "openai_api_key",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "client_cert_source",
+        "client",
+        "async_client",
+        "http_client",
+        "http_async_client",
+    }
+)
+
+
+def configuration_fields(model: Any, *, ignore: Iterable[str] = ()) -> str:
+    """The fields of a pydantic model object (a chat model LangChain cannot serialize, an SDK config...) as text for
+    a cache key: every field but ``ignore``, `NON_OUTPUT_PARAMS`, credentials and clients, and values whose repr
+    names the object rather than what it holds (``<... object at 0x...>``: a new one each time the model is built,
+    which would make every rebuilt model a key of its own). Values are keyed by their repr, sorted by name.
+
+    >>> from pydantic import BaseModel
+    >>> class Model(BaseModel):
+    ...     model: str = "m"
+    ...     stop: list[str] = []
+    ...     api_key: str = "sk-1"
+    >>> print(configuration_fields(Model(stop=["END"])))
+    [('model', "'m'"), ('stop', "['END']")]
+    >>> configuration_fields(Model(api_key="sk-2")) == configuration_fields(Model())
+    True
+    """
+    skip = _CREDENTIAL_FIELDS | NON_OUTPUT_PARAMS | frozenset(ignore)
+    fields = sorted(
+        (name, text) for name, value in model if name not in skip and " object at 0x" not in (text := repr(value))
+    )
+    return str(fields)
 
 
 def check_namespace(namespace: str) -> str:

@@ -43,6 +43,7 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, 
 from pydantic import BaseModel, ConfigDict, Field
 
 from cachepoint.core.instrument import CallRecorder, place_safely
+from cachepoint.core.keys import configuration_fields
 from cachepoint.core.once import log_once
 from cachepoint.core.prompt import Strategy, auto
 from cachepoint.core.response_cache import ResponseCache, Source
@@ -79,27 +80,6 @@ _PLUMBING = frozenset(
         "default_request_timeout",
         "request_timeout",
         "timeout",
-    }
-)
-
-# Fields of a chat model that say who calls (and through which client), never what it answers.
-_CREDENTIALS = frozenset(
-    {
-        "credentials",
-        "credentials_profile_name",
-        "access_token",
-        "api_key",
-        "anthropic_api_key",
-        "bedrock_api_key",
-        "openai_api_key",
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        "client_cert_source",
-        "client",
-        "async_client",
-        "http_client",
-        "http_async_client",
     }
 )
 
@@ -532,15 +512,8 @@ def _model_settings(model: BaseChatModel) -> dict[str, Any]:
     described = getattr(model, "asdict", None) or model.dict
     params = str(sorted((k, v) for k, v in described().items() if k not in _PLUMBING))
     # Those parameters (the model's `_identifying_params`) leave out settings that change the answer: stop
-    # sequences, betas, thinking budgets, model kwargs of ChatAnthropicVertex and ChatAnthropicMantle. So every
-    # field is keyed too, but who is asking (credentials) and objects whose repr names the object rather than
-    # what it does (clients): keyed, those would make each model built anew a key of its own.
-    fields = sorted(
-        (name, text)
-        for name, value in model
-        if name not in _PLUMBING and name not in _CREDENTIALS and " object at 0x" not in (text := repr(value))
-    )
-    return {"params": params, "fields": str(fields)}
+    # sequences, betas, thinking budgets of ChatAnthropicVertex and ChatAnthropicMantle. So its fields are keyed too.
+    return {"params": params, "fields": configuration_fields(model, ignore=_PLUMBING)}
 
 
 #: The call argument a stream's run tenant rides in, from `stream` / `astream` to `_stream` / `_astream`.

@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, cast
 
-from cachepoint.core.keys import FingerprintError, canonical_json, fingerprint
+from cachepoint.core.keys import FingerprintError, canonical_json, configuration_fields, fingerprint
 from cachepoint.core.response_cache.cache import UNSET, Dump, Load, Plan, ResponseCache
 from cachepoint.core.response_cache.entry import KIND_STREAM, KIND_VALUE
 from cachepoint.core.response_cache.stream import CachedStream
@@ -275,8 +275,12 @@ def _identity_of(model: Any, identity: Mapping[str, Any] | Callable[[Any], Mappi
     params = getattr(model, "_identifying_params", None)  # LangChain models describe themselves this way
     if isinstance(params, Mapping):
         # ...but partly: many leave settings out (ChatBedrockConverse names none at all: not its model id, nor its
-        # system prompt), so the settings LangChain's own cache keys a chat model by are added to them.
-        return {"type": kind, "config": {**params, **_langchain_settings(model)}}
+        # system prompt), so the settings LangChain's own cache keys a chat model by are added to them; for a model
+        # LangChain cannot serialize (ChatAnthropicVertex: no stop sequences, no thinking budget) its own fields.
+        settings = _langchain_settings(model)
+        if not settings and callable(getattr(model, "model_dump", None)):
+            settings = {"$fields": configuration_fields(model)}
+        return {"type": kind, "config": {**params, **settings}}
     dump = getattr(model, "model_dump", None)
     if callable(dump):
         try:
@@ -311,8 +315,9 @@ class CachedModel(Generic[M]):
     ``agenerate``, ``stream``, ``astream`` the object has); each may be sync, async, a generator or an async
     generator. Every other attribute is the model's own.
     The key is made of the model's *identity* — ``identity`` (a mapping, or a function of the model), else
-    LangChain's ``_identifying_params`` with the settings LangChain's LLM cache keys the model by, else pydantic's
-    ``model_dump`` — taken at each call, so changing the
+    LangChain's ``_identifying_params`` with the settings LangChain's LLM cache keys the model by (for a model
+    LangChain cannot serialize, its fields: `configuration_fields <cachepoint.core.keys.configuration_fields>`), else
+    pydantic's ``model_dump`` — taken at each call, so changing the
     model's settings changes the key, plus the call's arguments as an LLM request: an argument named
     ``messages`` or ``input`` loses message ids and provider cache markers, and arguments that never change
     the answer (``config``, ``callbacks``, ``stream``, ``timeout``...) are left out. Results must be what the codec
