@@ -338,3 +338,48 @@ def test_each_tenant_in_the_run_metadata_gets_answers_of_its_own(emulator: Emula
     assert model.ledger.stats().replayed_calls == 2
     with pytest.raises(ValueError, match="require_tenant"):
         call(None)
+
+
+#: A 1x1 PNG.
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "anthropic_bedrock"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/status.png",
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+    ],
+)
+def test_a_screenshot_in_openais_image_url_form_carries_the_tail_marker_to_claude(
+    emulator: Emulator, provider: str, url: str
+) -> None:
+    """ChatAnthropic rebuilds an ``image_url`` block as an Anthropic image and keeps no ``cache_control`` of it: a
+    marker written on the block itself never reached the model (the turn was never written to the cache)."""
+    question = HumanMessage(
+        [{"type": "text", "text": "What does the status page say?"}, {"type": "image_url", "image_url": {"url": url}}]
+    )
+    with_cache_points(MODELS[provider](emulator)).invoke([SystemMessage(MANUAL), question])
+    body = emulator.requests[0].body
+    assert body["messages"][-1]["content"][-1]["type"] == "image"
+    assert body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert markers(body) == 2  # the system prompt and the screenshot
+
+
+def test_a_screenshot_in_langchains_standard_form_carries_the_tail_marker_to_claude_on_vertex(
+    emulator: Emulator,
+) -> None:
+    """ChatAnthropicVertex rebuilds a standard image block (``{"type": "image", "base64": ...}``) as an Anthropic
+    image and keeps no ``cache_control`` of it: a marker written on the block itself never reached the model."""
+    screenshot = {"type": "image", "base64": PIXEL, "mime_type": "image/png"}
+    question = HumanMessage([{"type": "text", "text": "What does the status page say?"}, screenshot])
+    with_cache_points(MODELS["anthropic_vertex"](emulator)).invoke([SystemMessage(MANUAL), question])
+    call = emulator.requests[0]
+    assert call.status == 200, call.error
+    assert call.body["messages"][-1]["content"][-1] == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": PIXEL},
+        "cache_control": {"type": "ephemeral"},
+    }
+    assert markers(call.body) == 2  # the system prompt and the screenshot
