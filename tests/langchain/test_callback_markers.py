@@ -15,7 +15,7 @@ from cachepoint.core.emulator import Emulator
 from cachepoint.core.prompt import cache_at
 from cachepoint.core.traces import read_trace
 from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
-from langchain_support import CLAUDE_MESSAGES, MANUAL, MODELS, markers, support_tools
+from langchain_support import CLAUDE_MESSAGES, MANUAL, MODELS, markers, release, support_tools
 
 
 def history(turns: int) -> list[Any]:
@@ -387,7 +387,9 @@ def test_bedrocks_own_cache_control_kwarg_with_tools_is_left_to_the_model_and_re
     assert call.status == 200, call.error
     assert call.body["toolConfig"]["tools"][-1] == {"cachePoint": {"type": "default"}}  # the model's own
     (record,) = read_trace(trace)
-    assert markers(record.request) == markers(call.body) == 4  # system, last message, tools, the one before
+    # System, last message, tools; and from langchain-aws 1.7 the message before the last (Claude's end of history).
+    expected = 4 if release("langchain-aws") >= (1, 7) else 3
+    assert markers(record.request) == markers(call.body) == expected
 
 
 def test_consecutive_questions_to_bedrock_are_recorded_as_the_one_message_sent(

@@ -19,6 +19,7 @@ recorder writes to a trace, so it is the request as cachepoint saw it, not the w
 from __future__ import annotations
 
 import copy
+import math
 import re
 import weakref
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from cachepoint.core.prompt import Locator, Request, ViewBuilder
 from cachepoint.langchain.targets import VERTEX, Target
+from cachepoint.langchain.upstream import bedrock_kwarg_counts_points
 
 __all__ = [
     "BEDROCK_KWARG",
@@ -836,9 +838,13 @@ def model_cache_points(mirror: Mirror, cache_control: Any) -> None:
     """Add to a Bedrock ``mirror`` the cache points ChatBedrockConverse appends for a ``cache_control`` kwarg
     (``_apply_cache_points``): while fewer than four are in the request, one each on the system prompt, the last
     message (not a Nova tool turn), the tools (not Nova) where none is yet, and for Claude, when the request had
-    none at all, on the message before the last. Placed after cachepoint's: the handler places none then."""
+    none at all, on the message before the last. Placed after cachepoint's: the handler places none then.
+
+    Before langchain-aws 1.7 (`bedrock_kwarg_counts_points`) the model counted nothing and added no point on the
+    message before the last: the first three rules, without the limit."""
     if not cache_control or not isinstance(cache_control, Mapping):
         return
+    counts = bedrock_kwarg_counts_points()
     payload, model = mirror.payload, mirror.target.model.lower()
     nova, claude = "amazon.nova" in model, "anthropic" in model
     point: dict[str, Any] = {"type": "default"}
@@ -850,7 +856,8 @@ def model_cache_points(mirror: Mirror, cache_control: Any) -> None:
     tools: list[Any] = (payload.get("toolConfig") or {}).get("tools") or []
     contents = [m.get("content") or [] for m in messages]
     manual = sum(_is_point(b) for part in (system, tools, *contents) for b in part)
-    budget = 4 - manual
+    # Before the count nothing stopped the model at four: Bedrock rejects a fifth point, with cachepoint or not.
+    budget = 4 - manual if counts else math.inf
 
     def add(blocks: list[Any]) -> None:
         nonlocal budget
@@ -866,7 +873,8 @@ def model_cache_points(mirror: Mirror, cache_control: Any) -> None:
             add(last)
     if budget > 0 and tools and not nova and not any(map(_is_point, tools)):
         add(tools)
-    if budget > 0 and claude and not nova and manual == 0 and len(contents) >= 2:
+    # Claude's end-of-history point (Bedrock's simplified cache management), from langchain-aws 1.7.
+    if counts and budget > 0 and claude and not nova and manual == 0 and len(contents) >= 2:
         before = contents[-2]
         if not any(map(_is_point, before)) and not (before and "reasoningContent" in before[-1]):
             add(before)
