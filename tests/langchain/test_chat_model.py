@@ -17,7 +17,7 @@ from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import MemoryStore
 from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
 from cutting_proxy import CuttingProxy
-from langchain_support import MANUAL, MODELS, markers, openai, support_tools
+from langchain_support import MANUAL, MODELS, markers, openai, release, support_tools
 from responses_server import ResponsesServer
 
 
@@ -367,6 +367,12 @@ def test_a_screenshot_in_openais_image_url_form_carries_the_tail_marker_to_claud
     assert markers(body) == 2  # the system prompt and the screenshot
 
 
+@pytest.mark.skipif(
+    release("langchain-google-vertexai") < (3, 2, 3),
+    reason="langchain-google-vertexai before 3.2.3 rebuilds every image block, keeping no marker (and before 3.2.2 "
+    "raises KeyError 'source_type' on a standard one, cachepoint or not): "
+    "test_a_screenshot_to_claude_on_vertex_is_sent_with_the_marker_cachepoint_claims covers it",
+)
 def test_a_screenshot_in_langchains_standard_form_carries_the_tail_marker_to_claude_on_vertex(
     emulator: Emulator,
 ) -> None:
@@ -383,3 +389,20 @@ def test_a_screenshot_in_langchains_standard_form_carries_the_tail_marker_to_cla
         "cache_control": {"type": "ephemeral"},
     }
     assert markers(call.body) == 2  # the system prompt and the screenshot
+
+
+def test_a_screenshot_to_claude_on_vertex_is_sent_with_the_marker_cachepoint_claims(emulator: Emulator) -> None:
+    """A screenshot in OpenAI's ``image_url`` form at the end of a question to ChatAnthropicVertex: with_cache_points
+    wrote the tail marker on the Anthropic image block the newest ChatAnthropicVertex sends as it is, and an older
+    one (langchain-google-vertexai before 3.2.3, which rebuilds every image block) failed on it with KeyError
+    'source_type'. There the marker goes on the question before the screenshot, which it does send."""
+    screenshot = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}}
+    question = HumanMessage([{"type": "text", "text": "What does the status page say?"}, screenshot])
+    model = with_cache_points(MODELS["anthropic_vertex"](emulator))
+    model.invoke([SystemMessage(MANUAL), question])
+    call = emulator.requests[0]
+    assert call.status == 200, call.error
+    text, image = call.body["messages"][-1]["content"]
+    marked = image if release("langchain-google-vertexai") >= (3, 2, 3) else text
+    assert marked["cache_control"] == {"type": "ephemeral"}
+    assert markers(call.body) == 2  # the system prompt and the end of the question

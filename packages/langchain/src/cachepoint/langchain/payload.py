@@ -31,7 +31,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from cachepoint.core.prompt import Locator, Request, ViewBuilder
 from cachepoint.langchain.targets import VERTEX, Target
-from cachepoint.langchain.upstream import bedrock_kwarg_counts_points
+from cachepoint.langchain.upstream import bedrock_kwarg_counts_points, vertex_sends_anthropic_images
 
 __all__ = [
     "BEDROCK_KWARG",
@@ -649,12 +649,26 @@ def _anthropic_content(  # noqa: PLR0912 - one branch per block type
                 reason = v1 if v1 != "v1_text" else _V1_CITED
                 out.append((v1_text(item), b.slot(index, j, "block", reason)))
         elif kind == "image_url":
-            out.append((anthropic_image(item), b.slot(index, j, "block", blocked)))
+            out.append((anthropic_image(item), b.slot(index, j, "block", blocked or _image_blocked(b))))
         elif kind in ("image", "file", "audio") and ("base64" in item or "url" in item or "data" in item):
-            out.append((_media_block(item), b.slot(index, j, "block", blocked)))
+            media = _image_blocked(b) if kind == "image" else None
+            out.append((_media_block(item), b.slot(index, j, "block", blocked or media)))
         else:
             out.append((dict(item), b.slot(index, j, "block", blocked)))
     return out
+
+
+#: Why an image block sent through an older ChatAnthropicVertex takes no marker.
+_VERTEX_IMAGE = (
+    "ChatAnthropicVertex (langchain-google-vertexai before 3.2.3) rebuilds every image block, dropping markers"
+)
+
+
+def _image_blocked(b: _Builder) -> str | None:
+    """Why an image block of ``b``'s request cannot carry a marker (``None``: it can, written as `placement` does)."""
+    if b.target.provider == VERTEX and not vertex_sends_anthropic_images():
+        return _VERTEX_IMAGE
+    return None
 
 
 def anthropic_image(item: Mapping[str, Any]) -> dict[str, Any]:

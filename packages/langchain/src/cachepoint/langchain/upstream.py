@@ -18,6 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 __all__ = [
     "bedrock_kwarg_counts_points",
     "release",
+    "vertex_sends_anthropic_images",
 ]
 
 
@@ -51,3 +52,12 @@ def bedrock_kwarg_counts_points() -> bool:
     ``_count_cache_points``. Before, it added one on the system prompt, the last message and the tools wherever
     none was, whatever the count."""
     return _at_least("langchain-aws", 1, 7, 0)
+
+
+@functools.cache
+def vertex_sends_anthropic_images() -> bool:
+    """Whether ChatAnthropicVertex sends an Anthropic image block (one with ``source``) as it is, its
+    ``cache_control`` included: langchain-google-vertexai 3.2.3, ``_anthropic_utils._format_image_content_block``.
+    Before, ``_format_message_anthropic`` rebuilt every image block from its parts, keeping no ``cache_control``,
+    and raised on a ``source`` block (KeyError 'source_type' up to 3.2.1, ValueError in 3.2.2)."""
+    return _at_least("langchain-google-vertexai", 3, 2, 3)
