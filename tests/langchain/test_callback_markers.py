@@ -97,10 +97,13 @@ def test_chat_anthropic_vertex_gets_anthropics_markers_and_its_usage_lands_in_th
     assert stats.cache_read_tokens == second.usage.cache_read_tokens >= first.usage.cache_write_tokens
 
 
+@pytest.mark.parametrize("status", ["success", "error"])
 @pytest.mark.parametrize("provider", CLAUDE_MESSAGES)
-def test_a_marked_tool_result_is_read_back_on_the_next_turn(emulator: Emulator, provider: str) -> None:
+def test_a_marked_tool_result_is_read_back_on_the_next_turn(emulator: Emulator, provider: str, status: str) -> None:
     """The tool result at the tail is sent marked as the model itself builds it (ChatAnthropicVertex omits
-    ``is_error`` when false): the next turn, unmarked there, still reads the whole first prefix."""
+    ``is_error`` when false, and before langchain-google-vertexai 3.0.1 always: a failed tool's result went out
+    marked with ``is_error`` there, and the next turn missed it): the next turn, unmarked there, still reads the
+    whole first prefix."""
     model = MODELS[provider](emulator)
     handler = CachepointCallbackHandler()
     call = {"name": "lookup_record_0", "args": {"customer_id": "c-1"}, "id": "toolu_1", "type": "tool_call"}
@@ -108,7 +111,7 @@ def test_a_marked_tool_result_is_read_back_on_the_next_turn(emulator: Emulator, 
         *history(1)[:-1],
         HumanMessage("Look up c-1."),
         AIMessage("", tool_calls=[call]),
-        ToolMessage("record 0 of c-1: " + "firmware 2.1 " * 60, tool_call_id="toolu_1"),
+        ToolMessage("record 0 of c-1: " + "firmware 2.1 " * 60, tool_call_id="toolu_1", status=status),
     ]
     model.invoke(turn, config={"callbacks": [handler]})
     model.invoke([*turn, AIMessage("It runs firmware 2.1."), HumanMessage("Thanks.")], config={"callbacks": [handler]})

@@ -42,6 +42,7 @@ from cachepoint.langchain.payload import (
     v1_text,
 )
 from cachepoint.langchain.targets import VERTEX, Target
+from cachepoint.langchain.upstream import vertex_flags_tool_errors
 
 __all__ = ["TOOLS_BLOCKED", "Placement", "mark_tools", "place", "vertex_tool"]
 
@@ -219,9 +220,10 @@ def _write_whole(target: Target, message: BaseMessage, slot: Slot, marker: Cache
             ]
         # Written as the tool_result block the model would build (same keys, same order), plus the marker: the
         # block it sends hashes like the unmarked one, so the next turn still reads this prefix. ChatAnthropic
-        # always sends ``is_error``; ChatAnthropicVertex only when it is true.
+        # always sends ``is_error``; ChatAnthropicVertex only when it is true, and before langchain-google-vertexai
+        # 3.0.1 never (`vertex_flags_tool_errors`).
         block: dict[str, Any] = {"type": "tool_result", "content": inner, "tool_use_id": message.tool_call_id}
-        if target.provider != VERTEX or message.status == "error":
+        if target.provider != VERTEX or (message.status == "error" and vertex_flags_tool_errors()):
             block["is_error"] = message.status == "error"
         return [{**block, "cache_control": anthropic_marker(marker)}]
     return [{"type": "text", "text": content, "cache_control": anthropic_marker(marker)}]

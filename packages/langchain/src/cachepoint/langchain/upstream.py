@@ -18,6 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 __all__ = [
     "bedrock_kwarg_counts_points",
     "release",
+    "vertex_flags_tool_errors",
     "vertex_sends_anthropic_images",
 ]
 
@@ -61,3 +62,11 @@ def vertex_sends_anthropic_images() -> bool:
     Before, ``_format_message_anthropic`` rebuilt every image block from its parts, keeping no ``cache_control``,
     and raised on a ``source`` block (KeyError 'source_type' up to 3.2.1, ValueError in 3.2.2)."""
     return _at_least("langchain-google-vertexai", 3, 2, 3)
+
+
+@functools.cache
+def vertex_flags_tool_errors() -> bool:
+    """Whether ChatAnthropicVertex sends ``"is_error": true`` in the tool result of a `ToolMessage` with
+    ``status="error"``: langchain-google-vertexai 3.0.1, ``_anthropic_utils._merge_messages``. Before, its tool
+    results had no ``is_error`` at all."""
+    return _at_least("langchain-google-vertexai", 3, 0, 1)
