@@ -36,7 +36,7 @@ from cachepoint.core.traces import read_trace
 from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
 from cachepoint.langchain.placement import place
 from cachepoint.langchain.targets import identify_model
-from langchain_support import MANUAL, MODELS, RULES, support_tools
+from langchain_support import MANUAL, MODELS, RULES, release, support_tools
 
 # Shrinking a failure runs many more conversations than the examples themselves.
 pytestmark = pytest.mark.timeout(900)
@@ -48,6 +48,10 @@ LONG = "The router's status page shows an error code, the LED blinks red and the
 MODEL_NAMES = ["anthropic", "bedrock", "anthropic_bedrock", "anthropic_vertex"]
 PATHS = ["handler", "with_cache_points"]
 CC = {"type": "ephemeral"}
+#: langchain-aws before 1.9.1 names a document that has no name anew on every call (``uuid4`` in
+#: ``_format_data_content_block``; 1.9.1 derives the name from its bytes, ``_fallback_document_name``): no call reads
+#: back what follows one, cachepoint or not, so property 4 is not checked past an unnamed PDF there.
+RENAMED_DOCUMENTS = release("langchain-aws") < (1, 9, 1)
 POINT = {"cachePoint": {"type": "default"}}
 
 # --- the grammar: plain data (printed on failure), turned into fresh message objects for every call ---
@@ -267,6 +271,11 @@ def check_conversation(emulator: Emulator, model_name: str, path: str, spec: dic
         return wrapped.invoke(messages, **kwargs)
 
     messages = messages_of(spec, model_name)
+    renamed = (
+        RENAMED_DOCUMENTS
+        and model_name == "bedrock"
+        and any("file_pdf" in t[1] for t in spec["turns"] if t[0] == "human")
+    )
     emulator.reset()  # no cache entries from other examples
     previous: RecordedRequest | None = None
     answer: Any = None
@@ -318,7 +327,9 @@ def check_conversation(emulator: Emulator, model_name: str, path: str, spec: dic
             f"sent without cachepoint: {json.dumps(bare_body)[:3000]}"
         )
         # 4. the conversation reads back what its previous turn wrote
-        if previous is not None and previous.usage is not None and sent.usage is not None:
+        if renamed:
+            event("read back not checked: this langchain-aws renames an unnamed PDF on every call")
+        elif previous is not None and previous.usage is not None and sent.usage is not None:
             wrote = previous.usage.cache_write_tokens + previous.usage.cache_read_tokens
             event("read back checked" if wrote else "nothing cached to read back")
             if wrote:
