@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from langchain_core.tools import BaseTool, tool
@@ -126,6 +127,15 @@ def _support_tool(i: int) -> BaseTool:
     lookup.__doc__ = f"Look up record kind {i} of a customer's router: serial, firmware, last reboot, owner. " * 6
     lookup.__name__ = f"lookup_record_{i}"
     return tool(lookup)
+
+
+def release(distribution: str) -> tuple[int, ...]:
+    """The installed release of ``distribution`` (``(1, 7, 0)``; ``()`` when it is not installed): the tests run on
+    the newest and the lowest releases the package declares, and some provider behaviour differs between them."""
+    try:
+        return tuple(int(part) for part in version(distribution).split(".")[:3])
+    except PackageNotFoundError:
+        return ()
 
 
 def markers(body: dict[str, Any]) -> int:

@@ -15,7 +15,7 @@ from cachepoint.core.emulator import Emulator
 from cachepoint.core.prompt import cache_at
 from cachepoint.core.traces import read_trace
 from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
-from langchain_support import CLAUDE_MESSAGES, MANUAL, MODELS, markers, support_tools
+from langchain_support import CLAUDE_MESSAGES, MANUAL, MODELS, markers, release, support_tools
 
 
 def history(turns: int) -> list[Any]:
@@ -97,10 +97,13 @@ def test_chat_anthropic_vertex_gets_anthropics_markers_and_its_usage_lands_in_th
     assert stats.cache_read_tokens == second.usage.cache_read_tokens >= first.usage.cache_write_tokens
 
 
+@pytest.mark.parametrize("status", ["success", "error"])
 @pytest.mark.parametrize("provider", CLAUDE_MESSAGES)
-def test_a_marked_tool_result_is_read_back_on_the_next_turn(emulator: Emulator, provider: str) -> None:
+def test_a_marked_tool_result_is_read_back_on_the_next_turn(emulator: Emulator, provider: str, status: str) -> None:
     """The tool result at the tail is sent marked as the model itself builds it (ChatAnthropicVertex omits
-    ``is_error`` when false): the next turn, unmarked there, still reads the whole first prefix."""
+    ``is_error`` when false, and before langchain-google-vertexai 3.0.1 always: a failed tool's result went out
+    marked with ``is_error`` there, and the next turn missed it): the next turn, unmarked there, still reads the
+    whole first prefix."""
     model = MODELS[provider](emulator)
     handler = CachepointCallbackHandler()
     call = {"name": "lookup_record_0", "args": {"customer_id": "c-1"}, "id": "toolu_1", "type": "tool_call"}
@@ -108,7 +111,7 @@ def test_a_marked_tool_result_is_read_back_on_the_next_turn(emulator: Emulator, 
         *history(1)[:-1],
         HumanMessage("Look up c-1."),
         AIMessage("", tool_calls=[call]),
-        ToolMessage("record 0 of c-1: " + "firmware 2.1 " * 60, tool_call_id="toolu_1"),
+        ToolMessage("record 0 of c-1: " + "firmware 2.1 " * 60, tool_call_id="toolu_1", status=status),
     ]
     model.invoke(turn, config={"callbacks": [handler]})
     model.invoke([*turn, AIMessage("It runs firmware 2.1."), HumanMessage("Thanks.")], config={"callbacks": [handler]})
@@ -309,3 +312,159 @@ def test_a_system_message_sent_in_place_leaves_the_system_prompts_breakpoint_whe
     assert json.dumps(record.request["messages"]).count("cache_control") == json.dumps(body["messages"]).count(
         "cache_control"
     )
+
+
+def test_a_screenshot_after_bedrock_answers_in_langchains_v1_format_does_not_break_the_call(emulator: Emulator) -> None:
+    """With ``output_version="v1"`` ChatBedrockConverse's answers hold LangChain's standard blocks, which it converts
+    back block by block (each must have a ``type``). A question holding a standard image block is a copy the handler
+    cannot write to, so the tail breakpoint goes on the answer before it: written as a bare ``cachePoint`` block
+    it made the conversion fail (``KeyError: 'type'``) and the call with it."""
+    model = MODELS["bedrock"](emulator, output_version="v1")
+    handler = CachepointCallbackHandler()
+    messages: list[Any] = [SystemMessage(MANUAL), HumanMessage("My router blinks red.")]
+    messages.append(model.invoke(messages, config={"callbacks": [handler]}))
+    assert messages[-1].response_metadata["output_version"] == "v1"
+    screenshot = {"type": "image", "base64": PIXEL, "mime_type": "image/png"}
+    messages.append(HumanMessage([{"type": "text", "text": "Here is the status page."}, screenshot]))
+    answer = model.invoke(messages, config={"callbacks": [handler]})
+    assert answer.text
+    second = emulator.requests[1]
+    assert second.status == 200, second.error
+    assert second.body["messages"][1]["content"][-1] == {"cachePoint": {"type": "default"}}  # on the answer
+
+
+def test_an_empty_text_block_is_recorded_where_bedrock_sends_it(emulator: Emulator, tmp_path: Path) -> None:
+    """ChatBedrockConverse sends an empty text block as ``{"text": "."}``: the trace counted it out, and recorded
+    the question's cache point one block earlier than it was sent."""
+    trace = tmp_path / "empty.jsonl"
+    question = HumanMessage([{"type": "text", "text": ""}, {"type": "text", "text": "My router blinks red."}])
+    MODELS["bedrock"](emulator).invoke(
+        [SystemMessage(MANUAL), question], config={"callbacks": [CachepointCallbackHandler(recorder=trace)]}
+    )
+    sent = emulator.requests[0].body["messages"]
+    assert sent[0]["content"] == [{"text": "."}, {"text": "My router blinks red."}, {"cachePoint": {"type": "default"}}]
+    (record,) = read_trace(trace)
+    assert record.request["messages"] == sent
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "anthropic_bedrock"])
+def test_a_screenshot_after_claude_answers_in_langchains_v1_format_reads_back_the_answer(
+    emulator: Emulator, provider: str, tmp_path: Path
+) -> None:
+    """With ``output_version="v1"`` ChatAnthropic's answers hold LangChain's standard blocks, which it rebuilds as
+    Anthropic blocks keeping only their text. A question holding a standard image block is a copy the handler
+    cannot write to, so the tail breakpoint goes on the answer before it: written as ``cache_control`` on the
+    answer's text block it was dropped on the way (the trace said it was sent; the turn was never cached)."""
+    trace = tmp_path / "v1.jsonl"
+    model = MODELS[provider](emulator, output_version="v1")
+    handler = CachepointCallbackHandler(recorder=trace)
+    messages: list[Any] = [SystemMessage(MANUAL), HumanMessage("My router blinks red. " + "It is an AX-1. " * 200)]
+    messages.append(model.invoke(messages, config={"callbacks": [handler]}))
+    assert messages[-1].response_metadata["output_version"] == "v1"
+    screenshot = {"type": "image", "base64": PIXEL, "mime_type": "image/png"}
+    messages.append(HumanMessage([{"type": "text", "text": "Here is the status page."}, screenshot]))
+    messages.append(model.invoke(messages, config={"callbacks": [handler]}))
+    messages.append(HumanMessage("It still blinks."))
+    model.invoke(messages, config={"callbacks": [handler]})
+    first, second, third = emulator.requests
+    assert second.status == third.status == 200, (second.error, third.error)
+    assert second.body["messages"][1]["content"][-1]["cache_control"] == {"type": "ephemeral"}  # on the answer
+    assert [markers(r.request) for r in read_trace(trace)] == [markers(c.body) for c in (first, second, third)]
+    # The next turn reads back all the screenshot's turn wrote: the answer was sent marked as it is sent unmarked.
+    assert second.usage.cache_write_tokens > 0
+    assert third.usage.cache_read_tokens >= second.usage.cache_read_tokens + second.usage.cache_write_tokens
+
+
+def test_bedrocks_own_cache_control_kwarg_with_tools_is_left_to_the_model_and_recorded_as_sent(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """``cache_control=`` on ChatBedrockConverse (BedrockPromptCachingMiddleware sets it) makes the model append
+    its own cache points after the handler ran: on the system prompt, the last message and the tools, where none
+    is yet. The tools' 5-minute point then came before the handler's 1-hour one on the system prompt, which
+    Bedrock rejects (every call failed), and the trace recorded none of the model's points."""
+    trace = tmp_path / "kwarg.jsonl"
+    model = MODELS["bedrock"](emulator).bind_tools(support_tools())
+    handler = CachepointCallbackHandler(recorder=trace)
+    model.invoke(history(2), cache_control={"type": "ephemeral"}, config={"callbacks": [handler]})
+    call = emulator.requests[0]
+    assert call.status == 200, call.error
+    assert call.body["toolConfig"]["tools"][-1] == {"cachePoint": {"type": "default"}}  # the model's own
+    (record,) = read_trace(trace)
+    # System, last message, tools; and from langchain-aws 1.7 the message before the last (Claude's end of history).
+    expected = 4 if release("langchain-aws") >= (1, 7) else 3
+    assert markers(record.request) == markers(call.body) == expected
+
+
+def test_consecutive_questions_to_bedrock_are_recorded_as_the_one_message_sent(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """ChatBedrockConverse merges a run of messages of one type (``merge_message_runs``: two questions in a row
+    become one text block); the trace kept them as two blocks, so the cache point the model put after the merged
+    question (its ``cache_control=`` kwarg) was recorded one block late."""
+    trace = tmp_path / "runs.jsonl"
+    messages = [SystemMessage(MANUAL), HumanMessage("My router blinks red."), HumanMessage("It is an AX-1.")]
+    MODELS["bedrock"](emulator).invoke(
+        messages, cache_control={"type": "ephemeral"}, config={"callbacks": [CachepointCallbackHandler(recorder=trace)]}
+    )
+    sent = emulator.requests[0].body["messages"]
+    assert sent == [
+        {
+            "role": "user",
+            "content": [{"text": "My router blinks red.\nIt is an AX-1."}, {"cachePoint": {"type": "default"}}],
+        }
+    ]
+    (record,) = read_trace(trace)
+    assert record.request["messages"] == sent
+
+
+def test_a_tool_call_with_no_text_is_recorded_as_bedrock_receives_it(emulator: Emulator, tmp_path: Path) -> None:
+    """ChatBedrockConverse sends an answer that only calls tools (empty content) as its tool calls alone; the trace
+    added an empty text block before them, so a cache point after the calls was recorded one block late."""
+    trace = tmp_path / "calls.jsonl"
+    call = {"name": "lookup_record_0", "args": {"customer_id": "c-1"}, "id": "tooluse_1", "type": "tool_call"}
+    messages = [
+        SystemMessage(MANUAL),
+        HumanMessage("Look up c-1."),
+        AIMessage("", tool_calls=[call]),
+        ToolMessage("record 0 of c-1: firmware 2.1", tool_call_id="tooluse_1"),
+    ]
+    model = MODELS["bedrock"](emulator).bind_tools(support_tools(1))
+    model.invoke(
+        messages, cache_control={"type": "ephemeral"}, config={"callbacks": [CachepointCallbackHandler(recorder=trace)]}
+    )
+    sent = emulator.requests[0].body["messages"]
+    assert sent[1]["content"][0] == {
+        "toolUse": {"toolUseId": "tooluse_1", "input": {"customer_id": "c-1"}, "name": "lookup_record_0"}
+    }
+    (record,) = read_trace(trace)
+    assert markers(record.request) == markers(emulator.requests[0].body)
+    assert [len(m["content"]) for m in record.request["messages"]] == [len(m["content"]) for m in sent]
+
+
+def test_a_v1_answer_calling_tools_is_recorded_as_bedrock_receives_it(emulator: Emulator, tmp_path: Path) -> None:
+    """An ``output_version="v1"`` answer holds its tool calls as ``tool_call`` blocks, which ChatBedrockConverse
+    sends as the calls themselves; the trace carried each as an extra placeholder block, so a cache point after
+    the calls was recorded one block late."""
+    trace = tmp_path / "v1calls.jsonl"
+    call = {"name": "lookup_record_0", "args": {"customer_id": "c-1"}, "id": "tooluse_1", "type": "tool_call"}
+    v1 = [
+        {"type": "text", "text": "Let me look."},
+        {"type": "tool_call", "id": "tooluse_1", "name": call["name"], "args": call["args"]},
+    ]
+    answer = AIMessage(
+        v1, tool_calls=[call], response_metadata={"output_version": "v1", "model_provider": "bedrock_converse"}
+    )
+    messages = [
+        SystemMessage(MANUAL),
+        HumanMessage("Look up c-1."),
+        answer,
+        ToolMessage("firmware 2.1", tool_call_id="tooluse_1"),
+    ]
+    model = MODELS["bedrock"](emulator).bind_tools(support_tools(1))
+    model.invoke(
+        messages, cache_control={"type": "ephemeral"}, config={"callbacks": [CachepointCallbackHandler(recorder=trace)]}
+    )
+    sent = emulator.requests[0].body["messages"]
+    (record,) = read_trace(trace)
+    assert [len(m["content"]) for m in record.request["messages"]] == [len(m["content"]) for m in sent]
+    assert markers(record.request) == markers(emulator.requests[0].body)

@@ -17,7 +17,7 @@ from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import MemoryStore
 from cachepoint.langchain import CachepointCallbackHandler, with_cache_points
 from cutting_proxy import CuttingProxy
-from langchain_support import MANUAL, MODELS, markers, openai, support_tools
+from langchain_support import MANUAL, MODELS, markers, openai, release, support_tools
 from responses_server import ResponsesServer
 
 
@@ -338,3 +338,71 @@ def test_each_tenant_in_the_run_metadata_gets_answers_of_its_own(emulator: Emula
     assert model.ledger.stats().replayed_calls == 2
     with pytest.raises(ValueError, match="require_tenant"):
         call(None)
+
+
+#: A 1x1 PNG.
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "anthropic_bedrock"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/status.png",
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+    ],
+)
+def test_a_screenshot_in_openais_image_url_form_carries_the_tail_marker_to_claude(
+    emulator: Emulator, provider: str, url: str
+) -> None:
+    """ChatAnthropic rebuilds an ``image_url`` block as an Anthropic image and keeps no ``cache_control`` of it: a
+    marker written on the block itself never reached the model (the turn was never written to the cache)."""
+    question = HumanMessage(
+        [{"type": "text", "text": "What does the status page say?"}, {"type": "image_url", "image_url": {"url": url}}]
+    )
+    with_cache_points(MODELS[provider](emulator)).invoke([SystemMessage(MANUAL), question])
+    body = emulator.requests[0].body
+    assert body["messages"][-1]["content"][-1]["type"] == "image"
+    assert body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert markers(body) == 2  # the system prompt and the screenshot
+
+
+@pytest.mark.skipif(
+    release("langchain-google-vertexai") < (3, 2, 3),
+    reason="langchain-google-vertexai before 3.2.3 rebuilds every image block, keeping no marker (and before 3.2.2 "
+    "raises KeyError 'source_type' on a standard one, cachepoint or not): "
+    "test_a_screenshot_to_claude_on_vertex_is_sent_with_the_marker_cachepoint_claims covers it",
+)
+def test_a_screenshot_in_langchains_standard_form_carries_the_tail_marker_to_claude_on_vertex(
+    emulator: Emulator,
+) -> None:
+    """ChatAnthropicVertex rebuilds a standard image block (``{"type": "image", "base64": ...}``) as an Anthropic
+    image and keeps no ``cache_control`` of it: a marker written on the block itself never reached the model."""
+    screenshot = {"type": "image", "base64": PIXEL, "mime_type": "image/png"}
+    question = HumanMessage([{"type": "text", "text": "What does the status page say?"}, screenshot])
+    with_cache_points(MODELS["anthropic_vertex"](emulator)).invoke([SystemMessage(MANUAL), question])
+    call = emulator.requests[0]
+    assert call.status == 200, call.error
+    assert call.body["messages"][-1]["content"][-1] == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": PIXEL},
+        "cache_control": {"type": "ephemeral"},
+    }
+    assert markers(call.body) == 2  # the system prompt and the screenshot
+
+
+def test_a_screenshot_to_claude_on_vertex_is_sent_with_the_marker_cachepoint_claims(emulator: Emulator) -> None:
+    """A screenshot in OpenAI's ``image_url`` form at the end of a question to ChatAnthropicVertex: with_cache_points
+    wrote the tail marker on the Anthropic image block the newest ChatAnthropicVertex sends as it is, and an older
+    one (langchain-google-vertexai before 3.2.3, which rebuilds every image block) failed on it with KeyError
+    'source_type'. There the marker goes on the question before the screenshot, which it does send."""
+    screenshot = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}}
+    question = HumanMessage([{"type": "text", "text": "What does the status page say?"}, screenshot])
+    model = with_cache_points(MODELS["anthropic_vertex"](emulator))
+    model.invoke([SystemMessage(MANUAL), question])
+    call = emulator.requests[0]
+    assert call.status == 200, call.error
+    text, image = call.body["messages"][-1]["content"]
+    marked = image if release("langchain-google-vertexai") >= (3, 2, 3) else text
+    assert marked["cache_control"] == {"type": "ephemeral"}
+    assert markers(call.body) == 2  # the system prompt and the end of the question

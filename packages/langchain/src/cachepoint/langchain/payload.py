@@ -19,6 +19,7 @@ recorder writes to a trace, so it is the request as cachepoint saw it, not the w
 from __future__ import annotations
 
 import copy
+import math
 import re
 import weakref
 from collections.abc import Mapping, Sequence
@@ -29,9 +30,20 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolM
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from cachepoint.core.prompt import Locator, Request, ViewBuilder
-from cachepoint.langchain.targets import Target
+from cachepoint.langchain.targets import VERTEX, Target
+from cachepoint.langchain.upstream import bedrock_kwarg_counts_points, vertex_sends_anthropic_images
 
-__all__ = ["TRACED_COPY", "VIEWS", "Mirror", "Slot", "build", "traced_copies"]
+__all__ = [
+    "BEDROCK_KWARG",
+    "TRACED_COPY",
+    "VIEWS",
+    "Mirror",
+    "Slot",
+    "anthropic_image",
+    "build",
+    "traced_copies",
+    "v1_text",
+]
 
 #: One view builder for the process: an agent re-sends its tools, system prompt and conversation on every call,
 #: and the builder parses and views only what is new since the last one (same `Request` and `PrefixView` as
@@ -40,8 +52,10 @@ VIEWS = ViewBuilder(lenient=True)
 
 #: How a marker is written at a slot: ``string`` (the message's string content becomes one marked text block),
 #: ``item`` (a string item of list content becomes a marked text block), ``block`` (a dict block gets the
-#: marker), ``tool_result`` (a tool message becomes one marked tool result), ``tool`` (a tool definition).
-How = Literal["string", "item", "block", "tool_result", "tool"]
+#: marker), ``tool_result`` (a tool message becomes one marked tool result), ``tool`` (a tool definition),
+#: ``v1_text`` (a text block of an ``output_version="v1"`` answer ChatAnthropic rebuilds: the marked block goes in
+#: as a ``non_standard`` block, which it sends as it is).
+How = Literal["string", "item", "block", "tool_result", "tool", "v1_text"]
 
 # Anthropic rejects tool ids outside this pattern; ChatAnthropic rewrites such ids, so cachepoint leaves them alone.
 _TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -124,6 +138,7 @@ def build(
         mirror = _anthropic(target, messages, tools, kwargs or {}, frozen)
     elif target.kind == "bedrock":
         mirror = _bedrock(target, messages, tools, frozen, system)
+        model_cache_points(mirror, (kwargs or {}).get("cache_control"))
     else:
         mirror = _openai(target, messages, tools)
     mirror.request = VIEWS.parse(mirror.payload, format=target.format, provider=target.provider)
@@ -604,7 +619,11 @@ def _converted(item: Any) -> bool:
     return kind == "image_url" or (kind == "file" and item.get("source_type") == "base64" and "base64" not in item)
 
 
-def _anthropic_content(b: _Builder, index: int, content: Any, *, ai: bool = False) -> list[tuple[Any, Slot]]:
+def _anthropic_content(  # noqa: PLR0912 - one branch per block type
+    b: _Builder, index: int, content: Any, *, ai: bool = False, v1: str | None = None
+) -> list[tuple[Any, Slot]]:
+    """The blocks of a message's content; ``v1``: how an ``output_version="v1"`` answer's text takes a marker
+    (``"v1_text"``, or the reason it cannot)."""
     if isinstance(content, str):
         return [({"type": "text", "text": content}, b.slot(index, None, "string"))] if content else []
     copied = any(isinstance(item, dict) and _copied(item) for item in content)
@@ -617,20 +636,51 @@ def _anthropic_content(b: _Builder, index: int, content: Any, *, ai: bool = Fals
         if not isinstance(item, dict):
             continue
         kind = item.get("type")
-        if kind in _UNSENT or (ai and kind == "tool_use"):
+        if kind in _UNSENT or (ai and kind in ("tool_use", "tool_call")):
             continue  # unsent here; an AI message's tool calls are rebuilt from tool_calls (see _anthropic_ai)
         if kind == "text":
-            if str(item.get("text", "")).strip():
+            if not str(item.get("text", "")).strip():
+                continue
+            if v1 is None:
                 out.append((_text_block(item), b.slot(index, j, "block", blocked)))
+            elif v1 == "v1_text" and "annotations" not in item:
+                out.append((v1_text(item), b.slot(index, j, "v1_text", blocked)))
+            else:
+                reason = v1 if v1 != "v1_text" else _V1_CITED
+                out.append((v1_text(item), b.slot(index, j, "block", reason)))
         elif kind == "image_url":
-            url = item.get("image_url", {})
-            url = url.get("url", "") if isinstance(url, dict) else str(url)
-            out.append(({"type": "image", "source": _image_source(url)}, b.slot(index, j, "block", blocked)))
+            out.append((anthropic_image(item), b.slot(index, j, "block", blocked or _image_blocked(b))))
         elif kind in ("image", "file", "audio") and ("base64" in item or "url" in item or "data" in item):
-            out.append((_media_block(item), b.slot(index, j, "block", blocked)))
+            media = _image_blocked(b) if kind == "image" else None
+            out.append((_media_block(item), b.slot(index, j, "block", blocked or media)))
         else:
             out.append((dict(item), b.slot(index, j, "block", blocked)))
     return out
+
+
+#: Why an image block sent through an older ChatAnthropicVertex takes no marker.
+_VERTEX_IMAGE = (
+    "ChatAnthropicVertex (langchain-google-vertexai before 3.2.3) rebuilds every image block, dropping markers"
+)
+
+
+def _image_blocked(b: _Builder) -> str | None:
+    """Why an image block of ``b``'s request cannot carry a marker (``None``: it can, written as `placement` does)."""
+    if b.target.provider == VERTEX and not vertex_sends_anthropic_images():
+        return _VERTEX_IMAGE
+    return None
+
+
+def anthropic_image(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The Anthropic image block ChatAnthropic sends for an OpenAI-style ``image_url`` block (without any marker:
+    it keeps none of the block's keys but the URL).
+
+    >>> anthropic_image({"type": "image_url", "image_url": {"url": "https://x/a.png"}})
+    {'type': 'image', 'source': {'type': 'url', 'url': 'https://x/a.png'}}
+    """
+    url = item.get("image_url", {})
+    url = url.get("url", "") if isinstance(url, dict) else str(url)
+    return {"type": "image", "source": _image_source(url)}
 
 
 def _image_source(url: str) -> dict[str, Any]:
@@ -638,6 +688,17 @@ def _image_source(url: str) -> dict[str, Any]:
         head, data = url.split(";base64,", 1)
         return {"type": "base64", "media_type": head[5:], "data": data}
     return {"type": "url", "url": url}
+
+
+def anthropic_media(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The Anthropic image or document block for a LangChain standard image / file block (without any marker).
+
+    >>> anthropic_media({"type": "image", "url": "https://x/a.png"})
+    {'type': 'image', 'source': {'type': 'url', 'url': 'https://x/a.png'}}
+    """
+    block = _media_block(item)
+    block.pop("cache_control", None)
+    return block
 
 
 def _media_block(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -651,9 +712,29 @@ def _media_block(item: Mapping[str, Any]) -> dict[str, Any]:
     return block
 
 
+#: Why a text block of another provider's ``output_version="v1"`` answer takes no marker.
+_V1_FOREIGN = "ChatAnthropic rebuilds another provider's output_version='v1' answer, dropping markers"
+_V1_CITED = "ChatAnthropic rebuilds a cited output_version='v1' text block, dropping markers"
+
+
+def v1_text(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The text block ChatAnthropic sends for a text block of an ``output_version="v1"`` answer (its keys in that
+    order: the cache hashes a block as it is sent).
+
+    >>> v1_text({"type": "text", "text": "Restart it.", "id": "lc_1"})
+    {'text': 'Restart it.', 'type': 'text'}
+    """
+    return {"text": item.get("text", ""), "type": "text"}
+
+
 def _anthropic_ai(b: _Builder, index: int, message: AIMessage, *, last: bool) -> list[tuple[Any, Slot]]:
     calls = message.tool_calls
-    out = _anthropic_content(b, index, message.content, ai=True)
+    v1 = None
+    # ChatAnthropic (not ChatAnthropicVertex) converts a v1 answer's blocks back, keeping only a text block's text;
+    # a ``non_standard`` block of an Anthropic answer is sent as its value.
+    if message.response_metadata.get("output_version") == "v1" and b.target.provider != VERTEX:
+        v1 = "v1_text" if message.response_metadata.get("model_provider") == "anthropic" else _V1_FOREIGN
+    out = _anthropic_content(b, index, message.content, ai=True, v1=v1)
     if last:
         out = [(_rstrip(block), slot) for block, slot in out]
     for call in calls:
@@ -714,7 +795,7 @@ def _bedrock(
     for block in own_system:
         entry = {"text": block} if isinstance(block, str) else dict(block)
         b.system.append((entry, Slot(-2, None, "block", "the model's own system= blocks are not the messages'")))
-    for index, message in enumerate(messages):
+    for index, message in _merged_runs(messages):
         if isinstance(message, AIMessage) and message.response_metadata.get("model_provider") not in (
             None,
             "bedrock_converse",
@@ -736,6 +817,8 @@ def _bedrock(
             }
             b.add("user", [(tool_result, b.slot(index, None, "tool_result")), *points], merge=True)
         elif isinstance(message, AIMessage):
+            if message.tool_calls and [x for x, _ in blocks] == [{"text": _EMPTY}]:
+                blocks = []  # an empty answer that calls tools sends only the calls
             for call in message.tool_calls:
                 use = {"toolUse": {"toolUseId": call.get("id") or "", "name": call["name"], "input": call["args"]}}
                 blocks.append((use, Slot(index, None, "block", "ChatBedrockConverse rebuilds tool calls")))
@@ -757,6 +840,81 @@ def _bedrock(
     return mirror
 
 
+#: Why cachepoint places no cache point of its own on a ChatBedrockConverse call with a ``cache_control`` kwarg.
+BEDROCK_KWARG = (
+    "ChatBedrockConverse places the cache points of its cache_control= kwarg itself, after the request is built "
+    "(where none is yet: the system prompt, the last message, the tools, the message before): cachepoint's own "
+    "would make them come out of TTL order"
+)
+
+
+def model_cache_points(mirror: Mirror, cache_control: Any) -> None:
+    """Add to a Bedrock ``mirror`` the cache points ChatBedrockConverse appends for a ``cache_control`` kwarg
+    (``_apply_cache_points``): while fewer than four are in the request, one each on the system prompt, the last
+    message (not a Nova tool turn), the tools (not Nova) where none is yet, and for Claude, when the request had
+    none at all, on the message before the last. Placed after cachepoint's: the handler places none then.
+
+    Before langchain-aws 1.7 (`bedrock_kwarg_counts_points`) the model counted nothing and added no point on the
+    message before the last: the first three rules, without the limit."""
+    if not cache_control or not isinstance(cache_control, Mapping):
+        return
+    counts = bedrock_kwarg_counts_points()
+    payload, model = mirror.payload, mirror.target.model.lower()
+    nova, claude = "amazon.nova" in model, "anthropic" in model
+    point: dict[str, Any] = {"type": "default"}
+    ttl = cache_control.get("ttl")
+    if ttl and ttl != "5m" and not nova:
+        point["ttl"] = ttl
+    system: list[Any] = payload.get("system") or []
+    messages: list[dict[str, Any]] = payload.get("messages") or []
+    tools: list[Any] = (payload.get("toolConfig") or {}).get("tools") or []
+    contents = [m.get("content") or [] for m in messages]
+    manual = sum(_is_point(b) for part in (system, tools, *contents) for b in part)
+    # Before the count nothing stopped the model at four: Bedrock rejects a fifth point, with cachepoint or not.
+    budget = 4 - manual if counts else math.inf
+
+    def add(blocks: list[Any]) -> None:
+        nonlocal budget
+        blocks.append({"cachePoint": dict(point)})
+        budget -= 1
+
+    if budget > 0 and system and not any(map(_is_point, system)):
+        add(system)
+    if budget > 0 and contents:
+        last = contents[-1]
+        tool_turn = nova and any(isinstance(b, dict) and ("toolResult" in b or "toolUse" in b) for b in last)
+        if not tool_turn and not any(map(_is_point, last)):
+            add(last)
+    if budget > 0 and tools and not nova and not any(map(_is_point, tools)):
+        add(tools)
+    # Claude's end-of-history point (Bedrock's simplified cache management), from langchain-aws 1.7.
+    if counts and budget > 0 and claude and not nova and manual == 0 and len(contents) >= 2:
+        before = contents[-2]
+        if not any(map(_is_point, before)) and not (before and "reasoningContent" in before[-1]):
+            add(before)
+
+
+def _is_point(block: Any) -> bool:
+    return isinstance(block, dict) and "cachePoint" in block
+
+
+def _merged_runs(messages: Sequence[BaseMessage]) -> list[tuple[int, BaseMessage]]:
+    """The messages as ChatBedrockConverse sends them: each run of messages of one type merged into one by
+    langchain-core's ``merge_message_runs`` (string contents joined by a newline, lists concatenated), with the
+    index of the run's first message."""
+    from langchain_core.messages import merge_message_runs
+
+    out: list[tuple[int, BaseMessage]] = []
+    start = 0
+    for end in range(1, len(messages) + 1):
+        if end < len(messages) and _same_run(messages[end - 1], messages[end]):
+            continue
+        run = list(messages[start:end])
+        out.append((start, run[0] if len(run) == 1 else merge_message_runs(run)[0]))
+        start = end
+    return out
+
+
 def _same_run(a: BaseMessage, b: BaseMessage) -> bool:
     return type(a) is type(b) and not isinstance(a, ToolMessage)
 
@@ -774,9 +932,13 @@ def _place_points(mirror: Mirror, section: Any, message: int | None, blocks: lis
     return out
 
 
+#: What ChatBedrockConverse sends for empty or blank text (Bedrock rejects blank text blocks).
+_EMPTY = "."
+
+
 def _bedrock_content(b: _Builder, index: int, content: Any) -> list[tuple[Any, Slot]]:
     if isinstance(content, str):
-        return [({"text": content if content.strip() else " "}, b.slot(index, None, "string"))]
+        return [({"text": content if content.strip() else _EMPTY}, b.slot(index, None, "string"))]
     copied = any(isinstance(item, dict) and _copied(item) for item in content)
     blocked = "LangChain passes callbacks a copy of this message (a block has no 'type')" if copied else None
     out: list[tuple[Any, Slot]] = []
@@ -799,10 +961,10 @@ def _bedrock_block(item: dict[str, Any], *, copied: bool) -> dict[str, Any] | No
         return {kind: item[kind]}  # the copy's rewrite of a type-less block: sent as written
     if kind is None:
         return dict(item) or None
-    if kind == "tool_use" or kind in _UNSENT:
-        return None  # tool calls are rebuilt from the AI message's tool_calls
+    if kind in ("tool_use", "tool_call") or kind in _UNSENT:
+        return None  # tool calls (a v1 answer's too) are rebuilt from the AI message's tool_calls
     if kind == "text":
-        return {"text": item["text"]} if str(item.get("text", "")).strip() else None
+        return {"text": item["text"] if str(item.get("text", "")).strip() else _EMPTY}
     return {"text": f"[{kind}]"}  # images, documents, reasoning...: counted as a block, carried roughly
 
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from cachepoint.core.prompt import (
     Breakpoint,
@@ -31,8 +31,18 @@ from cachepoint.core.prompt import (
     Strategy,
     plan_cache_points,
 )
-from cachepoint.langchain.payload import VIEWS, Mirror, Slot, build
+from cachepoint.langchain.payload import (
+    BEDROCK_KWARG,
+    VIEWS,
+    Mirror,
+    Slot,
+    anthropic_image,
+    anthropic_media,
+    build,
+    v1_text,
+)
 from cachepoint.langchain.targets import VERTEX, Target
+from cachepoint.langchain.upstream import vertex_flags_tool_errors
 
 __all__ = ["TOOLS_BLOCKED", "Placement", "mark_tools", "place", "vertex_tool"]
 
@@ -106,8 +116,13 @@ def place(
     if ordered is None or len(ordered) != len(view):
         ordered = [mirror.slots[position.locator] for position in view]
     unwritable: dict[int, str] = {}
+    # ChatBedrockConverse appends the points of a cache_control kwarg after cachepoint's, where none is yet (the
+    # mirror holds them): its own placement, which cachepoint's would only push out of TTL order.
+    model_places = target.kind == "bedrock" and bool((kwargs or {}).get("cache_control"))
     for index, slot in enumerate(ordered):
-        if slot.how == "tool" and not tools_writable:
+        if model_places:
+            blocked[index] = BEDROCK_KWARG
+        elif slot.how == "tool" and not tools_writable:
             blocked[index] = TOOLS_BLOCKED
         elif slot.blocked is not None:
             blocked[index] = unwritable[index] = slot.blocked
@@ -141,6 +156,15 @@ def bedrock_point(marker: CacheMarker) -> dict[str, Any]:
     return {"cachePoint": {"type": "default", **({"ttl": marker.ttl} if marker.ttl else {})}}
 
 
+def _bedrock_point_in(message: BaseMessage, marker: CacheMarker) -> dict[str, Any]:
+    """The cache point as ``message``'s content carries it: an answer in LangChain's v1 format is converted back
+    block by block, each by its ``type``, so the point goes in as a ``non_standard`` block (sent unwrapped)."""
+    point = bedrock_point(marker)
+    if isinstance(message, AIMessage) and message.response_metadata.get("output_version") == "v1":
+        return {"type": "non_standard", "value": point}
+    return point
+
+
 def _write(target: Target, message: BaseMessage, marks: list[tuple[Slot, CacheMarker]]) -> Any:
     """``message``'s content with markers at the given slots (a new value; the message is not touched)."""
     content = message.content
@@ -154,19 +178,39 @@ def _write(target: Target, message: BaseMessage, marks: list[tuple[Slot, CacheMa
         assert slot.item is not None
         item = items[slot.item]
         if target.kind == "bedrock":
-            items.insert(slot.item + 1, bedrock_point(marker))
+            items.insert(slot.item + 1, _bedrock_point_in(message, marker))
         elif isinstance(item, str):
             items[slot.item] = {"type": "text", "text": item, "cache_control": anthropic_marker(marker)}
+        elif slot.how == "v1_text":
+            # The text block as ChatAnthropic converts it (same keys, same order) plus the marker: it hashes like
+            # the unmarked block the next turn sends, so that turn reads this prefix back.
+            value = {**v1_text(item), "cache_control": anthropic_marker(marker)}
+            items[slot.item] = {"type": "non_standard", "value": value}
+        elif target.provider == VERTEX and item.get("type") == "image" and _plain_image(item):
+            # ChatAnthropicVertex rebuilds a standard image block as an Anthropic image block, keeping no marker;
+            # it sends an Anthropic image block (``source``) as it is: written as that, the marker goes out with it.
+            items[slot.item] = {**anthropic_media(item), "cache_control": anthropic_marker(marker)}
+        elif item.get("type") == "image_url":
+            # ChatAnthropic rebuilds an OpenAI-style image as its own image block and drops every other key, a
+            # marker included: written as that image block, the marker goes out with it.
+            items[slot.item] = {**anthropic_image(item), "cache_control": anthropic_marker(marker)}
         else:
             items[slot.item] = {**item, "cache_control": anthropic_marker(marker)}
     return items
+
+
+def _plain_image(item: Mapping[str, Any]) -> bool:
+    """A standard image block of base64 data or a web URL (what `anthropic_media` renders as Vertex AI does)."""
+    if "source" in item:
+        return False
+    return "base64" in item or not str(item.get("url", "data:")).startswith("data:")
 
 
 def _write_whole(target: Target, message: BaseMessage, slot: Slot, marker: CacheMarker) -> Any:
     content = message.content
     if target.kind == "bedrock":
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
-        return [*blocks, bedrock_point(marker)]
+        return [*blocks, _bedrock_point_in(message, marker)]
     if slot.how == "tool_result":
         assert isinstance(message, ToolMessage)
         inner: Any = content
@@ -176,9 +220,10 @@ def _write_whole(target: Target, message: BaseMessage, slot: Slot, marker: Cache
             ]
         # Written as the tool_result block the model would build (same keys, same order), plus the marker: the
         # block it sends hashes like the unmarked one, so the next turn still reads this prefix. ChatAnthropic
-        # always sends ``is_error``; ChatAnthropicVertex only when it is true.
+        # always sends ``is_error``; ChatAnthropicVertex only when it is true, and before langchain-google-vertexai
+        # 3.0.1 never (`vertex_flags_tool_errors`).
         block: dict[str, Any] = {"type": "tool_result", "content": inner, "tool_use_id": message.tool_call_id}
-        if target.provider != VERTEX or message.status == "error":
+        if target.provider != VERTEX or (message.status == "error" and vertex_flags_tool_errors()):
             block["is_error"] = message.status == "error"
         return [{**block, "cache_control": anthropic_marker(marker)}]
     return [{"type": "text", "text": content, "cache_control": anthropic_marker(marker)}]
