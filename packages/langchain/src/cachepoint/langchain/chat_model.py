@@ -24,9 +24,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import suppress
-from typing import Any, cast
+from contextvars import ContextVar
+from typing import Any, TypeVar, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -50,7 +52,14 @@ from cachepoint.langchain.callback import WRAPPER_TYPE
 from cachepoint.langchain.llm_cache import parse_prompt
 from cachepoint.langchain.placement import mark_tools, place
 from cachepoint.langchain.targets import Target, identify_model
-from cachepoint.langchain.usage import mark_hit, record, record_hit, recording_in
+from cachepoint.langchain.usage import (
+    forget_run,
+    mark_hit,
+    note_replayed_run,
+    record,
+    record_hit,
+    recording_in,
+)
 
 __all__ = ["CachePointsChatModel", "with_cache_points"]
 
@@ -173,7 +182,7 @@ class CachePointsChatModel(BaseChatModel):
                 request[name] = value
         return request
 
-    # --- streams: the run's tenant ---
+    # --- streams: the run ---
 
     def stream(
         self,
@@ -183,11 +192,26 @@ class CachePointsChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        """`BaseChatModel.stream`, with the run's tenant handed to the response cache (langchain-core runs
-        ``_stream`` without the run's callback manager, so without its metadata)."""
-        return super().stream(input, config, stop=stop, **_with_tenant(config, kwargs))
+        """`BaseChatModel.stream`, with the run handed to ``_stream``: langchain-core runs ``_stream`` without the
+        run's callback manager, so without it the wrapped model's call would reach none of the callbacks in
+        ``config`` and the response cache would not see the run's tenant."""
+        run = _stream_run(config)
+        chunks = super().stream(input, run.config, stop=stop, **kwargs)
+        try:
+            while True:
+                # set around each step only: a context variable set across a `yield` would leak into the caller's code
+                token = _STREAM_RUN.set(run)
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    return
+                finally:
+                    _STREAM_RUN.reset(token)
+                yield chunk
+        finally:
+            forget_run(run.id)  # its callbacks have been told how it ended
 
-    def astream(
+    async def astream(
         self,
         input: LanguageModelInput,
         config: RunnableConfig | None = None,
@@ -195,8 +219,21 @@ class CachePointsChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
-        """`BaseChatModel.astream`, with the run's tenant handed to the response cache (see `stream`)."""
-        return super().astream(input, config, stop=stop, **_with_tenant(config, kwargs))
+        """`BaseChatModel.astream`, with the run handed to ``_astream`` (see `stream`)."""
+        run = _stream_run(config)
+        chunks = super().astream(input, run.config, stop=stop, **kwargs)
+        try:
+            while True:
+                token = _STREAM_RUN.set(run)
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    _STREAM_RUN.reset(token)
+                yield chunk
+        finally:
+            forget_run(run.id)
 
     # --- sync ---
 
@@ -207,7 +244,7 @@ class CachePointsChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tenant = _tenant(run_manager, kwargs)
+        tenant = _tenant(run_manager)
         model, target, marked, call = self._prepare(messages, kwargs)
         callbacks = _child(run_manager)
 
@@ -236,13 +273,14 @@ class CachePointsChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        tenant = _tenant(run_manager, kwargs)
+        run = _STREAM_RUN.get() if run_manager is None else None
+        tenant = _tenant(run_manager, run)
         model, target, marked, call = self._prepare(messages, kwargs)
-        config = RunnableConfig(callbacks=_child(run_manager))
+        config = RunnableConfig(callbacks=_child(run_manager) if run is None else run.child(sync=True))
 
         def stream() -> Iterator[AIMessageChunk]:
             full: AIMessageChunk | None = None
-            for chunk in model.stream(marked, config=config, stop=stop, **call):
+            for chunk in _started_in(self.ledger, model.stream(marked, config=config, stop=stop, **call)):
                 full = chunk if full is None else full + chunk
                 yield chunk
             if full is not None:
@@ -262,6 +300,8 @@ class CachePointsChatModel(BaseChatModel):
         with suppress(_CutShortError):  # the caller's stream just ends there
             for chunk in served:
                 usage.add(chunk)
+                if usage.chunks == 1:
+                    _note_replayed(served.source, run_manager, run, self.ledger)
                 yield ChatGenerationChunk(message=chunk)
         if served.source in _REPLAYED:
             self._record_hit(usage.message(), target, began)
@@ -275,7 +315,7 @@ class CachePointsChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tenant = _tenant(run_manager, kwargs)
+        tenant = _tenant(run_manager)
         model, target, marked, call = self._prepare(messages, kwargs)
         callbacks = _child(run_manager)
 
@@ -302,13 +342,14 @@ class CachePointsChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        tenant = _tenant(run_manager, kwargs)
+        run = _STREAM_RUN.get() if run_manager is None else None
+        tenant = _tenant(run_manager, run)
         model, target, marked, call = self._prepare(messages, kwargs)
-        config = RunnableConfig(callbacks=_child(run_manager))
+        config = RunnableConfig(callbacks=_child(run_manager) if run is None else run.child(sync=False))
 
         async def stream() -> AsyncIterator[AIMessageChunk]:
             full: AIMessageChunk | None = None
-            async for chunk in model.astream(marked, config=config, stop=stop, **call):
+            async for chunk in _astarted_in(self.ledger, model.astream(marked, config=config, stop=stop, **call)):
                 full = chunk if full is None else full + chunk
                 yield chunk
             if full is not None:
@@ -328,6 +369,8 @@ class CachePointsChatModel(BaseChatModel):
         with suppress(_CutShortError):  # the caller's stream just ends there
             async for chunk in served:
                 usage.add(chunk)
+                if usage.chunks == 1:
+                    _note_replayed(served.source, run_manager, run, self.ledger)
                 yield ChatGenerationChunk(message=chunk)
         if served.source in _REPLAYED:
             self._record_hit(usage.message(), target, began)
@@ -429,24 +472,83 @@ def _model_settings(model: BaseChatModel) -> dict[str, Any]:
     return {"params": str(sorted((k, v) for k, v in described().items() if k not in _PLUMBING))}
 
 
-#: The call argument a stream's run tenant rides in, from `stream` / `astream` to `_stream` / `_astream`.
-_TENANT = "cachepoint_run_tenant"
+class _StreamRun:
+    """The run a `stream` / `astream` call opens (its id fixed in advance), for ``_stream`` / ``_astream``."""
+
+    def __init__(self, config: RunnableConfig) -> None:
+        self.id: uuid.UUID = config.get("run_id") or uuid.uuid4()
+        self.config = RunnableConfig(**{**config, "run_id": self.id})
+
+    def child(self, *, sync: bool) -> CallbackManager | AsyncCallbackManager:
+        """Callbacks that make the wrapped model's call a child of this run, as `_child` does for a run manager: the
+        config's callbacks, tags and metadata, inherited."""
+        config = self.config
+        kind = CallbackManager if sync else AsyncCallbackManager
+        manager = kind.configure(config.get("callbacks"), None, False, config.get("tags"), None, config.get("metadata"))
+        manager.parent_run_id = self.id
+        return manager
 
 
-def _with_tenant(config: RunnableConfig | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-    tenant = (ensure_config(config).get("metadata") or {}).get("tenant")
-    return kwargs if tenant is None else {**kwargs, _TENANT: tenant}
+#: The run of the `stream` / `astream` call whose ``_stream`` / ``_astream`` is running (see `stream`).
+_STREAM_RUN: ContextVar[_StreamRun | None] = ContextVar("cachepoint_stream_run", default=None)
+
+
+def _stream_run(config: RunnableConfig | None) -> _StreamRun:
+    return _StreamRun(ensure_config(config))
+
+
+def _note_replayed(
+    source: Source | None,
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+    run: _StreamRun | None,
+    ledger: UsageLedger,
+) -> None:
+    """Tell the run's callbacks that its stream is replayed and counted in ``ledger`` (`note_replayed_run`): its
+    chunks are the stored ones, so a callback handler recording into another ledger learns it there."""
+    run_id = run_manager.run_id if run_manager is not None else (run.id if run is not None else None)
+    if source in _REPLAYED and run_id is not None:
+        note_replayed_run(run_id, ledger)
 
 
 def _tenant(
-    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None, kwargs: dict[str, Any]
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None, run: _StreamRun | None = None
 ) -> dict[str, Any]:
-    """The run's tenant for the response cache (run metadata ``tenant``, the label the callback handler reads;
-    for a stream, the call argument `stream` carries it in), taken out of ``kwargs``; none given: the policy's."""
-    tenant = kwargs.pop(_TENANT, None)
-    if tenant is None and run_manager is not None:
+    """The run's tenant for the response cache (run metadata ``tenant``, the label the callback handler reads);
+    none given: the policy's."""
+    if run_manager is not None:
         tenant = (run_manager.metadata or {}).get("tenant")
+    else:
+        tenant = ((run.config.get("metadata") if run is not None else None) or {}).get("tenant")
     return {} if tenant is None else {"tenant": tenant}
+
+
+T = TypeVar("T")
+
+
+def _started_in(ledger: UsageLedger, chunks: Iterator[T]) -> Iterator[T]:
+    """``chunks``, the first pulled as a call recorded in ``ledger`` (`recording_in`): the wrapped model's run
+    starts with it, and a callback handler recording into the same ledger then leaves the call to us."""
+    with recording_in(ledger):
+        first = next(chunks, _END)
+    if first is _END:
+        return
+    yield cast("T", first)
+    yield from chunks
+
+
+async def _astarted_in(ledger: UsageLedger, chunks: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`_started_in` for an async stream."""
+    with recording_in(ledger):
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+    yield first
+    async for chunk in chunks:
+        yield chunk
+
+
+_END = object()
 
 
 def _child(
@@ -515,8 +617,10 @@ class _Usage:
 
     def __init__(self) -> None:
         self._merged: AIMessageChunk | None = None
+        self.chunks = 0
 
     def add(self, chunk: AIMessageChunk) -> None:
+        self.chunks += 1
         if chunk.usage_metadata is not None:
             self._merged = chunk if self._merged is None else self._merged + chunk
 
