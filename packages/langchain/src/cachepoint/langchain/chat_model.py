@@ -286,7 +286,7 @@ class CachePointsChatModel(BaseChatModel):
             if full is not None:
                 self._record(full, target)
             if self.response_cache is not None:
-                _check_complete(full, target)
+                _check_complete(full, target, usage_last=_usage_last(model, target, call))
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None:
@@ -355,7 +355,7 @@ class CachePointsChatModel(BaseChatModel):
             if full is not None:
                 self._record(full, target)
             if self.response_cache is not None:
-                _check_complete(full, target)
+                _check_complete(full, target, usage_last=_usage_last(model, target, call))
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None or self.response_cache is None:
@@ -590,21 +590,46 @@ _UNFINISHED = frozenset({"in_progress", "queued", "failed", "cancelled"})
 
 
 class _CutShortError(Exception):
-    """A stream that ended before its model said why it stopped: raised at its end, after every chunk, so the
-    response cache does not store it; the caller's stream just ends there."""
+    """A stream that ended before its model said why it stopped (or before the usage its provider sends after
+    that): raised at its end, after every chunk, so the response cache does not store it; the caller's stream just
+    ends there."""
 
 
-def _check_complete(full: AIMessageChunk | None, target: Target | None) -> None:
+def _usage_last(model: BaseChatModel, target: Target | None, call: Mapping[str, Any]) -> bool:
+    """Whether ``model``'s streams send their usage after the stop reason, in a last event of its own: Bedrock
+    ConverseStream always (``metadata`` after ``messageStop``); OpenAI Chat Completions when the request asks for
+    it (``stream_options.include_usage``, which ChatOpenAI sends from these settings, first given first)."""
+    if target is None or target.kind == "anthropic":  # Anthropic: `message_delta` has both
+        return False
+    if target.kind == "bedrock":
+        return True
+    options = call.get("stream_options")
+    model_kwargs = getattr(model, "model_kwargs", None)
+    asked = (
+        call.get("stream_usage"),
+        options.get("include_usage") if isinstance(options, Mapping) else None,
+        (model_kwargs.get("stream_options") or {}).get("include_usage") if isinstance(model_kwargs, Mapping) else None,
+        getattr(model, "stream_usage", None),
+    )
+    return next((value for value in asked if isinstance(value, bool)), False)
+
+
+def _check_complete(full: AIMessageChunk | None, target: Target | None, *, usage_last: bool = False) -> None:
     """Raise `_CutShortError` if ``full`` (a stream's chunks, merged) lacks the stop reason ``target`` reports at
-    the end of every complete answer; a model of unknown kind is not judged."""
+    the end of every complete answer, or (``usage_last``: see `_usage_last`) the usage its provider sends after
+    it (a replay without it would report no usage); a model of unknown kind is not judged."""
     fields = _STOP_FIELDS.get(target.kind) if target is not None else None
     if fields is None:
         return
-    ended = [] if full is None else [full.response_metadata.get(field) for field in fields]
-    if not any(isinstance(value, str) and value and value not in _UNFINISHED for value in ended):
+    metadata = {} if full is None else full.response_metadata
+    ended = [metadata.get(field) for field in fields]
+    # OpenAI's Responses API reports its usage with its status: only a Chat Completions stop reason comes before it
+    usage_missing = usage_last and full is not None and full.usage_metadata is None and "status" not in metadata
+    if usage_missing or not any(isinstance(value, str) and value and value not in _UNFINISHED for value in ended):
         log_once(
             f"stream-cut-short:{target.provider if target else None}",
-            "cachepoint: a stream ended before its model said why it stopped (the connection was cut?); it was "
+            "cachepoint: a stream ended before its model said why it stopped, or before the usage its provider "
+            "sends last (the connection was cut? an OpenAI-compatible server that ignores stream_options?); it was "
             "handed on as it came and not stored in the response cache",
             logger=logger,
         )
