@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage
+from langchain_core.outputs import ChatGeneration
 
 from cachepoint.core.emulator import Emulator
 from cachepoint.core.response_cache import CachePolicy, ResponseCache
@@ -92,3 +93,25 @@ def test_a_stream_cut_before_its_providers_last_event_is_never_replayed_without_
         sent = emulator.requests[-1].usage
         assert (usage["input_tokens"], usage["output_tokens"]) == (sent.input_tokens, sent.output_tokens)
     assert len(emulator.requests) <= 2  # the last one was replayed
+
+
+@pytest.mark.parametrize("call", ["generate", "agenerate"])
+def test_a_call_answered_with_several_choices_is_replayed_with_all_of_them(emulator: Emulator, call: str) -> None:
+    from langchain_openai import ChatOpenAI
+
+    several = ChatOpenAI(
+        model="gpt-4.1", base_url=emulator.openai_base_url, api_key="k", max_retries=0, temperature=0, n=2
+    )
+    model = with_cache_points(several, response_cache=ResponseCache(MemoryStore(max_entries=10), CachePolicy("t")))
+
+    def answer() -> list[ChatGeneration]:
+        result = model.generate([QUESTION]) if call == "generate" else asyncio.run(model.agenerate([QUESTION]))
+        return [generation for generation in result.generations[0] if isinstance(generation, ChatGeneration)]
+
+    live, replayed = answer(), answer()
+    assert len(emulator.requests) == 1
+    assert len(live) == 2
+    assert [g.text for g in replayed] == [g.text for g in live]
+    assert [g.generation_info for g in replayed] == [g.generation_info for g in live]
+    assert all(g.message.response_metadata["cachepoint_cache"] == "hit" for g in replayed)
+    assert model.ledger.stats().replayed_calls == 1

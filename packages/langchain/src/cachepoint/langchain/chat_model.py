@@ -255,16 +255,14 @@ class CachePointsChatModel(BaseChatModel):
                 result = model.generate([marked], stop=stop, callbacks=callbacks, **call)
             return _own(result.generations[0], target, self._record)
 
-        def invoke() -> AIMessage:
-            return _message(generate())
-
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None:
             return generate()
         began = time.perf_counter()
-        result = self._sync_cache().get_or_call(request, invoke, **tenant, dump=_dump, load=_load)
+        # the whole result is stored: every generation (`n` > 1), each with its generation info
+        result = self._sync_cache().get_or_call(request, generate, **tenant, dump=_dump, load=_load)
         # a hit, or a call that shared another's (single-flight): either way this one sent nothing
-        return _result(result.value if result.called_upstream else self._hit(result.value, target, began))
+        return cast("ChatResult", result.value) if result.called_upstream else self._hit(result.value, target, began)
 
     def _stream(
         self,
@@ -295,7 +293,7 @@ class CachePointsChatModel(BaseChatModel):
                     yield ChatGenerationChunk(message=chunk)
             return
         began = time.perf_counter()
-        served = self._sync_cache().stream(request, stream, **tenant, dump=_dump, load=_load_chunk)
+        served = self._sync_cache().stream(request, stream, **tenant, dump=_dump_chunk, load=_load_chunk)
         usage = _Usage()
         with suppress(_CutShortError):  # the caller's stream just ends there
             for chunk in served:
@@ -324,16 +322,13 @@ class CachePointsChatModel(BaseChatModel):
                 result = await model.agenerate([marked], stop=stop, callbacks=callbacks, **call)
             return _own(result.generations[0], target, self._record)
 
-        async def invoke() -> AIMessage:
-            return _message(await generate())
-
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None or self.response_cache is None:
             return await generate()
         began = time.perf_counter()
-        result = await self.response_cache.get_or_call(request, invoke, **tenant, dump=_dump, load=_load)
+        result = await self.response_cache.get_or_call(request, generate, **tenant, dump=_dump, load=_load)
         # a hit, or a call that shared another's (single-flight): either way this one sent nothing
-        return _result(result.value if result.called_upstream else self._hit(result.value, target, began))
+        return result.value if result.called_upstream else self._hit(result.value, target, began)
 
     async def _astream(
         self,
@@ -364,7 +359,7 @@ class CachePointsChatModel(BaseChatModel):
                     yield ChatGenerationChunk(message=chunk)
             return
         began = time.perf_counter()
-        served = self.response_cache.stream(request, stream, **tenant, dump=_dump, load=_load_chunk)
+        served = self.response_cache.stream(request, stream, **tenant, dump=_dump_chunk, load=_load_chunk)
         usage = _Usage()
         with suppress(_CutShortError):  # the caller's stream just ends there
             async for chunk in served:
@@ -385,10 +380,16 @@ class CachePointsChatModel(BaseChatModel):
         provider, model = (target.provider, target.model) if target else (None, None)
         record(CallRecorder(ledger=self.ledger), message, provider=provider, model=model, static=self.labels)
 
-    def _hit(self, message: AIMessage, target: Target | None, began: float) -> AIMessage:
-        """A replayed answer, recorded as a hit and marked as one (and as counted in this ledger)."""
-        self._record_hit(message, target, began)
-        return mark_hit(message, self.ledger)
+    def _hit(self, result: ChatResult, target: Target | None, began: float) -> ChatResult:
+        """A replayed answer, recorded as one hit and each of its generations marked as one (and as counted in this
+        ledger)."""
+        self._record_hit(result.generations[0].message, target, began)
+        return ChatResult(
+            generations=[
+                ChatGeneration(message=mark_hit(g.message, self.ledger), generation_info=g.generation_info)
+                for g in result.generations
+            ]
+        )
 
     def _record_hit(self, message: BaseMessage, target: Target | None, began: float) -> None:
         """Count a call the response cache answered: no provider call; ``message`` carries the stored usage (what
@@ -575,11 +576,6 @@ def _own(generations: Sequence[Generation], target: Target | None, record: Any) 
     return ChatResult(generations=chat)
 
 
-def _message(result: ChatResult) -> AIMessage:
-    """The answer of a result (what the response cache stores)."""
-    return cast("AIMessage", result.generations[0].message)
-
-
 # Streams this call did not pay for: replayed from the store, or shared with an identical one in flight.
 _REPLAYED = (Source.HIT, Source.JOINED)
 # How each kind of model's complete answer says it ended (OpenAI's Responses API: the response's status); a stream
@@ -653,16 +649,29 @@ class _Usage:
         return self._merged if self._merged is not None else AIMessageChunk(content="")
 
 
-def _result(message: BaseMessage) -> ChatResult:
-    return ChatResult(generations=[ChatGeneration(message=message)])
+def _dump(result: ChatResult) -> dict[str, Any]:
+    return {
+        "generations": [
+            {"message": g.message.model_dump(mode="json"), "generation_info": g.generation_info}
+            for g in result.generations
+        ]
+    }
 
 
-def _dump(message: BaseMessage) -> dict[str, Any]:
+def _load(data: Any) -> ChatResult:
+    if isinstance(data, dict) and "generations" in data:
+        return ChatResult(
+            generations=[
+                ChatGeneration(message=AIMessage.model_validate(g["message"]), generation_info=g["generation_info"])
+                for g in data["generations"]
+            ]
+        )
+    # stored by an earlier version: the first generation's message alone
+    return ChatResult(generations=[ChatGeneration(message=AIMessage.model_validate(data))])
+
+
+def _dump_chunk(message: BaseMessage) -> dict[str, Any]:
     return message.model_dump(mode="json")
-
-
-def _load(data: Any) -> AIMessage:
-    return AIMessage.model_validate(data)
 
 
 def _load_chunk(data: Any) -> AIMessageChunk:
