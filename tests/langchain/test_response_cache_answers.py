@@ -1,5 +1,6 @@
 """What `with_cache_points(model, response_cache=...)` answers from its cache is what the model answered: a stream
-cut before the last thing its provider sends is not kept (it would be replayed without its usage), ...
+cut before the last thing its provider sends is not kept (it would be replayed without its usage), and a call
+answered with several choices is replayed with all of them.
 
 Real LangChain chat models against the emulator (behind the stream-cutting proxy where a cut is the point)."""
 
