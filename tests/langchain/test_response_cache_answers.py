@@ -19,7 +19,7 @@ from cachepoint.core.response_cache import CachePolicy, ResponseCache
 from cachepoint.core.stores import MemoryStore
 from cachepoint.langchain import with_cache_points
 from cutting_proxy import CuttingProxy
-from langchain_support import ANTHROPIC_MODEL, BEDROCK_MODEL
+from langchain_support import ANTHROPIC_MODEL, BEDROCK_MODEL, anthropic
 
 QUESTION = [HumanMessage("How do I reset my router?")]
 
@@ -116,3 +116,16 @@ def test_a_call_answered_with_several_choices_is_replayed_with_all_of_them(emula
     assert [g.generation_info for g in replayed] == [g.generation_info for g in live]
     assert all(g.message.response_metadata["cachepoint_cache"] == "hit" for g in replayed)
     assert model.ledger.stats().replayed_calls == 1
+
+
+def test_a_streamed_call_in_a_chain_is_traced_as_the_wrapped_models_call_under_the_wrapper(emulator: Emulator) -> None:
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.tracers.context import collect_runs
+
+    model = with_cache_points(anthropic(emulator, temperature=0))
+    chain = ChatPromptTemplate.from_messages([("human", "{question}")]) | model
+    with collect_runs() as runs:
+        assert "".join(chunk.text for chunk in chain.stream({"question": "How do I reset my router?"}))
+    (root,) = runs.traced_runs
+    wrapper = next(run for run in root.child_runs if run.name == "CachePointsChatModel")
+    assert [run.name for run in wrapper.child_runs] == ["ChatAnthropic"]
