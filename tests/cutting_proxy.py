@@ -1,7 +1,11 @@
 """A proxy in front of the emulator that ends streamed answers early, cleanly: the HTTP body is whole (its
 ``content-length`` says so), but the stream inside stops before the events that end it (Anthropic's
 ``message_delta`` / ``message_stop``, OpenAI's chunk with a ``finish_reason``, Bedrock's ``messageStop``). That is
-what a proxy timing out its upstream can send; the SDKs see a stream that just ends, with no error."""
+what a proxy timing out its upstream can send; the SDKs see a stream that just ends, with no error.
+
+``at="last"`` cuts later: only the last event of the answer is lost (Anthropic's ``message_stop``, OpenAI's usage
+chunk when the request asked for one, else its chunk with the ``finish_reason``; Bedrock's ``metadata``), and
+OpenAI's ``data: [DONE]``: a stream that has its stop reason but not what the provider sends after it."""
 
 from __future__ import annotations
 
@@ -26,10 +30,21 @@ def _cut(data: bytes, kind: str) -> bytes:
     return data[: data.rfind(b"\n\n", 0, at) + 2] if b"finish_reason" in data[at : at + 20] else data[:at]
 
 
-class CuttingProxy(LocalHTTPServer):
-    """Forwards every request to ``emulator``; the first ``cut`` streamed answers are cut (see the module)."""
+def _cut_last(data: bytes, kind: str) -> bytes:
+    if "eventstream" in kind:
+        offset = last = 0
+        while offset < len(data):
+            last, offset = offset, offset + int.from_bytes(data[offset : offset + 4], "big")
+        return data[:last]
+    events = [event for event in data.split(b"\n\n") if event.strip() and event.strip() != b"data: [DONE]"]
+    return b"".join(event + b"\n\n" for event in events[:-1])
 
-    def __init__(self, emulator: Emulator, cut: int = 1) -> None:
+
+class CuttingProxy(LocalHTTPServer):
+    """Forwards every request to ``emulator``; the first ``cut`` streamed answers are cut (see the module): before
+    the events that end them, or with ``at="last"`` just before their last one."""
+
+    def __init__(self, emulator: Emulator, cut: int = 1, at: str = "end") -> None:
         self.cut = cut
 
         def answer(path: str, headers: dict[str, str], body: bytes) -> tuple[str, bytes]:
@@ -38,7 +53,7 @@ class CuttingProxy(LocalHTTPServer):
                 data, kind = got.read(), got.headers["content-type"]
             if ("event-stream" in kind or "eventstream" in kind) and self.cut:
                 self.cut -= 1
-                data = _cut(data, kind)
+                data = _cut_last(data, kind) if at == "last" else _cut(data, kind)
             return kind, data
 
         super().__init__(answer)

@@ -150,20 +150,15 @@ def test_the_handler_counts_each_hit_of_a_cachepoint_cache_once_in_its_ledger(
         assert (other.stats().calls, other.stats().replayed_calls) == (2, 2)
 
 
-_STREAM_UNSEEN = pytest.mark.xfail(
-    strict=True,
-    reason="langchain-core's stream() calls _stream without a run manager: the wrapped model's streamed call never "
-    "reaches callbacks in config, so only with_cache_points' own ledger counts it",
-)
-
-
 @pytest.mark.parametrize(
     ("cache_ledger", "call"),
     [
         ("its own", "invoke"),
         ("the same", "invoke"),
         ("the same", "stream"),
-        pytest.param("its own", "stream", marks=_STREAM_UNSEEN),
+        ("its own", "stream"),
+        ("the same", "astream"),
+        ("its own", "astream"),
     ],
 )
 def test_the_handler_counts_each_hit_of_with_cache_points_once_in_its_ledger(
@@ -182,12 +177,15 @@ def test_the_handler_counts_each_hit_of_with_cache_points_once_in_its_ledger(
     for _ in range(3):
         if call == "invoke":
             model.invoke([SystemMessage(MANUAL), HumanMessage("Hi")], config=config)
-        else:
+        elif call == "stream":
             assert list(model.stream([SystemMessage(MANUAL), HumanMessage("Hi")], config=config))
+        else:
+            assert asyncio.run(_chunks(model.astream([SystemMessage(MANUAL), HumanMessage("Hi")], config=config)))
 
     assert len(emulator.requests) == 1
     stats, hits = ledger.stats(), ledger.stats(response_cache="hit")
     assert (stats.calls, stats.replayed_calls, hits.calls, hits.input_tokens) == (3, 2, 2, 0)
+    assert stats.input_tokens == emulator.requests[0].usage.input_tokens  # the miss, with what it cost
     if cache_ledger == "its own":
         assert (model.ledger.stats().calls, model.ledger.stats().replayed_calls) == (3, 2)
 
@@ -669,3 +667,7 @@ def test_long_prompts_and_many_prompts_keep_their_own_answers() -> None:
         cache.update(f"p{index}-" + "y" * 1000, "llm", [Generation(text=str(index))])
     assert all(cache.lookup(f"p{i}-" + "y" * 1000, "llm") == [Generation(text=str(i))] for i in (0, 2500, 4999))
     assert cache.lookup(long_a, "llm") == [Generation(text="a")]
+
+
+async def _chunks(stream: Any) -> list[Any]:
+    return [chunk async for chunk in stream]

@@ -152,3 +152,16 @@ def test_unsupported_ttl_for_chat(openai_client: Any) -> None:
             extra_body={"prompt_cache_options": {"ttl": "12h"}},
         )
     assert excinfo.value.body["param"] == "prompt_cache_options.ttl"
+
+
+def test_n_choices_each_carry_the_reply_and_add_up_in_the_usage(openai_client: Any) -> None:
+    payload = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "Hi"}]}
+    one = openai_client.chat.completions.create(**payload)
+    two = openai_client.chat.completions.create(**payload, n=2)
+    assert [choice.index for choice in two.choices] == [0, 1]
+    assert {choice.message.content for choice in two.choices} == {one.choices[0].message.content}
+    assert two.usage.completion_tokens == 2 * one.usage.completion_tokens
+    streamed = list(openai_client.chat.completions.create(**payload, n=2, stream=True))
+    assert {choice.index for chunk in streamed for choice in chunk.choices} == {0, 1}
+    with pytest.raises(openai.BadRequestError, match="'n'"):
+        openai_client.chat.completions.create(**payload, n=0)

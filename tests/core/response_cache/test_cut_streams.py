@@ -114,3 +114,48 @@ def test_a_cut_bedrock_converse_stream_is_not_stored(
     assert any("messageStop" in event for event in streams[1])
     assert sources == [Source.MISS, Source.MISS, Source.HIT]
     assert len(emulator.requests) == 2
+
+
+# --- cut later: after the stop reason, before what the provider always sends last (the usage) ---
+
+
+@pytest.fixture
+def late_cut(emulator: Emulator) -> Iterator[CuttingProxy]:
+    with CuttingProxy(emulator, at="last") as running:
+        yield running
+
+
+def test_an_openai_stream_cut_before_the_usage_it_asked_for_is_not_stored(
+    cache: ResponseCache, late_cut: CuttingProxy, emulator: Emulator
+) -> None:
+    gpt = openai.OpenAI(base_url=late_cut.url + "/v1", api_key="k", max_retries=0)
+    request = {**GPT, "stream_options": {"include_usage": True}}
+    sources, usages = [], []
+    for _ in range(3):
+        stream = cache.sync.stream(request, lambda: gpt.chat.completions.create(**request, stream=True))
+        usages.append([chunk.usage for chunk in stream if chunk.usage is not None])
+        sources.append(stream.source)
+    assert usages[0] == []  # the cut one, handed on as it came: finished, without its usage
+    assert sources == [Source.MISS, Source.MISS, Source.HIT]
+    assert usages[2] == usages[1] != []
+
+
+def test_a_bedrock_converse_stream_cut_before_its_metadata_is_not_stored(
+    cache: ResponseCache, late_cut: CuttingProxy, emulator: Emulator
+) -> None:
+    bedrock = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=late_cut.url,
+        region_name="us-east-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+    )
+    sources, streams = [], []
+    for _ in range(3):
+        stream = cache.sync.stream(CONVERSE, lambda: bedrock.converse_stream(**CONVERSE)["stream"])
+        streams.append(list(stream))
+        sources.append(stream.source)
+    assert any("messageStop" in event for event in streams[0])
+    assert not any("metadata" in event for event in streams[0])  # where ConverseStream reports the usage
+    assert sources == [Source.MISS, Source.MISS, Source.HIT]
+    assert streams[2] == streams[1]

@@ -61,6 +61,7 @@ from cachepoint.langchain.usage import (
     record,
     record_hit,
     recorded_here,
+    replayed_run,
     response_message,
     served_by_cachepoint,
 )
@@ -247,7 +248,7 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         if run is None:
             return
         try:
-            self._record(run, response)
+            self._record(run, response, replayed_run(run_id) if run.wrapper else None)
         except Exception as exc:
             log_once(
                 f"record:{type(exc).__name__}",
@@ -261,14 +262,16 @@ class CachepointCallbackHandler(BaseCallbackHandler):
         with self._lock:
             self._runs.pop(run_id, None)
 
-    def _record(self, run: _Run, response: LLMResult) -> None:
+    def _record(self, run: _Run, response: LLMResult, replayed: Mapping[str, Any] | None = None) -> None:
+        """``replayed``: the marks of a stream `with_cache_points` replayed (its chunks carry none)."""
         message = response_message(response)
         if message is None:
             return
         # Each call once in this ledger: a hit CachepointLLMCache or with_cache_points answered and counted in
         # this same ledger is theirs, as is a call CachepointMiddleware or with_cache_points made and recorded here.
-        served = served_by_cachepoint(message)
-        if counted_in(message.response_metadata, self.ledger) if served else run.recorded_by_caller:
+        marks = replayed if replayed is not None else message.response_metadata
+        served = replayed is not None or served_by_cachepoint(message)
+        if counted_in(marks, self.ledger) if served else run.recorded_by_caller:
             return
         if run.wrapper and not served:
             return  # the run of the model it wraps records the call

@@ -24,9 +24,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import suppress
-from typing import Any, cast
+from contextvars import ContextVar
+from typing import Any, TypeVar, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -53,7 +55,14 @@ from cachepoint.langchain.llm_cache import parse_prompt
 from cachepoint.langchain.placement import mark_tools, place
 from cachepoint.langchain.structured_output import route_model_calls
 from cachepoint.langchain.targets import Target, identify_model
-from cachepoint.langchain.usage import mark_hit, record, record_hit, recording_in
+from cachepoint.langchain.usage import (
+    forget_run,
+    mark_hit,
+    note_replayed_run,
+    record,
+    record_hit,
+    recording_in,
+)
 
 __all__ = ["CachePointsChatModel", "with_cache_points"]
 
@@ -257,7 +266,7 @@ class CachePointsChatModel(BaseChatModel):
                 request[name] = value
         return request
 
-    # --- streams: the run's tenant ---
+    # --- streams: the run ---
 
     def stream(
         self,
@@ -267,11 +276,26 @@ class CachePointsChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        """`BaseChatModel.stream`, with the run's tenant handed to the response cache (langchain-core runs
-        ``_stream`` without the run's callback manager, so without its metadata)."""
-        return super().stream(input, config, stop=stop, **_with_tenant(config, kwargs))
+        """`BaseChatModel.stream`, with the run handed to ``_stream``: langchain-core runs ``_stream`` without the
+        run's callback manager, so without it the wrapped model's call would reach none of the callbacks in
+        ``config`` and the response cache would not see the run's tenant."""
+        run = _stream_run(config)
+        chunks = super().stream(input, run.config, stop=stop, **kwargs)
+        try:
+            while True:
+                # set around each step only: a context variable set across a `yield` would leak into the caller's code
+                token = _STREAM_RUN.set(run)
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    return
+                finally:
+                    _STREAM_RUN.reset(token)
+                yield chunk
+        finally:
+            forget_run(run.id)  # its callbacks have been told how it ended
 
-    def astream(
+    async def astream(
         self,
         input: LanguageModelInput,
         config: RunnableConfig | None = None,
@@ -279,8 +303,21 @@ class CachePointsChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
-        """`BaseChatModel.astream`, with the run's tenant handed to the response cache (see `stream`)."""
-        return super().astream(input, config, stop=stop, **_with_tenant(config, kwargs))
+        """`BaseChatModel.astream`, with the run handed to ``_astream`` (see `stream`)."""
+        run = _stream_run(config)
+        chunks = super().astream(input, run.config, stop=stop, **kwargs)
+        try:
+            while True:
+                token = _STREAM_RUN.set(run)
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    _STREAM_RUN.reset(token)
+                yield chunk
+        finally:
+            forget_run(run.id)
 
     # --- sync ---
 
@@ -291,7 +328,7 @@ class CachePointsChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tenant = _tenant(run_manager, kwargs)
+        tenant = _tenant(run_manager)
         model, target, marked, call = self._prepare(messages, kwargs)
         callbacks = _child(run_manager)
 
@@ -302,16 +339,14 @@ class CachePointsChatModel(BaseChatModel):
                 result = model.generate([marked], stop=stop, callbacks=callbacks, **call)
             return _own(result.generations[0], target, self._record)
 
-        def invoke() -> AIMessage:
-            return _message(generate())
-
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None:
             return generate()
         began = time.perf_counter()
-        result = self._sync_cache().get_or_call(request, invoke, **tenant, dump=_dump, load=_load)
+        # the whole result is stored: every generation (`n` > 1), each with its generation info
+        result = self._sync_cache().get_or_call(request, generate, **tenant, dump=_dump, load=_load)
         # a hit, or a call that shared another's (single-flight): either way this one sent nothing
-        return _result(result.value if result.called_upstream else self._hit(result.value, target, began))
+        return cast("ChatResult", result.value) if result.called_upstream else self._hit(result.value, target, began)
 
     def _stream(
         self,
@@ -320,19 +355,20 @@ class CachePointsChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        tenant = _tenant(run_manager, kwargs)
+        run = _STREAM_RUN.get() if run_manager is None else None
+        tenant = _tenant(run_manager, run)
         model, target, marked, call = self._prepare(messages, kwargs)
-        config = RunnableConfig(callbacks=_child(run_manager))
+        config = RunnableConfig(callbacks=_child(run_manager) if run is None else run.child(sync=True))
 
         def stream() -> Iterator[AIMessageChunk]:
             full: AIMessageChunk | None = None
-            for chunk in model.stream(marked, config=config, stop=stop, **call):
+            for chunk in _started_in(self.ledger, model.stream(marked, config=config, stop=stop, **call)):
                 full = chunk if full is None else full + chunk
                 yield chunk
             if full is not None:
                 self._record(full, target)
             if self.response_cache is not None:
-                _check_complete(full, target)
+                _check_complete(full, target, usage_last=_usage_last(model, target, call))
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None:
@@ -341,11 +377,13 @@ class CachePointsChatModel(BaseChatModel):
                     yield ChatGenerationChunk(message=chunk)
             return
         began = time.perf_counter()
-        served = self._sync_cache().stream(request, stream, **tenant, dump=_dump, load=_load_chunk)
+        served = self._sync_cache().stream(request, stream, **tenant, dump=_dump_chunk, load=_load_chunk)
         usage = _Usage()
         with suppress(_CutShortError):  # the caller's stream just ends there
             for chunk in served:
                 usage.add(chunk)
+                if usage.chunks == 1:
+                    _note_replayed(served.source, run_manager, run, self.ledger)
                 yield ChatGenerationChunk(message=chunk)
         if served.source in _REPLAYED:
             self._record_hit(usage.message(), target, began)
@@ -359,7 +397,7 @@ class CachePointsChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tenant = _tenant(run_manager, kwargs)
+        tenant = _tenant(run_manager)
         model, target, marked, call = self._prepare(messages, kwargs)
         callbacks = _child(run_manager)
 
@@ -368,16 +406,13 @@ class CachePointsChatModel(BaseChatModel):
                 result = await model.agenerate([marked], stop=stop, callbacks=callbacks, **call)
             return _own(result.generations[0], target, self._record)
 
-        async def invoke() -> AIMessage:
-            return _message(await generate())
-
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None or self.response_cache is None:
             return await generate()
         began = time.perf_counter()
-        result = await self.response_cache.get_or_call(request, invoke, **tenant, dump=_dump, load=_load)
+        result = await self.response_cache.get_or_call(request, generate, **tenant, dump=_dump, load=_load)
         # a hit, or a call that shared another's (single-flight): either way this one sent nothing
-        return _result(result.value if result.called_upstream else self._hit(result.value, target, began))
+        return result.value if result.called_upstream else self._hit(result.value, target, began)
 
     async def _astream(
         self,
@@ -386,19 +421,20 @@ class CachePointsChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        tenant = _tenant(run_manager, kwargs)
+        run = _STREAM_RUN.get() if run_manager is None else None
+        tenant = _tenant(run_manager, run)
         model, target, marked, call = self._prepare(messages, kwargs)
-        config = RunnableConfig(callbacks=_child(run_manager))
+        config = RunnableConfig(callbacks=_child(run_manager) if run is None else run.child(sync=False))
 
         async def stream() -> AsyncIterator[AIMessageChunk]:
             full: AIMessageChunk | None = None
-            async for chunk in model.astream(marked, config=config, stop=stop, **call):
+            async for chunk in _astarted_in(self.ledger, model.astream(marked, config=config, stop=stop, **call)):
                 full = chunk if full is None else full + chunk
                 yield chunk
             if full is not None:
                 self._record(full, target)
             if self.response_cache is not None:
-                _check_complete(full, target)
+                _check_complete(full, target, usage_last=_usage_last(model, target, call))
 
         request = self._cache_request(model, target, messages, {**call, "stop": stop})
         if request is None or self.response_cache is None:
@@ -407,11 +443,13 @@ class CachePointsChatModel(BaseChatModel):
                     yield ChatGenerationChunk(message=chunk)
             return
         began = time.perf_counter()
-        served = self.response_cache.stream(request, stream, **tenant, dump=_dump, load=_load_chunk)
+        served = self.response_cache.stream(request, stream, **tenant, dump=_dump_chunk, load=_load_chunk)
         usage = _Usage()
         with suppress(_CutShortError):  # the caller's stream just ends there
             async for chunk in served:
                 usage.add(chunk)
+                if usage.chunks == 1:
+                    _note_replayed(served.source, run_manager, run, self.ledger)
                 yield ChatGenerationChunk(message=chunk)
         if served.source in _REPLAYED:
             self._record_hit(usage.message(), target, began)
@@ -426,10 +464,16 @@ class CachePointsChatModel(BaseChatModel):
         provider, model = (target.provider, target.model) if target else (None, None)
         record(CallRecorder(ledger=self.ledger), message, provider=provider, model=model, static=self.labels)
 
-    def _hit(self, message: AIMessage, target: Target | None, began: float) -> AIMessage:
-        """A replayed answer, recorded as a hit and marked as one (and as counted in this ledger)."""
-        self._record_hit(message, target, began)
-        return mark_hit(message, self.ledger)
+    def _hit(self, result: ChatResult, target: Target | None, began: float) -> ChatResult:
+        """A replayed answer, recorded as one hit and each of its generations marked as one (and as counted in this
+        ledger)."""
+        self._record_hit(result.generations[0].message, target, began)
+        return ChatResult(
+            generations=[
+                ChatGeneration(message=mark_hit(g.message, self.ledger), generation_info=g.generation_info)
+                for g in result.generations
+            ]
+        )
 
     def _record_hit(self, message: BaseMessage, target: Target | None, began: float) -> None:
         """Count a call the response cache answered: no provider call; ``message`` carries the stored usage (what
@@ -516,24 +560,83 @@ def _model_settings(model: BaseChatModel) -> dict[str, Any]:
     return {"params": params, "fields": configuration_fields(model, ignore=_PLUMBING)}
 
 
-#: The call argument a stream's run tenant rides in, from `stream` / `astream` to `_stream` / `_astream`.
-_TENANT = "cachepoint_run_tenant"
+class _StreamRun:
+    """The run a `stream` / `astream` call opens (its id fixed in advance), for ``_stream`` / ``_astream``."""
+
+    def __init__(self, config: RunnableConfig) -> None:
+        self.id: uuid.UUID = config.get("run_id") or uuid.uuid4()
+        self.config = RunnableConfig(**{**config, "run_id": self.id})
+
+    def child(self, *, sync: bool) -> CallbackManager | AsyncCallbackManager:
+        """Callbacks that make the wrapped model's call a child of this run, as `_child` does for a run manager: the
+        config's callbacks, tags and metadata, inherited."""
+        config = self.config
+        kind = CallbackManager if sync else AsyncCallbackManager
+        manager = kind.configure(config.get("callbacks"), None, False, config.get("tags"), None, config.get("metadata"))
+        manager.parent_run_id = self.id
+        return manager
 
 
-def _with_tenant(config: RunnableConfig | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-    tenant = (ensure_config(config).get("metadata") or {}).get("tenant")
-    return kwargs if tenant is None else {**kwargs, _TENANT: tenant}
+#: The run of the `stream` / `astream` call whose ``_stream`` / ``_astream`` is running (see `stream`).
+_STREAM_RUN: ContextVar[_StreamRun | None] = ContextVar("cachepoint_stream_run", default=None)
+
+
+def _stream_run(config: RunnableConfig | None) -> _StreamRun:
+    return _StreamRun(ensure_config(config))
+
+
+def _note_replayed(
+    source: Source | None,
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+    run: _StreamRun | None,
+    ledger: UsageLedger,
+) -> None:
+    """Tell the run's callbacks that its stream is replayed and counted in ``ledger`` (`note_replayed_run`): its
+    chunks are the stored ones, so a callback handler recording into another ledger learns it there."""
+    run_id = run_manager.run_id if run_manager is not None else (run.id if run is not None else None)
+    if source in _REPLAYED and run_id is not None:
+        note_replayed_run(run_id, ledger)
 
 
 def _tenant(
-    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None, kwargs: dict[str, Any]
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None, run: _StreamRun | None = None
 ) -> dict[str, Any]:
-    """The run's tenant for the response cache (run metadata ``tenant``, the label the callback handler reads;
-    for a stream, the call argument `stream` carries it in), taken out of ``kwargs``; none given: the policy's."""
-    tenant = kwargs.pop(_TENANT, None)
-    if tenant is None and run_manager is not None:
+    """The run's tenant for the response cache (run metadata ``tenant``, the label the callback handler reads);
+    none given: the policy's."""
+    if run_manager is not None:
         tenant = (run_manager.metadata or {}).get("tenant")
+    else:
+        tenant = ((run.config.get("metadata") if run is not None else None) or {}).get("tenant")
     return {} if tenant is None else {"tenant": tenant}
+
+
+T = TypeVar("T")
+
+
+def _started_in(ledger: UsageLedger, chunks: Iterator[T]) -> Iterator[T]:
+    """``chunks``, the first pulled as a call recorded in ``ledger`` (`recording_in`): the wrapped model's run
+    starts with it, and a callback handler recording into the same ledger then leaves the call to us."""
+    with recording_in(ledger):
+        first = next(chunks, _END)
+    if first is _END:
+        return
+    yield cast("T", first)
+    yield from chunks
+
+
+async def _astarted_in(ledger: UsageLedger, chunks: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`_started_in` for an async stream."""
+    with recording_in(ledger):
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+    yield first
+    async for chunk in chunks:
+        yield chunk
+
+
+_END = object()
 
 
 def _child(
@@ -560,11 +663,6 @@ def _own(generations: Sequence[Generation], target: Target | None, record: Any) 
     return ChatResult(generations=chat)
 
 
-def _message(result: ChatResult) -> AIMessage:
-    """The answer of a result (what the response cache stores)."""
-    return cast("AIMessage", result.generations[0].message)
-
-
 # Streams this call did not pay for: replayed from the store, or shared with an identical one in flight.
 _REPLAYED = (Source.HIT, Source.JOINED)
 # How each kind of model's complete answer says it ended (OpenAI's Responses API: the response's status); a stream
@@ -575,21 +673,46 @@ _UNFINISHED = frozenset({"in_progress", "queued", "failed", "cancelled"})
 
 
 class _CutShortError(Exception):
-    """A stream that ended before its model said why it stopped: raised at its end, after every chunk, so the
-    response cache does not store it; the caller's stream just ends there."""
+    """A stream that ended before its model said why it stopped (or before the usage its provider sends after
+    that): raised at its end, after every chunk, so the response cache does not store it; the caller's stream just
+    ends there."""
 
 
-def _check_complete(full: AIMessageChunk | None, target: Target | None) -> None:
+def _usage_last(model: BaseChatModel, target: Target | None, call: Mapping[str, Any]) -> bool:
+    """Whether ``model``'s streams send their usage after the stop reason, in a last event of its own: Bedrock
+    ConverseStream always (``metadata`` after ``messageStop``); OpenAI Chat Completions when the request asks for
+    it (``stream_options.include_usage``, which ChatOpenAI sends from these settings, first given first)."""
+    if target is None or target.kind == "anthropic":  # Anthropic: `message_delta` has both
+        return False
+    if target.kind == "bedrock":
+        return True
+    options = call.get("stream_options")
+    model_kwargs = getattr(model, "model_kwargs", None)
+    asked = (
+        call.get("stream_usage"),
+        options.get("include_usage") if isinstance(options, Mapping) else None,
+        (model_kwargs.get("stream_options") or {}).get("include_usage") if isinstance(model_kwargs, Mapping) else None,
+        getattr(model, "stream_usage", None),
+    )
+    return next((value for value in asked if isinstance(value, bool)), False)
+
+
+def _check_complete(full: AIMessageChunk | None, target: Target | None, *, usage_last: bool = False) -> None:
     """Raise `_CutShortError` if ``full`` (a stream's chunks, merged) lacks the stop reason ``target`` reports at
-    the end of every complete answer; a model of unknown kind is not judged."""
+    the end of every complete answer, or (``usage_last``: see `_usage_last`) the usage its provider sends after
+    it (a replay without it would report no usage); a model of unknown kind is not judged."""
     fields = _STOP_FIELDS.get(target.kind) if target is not None else None
     if fields is None:
         return
-    ended = [] if full is None else [full.response_metadata.get(field) for field in fields]
-    if not any(isinstance(value, str) and value and value not in _UNFINISHED for value in ended):
+    metadata = {} if full is None else full.response_metadata
+    ended = [metadata.get(field) for field in fields]
+    # OpenAI's Responses API reports its usage with its status: only a Chat Completions stop reason comes before it
+    usage_missing = usage_last and full is not None and full.usage_metadata is None and "status" not in metadata
+    if usage_missing or not any(isinstance(value, str) and value and value not in _UNFINISHED for value in ended):
         log_once(
             f"stream-cut-short:{target.provider if target else None}",
-            "cachepoint: a stream ended before its model said why it stopped (the connection was cut?); it was "
+            "cachepoint: a stream ended before its model said why it stopped, or before the usage its provider "
+            "sends last (the connection was cut? an OpenAI-compatible server that ignores stream_options?); it was "
             "handed on as it came and not stored in the response cache",
             logger=logger,
         )
@@ -602,8 +725,10 @@ class _Usage:
 
     def __init__(self) -> None:
         self._merged: AIMessageChunk | None = None
+        self.chunks = 0
 
     def add(self, chunk: AIMessageChunk) -> None:
+        self.chunks += 1
         if chunk.usage_metadata is not None:
             self._merged = chunk if self._merged is None else self._merged + chunk
 
@@ -611,16 +736,29 @@ class _Usage:
         return self._merged if self._merged is not None else AIMessageChunk(content="")
 
 
-def _result(message: BaseMessage) -> ChatResult:
-    return ChatResult(generations=[ChatGeneration(message=message)])
+def _dump(result: ChatResult) -> dict[str, Any]:
+    return {
+        "generations": [
+            {"message": g.message.model_dump(mode="json"), "generation_info": g.generation_info}
+            for g in result.generations
+        ]
+    }
 
 
-def _dump(message: BaseMessage) -> dict[str, Any]:
+def _load(data: Any) -> ChatResult:
+    if isinstance(data, dict) and "generations" in data:
+        return ChatResult(
+            generations=[
+                ChatGeneration(message=AIMessage.model_validate(g["message"]), generation_info=g["generation_info"])
+                for g in data["generations"]
+            ]
+        )
+    # stored by an earlier version: the first generation's message alone
+    return ChatResult(generations=[ChatGeneration(message=AIMessage.model_validate(data))])
+
+
+def _dump_chunk(message: BaseMessage) -> dict[str, Any]:
     return message.model_dump(mode="json")
-
-
-def _load(data: Any) -> AIMessage:
-    return AIMessage.model_validate(data)
 
 
 def _load_chunk(data: Any) -> AIMessageChunk:

@@ -17,12 +17,15 @@ ChatAnthropic responses keep it in ``response_metadata["usage"]``) it is read in
 
 from __future__ import annotations
 
+import threading
 import uuid
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
+from uuid import UUID
 
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
@@ -35,16 +38,19 @@ from cachepoint.core.usage import UsageLedger
 __all__ = [
     "COUNTED_IN",
     "counted_in",
+    "forget_run",
     "from_cache",
     "labels_of",
     "ledger_key",
     "mark_hit",
     "model_of",
     "native_usage",
+    "note_replayed_run",
     "record",
     "record_hit",
     "recorded_here",
     "recording_in",
+    "replayed_run",
     "response_message",
     "served_by_cachepoint",
 ]
@@ -110,6 +116,34 @@ def counted_in(found: Mapping[str, Any] | None, ledger: UsageLedger) -> bool:
     """Whether ``found`` (a hit's ``response_metadata``) says ``ledger`` already counted the call."""
     key = _LEDGER_KEYS.get(ledger)  # a ledger never named has counted nothing here
     return key is not None and found is not None and found.get(COUNTED_IN) == key
+
+
+# Streams a cachepoint cache replayed, by run id: the key of the ledger that counted each. A replayed stream's chunks
+# are the stored ones, unmarked (a replay yields the same chunks), so its run's callbacks learn it here. Bounded: an
+# entry whose run nobody followed to its end is forgotten after this many newer ones.
+_REPLAYED_RUNS: OrderedDict[UUID, str] = OrderedDict()
+_REPLAYED_RUNS_KEPT = 1024
+_REPLAYED_LOCK = threading.Lock()
+
+
+def note_replayed_run(run_id: UUID, counted: UsageLedger) -> None:
+    """Note that the response cache replayed the stream of run ``run_id``, counted in ``counted``."""
+    with _REPLAYED_LOCK:
+        _REPLAYED_RUNS[run_id] = ledger_key(counted)
+        while len(_REPLAYED_RUNS) > _REPLAYED_RUNS_KEPT:
+            _REPLAYED_RUNS.popitem(last=False)
+
+
+def replayed_run(run_id: UUID) -> dict[str, Any] | None:
+    """Marks like a hit's ``response_metadata`` (`mark_hit`) for run ``run_id`` if it was a replayed stream."""
+    key = _REPLAYED_RUNS.get(run_id)
+    return None if key is None else {"cachepoint_cache": "hit", COUNTED_IN: key}
+
+
+def forget_run(run_id: UUID) -> None:
+    """The run ``run_id`` ended (its callbacks were told): its note is no longer needed."""
+    with _REPLAYED_LOCK:
+        _REPLAYED_RUNS.pop(run_id, None)
 
 
 def served_by_cachepoint(message: BaseMessage) -> bool:

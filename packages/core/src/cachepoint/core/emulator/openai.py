@@ -2,7 +2,8 @@
 
 ``usage`` is in every JSON response; a stream carries it only with ``stream_options: {"include_usage": true}``,
 in a last chunk with empty ``choices`` (every other chunk then has ``"usage": null``), as the API does. The
-tenant is the bearer API key; within it, ``prompt_cache_key`` routes to its own cache.
+tenant is the bearer API key; within it, ``prompt_cache_key`` routes to its own cache. ``n`` asks for that many
+choices (the same reply in each; their output tokens add up in ``usage``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ _BAD_JSON = (
     "correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
 )
 _CHAT_TTLS = ("30m",)
+_MAX_N = 128  # the most choices the API gives one request
 
 
 def handle(rt: Runtime, record: RecordedRequest) -> Response:
@@ -75,6 +77,14 @@ def _check(body: dict[str, Any]) -> None:
             "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
             param="messages",
             code="empty_array",
+        )
+    n = body.get("n", 1)
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= _MAX_N):
+        raise openai_error(
+            400,
+            f"Invalid 'n': expected an integer between 1 and {_MAX_N}, but got {n!r} instead.",
+            param="n",
+            code="invalid_value",
         )
     if body.get("stream_options") is not None and body.get("stream") is not True:
         raise openai_error(
@@ -139,7 +149,8 @@ def _chat(rt: Runtime, record: RecordedRequest, body: dict[str, Any]) -> Respons
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     reply, truncated = rt.fit(reply, limit if isinstance(limit, int) else None)
     record.reply = reply
-    pending = rt.start(view, record, provider="openai", model=model, output_tokens=rt.output_tokens(reply))
+    n = body.get("n") or 1
+    pending = rt.start(view, record, provider="openai", model=model, output_tokens=rt.output_tokens(reply) * n)
     result = record.result = pending.result
     finish = "length" if truncated else ("tool_calls" if reply.tool_calls else "stop")
     completion_id = rt.next_id("chatcmpl-emu")
@@ -160,7 +171,9 @@ def _chat(rt: Runtime, record: RecordedRequest, body: dict[str, Any]) -> Respons
             "object": "chat.completion",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "choices": [
+                {"index": index, "message": message, "logprobs": None, "finish_reason": finish} for index in range(n)
+            ],
             "usage": result.native(),
             "service_tier": "default",
             "system_fingerprint": None,
@@ -172,7 +185,7 @@ def _chat(rt: Runtime, record: RecordedRequest, body: dict[str, Any]) -> Respons
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
 
     def events() -> Iterator[bytes]:
-        yield from _sse(_Stream(completion_id, created, model, reply, calls, finish, result, include_usage))
+        yield from _sse(_Stream(completion_id, created, model, reply, calls, finish, result, include_usage, n))
 
     return Response(
         200, {"content-type": "text/event-stream; charset=utf-8", **headers}, chunks=events, pending=pending
@@ -200,6 +213,7 @@ class _Stream:
     finish: str
     result: SimResult
     include_usage: bool
+    n: int = 1
 
 
 def _sse(stream: _Stream) -> Iterator[bytes]:
@@ -220,7 +234,10 @@ def _sse(stream: _Stream) -> Iterator[bytes]:
         return f"data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
     def delta(payload: dict[str, Any], finish_reason: str | None = None) -> list[dict[str, Any]]:
-        return [{"index": 0, "delta": payload, "logprobs": None, "finish_reason": finish_reason}]
+        return [
+            {"index": index, "delta": payload, "logprobs": None, "finish_reason": finish_reason}
+            for index in range(stream.n)
+        ]
 
     yield chunk(delta({"role": "assistant", "content": "", "refusal": None}))
     if stream.reply.text:
