@@ -129,3 +129,33 @@ def test_a_streamed_call_in_a_chain_is_traced_as_the_wrapped_models_call_under_t
     (root,) = runs.traced_runs
     wrapper = next(run for run in root.child_runs if run.name == "CachePointsChatModel")
     assert [run.name for run in wrapper.child_runs] == ["ChatAnthropic"]
+
+
+@pytest.mark.parametrize("name", ["anthropic", "bedrock", "anthropic_vertex"])
+def test_a_handler_counts_the_wrappers_hits_under_the_wrapped_models_provider(
+    emulator: Emulator, name: str, recwarn: pytest.WarningsRecorder
+) -> None:
+    # A handler with a ledger of its own counts with_cache_points' hits from the wrapper's run: under the provider
+    # and model of the model it wraps (what the misses are counted under), with their prices, not under the
+    # wrapper's class name with an "unknown model" warning.
+    from cachepoint.core.usage import UsageLedger
+    from cachepoint.langchain import CachepointCallbackHandler
+    from langchain_support import MANUAL, MODELS, RULES
+
+    ledger = UsageLedger()
+    model = with_cache_points(
+        MODELS[name](emulator),
+        response_cache=ResponseCache(
+            MemoryStore(max_entries=100), CachePolicy("lc-labels", cache_nondeterministic=True)
+        ),
+    )
+    config: Any = {"callbacks": [CachepointCallbackHandler(ledger=ledger)]}
+    for _ in range(2):
+        model.invoke([("system", MANUAL), ("human", "How do I reset my router?")], config=config)
+        list(model.stream([("system", MANUAL), ("human", "How do I reset my router?")], config=config))
+
+    assert len(emulator.requests) == 2
+    assert set(ledger.group_by("provider")) == {(RULES[name],)}
+    hits = ledger.stats(response_cache="hit", provider=RULES[name])
+    assert (hits.calls, hits.priced_calls) == (2, 2)
+    assert not [w for w in recwarn if "not in cachepoint's provider table" in str(w.message)]

@@ -36,7 +36,7 @@ from langchain_core.callbacks import (
     CallbackManager,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.language_models.model_profile import ModelProfile
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -132,6 +132,20 @@ class CachePointsChatModel(BaseChatModel):
             if isinstance(value, str):
                 return value
         return None
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        # What LangChain reports to callbacks and tracers (the seam it asks chat models to override): the wrapped
+        # model's provider and id, the labels its own calls are counted under, rather than this class's name.
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        try:
+            target = identify_model(self._unwrapped()[0])
+        except TypeError:  # not a chat model: said when it is called
+            return params
+        if target is not None:
+            params["ls_provider"] = target.provider
+            if not isinstance(kwargs.get("model"), str):
+                params["ls_model_name"] = target.model
+        return params
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         # LangChain's hook for a chat model's default profile (what it supports: structured output, context size...),
