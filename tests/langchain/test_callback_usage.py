@@ -19,6 +19,18 @@ from langchain_support import MANUAL, MODELS, RULES, markers, openai
 async def ask(model: Any, handler: CachepointCallbackHandler, call: str, question: str) -> None:
     messages = [SystemMessage(MANUAL), HumanMessage(question)]
     config: Any = {"callbacks": [handler]}
+    if call.startswith("chain."):  # the model as the last step of an LCEL chain (LangChain streams it chunk by chunk)
+        from langchain_core.prompts import ChatPromptTemplate
+
+        chain = ChatPromptTemplate.from_messages([("system", MANUAL), ("human", "{question}")]) | model
+        if call == "chain.stream":
+            assert list(chain.stream({"question": question}, config=config))
+        elif call == "chain.astream":
+            assert [chunk async for chunk in chain.astream({"question": question}, config=config)]
+        else:
+            events = chain.astream_events({"question": question}, config=config, version="v2")
+            assert [event async for event in events]
+        return
     if call == "invoke":
         model.invoke(messages, config=config)
     elif call == "batch":
@@ -34,7 +46,20 @@ async def ask(model: Any, handler: CachepointCallbackHandler, call: str, questio
 
 
 @pytest.mark.parametrize("provider", sorted(MODELS))
-@pytest.mark.parametrize("call", ["invoke", "batch", "stream", "ainvoke", "abatch", "astream"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        "invoke",
+        "batch",
+        "stream",
+        "ainvoke",
+        "abatch",
+        "astream",
+        "chain.stream",
+        "chain.astream",
+        "chain.astream_events",
+    ],
+)
 async def test_every_call_kind_lands_in_the_ledger_as_the_provider_reported_it(
     emulator: Emulator, provider: str, call: str
 ) -> None:

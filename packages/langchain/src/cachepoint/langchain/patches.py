@@ -13,10 +13,13 @@ other's markers as their own nor restore each other's:
   is frozen for this one: its current content (markers included) is what this call plans on and counts;
 - a message goes back to its original content when the last call holding it ends;
 - a call ends at ``on_llm_end`` / ``on_llm_error``; for calls that LangChain abandons without either (an
-  ``ainvoke`` cancelled while awaiting the provider) also when its task finishes, or when the same task or
+  ``ainvoke`` cancelled while awaiting the provider) also when its task is cancelled, or when the same task or
   thread starts its next single call (a task or thread makes one call at a time, so by then the abandoned
   call's request was built long ago or will never be). Whoever lent can hear of the end (``on_end``): the
-  handler drops what it kept of the call then, so an abandoned call leaves nothing behind;
+  handler drops what it kept of the call then, so an abandoned call leaves nothing behind. The messages also go
+  back when the task that started the call finishes, however: its request was built by then, though the call
+  may go on in other tasks (a chain streamed with ``astream`` pulls each chunk in a task of its own) and still
+  ends at ``on_llm_end``;
 - several handlers may follow one call (a handler in the run's callbacks and one a wrapped graph adds): the
   first to lend it holds its messages, the others only follow it (their plans see every message frozen), and
   the call ends when the last of them gives it back.
@@ -162,7 +165,7 @@ class Loans:
                 self._give_back(run_id)
                 raise
         if task is not None:
-            task.add_done_callback(lambda _task: self._end(run_id))
+            task.add_done_callback(lambda done: self._end(run_id, abandoned=done.cancelled()))
         return result
 
     def give_back(self, run_id: UUID, lender: object = None) -> None:
@@ -176,10 +179,14 @@ class Loans:
             if not call.lenders:
                 self._give_back(run_id)
 
-    def _end(self, run_id: UUID) -> None:
-        """The call is over, whoever still follows it (its task finished)."""
+    def _end(self, run_id: UUID, *, abandoned: bool) -> None:
+        """The task that started the call finished: its request was built (and sent) by then, so the messages go
+        back. The call itself may go on: LangChain streams a chain (``astream``, ``astream_events``) pulling each
+        chunk in a task of its own, so the first chunk's task ends long before the call does, and its end
+        (``on_llm_end``) still comes. Only a cancelled task (an ``ainvoke`` whose caller went away) abandons the
+        call: then whoever follows it hears of the end."""
         with self._lock:
-            self._give_back(run_id)
+            self._give_back(run_id, notify=abandoned)
 
     def lenders(self, run_id: UUID) -> list[object]:
         """Who follows ``run_id`` now, the first to lend it first."""
@@ -232,7 +239,7 @@ class Loans:
             if loan.current is not loan.original and loan.message.content is loan.current
         }
 
-    def _give_back(self, run_id: UUID) -> None:
+    def _give_back(self, run_id: UUID, *, notify: bool = True) -> None:
         call = self._calls.pop(run_id, None)
         if call is None:
             return
@@ -249,6 +256,8 @@ class Loans:
                 self._swaps += 1
                 loan.message.content = loan.original
             del self._loans[key]
+        if not notify:
+            return
         for _, on_end in call.lenders.values():  # those that did not give it back: it ended without them
             if on_end is not None:
                 on_end()
