@@ -95,21 +95,23 @@ def test_a_cut_openai_stream_is_not_stored(cache: ResponseCache, proxy: CuttingP
     assert len(emulator.requests) == 2
 
 
-def test_a_cut_bedrock_converse_stream_is_not_stored(
-    cache: ResponseCache, proxy: CuttingProxy, emulator: Emulator
-) -> None:
+def converse_streams(cache: ResponseCache, url: str) -> tuple[list[list[Any]], list[Source | None]]:
+    """Three identical ConverseStream calls through ``cache`` (boto3 at ``url``): what each yielded, and from where."""
     bedrock = boto3.client(
-        "bedrock-runtime",
-        endpoint_url=proxy.url,
-        region_name="us-east-1",
-        aws_access_key_id="k",
-        aws_secret_access_key="s",
+        "bedrock-runtime", endpoint_url=url, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
     )
     sources, streams = [], []
     for _ in range(3):
         stream = cache.sync.stream(CONVERSE, lambda: bedrock.converse_stream(**CONVERSE)["stream"])
         streams.append(list(stream))
         sources.append(stream.source)
+    return streams, sources
+
+
+def test_a_cut_bedrock_converse_stream_is_not_stored(
+    cache: ResponseCache, proxy: CuttingProxy, emulator: Emulator
+) -> None:
+    streams, sources = converse_streams(cache, proxy.url)
     assert not any("messageStop" in event for event in streams[0])
     assert any("messageStop" in event for event in streams[1])
     assert sources == [Source.MISS, Source.MISS, Source.HIT]
@@ -143,18 +145,7 @@ def test_an_openai_stream_cut_before_the_usage_it_asked_for_is_not_stored(
 def test_a_bedrock_converse_stream_cut_before_its_metadata_is_not_stored(
     cache: ResponseCache, late_cut: CuttingProxy, emulator: Emulator
 ) -> None:
-    bedrock = boto3.client(
-        "bedrock-runtime",
-        endpoint_url=late_cut.url,
-        region_name="us-east-1",
-        aws_access_key_id="k",
-        aws_secret_access_key="s",
-    )
-    sources, streams = [], []
-    for _ in range(3):
-        stream = cache.sync.stream(CONVERSE, lambda: bedrock.converse_stream(**CONVERSE)["stream"])
-        streams.append(list(stream))
-        sources.append(stream.source)
+    streams, sources = converse_streams(cache, late_cut.url)
     assert any("messageStop" in event for event in streams[0])
     assert not any("metadata" in event for event in streams[0])  # where ConverseStream reports the usage
     assert sources == [Source.MISS, Source.MISS, Source.HIT]
