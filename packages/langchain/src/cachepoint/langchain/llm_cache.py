@@ -93,6 +93,13 @@ _KEY_MEMO_CHARS = 4_000_000
 _VALUE_MEMO = 1024
 
 
+# Chat models LangChain cannot serialize whose LLM cache key (`_get_llm_string`: their `_identifying_params`)
+# leaves out settings that change the answer: ChatAnthropicVertex (no stop sequences, thinking budget, model
+# kwargs...; langchain-google-vertexai 3.2.5) and ChatAnthropicMantle (no stop sequences, betas, context
+# management...; langchain-aws 1.9). A key that cannot tell two setups apart is no key: they are not cached.
+_INCOMPLETE_KEYS = frozenset({"anthropic-chat-vertexai", "anthropic-mantle-chat"})
+
+
 @dataclass(frozen=True)
 class _Keyed:
     """What one (prompt, llm_string) pair is to the response cache: the request it looks up (``None``: the
@@ -275,6 +282,17 @@ class CachepointLLMCache(BaseCache):
         """The request the response cache keys (``None``: the policy does not cache the call), the model and the
         provider."""
         model, params = parse_llm_string(llm_string)
+        if model is None and params.get("_type") in _INCOMPLETE_KEYS:
+            kind = params["_type"]
+            log_once(
+                f"llm-cache-incomplete:{kind}",
+                f"cachepoint: CachepointLLMCache does not cache {kind} calls: LangChain cannot serialize that model, "
+                "and the key it gives an LLM cache for it leaves out settings that change the answer (stop "
+                "sequences, thinking budgets, betas), so one setup would get another's answer. "
+                "with_cache_points(model, response_cache=...) keys them all",
+                logger=logger,
+            )
+            return None, None, None
         request: dict[str, Any] = {**params, "messages": parse_prompt(prompt)}
         if model is not None:
             if "model" in params:  # a call's own `model=` (sent over the model's): kept beside the serialized model
