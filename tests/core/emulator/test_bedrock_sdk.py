@@ -180,3 +180,28 @@ def test_max_tokens_truncates_and_says_so(bedrock_factory: Callable[..., Any], m
     assert response["stopReason"] == "max_tokens"
     assert response["output"]["message"]["content"] == [{"text": "one two"}]
     assert response["usage"]["outputTokens"] == 2
+
+
+def test_count_tokens_counts_what_the_call_is_billed_and_answers_nothing(
+    bedrock_factory: Callable[..., Any], cachepoint_emulator: Emulator, manual: str
+) -> None:
+    # CrewAI asks Bedrock's CountTokens before each task: boto3's `count_tokens`, a Converse or InvokeModel body.
+    import json
+
+    client = bedrock_factory()
+    request = _request(manual, "How do I reset it?")
+    converse = {k: v for k, v in request.items() if k != "modelId"}
+    counted = client.count_tokens(modelId=MODEL, input={"converse": converse})["inputTokens"]
+    invoke_body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 100,
+        "system": manual,
+        "messages": [{"role": "user", "content": "How do I reset it?"}],
+    }
+    as_invoke = client.count_tokens(modelId=MODEL, input={"invokeModel": {"body": json.dumps(invoke_body).encode()}})
+    billed = client.converse(**request)["usage"]
+    assert counted == billed["inputTokens"] + billed["cacheWriteInputTokens"] + billed["cacheReadInputTokens"] > 1024
+    assert abs(as_invoke["inputTokens"] - counted) < 50  # the same words in the other body
+    operations = [r.operation for r in cachepoint_emulator.requests]
+    assert operations == ["count_tokens", "count_tokens", "converse"]
+    assert billed["cacheWriteInputTokens"] > 0  # counting cached nothing

@@ -1,8 +1,9 @@
 """A local provider emulator: real SDK clients get realistic prompt-cache usage, with no network.
 
 `Emulator` is an HTTP server on 127.0.0.1 that speaks Anthropic Messages (``/v1/messages``, JSON and SSE,
-``/v1/messages/count_tokens``), Bedrock Converse and ConverseStream (``/model/{id}/converse``,
-``/converse-stream``, AWS event stream) and OpenAI Chat Completions (``/v1/chat/completions``, JSON and SSE).
+``/v1/messages/count_tokens``), Bedrock Converse, ConverseStream and CountTokens (``/model/{id}/converse``,
+``/converse-stream``, AWS event stream, ``/count-tokens``) and OpenAI Chat Completions (``/v1/chat/completions``,
+JSON and SSE).
 Every response's usage comes from `cachepoint.core.simulate`, per tenant (API key / AWS access key) and model,
 on a clock the test controls; requests the real APIs reject (five cache breakpoints, a marker on a thinking
 block, a TTL out of order, malformed JSON) get the real status code and error shape. Point the SDKs at it with

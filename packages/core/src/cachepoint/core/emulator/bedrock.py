@@ -1,5 +1,6 @@
-"""Amazon Bedrock Runtime: Converse (``POST /model/{modelId}/converse`` and ``/converse-stream``) and, for Anthropic
-models, InvokeModel (``/invoke`` and ``/invoke-with-response-stream``).
+"""Amazon Bedrock Runtime: Converse (``POST /model/{modelId}/converse`` and ``/converse-stream``), CountTokens
+(``/count-tokens``, which CrewAI calls before each task) and, for Anthropic models, InvokeModel (``/invoke`` and
+``/invoke-with-response-stream``).
 
 InvokeModel takes Anthropic's Messages body without ``model`` and ``stream`` (the model is in the path) and with
 ``anthropic_version`` (``bedrock-2023-05-31``, or the dated API version current SDKs send), and answers with the
@@ -38,10 +39,13 @@ from cachepoint.core.simulate import SimResult
 
 __all__ = ["BEDROCK_ANTHROPIC_VERSION", "handle"]
 
-_ROUTE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream|invoke|invoke-with-response-stream)$")
+_ROUTE = re.compile(
+    r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream|count-tokens|invoke|invoke-with-response-stream)$"
+)
 _OPERATIONS = {
     "converse": "converse",
     "converse-stream": "converse_stream",
+    "count-tokens": "count_tokens",
     "invoke": "invoke_model",
     "invoke-with-response-stream": "invoke_model_stream",
 }
@@ -83,7 +87,28 @@ def handle(rt: Runtime, record: RecordedRequest) -> Response:
     record.body = body
     if record.operation.startswith("invoke_model"):
         return _invoke(rt, record, body, model)
+    if record.operation == "count_tokens":
+        return _count_tokens(rt, record, body, model)
     return _converse(rt, record, body, model)
+
+
+def _count_tokens(rt: Runtime, record: RecordedRequest, body: dict[str, Any], model: str) -> Response:
+    """CountTokens: the input tokens the request in ``input`` would be billed (``converse``: a Converse body;
+    ``invokeModel``: an InvokeModel body, base64 in JSON), counted as the emulator counts a call; nothing is cached
+    or answered."""
+    given = body.get("input")
+    if not isinstance(given, dict) or len(given) != 1 or next(iter(given)) not in ("converse", "invokeModel"):
+        raise bedrock_error(400, _VALIDATION, "input: expected exactly one of 'converse' or 'invokeModel'")
+    try:
+        if "converse" in given:
+            request = Request.parse(given["converse"], format="bedrock")
+        else:
+            inner = json.loads(base64.b64decode(given["invokeModel"]["body"]))
+            request = Request.parse({k: v for k, v in inner.items() if k != "anthropic_version"}, format="anthropic")
+    except (RequestFormatError, ValueError, KeyError, TypeError) as exc:
+        raise bedrock_error(400, _VALIDATION, f"input: {exc}") from None
+    view = _checked_view(rt, record, request, model, _problem_message)
+    return json_response(200, {"inputTokens": view.total_tokens}, {"x-amzn-RequestId": rt.next_id("emu-request-")})
 
 
 def _tenant(rt: Runtime, record: RecordedRequest) -> str:
