@@ -536,13 +536,13 @@ def fingerprint_value(value: Any, *, path: str = "value") -> str:
 # Scoping
 
 
-# Fields of a client or model object that say who calls and through which connection, never what it answers.
+# Fields of a client or model object that say who calls and through which connection, never what it answers
+# (besides `NON_OUTPUT_PARAMS`' own: ``api_key``, ``http_client``...).
 _CREDENTIAL_FIELDS = frozenset(
     {
         "credentials",
         "credentials_profile_name",
         "access_token",
-        "api_key",
         "anthropic_api_key",
         "bedrock_api_key",
         "openai_api_key",
@@ -552,7 +552,6 @@ _CREDENTIAL_FIELDS = frozenset(
         "client_cert_source",
         "client",
         "async_client",
-        "http_client",
         "http_async_client",
     }
 )
